@@ -1,0 +1,135 @@
+"""The `curate` command line.
+
+Exit codes (all subcommands): 0 success / no error findings, 1 error findings, 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from curate import __version__
+
+
+def _split_codes(values: list[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [c for v in values for c in v.split(",") if c.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="curate", description="Lint, curate and train on tool-using agent trajectories."
+    )
+    parser.add_argument("--version", action="version", version=f"curate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    lint = sub.add_parser("lint", help="check trajectory files (format, roles, tool calls against schemas)",
+                          description="Check trajectory files: JSONL, JSON arrays, Parquet, datasets folders.")
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to lint; - for stdin (JSONL)")
+    lint.add_argument("--tools", action="append", default=[], metavar="FILE",
+                      help="tool specs (JSON array or JSONL) that apply to every record; repeatable")
+    lint.add_argument("--select", action="append", metavar="CODES",
+                      help="comma-separated codes or prefixes to check (default: all, or the config's)")
+    lint.add_argument("--ignore", action="append", metavar="CODES", help="codes or prefixes to skip")
+    lint.add_argument("--format", choices=("text", "json", "github"), default="text")
+    lint.add_argument("--statistics", action="store_true", help="print only the summary table")
+    lint.add_argument("--config", type=Path, metavar="FILE",
+                      help="a pyproject.toml or TOML file with [tool.curate.lint] (default: the nearest pyproject.toml)")
+    lint.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are error findings")
+
+    rule = sub.add_parser("rule", help="explain a lint rule", description="Print a rule's documentation.")
+    rule.add_argument("code", nargs="?", help="a rule code such as TC003")
+    rule.add_argument("--all", action="store_true", help="list every rule")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "lint":
+            return cmd_lint(args)
+        if args.command == "rule":
+            return cmd_rule(args)
+        parser.print_help()
+        return 2
+    except BrokenPipeError:
+        sys.stderr.close()  # e.g. `curate lint … | head`
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _error(message: str) -> int:
+    sys.stderr.write(f"curate: error: {message}\n")
+    return 2
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from curate.config import ConfigError, find_pyproject, load_lint_config
+    from curate.lint import Linter
+    from curate.readers import ReadError, load_tool_specs
+    from curate.report import stream_is_color, write_github, write_json, write_summary, write_text
+
+    try:
+        config_path = None if args.isolated else (args.config or find_pyproject(Path.cwd()))
+        config, found = load_lint_config(config_path)
+        base = found.parent if found else Path.cwd()
+        tool_files = [base / t for t in config.tools] + [Path(t) for t in args.tools]
+        specs = [s for f in tool_files for s in load_tool_specs(f)]
+        select = _split_codes(args.select) or config.select
+        ignore = _split_codes(args.ignore) if args.ignore is not None else config.ignore
+        linter = Linter(specs, select, ignore)
+    except (ConfigError, ReadError) as e:
+        return _error(str(e))
+    except ValueError as e:  # an invalid tool spec in a --tools file
+        return _error(f"invalid tool spec: {e}")
+
+    out = sys.stdout
+    color = stream_is_color(out)
+    errors = 0
+
+    def findings():
+        nonlocal errors
+        for path in args.paths:
+            for f in linter.lint_path(path):
+                errors += f.severity == "error"
+                yield f
+
+    try:
+        if args.statistics:
+            for _ in findings():
+                pass
+        elif args.format == "json":
+            write_json(findings(), out)
+        elif args.format == "github":
+            write_github(findings(), out)
+        else:
+            write_text(findings(), out, color)
+    except ReadError as e:
+        out.flush()
+        return _error(str(e))
+    if args.format == "text":
+        write_summary(linter.stats, out if args.statistics or linter.stats.by_code else out, color)
+    return 1 if errors and not args.exit_zero else 0
+
+
+def cmd_rule(args: argparse.Namespace) -> int:
+    from curate.rules import all_rules
+
+    rules = all_rules()
+    if args.all or not args.code:
+        width = max(len(r.name) for r in rules.values())
+        for code, r in rules.items():
+            print(f"{code}  {r.name:<{width}}  {r.severity:<7}  {r.summary()}")
+        return 0
+    rule = rules.get(args.code.upper())
+    if rule is None:
+        return _error(f"no rule `{args.code}`; `curate rule --all` lists them")
+    print(f"{rule.code} ({rule.name}) [{rule.group}, {rule.severity}]\n")
+    print(rule.docs())
+    return 0

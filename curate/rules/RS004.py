@@ -1,0 +1,35 @@
+from collections.abc import Iterator
+
+from curate.records import Finding
+from curate.rules.base import RecordContext, Rule
+
+
+class RS004(Rule):
+    """Two records share an `id`.
+
+    Ids are how findings, dedup clusters and eval splits point at records; a repeated id makes
+    those references ambiguous and usually means a file was concatenated twice. Checked across
+    every file of one run.
+
+    **Anti-pattern**::
+
+        {"id": "t-17", "messages": [...]}
+        {"id": "t-17", "messages": [...]}
+
+    **Best practice**: give every record a unique id (for example a hash of its content).
+    """
+
+    code = "RS004"
+    name = "duplicate-id"
+    group = "record"
+    severity = "warning"
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[str, int]] = {}
+
+    def check(self, ctx: RecordContext) -> Iterator[Finding]:
+        if ctx.record_id is None:
+            return
+        first = self.seen.setdefault(ctx.record_id, (ctx.path, ctx.line))
+        if first != (ctx.path, ctx.line):
+            yield ctx.finding(self, f"id `{ctx.record_id}` was already used at {first[0]}:{first[1]}")

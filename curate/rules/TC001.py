@@ -1,0 +1,26 @@
+from curate.rules.base import CallIssueRule
+
+
+class TC001(CallIssueRule):
+    """A tool call cannot be parsed.
+
+    Each `<tool_call>` block must hold one call, as JSON (`{"name": ..., "arguments": {...}}`,
+    arguments possibly a JSON string) or as a Python-style call `name(key=value, ...)` whose values
+    are literals. Invalid JSON, non-literal expressions (names, calls, operators, f-strings),
+    several calls in one block, arguments too deep or numbers too long are reported here, and
+    nothing is ever evaluated. Structured `tool_calls` whose `arguments` string is not a JSON
+    object are reported too.
+
+    **Anti-pattern**::
+
+        <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo",}}</tool_call>
+        <tool_call>run(cmd=__import__("os").system("ls"))</tool_call>
+
+    **Best practice**::
+
+        <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
+        <tool_call>run(cmd="ls")</tool_call>
+    """
+
+    code = "TC001"
+    name = "unparseable-tool-call"

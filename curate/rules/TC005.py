@@ -1,0 +1,22 @@
+from curate.rules.base import CallIssueRule
+
+
+class TC005(CallIssueRule):
+    """An argument has the wrong JSON type.
+
+    Types are checked recursively (array items, nested properties). Integers are accepted where a
+    number is expected, and integral floats where an integer is (as JSON Schema does); booleans are
+    never accepted as integers or numbers. The Python-type dialect (`dict`, `float`, `tuple`,
+    `any`, `list`) is read as its JSON Schema equivalent.
+
+    **Anti-pattern**::
+
+        schema: {"days": {"type": "integer"}}   call: {"arguments": {"days": "3"}}
+
+    **Best practice**::
+
+        {"arguments": {"days": 3}}
+    """
+
+    code = "TC005"
+    name = "argument-type-mismatch"

@@ -1,0 +1,20 @@
+from curate.rules.base import CallIssueRule
+
+
+class TC006(CallIssueRule):
+    """An argument takes a value outside its parameter's `enum`.
+
+    Enumerations are exact: case and type matter (`"Celsius"` is not `"celsius"`, `1` is not
+    `true`).
+
+    **Anti-pattern**::
+
+        schema: {"unit": {"enum": ["celsius", "fahrenheit"]}}   call: {"arguments": {"unit": "kelvin"}}
+
+    **Best practice**::
+
+        {"arguments": {"unit": "celsius"}}
+    """
+
+    code = "TC006"
+    name = "value-not-in-enum"

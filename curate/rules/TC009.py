@@ -1,0 +1,22 @@
+from curate.rules.base import CallIssueRule
+
+
+class TC009(CallIssueRule):
+    """A Python-style call passes arguments by position.
+
+    Positional arguments depend on the order of the parameters in the schema, which JSON objects do
+    not promise. They are mapped onto the parameters in their declared order (so the rest of the
+    call is still checked) and reported so they can be written by name.
+
+    **Anti-pattern**::
+
+        <tool_call>sort("final_report.pdf")</tool_call>
+
+    **Best practice**::
+
+        <tool_call>sort(file_name="final_report.pdf")</tool_call>
+    """
+
+    code = "TC009"
+    name = "positional-argument"
+    severity = "warning"

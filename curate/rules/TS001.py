@@ -1,0 +1,42 @@
+from collections.abc import Iterator
+
+from curate.records import Finding
+from curate.rules.base import RecordContext, Rule
+
+
+class TS001(Rule):
+    """A tool's parameter schema cannot be fully used for checking.
+
+    Unknown type names (`"type": "datetime"`), parameters that are not an object schema, required
+    parameters missing from `properties`, invalid JSON Schema keywords. Calls to such a tool are
+    checked as far as the schema allows. Each distinct problem is reported once per run, at the
+    first record where the tool appears.
+
+    **Anti-pattern**::
+
+        {"name": "book", "parameters": {"type": "dict", "properties": {"when": {"type": "datetime"}}}}
+
+    **Best practice**::
+
+        {"name": "book", "parameters": {"type": "object",
+         "properties": {"when": {"type": "string", "format": "date-time"}}}}
+    """
+
+    code = "TS001"
+    name = "unusable-tool-schema"
+    group = "tool-calls"
+    severity = "warning"
+
+    def __init__(self) -> None:
+        self.reported: set[tuple[str, str]] = set()
+
+    def check(self, ctx: RecordContext) -> Iterator[Finding]:
+        if ctx.tools is None:
+            return
+        for name in ctx.tools.specs:
+            tool = ctx.tools.get(name)
+            assert tool is not None
+            for problem in tool.problems:
+                if (name, problem) not in self.reported:
+                    self.reported.add((name, problem))
+                    yield ctx.finding(self, f"tool `{name}`: {problem}")

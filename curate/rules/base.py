@@ -1,0 +1,219 @@
+"""What every lint rule shares: the `Rule` base class and the per-record `RecordContext`.
+
+A rule is a small class in a file of its own (sqlfluff style): its docstring is the user
+documentation (why it matters, an **Anti-pattern** and a **Best practice**), `code` is stable
+forever, and `check` yields findings for one record. Work several rules need (parsing tool calls,
+scanning tags, validating arguments) is done once per record by the context and cached there.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+
+import regex
+
+from curate.records import Finding, FunctionSpec, Severity, Trajectory
+from curate.toolcalls import Blocks, ParsedCall, find_blocks, parse_message_calls
+from curate.validate import ArgumentError, CompiledTool, SchemaCache
+
+# Tag-like tokens near the protocol's own tags: `<tool-call>`, `<toolcall>`, `< think >`, `<Think>`, ...
+TAG_RE = regex.compile(
+    r"<\s*/?\s*(?:tool[\s_-]*calls?|think(?:ing)?|tool[\s_-]*responses?)\s*/?\s*>", regex.IGNORECASE
+)
+CANONICAL_TAGS = frozenset({
+    "<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
+})
+
+_CODES_BY_KIND = {"missing": "TC003", "unexpected": "TC004", "type": "TC005", "enum": "TC006",
+                  "constraint": "TC008"}
+
+
+@dataclass(slots=True)
+class Tag:
+    text: str
+    start: int
+
+    @property
+    def canonical(self) -> bool:
+        return self.text in CANONICAL_TAGS
+
+
+@dataclass(slots=True)
+class CallIssue:
+    """A finding about one call, computed once and reported by the rule owning `code`."""
+
+    code: str
+    call: ParsedCall
+    message: str
+
+
+class ToolRegistry:
+    """The tools a record may call: its own `tools`, then those given with `--tools`."""
+
+    def __init__(self, record_tools: list[FunctionSpec], external: dict[str, FunctionSpec],
+                 cache: SchemaCache) -> None:
+        self.specs: dict[str, FunctionSpec] = dict(external)
+        for spec in record_tools:
+            self.specs[spec.name] = spec
+        self._cache = cache
+        self._compiled: dict[str, CompiledTool] = {}
+
+    def get(self, name: str) -> CompiledTool | None:
+        tool = self._compiled.get(name)
+        if tool is None:
+            spec = self.specs.get(name)
+            if spec is None:
+                return None
+            tool = self._compiled[name] = self._cache.compile(name, spec.parameters)
+        return tool
+
+    def suggest(self, name: str) -> str | None:
+        close = difflib.get_close_matches(name, list(self.specs), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+
+class RecordContext:
+    """One record as the rules see it, with the shared analysis cached."""
+
+    def __init__(self, path: str, line: int, record_id: str | None, record: Trajectory | None,
+                 tools: ToolRegistry | None = None, read_error: str | None = None,
+                 shape_errors: list[tuple[int | None, str]] | None = None,
+                 raw: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.record_id = record_id
+        self.record = record
+        self.tools = tools
+        self.read_error = read_error
+        self.shape_errors = shape_errors or []
+        self.raw = raw
+
+    def finding(self, rule: Rule, message: str, message_index: int | None = None,
+                excerpt: str | None = None) -> Finding:
+        return Finding(
+            path=self.path, line=self.line, record_id=self.record_id, message_index=message_index,
+            code=rule.code, severity=rule.severity, message=message,
+            excerpt=shorten(excerpt) if excerpt else None,
+        )
+
+    @cached_property
+    def calls(self) -> list[list[ParsedCall]]:
+        """Parsed tool calls per message (empty for non-assistant messages)."""
+        assert self.record is not None
+        return [
+            parse_message_calls(m, i) if m.role == "assistant" else []
+            for i, m in enumerate(self.record.messages)
+        ]
+
+    def tags(self, message_index: int) -> list[Tag]:
+        """Protocol-like tags in one message, exact and near-miss, in order."""
+        cache = self.__dict__.setdefault("_tags", {})
+        found = cache.get(message_index)
+        if found is None:
+            assert self.record is not None
+            content = self.record.messages[message_index].content or ""
+            found = [Tag(m.group(0), m.start()) for m in TAG_RE.finditer(content)] if "<" in content else []
+            cache[message_index] = found
+        return found
+
+    def blocks(self, message_index: int) -> Blocks:
+        cache = self.__dict__.setdefault("_blocks", {})
+        found = cache.get(message_index)
+        if found is None:
+            assert self.record is not None
+            found = cache[message_index] = find_blocks(self.record.messages[message_index].content or "")
+        return found
+
+    @cached_property
+    def call_issues(self) -> list[CallIssue]:
+        """Every per-call problem (TC001-TC006, TC008, TC009) of the record, in message order."""
+        issues: list[CallIssue] = []
+        for calls in self.calls:
+            for call in calls:
+                issues.extend(self._check_call(call))
+        return issues
+
+    def _check_call(self, call: ParsedCall) -> list[CallIssue]:
+        if call.error is not None:
+            return [CallIssue("TC001", call, call.error)]
+        assert call.name is not None and self.tools is not None
+        tool = self.tools.get(call.name)
+        if tool is None:
+            hint = self.tools.suggest(call.name)
+            known = ", ".join(sorted(self.tools.specs)[:8]) or "none: the record has no `tools` and none were given with --tools"
+            more = f"; did you mean `{hint}`?" if hint else f" (known: {known})"
+            return [CallIssue("TC002", call, f"unknown tool `{call.name}`{more}")]
+        issues: list[CallIssue] = []
+        arguments = dict(call.arguments or {})
+        if call.positional:
+            order = tool.param_order
+            if len(call.positional) > len(order):
+                issues.append(CallIssue(
+                    "TC004", call,
+                    f"`{call.name}` takes at most {len(order)} arguments, {len(call.positional)} given positionally",
+                ))
+            mapped = list(zip(order, call.positional, strict=False))
+            for key, value in mapped:
+                if key in arguments:
+                    issues.append(CallIssue("TC001", call, f"argument `{key}` given both by position and by name"))
+                arguments.setdefault(key, value)
+            names = ", ".join(f"{k}=…" for k, _ in mapped)
+            issues.append(CallIssue(
+                "TC009", call,
+                f"positional arguments in the call to `{call.name}`: write them by name ({names})",
+            ))
+        for err in tool.validate(arguments):
+            issues.append(CallIssue(_CODES_BY_KIND[err.kind], call, _describe(call.name, err)))
+        return issues
+
+
+def _describe(name: str, err: ArgumentError) -> str:
+    if err.kind in ("missing", "unexpected"):
+        return f"{err.message} in the call to `{name}`"
+    where = f"argument `{err.path}`" if err.path else "the arguments"
+    return f"{where} of `{name}`: {err.message}"
+
+
+def shorten(text: str, limit: int = 100) -> str:
+    """One line of at most `limit` characters, for excerpts."""
+    text = text.strip().replace("\r", "").replace("\n", "⏎")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Rule:
+    """Base class of lint rules. Subclasses set the class attributes and implement `check`."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    group: ClassVar[str]
+    severity: ClassVar[Severity] = "error"
+    needs_record: ClassVar[bool] = True
+    """False for rules about records that could not be read or adapted (RS001, RS002)."""
+
+    def check(self, ctx: RecordContext) -> Iterator[Finding]:
+        raise NotImplementedError
+
+    @classmethod
+    def summary(cls) -> str:
+        doc = inspect.getdoc(cls) or ""
+        return doc.split("\n", 1)[0]
+
+    @classmethod
+    def docs(cls) -> str:
+        return inspect.getdoc(cls) or ""
+
+
+class CallIssueRule(Rule):
+    """Reports the per-call issues the context computed for this rule's code."""
+
+    group = "tool-calls"
+
+    def check(self, ctx: RecordContext) -> Iterator[Finding]:
+        for issue in ctx.call_issues:
+            if issue.code == self.code:
+                yield ctx.finding(self, issue.message, issue.call.message_index, issue.call.raw)

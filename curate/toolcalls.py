@@ -1,0 +1,518 @@
+"""Static tool-call parsing: the one place that turns assistant text into calls.
+
+Used by the linter and by evaluation alike. Nothing here evaluates code: `<tool_call>` blocks hold
+JSON (`{"name": ..., "arguments": {...}}`) or a Python-style call `pkg.name(key=value, ...)` whose
+values must be literals, read by a small scanner with explicit limits on nesting depth and number
+length, so every input costs time linear in its size.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from curate.records import Message
+
+MAX_DEPTH = 100
+"""Deepest nesting of lists/dicts accepted in arguments; deeper input is a finding, not a crash."""
+MAX_INT_DIGITS = 4300
+"""Longest integer literal accepted (Python's own default limit for int/str conversion)."""
+
+OPEN_TAG = "<tool_call>"
+CLOSE_TAG = "</tool_call>"
+_TAG_RE = re.compile(r"<(/?)tool_call>")
+
+Syntax = Literal["json", "python", "structured"]
+
+
+@dataclass(slots=True)
+class ParsedCall:
+    """One tool call found in a message, parsed or not.
+
+    `error` is set when the call cannot be read statically; `name` and `arguments` are then
+    whatever could be recovered (possibly None). `positional` holds positional arguments of a
+    Python-style call, which the validator maps onto the schema's parameter order.
+    """
+
+    message_index: int
+    block_index: int
+    syntax: Syntax
+    raw: str
+    name: str | None = None
+    arguments: dict[str, Any] | None = None
+    positional: list[Any] = field(default_factory=list)
+    id: str | None = None
+    error: str | None = None
+    start: int = -1
+    """Character offset of the block in the message content (-1 for structured calls)."""
+
+
+@dataclass(slots=True)
+class Blocks:
+    """The `<tool_call>` blocks of a text, and how well its tags pair up."""
+
+    spans: list[tuple[int, int, str]]
+    """(start of the opening tag, end of the closing tag, inner text) for each closed block."""
+    unclosed: int = 0
+    stray_closes: int = 0
+    first_problem: int = -1
+    """Offset of the first unpaired tag, -1 when every tag pairs up."""
+
+
+def find_blocks(text: str) -> Blocks:
+    """Pair `<tool_call>` / `</tool_call>` tags in one linear pass; nested opens count as unclosed."""
+    spans: list[tuple[int, int, str]] = []
+    open_at = -1
+    unclosed = stray = 0
+    first_problem = -1
+    for m in _TAG_RE.finditer(text):
+        if m.group(1):  # closing tag
+            if open_at < 0:
+                stray += 1
+                if first_problem < 0:
+                    first_problem = m.start()
+            else:
+                spans.append((open_at, m.end(), text[open_at + len(OPEN_TAG) : m.start()]))
+                open_at = -1
+        else:
+            if open_at >= 0:  # an open tag inside an open block: the earlier one never closed
+                unclosed += 1
+                if first_problem < 0:
+                    first_problem = open_at
+            open_at = m.start()
+    if open_at >= 0:
+        unclosed += 1
+        if first_problem < 0:
+            first_problem = open_at
+    return Blocks(spans, unclosed, stray, first_problem)
+
+
+def parse_message_calls(message: Message, message_index: int) -> list[ParsedCall]:
+    """All calls of an assistant message: structured `tool_calls` first, then `<tool_call>` blocks."""
+    calls: list[ParsedCall] = []
+    for i, tc in enumerate(message.tool_calls or ()):
+        calls.append(_structured_call(tc.function.name, tc.function.arguments, tc.id, message_index, i))
+    content = message.content
+    if content and OPEN_TAG in content:
+        offset = len(calls)
+        for j, (start, _end, inner) in enumerate(find_blocks(content).spans):
+            call = parse_call_text(inner, message_index=message_index, block_index=offset + j)
+            call.start = start
+            calls.append(call)
+    return calls
+
+
+def _structured_call(
+    name: str, arguments: str | dict[str, Any], call_id: str | None, message_index: int, index: int
+) -> ParsedCall:
+    call = ParsedCall(message_index, index, "structured", raw="", name=name, id=call_id)
+    if isinstance(arguments, dict):
+        call.arguments = arguments
+        call.raw = f"{name}({_short(json.dumps(arguments, ensure_ascii=False, default=str))})"
+        return call
+    call.raw = f"{name}({_short(arguments)})"
+    value, err = load_json(arguments)
+    if err is not None:
+        call.error = f"arguments of `{name}` are not valid JSON: {err}"
+    elif not isinstance(value, dict):
+        call.error = f"arguments of `{name}` must be a JSON object, got {json_type(value)}"
+    else:
+        call.arguments = value
+    return call
+
+
+def parse_call_text(text: str, message_index: int = 0, block_index: int = 0) -> ParsedCall:
+    """Parse the inside of one `<tool_call>` block (JSON or a Python-style call)."""
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        return _parse_json_call(stripped, message_index, block_index)
+    call = ParsedCall(message_index, block_index, "python", raw=stripped)
+    if not stripped:
+        call.error = "empty <tool_call> block"
+        return call
+    try:
+        name, kwargs, positional = PyCallParser(stripped).parse()
+    except CallSyntaxError as e:
+        call.error = str(e)
+        call.name = e.name
+        return call
+    call.name, call.arguments, call.positional = name, kwargs, positional
+    return call
+
+
+def _parse_json_call(text: str, message_index: int, block_index: int) -> ParsedCall:
+    call = ParsedCall(message_index, block_index, "json", raw=text)
+    value, err = load_json(text)
+    if err is not None:
+        call.error = f"invalid JSON in <tool_call>: {err}"
+        return call
+    if isinstance(value, list):
+        call.error = (
+            f"{len(value)} calls in one <tool_call> block: write each call in its own block "
+            "(parallel calls are several blocks in one turn)"
+        )
+        return call
+    if not isinstance(value, dict):
+        call.error = f"<tool_call> must hold a JSON object, got {json_type(value)}"
+        return call
+    name = value.get("name")
+    if not isinstance(name, str) or not name:
+        call.error = 'the call has no "name" string'
+        return call
+    call.name = name
+    call.id = value.get("id") if isinstance(value.get("id"), str) else None
+    key = "arguments" if "arguments" in value else "parameters" if "parameters" in value else None
+    args: Any = {} if key is None else value[key]
+    if isinstance(args, str):  # arguments as a JSON string (the OpenAI wire format)
+        inner, err = load_json(args) if args.strip() else ({}, None)
+        if err is not None:
+            call.error = f"arguments of `{name}` are a string that is not valid JSON: {err}"
+            return call
+        args = inner
+    if not isinstance(args, dict):
+        call.error = f"arguments of `{name}` must be an object, got {json_type(args)}"
+        return call
+    call.arguments = args
+    return call
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def load_json(text: str) -> tuple[Any, str | None]:
+    """json.loads that reports instead of raising: too deep, too long integers, NaN included."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant), None
+    except json.JSONDecodeError as e:
+        return None, f"{e.msg} at line {e.lineno} column {e.colno}"
+    except RecursionError:
+        return None, "nesting is too deep to read"
+    except ValueError as e:  # integer too long for int(), NaN/Infinity
+        msg = str(e)
+        if "digits" in msg:
+            return None, f"integer literal longer than {MAX_INT_DIGITS} digits"
+        return None, msg
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a Python value (`boolean`, not `int`, for True)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- the Python-call scanner -------------------------------------------------------------------
+
+
+class CallSyntaxError(ValueError):
+    """A Python-style call that cannot be read as a literal call."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+_WS = re.compile(r"\s*")
+_NAME = re.compile(r"[^\W\d]\w*(?:\s*\.\s*[^\W\d]\w*)*")
+_IDENT = re.compile(r"[^\W\d]\w*")
+_NUMBER = re.compile(
+    r"0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+"
+    r"|(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?[jJ]?"
+)
+_STRING = re.compile(
+    r"""(?P<prefix>[rRuUbBfF]{0,2})(?P<body>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\""""
+    r"""|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""",
+    re.DOTALL,
+)
+_ESCAPE = re.compile(
+    r"\\(?:(?P<nl>\n)|(?P<simple>[\\'\"abfnrtv])|x(?P<x>[0-9a-fA-F]{2})|u(?P<u>[0-9a-fA-F]{4})"
+    r"|U(?P<U>[0-9a-fA-F]{8})|N\{(?P<N>[^}]+)\}|(?P<oct>[0-7]{1,3})|(?P<other>.))",
+    re.DOTALL,
+)
+_SIMPLE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n",
+                   "r": "\r", "t": "\t", "v": "\v"}
+_CONSTANTS = {"True": True, "False": False, "None": None}
+_JSON_CONSTANTS = {"true": "True", "false": "False", "null": "None"}
+
+
+def _unescape(m: re.Match[str]) -> str:
+    if m.group("nl") is not None:
+        return ""
+    if m.group("simple") is not None:
+        return _SIMPLE_ESCAPES[m.group("simple")]
+    for key in ("x", "u", "U"):
+        if m.group(key) is not None:
+            return chr(min(int(m.group(key), 16), 0x10FFFF))
+    if m.group("N") is not None:
+        try:
+            return unicodedata.lookup(m.group("N"))
+        except KeyError:
+            raise CallSyntaxError(f"unknown unicode character name \\N{{{m.group('N')}}}") from None
+    if m.group("oct") is not None:
+        return chr(int(m.group("oct"), 8))
+    return m.group(0)  # Python keeps unknown escapes as written
+
+
+class PyCallParser:
+    """Reads `name(key=literal, ...)` without evaluating anything.
+
+    Literals: strings (with prefixes r/u, adjacent concatenation), ints, floats, signed numbers,
+    True/False/None, lists, tuples, dicts and sets of literals. Everything else (names, calls,
+    attribute access, operators, f-strings) is reported as a non-literal expression.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.name: str | None = None
+
+    def fail(self, message: str) -> CallSyntaxError:
+        return CallSyntaxError(message, self.name)
+
+    def parse(self) -> tuple[str, dict[str, Any], list[Any]]:
+        self.skip_ws()
+        m = _NAME.match(self.text, self.pos)
+        if not m:
+            raise self.fail(f"expected a call such as name(key=value), found {self.excerpt()}")
+        self.name = re.sub(r"\s+", "", m.group(0))
+        self.pos = m.end()
+        self.skip_ws()
+        if not self.peek("("):
+            raise self.fail(f"expected `(` after `{self.name}`, found {self.excerpt()}")
+        self.pos += 1
+        kwargs: dict[str, Any] = {}
+        positional: list[Any] = []
+        while True:
+            self.skip_ws()
+            if self.peek(")"):
+                self.pos += 1
+                break
+            kw = _IDENT.match(self.text, self.pos)
+            if kw:
+                after = _WS.match(self.text, kw.end()).end()
+                if self.text.startswith("=", after) and not self.text.startswith("==", after):
+                    key = kw.group(0)
+                    if key in kwargs:
+                        raise self.fail(f"argument `{key}` given twice")
+                    self.pos = after + 1
+                    kwargs[key] = self.value(0, key)
+                    if not self.comma_or_close():
+                        break
+                    continue
+            if kwargs:
+                raise self.fail("positional argument after keyword arguments")
+            positional.append(self.value(0, f"#{len(positional) + 1}"))
+            if not self.comma_or_close():
+                break
+        self.skip_ws()
+        if self.pos < len(self.text):
+            rest = self.text[self.pos :].lstrip(";, \t\r\n")
+            if _NAME.match(rest) and "(" in rest[:200]:
+                raise self.fail("several calls in one <tool_call> block: write each call in its own block")
+            raise self.fail(f"unexpected text after the call: {self.excerpt()}")
+        return self.name, kwargs, positional
+
+    def comma_or_close(self) -> bool:
+        """After an argument: True to read another one, False when `)` closed the call."""
+        self.skip_ws()
+        if self.peek(","):
+            self.pos += 1
+            return True
+        if self.peek(")"):
+            self.pos += 1
+            return False
+        if self.pos >= len(self.text):
+            raise self.fail(f"unclosed `(` in the call to `{self.name}`")
+        raise self.fail(f"expected `,` or `)`, found {self.excerpt()}")
+
+    def value(self, depth: int, arg: str) -> Any:
+        if depth > MAX_DEPTH:
+            raise self.fail(f"argument `{arg}` nests deeper than {MAX_DEPTH} levels")
+        self.skip_ws()
+        text, pos = self.text, self.pos
+        if pos >= len(text):
+            raise self.fail(f"the call to `{self.name}` ends in the middle of argument `{arg}`")
+        c = text[pos]
+        if c in "[({":
+            return self.container(c, depth, arg)
+        if c in "+-":
+            self.pos += 1
+            self.skip_ws()
+            start = self.pos
+            number = self.number(arg)
+            if number is None:
+                self.pos = start
+                raise self.non_literal(arg, pos)
+            return -number if c == "-" else number
+        m = _STRING.match(text, pos)
+        if m:
+            return self.strings(m, arg)
+        number = self.number(arg)
+        if number is not None:
+            return number
+        m = _IDENT.match(text, pos)
+        if m and m.group(0) in _CONSTANTS:
+            self.pos = m.end()
+            if self.at_expression_continuation():
+                raise self.non_literal(arg, pos)
+            return _CONSTANTS[m.group(0)]
+        if m and m.group(0) in _JSON_CONSTANTS and not self.at_expression_continuation(m.end()):
+            raise self.fail(
+                f"argument `{arg}` uses `{m.group(0)}`, which is JSON, not Python: "
+                f"write {_JSON_CONSTANTS[m.group(0)]}"
+            )
+        raise self.non_literal(arg, pos)
+
+    def number(self, arg: str) -> int | float | None:
+        m = _NUMBER.match(self.text, self.pos)
+        if not m or not m.group(0):
+            return None
+        token = m.group(0)
+        if token.endswith(("j", "J")):
+            raise self.fail(f"argument `{arg}` is a complex number ({token}); use a literal of a JSON type")
+        self.pos = m.end()
+        if _IDENT.match(self.text, self.pos) or self.at_expression_continuation():
+            raise self.non_literal(arg, m.start())
+        clean = token.replace("_", "")
+        if clean[:2].lower() in ("0x", "0o", "0b"):
+            if len(clean) > MAX_INT_DIGITS:
+                raise self.fail(f"argument `{arg}` is an integer literal longer than {MAX_INT_DIGITS} digits")
+            return int(clean, 0)
+        if any(ch in clean for ch in ".eE"):
+            return float(clean)
+        if len(clean) > MAX_INT_DIGITS:
+            raise self.fail(
+                f"argument `{arg}` is an integer literal of {len(clean)} digits (at most {MAX_INT_DIGITS})"
+            )
+        if len(clean) > 1 and clean[0] == "0" and clean.strip("0"):
+            raise self.fail(f"argument `{arg}`: leading zeros in `{token}` are not allowed in Python")
+        return int(clean)
+
+    def strings(self, m: re.Match[str], arg: str) -> str:
+        parts: list[str] = []
+        while m:
+            prefix = m.group("prefix").lower()
+            if "f" in prefix:
+                raise self.non_literal(arg, m.start(), "an f-string")
+            if "b" in prefix:
+                raise self.fail(f"argument `{arg}` is a bytes literal; use a str")
+            body = m.group("body")
+            quote = 3 if body[:3] in ("'''", '"""') else 1
+            inner = body[quote:-quote]
+            parts.append(inner if "r" in prefix else _ESCAPE.sub(_unescape, inner))
+            self.pos = m.end()
+            self.skip_ws()
+            m = _STRING.match(self.text, self.pos)
+        if self.at_expression_continuation():
+            raise self.non_literal(arg, self.pos)
+        return "".join(parts)
+
+    def container(self, opener: str, depth: int, arg: str) -> Any:
+        closer = {"[": "]", "(": ")", "{": "}"}[opener]
+        self.pos += 1
+        items: list[Any] = []
+        pairs: dict[Any, Any] = {}
+        is_dict: bool | None = None if opener == "{" else False
+        saw_comma = False
+        while True:
+            self.skip_ws()
+            if self.peek(closer):
+                self.pos += 1
+                break
+            if self.pos >= len(self.text):
+                raise self.fail(f"argument `{arg}`: unclosed `{opener}`")
+            item = self.value(depth + 1, arg)
+            self.skip_ws()
+            if is_dict is None:
+                is_dict = self.peek(":")
+            if is_dict:
+                if not self.peek(":"):
+                    raise self.fail(f"argument `{arg}`: expected `:` in a dict, found {self.excerpt()}")
+                self.pos += 1
+                try:
+                    hash(item)
+                except TypeError:
+                    raise self.fail(f"argument `{arg}`: a dict key must be a string or number") from None
+                pairs[item] = self.value(depth + 1, arg)
+                self.skip_ws()
+            else:
+                items.append(item)
+            if self.peek(","):
+                self.pos += 1
+                saw_comma = True
+                continue
+            if self.peek(closer):
+                self.pos += 1
+                break
+            if self.pos >= len(self.text):
+                raise self.fail(f"argument `{arg}`: unclosed `{opener}`")
+            if opener == "(" and not saw_comma and len(items) == 1:
+                raise self.non_literal(arg, self.pos)
+            raise self.fail(f"argument `{arg}`: expected `,` or `{closer}`, found {self.excerpt()}")
+        if self.at_expression_continuation():
+            raise self.non_literal(arg, self.pos)
+        if opener == "{" and is_dict is not False:
+            return pairs
+        if opener == "(" and len(items) == 1 and not saw_comma:
+            return items[0]  # parentheses around one value, not a tuple
+        return items  # lists, tuples and sets all become JSON arrays
+
+    def at_expression_continuation(self, pos: int | None = None) -> bool:
+        """True when an operator, call, attribute or subscript follows: the value is an expression."""
+        p = _WS.match(self.text, self.pos if pos is None else pos).end()
+        if p >= len(self.text):
+            return False
+        c = self.text[p]
+        if c in ".([+-*/%@&|^<>!~":
+            return True
+        return self.text.startswith("==", p)
+
+    def non_literal(self, arg: str, start: int, what: str = "") -> CallSyntaxError:
+        snippet = _short(self.text[start:].split("\n", 1)[0], 50)
+        kind = what or "not a literal"
+        return self.fail(f"argument `{arg}` is {kind}: `{snippet}` (only literal values are allowed)")
+
+    def skip_ws(self) -> None:
+        self.pos = _WS.match(self.text, self.pos).end()
+
+    def peek(self, s: str) -> bool:
+        return self.text.startswith(s, self.pos)
+
+    def excerpt(self) -> str:
+        if self.pos >= len(self.text):
+            return "the end of the call"
+        return f"`{_short(self.text[self.pos :].split(chr(10), 1)[0], 30)}`"
+
+
+def python_literal(value: Any) -> str:
+    """Render a JSON-like value as a Python literal (for writing Python-style calls)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(python_literal(v) for v in value) + "]"
+    return repr(value)
+
+
+def format_python_call(name: str, arguments: dict[str, Any]) -> str:
+    """`name(key=value, ...)` with literal values; the inverse of the Python-call parser."""
+    return f"{name}(" + ", ".join(f"{k}={python_literal(v)}" for k, v in arguments.items()) + ")"
