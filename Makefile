@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 ## demo: the main job end to end on sample_data/ (today: lint)
 demo: $(STAMP)
-	$(BIN)/curate lint sample_data/raw.jsonl --summary || test $$? -eq 1
+	$(BIN)/curate lint sample_data/raw.jsonl --statistics || test $$? -eq 1
 	@echo "demo: lint finished; the findings above are the sample corpus's planted defects."
 
 ## test: the whole test suite (what CI runs)

@@ -81,8 +81,13 @@ def cmd_lint(args: argparse.Namespace) -> int:
         base = found.parent if found else Path.cwd()
         tool_files = [base / t for t in config.tools] + [Path(t) for t in args.tools]
         specs = [s for f in tool_files for s in load_tool_specs(f)]
+        # The command line replaces the configured selection: `--select RL` shows RL findings even
+        # when the config ignores some of them, unless `--ignore` is given too.
         select = _split_codes(args.select) or config.select
-        ignore = _split_codes(args.ignore) if args.ignore is not None else config.ignore
+        if args.ignore is not None:
+            ignore = _split_codes(args.ignore)
+        else:
+            ignore = [] if args.select else config.ignore
         linter = Linter(specs, select, ignore)
     except (ConfigError, ReadError) as e:
         return _error(str(e))
@@ -114,7 +119,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         out.flush()
         return _error(str(e))
     if args.format == "text":
-        write_summary(linter.stats, out if args.statistics or linter.stats.by_code else out, color)
+        write_summary(linter.stats, out, color)
     return 1 if errors and not args.exit_zero else 0
 
 

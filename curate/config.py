@@ -5,7 +5,8 @@
     ignore = ["TC009"]
     tools = ["tools.json"]              # tool specs for every record, relative to pyproject.toml
 
-Command-line `--select`/`--ignore` replace the configured lists; `--tools` adds to them.
+Command-line `--select` replaces the configured selection (configured `ignore` included, unless
+`--ignore` is given too); `--ignore` replaces the configured `ignore`; `--tools` adds to `tools`.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from curate.config import select_codes
 from curate.readers import ReadResult, RecordReader, load_tool_specs
-from curate.records import Finding, FunctionSpec, ToolSpec
+from curate.records import Finding, ToolSpec
 from curate.rules import all_rules
 from curate.rules.base import RecordContext, Rule, ToolRegistry
-from curate.validate import SchemaCache
+from curate.validate import CompiledTool, SchemaCache
 
 
 @dataclass
@@ -38,11 +38,11 @@ class Linter:
         self.rules: list[Rule] = [all_rules()[c]() for c in codes]
         self.record_rules = [r for r in self.rules if r.needs_record]
         self.raw_rules = [r for r in self.rules if not r.needs_record]
-        self.external: dict[str, FunctionSpec] = {}
+        self.cache = SchemaCache()
+        self.external: dict[str, CompiledTool] = {}
         for spec in tools:
             fs = ToolSpec.model_validate(spec).function
-            self.external[fs.name] = fs
-        self.cache = SchemaCache()
+            self.external[fs.name] = self.cache.compile(fs.name, fs.parameters)
         self.reader = RecordReader()
         self.stats = LintStats()
 

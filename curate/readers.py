@@ -82,7 +82,7 @@ def iter_raw(path: str | os.PathLike[str]) -> Iterator[RawRecord]:
         head = fh.read(4096)
         fh.seek(0)
         first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-        if first == b"[":
+        if first == b"[" and suffix != ".jsonl":
             yield from _iter_json_array(fh, p)
         elif first == b"{" and suffix == ".json" and not _first_line_is_object(head):
             yield from _iter_single_json(fh, p)

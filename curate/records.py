@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 Role = Literal["system", "user", "assistant", "tool"]
 Severity = Literal["error", "warning"]
@@ -100,7 +100,5 @@ class Finding(BaseModel):
     excerpt: str | None = Field(default=None, description="A short excerpt of the offending text.")
 
 
-class FindingList(BaseModel):
+class FindingList(RootModel[list[Finding]]):
     """The output of `curate lint --format json`: a JSON array of findings."""
-
-    root: list[Finding]

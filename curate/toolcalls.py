@@ -183,10 +183,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def load_json(text: str) -> tuple[Any, str | None]:
     """json.loads that reports instead of raising: too deep, too long integers, NaN included."""
     try:
-        return json.loads(text, parse_constant=_reject_constant), None
+        return _DECODER.decode(text), None
     except json.JSONDecodeError as e:
         return None, f"{e.msg} at line {e.lineno} column {e.colno}"
     except RecursionError:

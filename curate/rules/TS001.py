@@ -33,7 +33,7 @@ class TS001(Rule):
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         if ctx.tools is None:
             return
-        for name in ctx.tools.specs:
+        for name in ctx.tools.names:
             tool = ctx.tools.get(name)
             assert tool is not None
             for problem in tool.problems:

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-import regex
+import re
 
 from curate.records import Finding, FunctionSpec, Severity, Trajectory
 from curate.toolcalls import Blocks, ParsedCall, find_blocks, parse_message_calls
 from curate.validate import ArgumentError, CompiledTool, SchemaCache
 
 # Tag-like tokens near the protocol's own tags: `<tool-call>`, `<toolcall>`, `< think >`, `<Think>`, ...
-TAG_RE = regex.compile(
-    r"<\s*/?\s*(?:tool[\s_-]*calls?|think(?:ing)?|tool[\s_-]*responses?)\s*/?\s*>", regex.IGNORECASE
+TAG_RE = re.compile(
+    r"<\s*/?\s*(?:tool[\s_-]*calls?|think(?:ing)?|tool[\s_-]*responses?)\s*/?\s*>", re.IGNORECASE
 )
 CANONICAL_TAGS = frozenset({
     "<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
@@ -53,27 +53,34 @@ class CallIssue:
 
 
 class ToolRegistry:
-    """The tools a record may call: its own `tools`, then those given with `--tools`."""
+    """The tools a record may call: its own `tools`, then those given with `--tools`.
 
-    def __init__(self, record_tools: list[FunctionSpec], external: dict[str, FunctionSpec],
+    `external` holds the `--tools` specs compiled once per run; the record's own specs are compiled
+    through the shared cache, only when a call or a rule asks for them.
+    """
+
+    def __init__(self, record_tools: list[FunctionSpec], external: dict[str, CompiledTool],
                  cache: SchemaCache) -> None:
-        self.specs: dict[str, FunctionSpec] = dict(external)
-        for spec in record_tools:
-            self.specs[spec.name] = spec
+        self.external = external
+        self.own = {spec.name: spec for spec in record_tools}
         self._cache = cache
         self._compiled: dict[str, CompiledTool] = {}
 
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys([*self.own, *self.external]))
+
     def get(self, name: str) -> CompiledTool | None:
+        spec = self.own.get(name)
+        if spec is None:
+            return self.external.get(name)
         tool = self._compiled.get(name)
         if tool is None:
-            spec = self.specs.get(name)
-            if spec is None:
-                return None
             tool = self._compiled[name] = self._cache.compile(name, spec.parameters)
         return tool
 
     def suggest(self, name: str) -> str | None:
-        close = difflib.get_close_matches(name, list(self.specs), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.6)
         return close[0] if close else None
 
 
@@ -110,16 +117,18 @@ class RecordContext:
             for i, m in enumerate(self.record.messages)
         ]
 
+    @cached_property
+    def _tags(self) -> list[list[Tag]]:
+        assert self.record is not None
+        return [
+            [Tag(m.group(0), m.start()) for m in TAG_RE.finditer(msg.content)]
+            if msg.content and "<" in msg.content else []
+            for msg in self.record.messages
+        ]
+
     def tags(self, message_index: int) -> list[Tag]:
         """Protocol-like tags in one message, exact and near-miss, in order."""
-        cache = self.__dict__.setdefault("_tags", {})
-        found = cache.get(message_index)
-        if found is None:
-            assert self.record is not None
-            content = self.record.messages[message_index].content or ""
-            found = [Tag(m.group(0), m.start()) for m in TAG_RE.finditer(content)] if "<" in content else []
-            cache[message_index] = found
-        return found
+        return self._tags[message_index]
 
     def blocks(self, message_index: int) -> Blocks:
         cache = self.__dict__.setdefault("_blocks", {})
@@ -145,7 +154,9 @@ class RecordContext:
         tool = self.tools.get(call.name)
         if tool is None:
             hint = self.tools.suggest(call.name)
-            known = ", ".join(sorted(self.tools.specs)[:8]) or "none: the record has no `tools` and none were given with --tools"
+            known = ", ".join(sorted(self.tools.names)[:8]) or (
+                "none: the record has no `tools` and none were given with --tools"
+            )
             more = f"; did you mean `{hint}`?" if hint else f" (known: {known})"
             return [CallIssue("TC002", call, f"unknown tool `{call.name}`{more}")]
         issues: list[CallIssue] = []
