@@ -41,6 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are error findings")
 
+    mask = sub.add_parser("mask", help="render, tokenize and mask trajectories (loss on assistant text only)",
+                          description="Masked examples (input_ids, labels, attention_mask) with a fail-closed audit.")
+    mask.add_argument("paths", nargs="+", metavar="PATH", help="trajectory files or folders")
+    mask.add_argument("--tools", action="append", default=[], metavar="FILE",
+                      help="tool specs for records that carry no `tools` of their own; repeatable")
+    mask.add_argument("--tokenizer", metavar="NAME_OR_PATH",
+                      help="a Hugging Face tokenizer (local folder or hub name); default: the built-in one")
+    mask.add_argument("--turns", choices=("all", "last"), default="all", help="assistant turns trained")
+    mask.add_argument("--think", choices=("keep", "drop", "mask"), default="keep",
+                      help="earlier-turn <think> blocks: keep and train, drop, or keep but mask")
+    mask.add_argument("--max-length", type=int, metavar="N", help="longest example in tokens")
+    mask.add_argument("--truncation", choices=("drop", "cut_front"), default="drop",
+                      help="over --max-length: drop the example, or cut whole turns from the front")
+    mask.add_argument("--template", choices=("auto", "chatml", "tokenizer"), default="auto",
+                      help="the built-in ChatML renderer, or the tokenizer's own chat template")
+    mask.add_argument("--audit", action="store_true", help="print trained/masked tokens per segment")
+    mask.add_argument("--show", type=int, default=0, metavar="N", help="print N examples with trained tokens highlighted")
+    mask.add_argument("-o", "--output", metavar="OUT.jsonl", help="write the masked examples (JSON Lines)")
+    mask.add_argument("--num-proc", type=int, default=1, metavar="N", help="worker processes")
+
     rule = sub.add_parser("rule", help="explain a lint rule", description="Print a rule's documentation.")
     rule.add_argument("code", nargs="?", help="a rule code such as TC003")
     rule.add_argument("--all", action="store_true", help="list every rule")
@@ -55,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_lint(args)
         if args.command == "rule":
             return cmd_rule(args)
+        if args.command == "mask":
+            from curate.mask_cmd import run
+
+            return run(args)
         parser.print_help()
         return 2
     except BrokenPipeError:
@@ -94,6 +118,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
     except ValueError as e:  # an invalid tool spec in a --tools file
         return _error(f"invalid tool spec: {e}")
 
+    missing = [p for p in args.paths if p != "-" and not Path(p).exists()]
+    if missing:  # before any output, so that --format json never prints half an array
+        return _error(f"{missing[0]}: no such file or directory")
     out = sys.stdout
     color = stream_is_color(out)
     errors = 0

@@ -10,11 +10,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `python -m curate ARGS` as a user would, capturing output."""
+    base = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "curate", *args], capture_output=True, text=True, cwd=cwd or REPO,
-        input=stdin, timeout=300, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "PYTHONPATH": str(REPO)},
+        input=stdin, timeout=300, env={**base, **(env or {})},
     )
 
 

@@ -1,0 +1,125 @@
+"""Lint throughput on the sample corpus scaled to 100,000 records, single process.
+
+    python bench/lint_speed.py [--records N] [--repeat K]
+
+Prints trajectories per second for `curate lint` (in process and through the CLI), beside two
+baselines measured in the same run on the same file: reading every line with `json.loads` alone
+(the floor of any Python JSONL tool) and reading + adapting + validating records without rules.
+Also the CLI's start-up time against a bare `python -c pass`. Each figure is the median of K runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from curate.lint import Linter  # noqa: E402
+from curate.readers import RecordReader, load_tool_specs  # noqa: E402
+
+SAMPLE = REPO / "sample_data" / "raw.jsonl"
+TOOLS = REPO / "sample_data" / "tools.json"
+
+
+def scaled_corpus(n: int, out: Path) -> Path:
+    """The sample corpus repeated to `n` records, ids made unique so RS004 doesn't fire on copies."""
+    lines = SAMPLE.read_bytes().splitlines()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as fh:
+        written = copy = 0
+        while written < n:
+            for line in lines:
+                if written >= n:
+                    break
+                if copy:
+                    try:
+                        rec = json.loads(line)
+                        if isinstance(rec, dict) and isinstance(rec.get("id"), str):
+                            rec["id"] = f"{rec['id']}~{copy}"
+                            line = json.dumps(rec, ensure_ascii=False).encode()
+                    except (ValueError, RecursionError):
+                        pass
+                fh.write(line + b"\n")
+                written += 1
+            copy += 1
+    return out
+
+
+def median_time(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), (max(times) - min(times))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    corpus = scaled_corpus(args.records, REPO / "bench" / "data" / f"lint_{args.records}.jsonl")
+    n = args.records
+    specs = load_tool_specs(TOOLS)
+
+    def json_only() -> None:
+        with open(corpus, "rb") as fh:
+            for line in fh:
+                try:
+                    json.loads(line)
+                except (ValueError, RecursionError):
+                    pass
+
+    def read_validate() -> None:
+        for _ in RecordReader().read(corpus):
+            pass
+
+    findings = 0
+
+    def lint() -> None:
+        nonlocal findings
+        findings = sum(1 for _ in Linter(specs).lint_path(corpus))
+
+    def cli() -> None:
+        subprocess.run([sys.executable, "-m", "curate", "lint", str(corpus), "--tools", str(TOOLS),
+                        "--isolated", "--statistics"], check=False, capture_output=True, cwd=REPO)
+
+    def bare_python() -> None:
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+
+    def cli_startup() -> None:
+        subprocess.run([sys.executable, "-m", "curate", "--version"], check=True, capture_output=True)
+
+    rows = []
+    for name, fn in [("json.loads per line (floor)", json_only), ("read + adapt + validate", read_validate),
+                     ("curate lint, in process", lint), ("curate lint, CLI end to end", cli)]:
+        t, spread = median_time(fn, args.repeat)
+        rows.append((name, t, spread, n / t))
+    floor = rows[0][3]
+    print(f"# lint speed: {n:,} trajectories, single process, median of {args.repeat}")
+    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    print(f"{'stage':<32} {'seconds':>8} {'spread':>7} {'traj/s':>9} {'vs json.loads':>13}")
+    for name, t, spread, rate in rows:
+        print(f"{name:<32} {t:>8.2f} {spread:>7.2f} {rate:>9,.0f} {rate / floor:>12.2f}x")
+    print(f"findings: {findings:,}")
+    bare, _ = median_time(bare_python, 5)
+    start, _ = median_time(cli_startup, 5)
+    print(f"start-up: `curate --version` {start * 1000:.0f} ms, `python -c pass` {bare * 1000:.0f} ms "
+          f"({start / bare:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""Tokenizers for masking and training: the built-in byte-level BPE, or any Hugging Face tokenizer.
+
+The built-in tokenizer is a byte-level BPE trained with `tokenizers` on rendered trajectories (the
+sample corpus by default), with the protocol tags as atomic special tokens, saved as a standard
+Hugging Face tokenizer folder whose chat template is `curate.render.CHATML_TEMPLATE`, so that
+`AutoTokenizer.from_pretrained(folder)` loads it offline. It is built on first use into a cache
+folder named by a hash of its corpus and settings, so the same corpus always gives the same files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from curate.render import CHATML_TEMPLATE, IM_END, SPECIAL_TOKENS, render_chatml
+
+# transformers warns at import that torch is missing; masking never needs torch.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+BUILTIN = "builtin"
+PAD_TOKEN = "<|endoftext|>"
+DEFAULT_VOCAB_SIZE = 4096
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO_ROOT / "sample_data" / "raw.jsonl"
+
+
+class TokenizerError(RuntimeError):
+    """A tokenizer that cannot be loaded or used, with what to do about it."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CURATE_CACHE", Path.home() / ".cache" / "curate"))
+
+
+def _corpus_texts(paths: Iterable[Path]) -> Iterator[str]:
+    from curate.readers import RecordReader
+
+    reader = RecordReader()
+    for path in paths:
+        for result in reader.read(path):
+            if result.record is not None and result.record.messages:
+                yield render_chatml(result.record).text
+
+
+def build_builtin_tokenizer(corpus: Iterable[Path], out_dir: Path, vocab_size: int = DEFAULT_VOCAB_SIZE) -> Path:
+    """Train the built-in byte-level BPE on rendered trajectories and save it as a HF tokenizer folder."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = [PAD_TOKEN, *SPECIAL_TOKENS]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=2, special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(_corpus_texts(corpus), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=IM_END, pad_token=PAD_TOKEN,
+        additional_special_tokens=list(SPECIAL_TOKENS), clean_up_tokenization_spaces=False,
+        model_max_length=1 << 20,
+    )
+    fast.chat_template = CHATML_TEMPLATE
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(str(out_dir))
+    return out_dir
+
+
+def builtin_tokenizer_dir(corpus: Path = DEFAULT_CORPUS, vocab_size: int = DEFAULT_VOCAB_SIZE) -> Path:
+    """The built-in tokenizer's folder for `corpus`, built (atomically) if it isn't cached yet."""
+    import tokenizers
+
+    if not corpus.exists():
+        raise TokenizerError(f"{corpus}: corpus for the built-in tokenizer not found; run "
+                             "`python sample_data/generate.py` or pass --tokenizer NAME_OR_PATH")
+    h = hashlib.sha256()
+    h.update(corpus.read_bytes())
+    h.update(json.dumps([vocab_size, tokenizers.__version__, CHATML_TEMPLATE, SPECIAL_TOKENS]).encode())
+    target = cache_dir() / "tokenizers" / f"builtin-{h.hexdigest()[:16]}"
+    if (target / "tokenizer.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+    try:
+        build_builtin_tokenizer([corpus], tmp, vocab_size)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process built it first
+            if not (target / "tokenizer.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_tokenizer(name_or_path: str | None = None) -> Any:
+    """A fast Hugging Face tokenizer: the built-in one (None or "builtin"), a local folder or a hub name."""
+    if name_or_path in (None, BUILTIN):
+        name_or_path = str(builtin_tokenizer_dir())
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise TokenizerError("masking needs `transformers` and `tokenizers`: "
+                             "pip install 'curate-agents[mask]'") from None
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as e:
+        local = Path(name_or_path).exists()
+        hint = ("the folder has no loadable tokenizer files" if local else
+                "it is neither a local folder nor reachable on the model hub (offline?); "
+                "give a local folder, or omit --tokenizer for the built-in one")
+        raise TokenizerError(f"cannot load tokenizer `{name_or_path}`: {hint} ({str(e).splitlines()[0]})") from None
+    if not getattr(tok, "is_fast", False):
+        raise TokenizerError(f"tokenizer `{name_or_path}` is not a fast tokenizer; masks need character offsets")
+    return tok
