@@ -442,7 +442,10 @@ def audit(tokenizer: Any, spans: Spans, ids: Sequence[int], labels: Sequence[int
     The trained tokens must decode to exactly the selected assistant text plus end-of-turn tokens,
     and every trained token must lie inside an assistant turn.
     """
-    trained_ids = [t for t, lab in zip(ids, labels, strict=True) if lab != IGNORE]
+    if ranges is None:
+        trained_ids = [t for t, lab in zip(ids, labels, strict=True) if lab != IGNORE]
+    else:
+        trained_ids = [t for a, b, _ in ranges for t in ids[a:b]]
     decoded = tokenizer.backend_tokenizer.decode(trained_ids, skip_special_tokens=False)
     if decoded != spans.expected:
         k = next((i for i, (a, b) in enumerate(zip(decoded, spans.expected, strict=False)) if a != b),

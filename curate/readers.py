@@ -1,8 +1,22 @@
 """Streaming readers: files of many shapes in, canonical `Trajectory` records out.
 
 `iter_raw(path)` yields one `RawRecord` per line (JSONL), array element (JSON), row (Parquet) or
-row (`datasets` folder), in constant memory, never raising for bad data: a record that cannot be
-read carries an `error`. `adapt(data)` maps the supported shapes onto the canonical record:
+row (`datasets` folder), in memory bounded by the largest record, never raising for bad data: a
+record that cannot be read carries an `error` and reading goes on. Only a file that cannot be
+opened at all raises `ReadError`.
+
+Layouts are sniffed from the content, not only the name: a file (or stdin, or a pipe) starting
+with `[` is a JSON array, streamed in chunks (a `.jsonl` file or stdin only when `[` is alone on
+its first line: a pretty-printed array); a `.json` file whose first line is a whole object is JSON
+Lines (BFCL); any other `.json` file starting with `{` is one pretty-printed record. Folders are read as
+`datasets.save_to_disk` output, or else as the data files under them (hidden folders and BFCL's
+`possible_answer/` and `multi_turn_func_doc/` skipped). Arrow's nulls for missing struct fields
+read as absent.
+
+Strings holding unpaired surrogates (`"\\ud800"`: valid JSON, not Unicode) make a record unreadable,
+since nothing downstream could write them as UTF-8.
+
+`adapt(data)` maps the supported shapes onto the canonical record:
 
 - `messages` (OpenAI style, structured `tool_calls` with `content: null`, content parts),
 - `conversations` with `role`/`content` (ChatML) or ShareGPT `from`/`value`
@@ -16,8 +30,11 @@ Tool specs may be OpenAI-shaped (`{"type": "function", "function": {...}}`) or b
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,7 +44,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from curate.records import Trajectory
-from curate.toolcalls import format_python_call, json_type, load_json
+from curate.toolcalls import MAX_INT_DIGITS, format_python_call, json_type, load_json
 
 JSON_ARRAY_CHUNK = 1 << 20
 
@@ -57,16 +74,21 @@ class RawRecord:
 
 # --- file formats -------------------------------------------------------------------------------
 
+SIDECAR_DIRS = frozenset({"possible_answer", "multi_turn_func_doc"})
+"""Folders beside BFCL data files that hold answers and function docs, not records."""
+
+_BOM = b"\xef\xbb\xbf"
+
 
 def iter_raw(path: str | os.PathLike[str]) -> Iterator[RawRecord]:
     """Yield the records of one file or folder; raises `ReadError` only if it cannot be opened."""
     p = str(path)
     if p == "-":
-        yield from _iter_jsonl_stream(sys.stdin.buffer, "<stdin>")
+        yield from _iter_stream(sys.stdin.buffer, "<stdin>", ".jsonl")
         return
     fs = Path(p)
     if fs.is_dir():
-        yield from _iter_dataset_folder(fs)
+        yield from _iter_folder(fs)
         return
     if not fs.exists():
         raise ReadError(f"{p}: no such file or directory")
@@ -79,27 +101,125 @@ def iter_raw(path: str | os.PathLike[str]) -> Iterator[RawRecord]:
     except OSError as e:
         raise ReadError(f"{p}: cannot open: {e.strerror}") from None
     with fh:
-        head = fh.read(4096)
-        fh.seek(0)
-        first = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
-        if first == b"[" and suffix != ".jsonl":
-            yield from _iter_json_array(fh, p)
-        elif first == b"{" and suffix == ".json" and not _first_line_is_object(head):
-            yield from _iter_single_json(fh, p)
-        else:
-            yield from _iter_jsonl_stream(fh, p)
+        yield from _iter_stream(fh, p, suffix)
 
 
-def _first_line_is_object(head: bytes) -> bool:
-    line = head.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0]
+def _iter_stream(fh: Any, path: str, suffix: str) -> Iterator[RawRecord]:
     try:
-        return isinstance(json.loads(line), dict)
-    except (ValueError, RecursionError):
-        return False
+        kind, stream = _sniff(fh, suffix)
+    except OSError as e:
+        raise ReadError(f"{path}: cannot read: {e.strerror or e}") from None
+    if kind == "array":
+        yield from _iter_json_array(stream, path)
+    elif kind == "single":
+        yield from _iter_single_json(stream, path)
+    else:
+        yield from _iter_jsonl_stream(stream, path)
+
+
+def _sniff(fh: Any, suffix: str) -> tuple[str, Any]:
+    """The layout of a stream, and the stream back at its start (pipes get the sniffed bytes replayed).
+
+    `array` (a top-level JSON array), `single` (one JSON object over several lines, in a .json
+    file) or `jsonl`. Sniffing reads whole lines up to the first one that is not blank.
+    """
+    seekable = fh.seekable()
+    start = fh.tell() if seekable else 0
+    head: list[bytes] = []
+    first_line = b""
+    while not first_line.strip(b" \t\r\n"):
+        line = fh.readline()
+        if not line:
+            break
+        first_line = line.removeprefix(_BOM) if not head else line
+        head.append(line)
+    if seekable:
+        fh.seek(start)
+        stream = fh
+    else:
+        stream = _Replay(b"".join(head), fh)
+    first = first_line.lstrip(b" \t\r\n")[:1]
+    # JSON Lines (.jsonl, stdin) are only read as an array when pretty-printed, `[` alone on the first
+    # line; anything else stays line by line, so that one bad first line costs one record, not the file.
+    if first == b"[" and (suffix not in JSONL_SUFFIXES or first_line.strip(b" \t\r\n") == b"["):
+        return "array", stream
+    if first == b"{" and suffix == ".json" and _json_type_of_line(first_line) is not dict:
+        return "single", stream
+    return "jsonl", stream
+
+
+class _Replay:
+    """A stream that cannot seek (a pipe), with the bytes already read put back in front."""
+
+    def __init__(self, head: bytes, fh: Any) -> None:
+        self.head = head
+        self.fh = fh
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return self.fh.read(n)
+        if n is None or n < 0:
+            out, self.head = self.head + self.fh.read(), b""
+        else:
+            out, self.head = self.head[:n], self.head[n:]
+        return out
+
+    def __iter__(self) -> Iterator[bytes]:
+        head, self.head = self.head, b""
+        yield from io.BytesIO(head)  # whole lines, split on b"\n" only, as the file itself is
+        yield from self.fh
+
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+_SNIFF_DECODER = json.JSONDecoder(parse_int=len, parse_constant=lambda name: None)
+
+
+def _json_type_of_line(line: bytes) -> type | None:
+    """The type of the JSON value a whole line holds (bad bytes, long integers and NaN aside), else None."""
+    try:
+        return type(_SNIFF_DECODER.decode(line.decode("utf-8", "replace")))
+    except ValueError:
+        return None
+    except RecursionError:  # a pretty-printed value's first line is never a thousand levels deep
+        return list if line.lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"[") else dict
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unpaired_surrogate(value: Any) -> str | None:
+    """Describe the first unpaired surrogate in the strings (and keys) of a JSON value, if any.
+
+    `"\\ud800"` is valid JSON but not Unicode: no UTF-8 writer (a report, a tokenizer, an output file)
+    can encode the string it decodes to, so such records are unreadable.
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            m = _SURROGATE.search(v)
+            if m is not None:
+                return (f"a string holds an unpaired surrogate \\u{ord(m.group()):04x}, "
+                        "which is not valid Unicode (it cannot be written as UTF-8)")
+        elif isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None
+
+
+def _load(text: str) -> tuple[Any, str | None]:
+    """`load_json`, plus the unpaired-surrogate check when the text has surrogate escapes."""
+    value, err = load_json(text)
+    if err is None and "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        err = unpaired_surrogate(value)
+    return value, err
 
 
 def _decode_line(raw: bytes, path: str, lineno: int) -> RawRecord | None:
-    if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+    if lineno == 1 and raw.startswith(_BOM):
         raw = raw[3:]
     raw = raw.rstrip(b"\r\n")
     if not raw.strip():
@@ -107,8 +227,9 @@ def _decode_line(raw: bytes, path: str, lineno: int) -> RawRecord | None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return RawRecord(path, lineno, error=f"invalid UTF-8 at byte {e.start} of the line: re-encode the file as UTF-8")
-    value, err = load_json(text)
+        return RawRecord(path, lineno,
+                         error=f"invalid UTF-8 at byte {e.start} of the line: re-encode the file as UTF-8")
+    value, err = _load(text)
     if err is not None:
         return RawRecord(path, lineno, error=f"invalid JSON: {err}")
     return RawRecord(path, lineno, data=value)
@@ -122,93 +243,246 @@ def _iter_jsonl_stream(fh: Iterable[bytes], path: str) -> Iterator[RawRecord]:
 
 
 def _iter_single_json(fh: Any, path: str) -> Iterator[RawRecord]:
-    rec = _decode_line(fh.read().replace(b"\n", b" ").replace(b"\r", b" "), path, 1)
-    if rec is not None:
-        yield rec
+    """One JSON document spread over lines (a pretty-printed record): one record at line 1."""
+    raw = fh.read()
+    if raw.startswith(_BOM):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        yield RawRecord(path, 1, error=f"invalid UTF-8 at line {line}: re-encode the file as UTF-8")
+        return
+    if not text.strip():
+        return
+    value, err = _load(text)
+    if err is not None:
+        yield RawRecord(path, 1, error=f"invalid JSON: {err}")
+        return
+    yield RawRecord(path, 1, data=value)
+
+
+_JSON_WS = re.compile(r"[ \t\r\n]*")
+_STRUCTURAL = re.compile(r'["\[\]{}]')
+_STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]+")
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
+"""What `surrogateescape` makes of bytes that are not UTF-8."""
+_TRUNCATION_SLACK = 16
+"""A decoding error this close to the end of the buffer may only mean the element goes on."""
+
+
+class _JsonArrayStream:
+    """The elements of a top-level JSON array, read in chunks: memory is bounded by the largest element.
+
+    Bytes that are not UTF-8 are decoded with `surrogateescape`: an element holding them is reported
+    and skipped, and reading goes on. So do elements too deep to decode, integers too long to convert
+    and NaN/Infinity, whose extent is known. A syntax error stops the reading with one error record.
+    """
+
+    def __init__(self, fh: Any, path: str) -> None:
+        self.fh = fh
+        self.path = path
+        self.pending = b""
+        """The bytes of a character split between two chunks."""
+        self.started = False
+        self.buf = ""
+        self.pos = 0
+        self.line = 1
+        self.eof = False
+        self.bad_bytes = False
+        """Whether bytes that are not UTF-8 were met (then each element is checked for them)."""
+        self.problems: list[str] = []
+        self.decoder = json.JSONDecoder(parse_constant=self._parse_constant)
+        self.lenient = json.JSONDecoder(parse_int=self._parse_int, parse_constant=self._parse_constant)
+        """Only for elements with integers too long to convert: calling `_parse_int` for each is slow."""
+
+    def _parse_int(self, text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            self.problems.append(f"an integer literal of {len(text.lstrip('-'))} digits "
+                                 f"(at most {sys.get_int_max_str_digits() or MAX_INT_DIGITS})")
+            return 0
+
+    def _parse_constant(self, name: str) -> None:
+        self.problems.append(f"{name} is not valid JSON")
+
+    def more(self) -> bool:
+        """Append the next chunk to the buffer (dropping what was consumed); False at the end of the file."""
+        if self.eof:
+            return False
+        chunk = self.fh.read(max(JSON_ARRAY_CHUNK, len(self.buf) - self.pos))  # doubling: linear in element size
+        self.eof = not chunk
+        data = self.pending + chunk
+        if not self.started and (len(data) >= 3 or self.eof):
+            self.started = True
+            data = data.removeprefix(_BOM)
+        elif not self.started:
+            self.pending = data  # too short to tell a BOM yet
+            return True
+        try:
+            text, used = codecs.utf_8_decode(data, "strict", self.eof)
+        except UnicodeDecodeError:
+            self.bad_bytes = True
+            text, used = codecs.utf_8_decode(data, "surrogateescape", self.eof)
+        self.pending = data[used:]
+        self.buf = self.buf[self.pos :] + text
+        self.pos = 0
+        return bool(text) or not self.eof
+
+    def skip_ws(self) -> None:
+        while True:
+            if self.pos < len(self.buf) and self.buf[self.pos] not in " \t\r\n":
+                return
+            pos = _JSON_WS.match(self.buf, self.pos).end()
+            self.line += self.buf.count("\n", self.pos, pos)
+            self.pos = pos
+            if pos < len(self.buf) or not self.more():
+                return
+
+    def fail(self, message: str, line: int | None = None) -> RawRecord:
+        return RawRecord(self.path, self.line if line is None else line,
+                         error=f"{message}; reading of this file stops here")
+
+    def unexpected(self, pos: int) -> str:
+        char = self.buf[pos : pos + 1]
+        if _ESCAPED_BYTE.match(char):
+            return "found invalid UTF-8 (re-encode the file as UTF-8)"
+        return f"found `{char}`" if char else "found the end of the file"
+
+    def __iter__(self) -> Iterator[RawRecord]:
+        self.skip_ws()
+        if self.buf[self.pos : self.pos + 1] != "[":
+            yield self.fail(f"expected a JSON array, {self.unexpected(self.pos)}")
+            return
+        self.pos += 1
+        after_comma = False
+        while True:
+            self.skip_ws()
+            if self.pos >= len(self.buf):
+                yield self.fail("the JSON array is not closed (`]` missing)")
+                return
+            if self.buf[self.pos] == "]":
+                if after_comma:
+                    yield self.fail("a `,` before the closing `]` (trailing commas are not JSON)")
+                    return
+                self.pos += 1
+                break
+            record, fatal = self.element()
+            yield record
+            if fatal:
+                return
+            self.skip_ws()
+            c = self.buf[self.pos : self.pos + 1]
+            if c == ",":
+                self.pos += 1
+                after_comma = True
+            elif c == "]":
+                after_comma = False
+            elif not c:
+                yield self.fail("the JSON array is not closed (`]` missing)")
+                return
+            else:
+                yield self.fail(f"expected `,` or `]` after the array element at line {record.line}, "
+                                f"{self.unexpected(self.pos)}")
+                return
+        self.skip_ws()
+        if self.pos < len(self.buf):
+            yield self.fail(f"unexpected text after the closing `]` of the JSON array: {self.unexpected(self.pos)}")
+
+    def element(self) -> tuple[RawRecord, bool]:
+        """The element at `pos`, and whether reading must stop (its end is unknown)."""
+        start_line = self.line
+        decoder = self.decoder
+        while True:
+            self.problems.clear()
+            try:
+                value, end = decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as e:
+                if not self.eof and (e.pos >= len(self.buf) - _TRUNCATION_SLACK
+                                     or e.msg.startswith("Unterminated string")) and self.more():
+                    continue  # the element goes on in the next chunk
+                at = self.line + self.buf.count("\n", self.pos, e.pos)
+                bad_byte = _ESCAPED_BYTE.match(self.buf, e.pos) is not None
+                detail = "invalid UTF-8 (re-encode the file as UTF-8)" if bad_byte else e.msg
+                return self.fail(f"invalid JSON in the array element starting at line {start_line}: "
+                                 f"{detail} at line {at}", start_line), True
+            except RecursionError:
+                if not self.skip_element():
+                    return self.fail(f"the array element at line {start_line} is nested too deeply to read "
+                                     "and is not closed", start_line), True
+                return RawRecord(self.path, start_line, error="invalid JSON: nesting is too deep to read"), False
+            except ValueError:  # an integer too long for int(): decode again, noting it, to find the end
+                decoder = self.lenient
+                continue
+            if not self.eof and (end == len(self.buf) or (
+                    isinstance(value, (int, float)) and _NUMBER_TAIL.fullmatch(self.buf, end))) and self.more():
+                continue  # a number (or the `]` after it) may go on in the next chunk
+            break
+        start = self.pos
+        bad_byte = self.bad_bytes and _ESCAPED_BYTE.search(self.buf, start, end) is not None
+        self.line += self.buf.count("\n", start, end)
+        self.pos = end
+        if bad_byte:
+            return RawRecord(self.path, start_line,
+                             error="invalid UTF-8 in the array element: re-encode the file as UTF-8"), False
+        if self.problems:
+            return RawRecord(self.path, start_line, error=f"invalid JSON: {self.problems[0]}"), False
+        if self.buf.find("\\u", start, end) >= 0 and _SURROGATE_ESCAPE.search(self.buf, start, end):
+            problem = unpaired_surrogate(value)
+            if problem is not None:
+                return RawRecord(self.path, start_line, error=f"invalid JSON: {problem}"), False
+        return RawRecord(self.path, start_line, data=value), False
+
+    def skip_element(self) -> bool:
+        """Move past the array or object at `pos` by counting brackets (strings skipped); False at EOF."""
+        depth = 0
+        i = self.pos
+        while True:
+            m = _STRUCTURAL.search(self.buf, i)
+            if m is None:
+                resume = len(self.buf)
+            elif m.group() == '"':
+                s = _STRING_REST.match(self.buf, m.end())
+                if s is not None:
+                    i = s.end()
+                    continue
+                resume = m.start()  # the string goes on in the next chunk: scan it again from its quote
+            else:
+                depth += 1 if m.group() in "[{" else -1
+                i = m.end()
+                if depth <= 0:
+                    self.line += self.buf.count("\n", self.pos, i)
+                    self.pos = i
+                    return True
+                continue
+            self.line += self.buf.count("\n", self.pos, resume)
+            self.pos = resume
+            if not self.more():
+                return False
+            i = self.pos
 
 
 def _iter_json_array(fh: Any, path: str) -> Iterator[RawRecord]:
     """Stream the elements of a top-level JSON array, reading the file in growing chunks."""
-    decoder = json.JSONDecoder(parse_constant=_no_constant)
-    buf, pos, line, eof = "", 0, 1, False
-    pending = b""
+    yield from _JsonArrayStream(fh, path)
 
-    def more() -> bool:
-        nonlocal buf, pos, eof, pending
-        chunk = fh.read(max(JSON_ARRAY_CHUNK, len(buf) - pos))  # doubling: linear in element size
-        if not chunk:
-            eof = True
-            return False
-        data = pending + chunk
-        try:
-            text, pending = data.decode("utf-8"), b""
-        except UnicodeDecodeError as e:
-            if e.reason != "unexpected end of data":
-                raise
-            text, pending = data[: e.start].decode("utf-8"), data[e.start :]
-        buf = buf[pos:] + text
-        pos = 0
-        return True
 
-    def skip_ws() -> None:
-        nonlocal pos, line
-        while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n\ufeff":
-                if buf[pos] == "\n":
-                    line += 1
-                pos += 1
-            if pos < len(buf) or eof or not more():
-                return
+def _drop_nulls(value: Any) -> Any:
+    """Arrow fills the struct fields a row lacks with None: read them as absent (None in lists is kept)."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
 
-    def fail(message: str) -> RawRecord:
-        return RawRecord(path, line, error=f"{message}; reading of this file stops here")
 
+def _arrow_row(path: str, row: int, data: Any) -> RawRecord:
     try:
-        skip_ws()
-        if buf[pos : pos + 1] != "[":
-            yield fail("expected a JSON array")
-            return
-        pos += 1
-        while True:
-            skip_ws()
-            if pos >= len(buf):
-                yield fail("the JSON array is not closed (`]` missing)")
-                return
-            if buf[pos] == "]":
-                return
-            start_line = line
-            while True:
-                try:
-                    value, end = decoder.raw_decode(buf, pos)
-                except json.JSONDecodeError as e:
-                    if not eof and more():
-                        continue
-                    yield fail(f"invalid JSON in the array element starting at line {start_line}: {e.msg}")
-                    return
-                except RecursionError:
-                    yield fail(f"the array element at line {start_line} is nested too deeply to read")
-                    return
-                except ValueError as e:
-                    yield fail(f"invalid JSON in the array element at line {start_line}: {e}")
-                    return
-                if end >= len(buf) and not eof and more():
-                    continue  # a number may go on in the next chunk
-                break
-            line += buf.count("\n", pos, end)
-            pos = end
-            yield RawRecord(path, start_line, data=value)
-            skip_ws()
-            if buf[pos : pos + 1] == ",":
-                pos += 1
-            elif buf[pos : pos + 1] != "]":
-                yield fail(f"expected `,` or `]` after the array element at line {start_line}")
-                return
-    except UnicodeDecodeError as e:
-        yield fail(f"invalid UTF-8 near line {line} ({e.reason})")
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+        return RawRecord(path, row, data=_drop_nulls(data))
+    except RecursionError:
+        return RawRecord(path, row, error="invalid record: nesting is too deep to read")
 
 
 def _iter_parquet(path: Path) -> Iterator[RawRecord]:
@@ -221,36 +495,83 @@ def _iter_parquet(path: Path) -> Iterator[RawRecord]:
     except Exception as e:  # pyarrow raises several types for bad files
         raise ReadError(f"{path}: not a readable Parquet file: {e}") from None
     row = 0
-    for batch in pf.iter_batches(batch_size=1024):
-        for data in batch.to_pylist():
-            row += 1
-            yield RawRecord(str(path), row, data=data)
+    for group in range(pf.num_row_groups):
+        size = pf.metadata.row_group(group).num_rows
+        done = 0
+        try:
+            for batch in pf.iter_batches(batch_size=1024, row_groups=[group]):
+                for data in batch.to_pylist():
+                    done += 1
+                    yield _arrow_row(str(path), row + done, data)
+        except Exception as e:  # a corrupt row group: one finding where it breaks, then the next group
+            reason = " ".join(str(e).split())
+            yield RawRecord(str(path), row + done + 1, error=f"cannot read rows {row + done + 1}-{row + size} "
+                            f"(Parquet row group {group + 1}): {reason}")
+        row += size
+
+
+DATA_SUFFIXES = (*JSONL_SUFFIXES, ".json", ".parquet")
+
+
+def _is_datasets_folder(path: Path) -> bool:
+    return (path / "dataset_dict.json").is_file() or (
+        (path / "dataset_info.json").is_file() and (path / "state.json").is_file()
+    )
+
+
+def _iter_folder(path: Path) -> Iterator[RawRecord]:
+    """A folder written by `datasets.save_to_disk`, else the data files under it, in path order."""
+    if _is_datasets_folder(path):
+        yield from _iter_dataset_folder(path)
+        return
+    found = False
+    for f in _walk(path):
+        found = True
+        yield from _iter_dataset_folder(f) if f.is_dir() else iter_raw(f)
+    if not found:
+        raise ReadError(f"{path}: a folder with no datasets files and no .jsonl/.json/.parquet files")
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Data files and `datasets` folders under `folder`, sorted; hidden and BFCL sidecar folders skipped."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as e:
+        raise ReadError(f"{folder}: cannot list the folder: {e.strerror}") from None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            if _is_datasets_folder(entry):
+                yield entry
+            elif entry.name not in SIDECAR_DIRS and not entry.is_symlink():
+                yield from _walk(entry)
+        elif entry.suffix.lower() in DATA_SUFFIXES and entry.is_file():
+            yield entry
 
 
 def _iter_dataset_folder(path: Path) -> Iterator[RawRecord]:
-    """A folder written by `datasets.save_to_disk` (Dataset or DatasetDict), else its data files."""
-    if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+    """A folder written by `datasets.save_to_disk` (Dataset or DatasetDict): one record per row."""
+    try:
+        from datasets import Dataset, DatasetDict, load_from_disk
+    except ImportError:  # pragma: no cover
+        raise ReadError(
+            f"{path}: reading datasets folders needs `datasets`: pip install 'curate-agents[data]'"
+        ) from None
+    try:
+        ds = load_from_disk(str(path))
+    except Exception as e:
+        raise ReadError(f"{path}: not a readable datasets folder: {e}") from None
+    splits: list[tuple[str, Dataset]] = list(ds.items()) if isinstance(ds, DatasetDict) else [("", ds)]
+    for split, d in splits:
+        where = str(path / split) if split else str(path)
+        row = 0
         try:
-            from datasets import Dataset, DatasetDict, load_from_disk
-        except ImportError:  # pragma: no cover
-            raise ReadError(f"{path}: reading datasets folders needs `datasets`: pip install 'curate-agents[data]'") from None
-        try:
-            ds = load_from_disk(str(path))
-        except Exception as e:
-            raise ReadError(f"{path}: not a readable datasets folder: {e}") from None
-        splits: list[tuple[str, Dataset]] = list(ds.items()) if isinstance(ds, DatasetDict) else [("", ds)]
-        for split, d in splits:
-            where = str(path / split) if split else str(path)
-            for row, data in enumerate(d, 1):
-                yield RawRecord(where, row, data=data)
-        return
-    files = sorted(
-        f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in (".jsonl", ".json", ".parquet")
-    )
-    if not files:
-        raise ReadError(f"{path}: a folder with no datasets files and no .jsonl/.json/.parquet files")
-    for f in files:
-        yield from iter_raw(f)
+            for data in d:
+                row += 1
+                yield _arrow_row(where, row, data)
+        except Exception as e:  # a corrupt Arrow file
+            yield RawRecord(where, row + 1, error=f"cannot read the rows from row {row + 1} on: {e}")
 
 
 # --- shapes --------------------------------------------------------------------------------------
@@ -276,23 +597,44 @@ def adapt(data: Any, answers: dict[str, Any] | None = None) -> dict[str, Any]:
         out = _from_conversations(data, conv)
     elif "instruction" in data and "output" in data:
         out = _from_instruction(data)
-    elif "question" in data and "function" in data:
+    elif _is_bfcl(data):
         out = from_bfcl(data, (answers or {}).get(str(data.get("id"))))
     else:
-        keys = ", ".join(f"`{k}`" for k in list(data)[:8]) or "none"
+        keys = ", ".join(f"`{_short_key(k)}`" for k in list(data)[:8]) or "none"
+        more = f" and {len(data) - 8} more" if len(data) > 8 else ""
         raise ShapeError(
-            f"unrecognised record shape (keys: {keys}); expected `messages`, `conversations`, "
-            "`instruction`/`output` or a BFCL `question`/`function` row"
+            f"unrecognised record shape (keys: {keys}{more}); expected `messages`, `conversations`, "
+            "`instruction`/`output` or a BFCL `question`/`function` (or `involved_classes`) row"
         )
     if "tools" in out:
         out["tools"] = normalise_tools(out["tools"])
     return out
 
 
+def _is_bfcl(data: dict[str, Any]) -> bool:
+    """A BFCL row: `question` and `function` (or, multi-turn, `involved_classes`), no other shape's keys."""
+    return ("question" in data and ("function" in data or "involved_classes" in data)
+            and data.get("messages") is None
+            and data.get("conversations") is None and data.get("conversation") is None
+            and not ("instruction" in data and "output" in data))
+
+
+def _short_key(key: Any) -> str:
+    text = str(key)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def record_id(value: Any) -> Any:
+    """A record's `id` as a string: numbers are written as JSON; other types are left for validation."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return json.dumps(value)
+    return value
+
+
 def _base(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if data.get("id") is not None:
-        out["id"] = data["id"] if isinstance(data["id"], str) else json.dumps(data["id"])
+        out["id"] = record_id(data["id"])
     tools = data.get("tools")
     if tools is not None:
         out["tools"] = tools
@@ -323,13 +665,16 @@ def _message(m: Any, index: int) -> Any:
         texts = []
         for part in content:
             if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
-                texts.append(str(part.get("text", "")))
+                text = part.get("text")
+                if not isinstance(text, str):
+                    raise ShapeError(f"message {index}: a text content part whose `text` is {json_type(text)}, "
+                                     "not a string", index)
+                texts.append(text)
             elif isinstance(part, str):
                 texts.append(part)
             else:
-                raise ShapeError(f"message {index}: content part of type "
-                                 f"{part.get('type') if isinstance(part, dict) else json_type(part)!r} "
-                                 "is not text", index)
+                kind = part.get("type") if isinstance(part, dict) else json_type(part)
+                raise ShapeError(f"message {index}: content part of type {_short_key(kind)!r} is not text", index)
         msg["content"] = "".join(texts)
     calls = msg.get("tool_calls")
     if isinstance(calls, list):
@@ -356,7 +701,7 @@ def _tool_call(c: Any) -> Any:
 def _from_conversations(data: dict[str, Any], conv: Any) -> dict[str, Any]:
     out = _base(data)
     if isinstance(out.get("tools"), str):
-        out["tools"], err = load_json(out["tools"])
+        out["tools"], err = _load(out["tools"])
         if err:
             raise ShapeError(f"`tools` is a string that is not valid JSON: {err}")
     if not isinstance(conv, list):
@@ -373,7 +718,7 @@ def _from_conversations(data: dict[str, Any], conv: Any) -> dict[str, Any]:
                 messages.append({"role": "assistant", "content": f"<tool_call>\n{text}\n</tool_call>"})
                 continue
             if role not in ROLE_ALIASES:
-                raise ShapeError(f"turn {i}: unknown ShareGPT speaker `{turn.get('from')}` "
+                raise ShapeError(f"turn {i}: unknown ShareGPT speaker `{_short_key(turn.get('from'))}` "
                                  "(expected human, gpt, system, function_call or observation)", len(messages))
             messages.append({"role": ROLE_ALIASES[role], "content": value})
         else:
@@ -400,7 +745,7 @@ def _from_instruction(data: dict[str, Any]) -> dict[str, Any]:
 def normalise_tools(tools: Any) -> Any:
     """Bare `{name, description, parameters}` specs become the OpenAI shape; others pass through."""
     if isinstance(tools, str):
-        value, err = load_json(tools)
+        value, err = _load(tools)
         if err is not None:
             raise ShapeError(f"`tools` is a string that is not valid JSON: {err}")
         tools = value
@@ -413,7 +758,7 @@ def normalise_tools(tools: Any) -> Any:
         elif isinstance(t, dict) and isinstance(t.get("function"), dict):
             fn = t["function"]
             if isinstance(fn.get("parameters"), str):
-                params, err = load_json(fn["parameters"])
+                params, err = _load(fn["parameters"])
                 if err is None:
                     t = {**t, "function": {**fn, "parameters": params}}
         out.append(t)
@@ -451,11 +796,13 @@ def from_bfcl(row: dict[str, Any], ground_truth: Any = None, syntax: str = "json
     answers (lists of call strings per turn) become one assistant turn per user turn, each call
     in its own block as written by BFCL.
     """
-    out: dict[str, Any] = {"id": str(row.get("id"))}
+    out: dict[str, Any] = {} if row.get("id") is None else {"id": record_id(row["id"])}
     tools = row.get("function")
-    if not tools and row.get("involved_classes") and func_docs is not None:
-        excluded = set(row.get("excluded_function") or [])
-        tools = [f for cls in row["involved_classes"] for f in func_docs.get(cls, [])
+    classes = row.get("involved_classes")
+    if not tools and isinstance(classes, list) and func_docs is not None:
+        excluded = row.get("excluded_function")
+        excluded = {f for f in excluded if isinstance(f, str)} if isinstance(excluded, list) else set()
+        tools = [f for cls in classes if isinstance(cls, str) for f in func_docs.get(cls, [])
                  if f.get("name") not in excluded]
     out["tools"] = tools or []
     question = row.get("question")
@@ -471,11 +818,16 @@ def from_bfcl(row: dict[str, Any], ground_truth: Any = None, syntax: str = "json
             content = "\n".join(f"<tool_call>\n{c}\n</tool_call>" for c in calls)
             messages.append({"role": "assistant", "content": content or "Done."})
     if ground_truth is not None and not multi:
+        if not isinstance(ground_truth, list):
+            raise ShapeError(f"BFCL ground truth must be a list of calls, got {json_type(ground_truth)}")
         blocks = []
         for call in ground_truth:
             if not isinstance(call, dict) or len(call) != 1:
                 raise ShapeError("BFCL ground truth: each call must be {function_name: {param: [values]}}")
             (name, params), = call.items()
+            if params is not None and not isinstance(params, dict):
+                raise ShapeError(f"BFCL ground truth: the parameters of `{_short_key(name)}` must be an object "
+                                 "{param: [values]}")
             args = {}
             for key, values in (params or {}).items():
                 present, value = bfcl_answer_value(values)
@@ -491,25 +843,31 @@ def from_bfcl(row: dict[str, Any], ground_truth: Any = None, syntax: str = "json
     return out
 
 
+def _json_objects(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSON Lines side file; lines that are not objects are skipped."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except OSError:
+        return
+    with fh:
+        for lineno, line in enumerate(fh, 1):
+            rec = _decode_line(line, str(path), lineno)
+            if rec is not None and isinstance(rec.data, dict):
+                yield rec.data
+
+
 def load_bfcl_answers(path: Path) -> dict[str, Any]:
-    """`possible_answer/<same name>` beside a BFCL file: id → ground_truth."""
-    answers: dict[str, Any] = {}
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                answers[str(row["id"])] = row.get("ground_truth")
-    return answers
+    """`possible_answer/<same name>` beside a BFCL file: id → ground_truth (unreadable lines skipped)."""
+    return {str(row["id"]): row.get("ground_truth") for row in _json_objects(path) if row.get("id") is not None}
 
 
 def load_bfcl_func_docs(folder: Path) -> dict[str, list[dict[str, Any]]]:
-    """The multi-turn function docs, by BFCL class name."""
+    """The multi-turn function docs, by BFCL class name (unreadable lines skipped)."""
     docs: dict[str, list[dict[str, Any]]] = {}
     for cls, fname in BFCL_CLASS_FILES.items():
         f = folder / fname
-        if f.exists():
-            with open(f, encoding="utf-8") as fh:
-                docs[cls] = [json.loads(line) for line in fh if line.strip()]
+        if f.is_file():
+            docs[cls] = list(_json_objects(f))
     return docs
 
 
@@ -532,11 +890,22 @@ def validation_errors(e: ValidationError) -> list[tuple[int | None, str]]:
     for err in e.errors(include_url=False)[:3]:
         loc = err["loc"]
         index = loc[1] if len(loc) > 1 and loc[0] == "messages" and isinstance(loc[1], int) else None
-        where = ".".join(str(x) for x in loc)
-        value = err.get("input")
-        shown = json.dumps(value, ensure_ascii=False, default=str)[:40] if not isinstance(value, dict) else "{…}"
-        out.append((index, f"{where}: {err['msg'].lower()} (got {shown})"))
+        where = ".".join(_short_key(x) for x in loc)
+        out.append((index, f"{where}: {err['msg'].lower()} (got {_preview(err.get('input'))})"))
     return out
+
+
+def _preview(value: Any) -> str:
+    """A short rendering of a value, in time independent of its size."""
+    if isinstance(value, dict):
+        return "{…}" if value else "{}"
+    if isinstance(value, list):
+        return "[…]" if value else "[]"
+    if isinstance(value, str):
+        return json.dumps(value[:40], ensure_ascii=False) + ("…" if len(value) > 40 else "")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**40:
+        return "a very long integer"
+    return _short_key(json.dumps(value, ensure_ascii=False, default=str))
 
 
 class RecordReader:
@@ -547,20 +916,17 @@ class RecordReader:
         self._bfcl_docs: dict[Path, dict[str, list[dict[str, Any]]]] = {}
 
     def read(self, path: str | os.PathLike[str]) -> Iterator[ReadResult]:
-        answers: dict[str, Any] | None = None
-        docs: dict[str, list[dict[str, Any]]] | None = None
         for raw in iter_raw(path):
             if raw.error is not None:
                 yield ReadResult(raw, None, None, [])
                 continue
             data = raw.data
-            rid = data.get("id") if isinstance(data, dict) else None
-            rid = None if rid is None else (rid if isinstance(rid, str) else json.dumps(rid))
+            rid = record_id(data.get("id")) if isinstance(data, dict) else None
+            rid = rid if isinstance(rid, str) else None
             try:
-                if isinstance(data, dict) and "question" in data and "function" in data and "messages" not in data:
-                    if answers is None:
-                        answers = self._answers_for(Path(raw.path)) or {}
-                        docs = self._docs_for(Path(raw.path))
+                if isinstance(data, dict) and _is_bfcl(data):
+                    answers = self._answers_for(Path(raw.path)) or {}
+                    docs = self._docs_for(Path(raw.path))
                     adapted = from_bfcl(data, answers.get(str(data.get("id"))), func_docs=docs)
                     adapted["tools"] = normalise_tools(adapted["tools"])
                 else:
@@ -571,6 +937,9 @@ class RecordReader:
                 continue
             except ValidationError as e:
                 yield ReadResult(raw, None, rid, validation_errors(e))
+                continue
+            except RecursionError:
+                yield ReadResult(raw, None, rid, [(None, "the record is nested too deeply to read")])
                 continue
             yield ReadResult(raw, record, record.id, [])
 
@@ -596,12 +965,14 @@ def load_tool_specs(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         raise ReadError(f"{p}: tools file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ReadError(f"{p}: cannot read tools file: {e}") from None
-    value, err = load_json(text)
+    value, err = _load(text)
     if err is not None:
         values = []
-        for lineno, line in enumerate(text.splitlines(), 1):
+        for lineno, line in enumerate(text.split("\n"), 1):
             if line.strip():
-                v, line_err = load_json(line)
+                v, line_err = _load(line)
+                if line_err is not None and not values:
+                    raise ReadError(f"{p}: tools file is not valid JSON: {err}")
                 if line_err is not None:
                     raise ReadError(f"{p}:{lineno}: tools file is neither JSON nor JSON Lines: {line_err}")
                 values.append(v)

@@ -117,9 +117,20 @@ def assistant_body(message: Message, drop_think: bool = False) -> str:
     return "\n".join(parts)
 
 
+_SPEC_JSON: dict[int, tuple[Any, str]] = {}
+
+
 def tool_spec_json(tool: Any) -> str:
+    """A tool spec as one line of JSON; memoised per spec object (records often share their specs)."""
+    hit = _SPEC_JSON.get(id(tool))
+    if hit is not None and hit[0] is tool:
+        return hit[1]
     data = tool.model_dump(exclude_none=True) if hasattr(tool, "model_dump") else tool
-    return json.dumps(data, ensure_ascii=False)
+    text = json.dumps(data, ensure_ascii=False)
+    if len(_SPEC_JSON) > 4096:
+        _SPEC_JSON.clear()
+    _SPEC_JSON[id(tool)] = (tool, text)
+    return text
 
 
 def earlier_turns(messages: list[Message]) -> set[int]:

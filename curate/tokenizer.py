@@ -28,6 +28,7 @@ PAD_TOKEN = "<|endoftext|>"
 DEFAULT_VOCAB_SIZE = 4096
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = REPO_ROOT / "sample_data" / "raw.jsonl"
+DEFAULT_TOOLS = REPO_ROOT / "sample_data" / "tools.json"
 
 
 class TokenizerError(RuntimeError):
@@ -38,20 +39,32 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CURATE_CACHE", Path.home() / ".cache" / "curate"))
 
 
-def _corpus_texts(paths: Iterable[Path]) -> Iterator[str]:
+def _corpus_texts(paths: Iterable[Path], tools: list[Any]) -> Iterator[str]:
     from curate.readers import RecordReader
 
     reader = RecordReader()
     for path in paths:
         for result in reader.read(path):
-            if result.record is not None and result.record.messages:
-                yield render_chatml(result.record).text
+            rec = result.record
+            if rec is not None and rec.messages:
+                if tools and not rec.tools:  # rendered as they will be trained: with their tools
+                    rec = rec.model_copy(update={"tools": tools})
+                yield render_chatml(rec).text
 
 
-def build_builtin_tokenizer(corpus: Iterable[Path], out_dir: Path, vocab_size: int = DEFAULT_VOCAB_SIZE) -> Path:
-    """Train the built-in byte-level BPE on rendered trajectories and save it as a HF tokenizer folder."""
+def build_builtin_tokenizer(corpus: Iterable[Path], out_dir: Path, vocab_size: int = DEFAULT_VOCAB_SIZE,
+                            tools_file: Path | None = None) -> Path:
+    """Train the built-in byte-level BPE on rendered trajectories and save it as a HF tokenizer folder.
+
+    Records without tools are rendered with the specs of `tools_file`, as training will see them.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
+
+    from curate.readers import load_tool_specs
+    from curate.records import ToolSpec
+
+    tools = [ToolSpec.model_validate(t) for t in load_tool_specs(tools_file)] if tools_file else []
 
     specials = [PAD_TOKEN, *SPECIAL_TOKENS]
     tok = Tokenizer(models.BPE())
@@ -61,7 +74,7 @@ def build_builtin_tokenizer(corpus: Iterable[Path], out_dir: Path, vocab_size: i
         vocab_size=vocab_size, min_frequency=2, special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
-    tok.train_from_iterator(_corpus_texts(corpus), trainer=trainer)
+    tok.train_from_iterator(_corpus_texts(corpus, tools), trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token=IM_END, pad_token=PAD_TOKEN,
         additional_special_tokens=list(SPECIAL_TOKENS), clean_up_tokenization_spaces=False,
@@ -73,7 +86,8 @@ def build_builtin_tokenizer(corpus: Iterable[Path], out_dir: Path, vocab_size: i
     return out_dir
 
 
-def builtin_tokenizer_dir(corpus: Path = DEFAULT_CORPUS, vocab_size: int = DEFAULT_VOCAB_SIZE) -> Path:
+def builtin_tokenizer_dir(corpus: Path = DEFAULT_CORPUS, vocab_size: int = DEFAULT_VOCAB_SIZE,
+                          tools_file: Path | None = DEFAULT_TOOLS) -> Path:
     """The built-in tokenizer's folder for `corpus`, built (atomically) if it isn't cached yet."""
     import tokenizers
 
@@ -82,6 +96,10 @@ def builtin_tokenizer_dir(corpus: Path = DEFAULT_CORPUS, vocab_size: int = DEFAU
                              "`python sample_data/generate.py` or pass --tokenizer NAME_OR_PATH")
     h = hashlib.sha256()
     h.update(corpus.read_bytes())
+    if tools_file is not None and tools_file.exists():
+        h.update(tools_file.read_bytes())
+    else:
+        tools_file = None
     h.update(json.dumps([vocab_size, tokenizers.__version__, CHATML_TEMPLATE, SPECIAL_TOKENS]).encode())
     target = cache_dir() / "tokenizers" / f"builtin-{h.hexdigest()[:16]}"
     if (target / "tokenizer.json").exists():
@@ -89,7 +107,7 @@ def builtin_tokenizer_dir(corpus: Path = DEFAULT_CORPUS, vocab_size: int = DEFAU
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     try:
-        build_builtin_tokenizer([corpus], tmp, vocab_size)
+        build_builtin_tokenizer([corpus], tmp, vocab_size, tools_file)
         try:
             tmp.rename(target)
         except OSError:  # another process built it first

@@ -29,12 +29,18 @@ class TS001(Rule):
 
     def __init__(self) -> None:
         self.reported: set[tuple[str, str]] = set()
+        self.external_checked = False
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         if ctx.tools is None:
             return
-        for name in ctx.tools.names:
-            tool = ctx.tools.get(name)
+        # The record's own tools every time; the --tools specs once per run (they never change).
+        names = list(ctx.tools.own)
+        if not self.external_checked:
+            names += [n for n in ctx.tools.external if n not in ctx.tools.own]
+            self.external_checked = True
+        for name in names:
+            tool = ctx.tools.get(name) if name in ctx.tools.own else ctx.tools.external[name]
             assert tool is not None
             for problem in tool.problems:
                 if (name, problem) not in self.reported:

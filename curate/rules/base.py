@@ -104,8 +104,8 @@ class RecordContext:
                 excerpt: str | None = None) -> Finding:
         return Finding(
             path=self.path, line=self.line, record_id=self.record_id, message_index=message_index,
-            code=rule.code, severity=rule.severity, message=message,
-            excerpt=shorten(excerpt) if excerpt else None,
+            code=rule.code, severity=rule.severity, message=printable(message),
+            excerpt=printable(shorten(excerpt)) if excerpt else None,
         )
 
     @cached_property
@@ -120,11 +120,7 @@ class RecordContext:
     @cached_property
     def _tags(self) -> list[list[Tag]]:
         assert self.record is not None
-        return [
-            [Tag(m.group(0), m.start()) for m in TAG_RE.finditer(msg.content)]
-            if msg.content and "<" in msg.content else []
-            for msg in self.record.messages
-        ]
+        return [_scan_tags(msg.content, msg.role) for msg in self.record.messages]
 
     def tags(self, message_index: int) -> list[Tag]:
         """Protocol-like tags in one message, exact and near-miss, in order."""
@@ -183,11 +179,31 @@ class RecordContext:
         return issues
 
 
+def _scan_tags(content: str | None, role: str) -> list[Tag]:
+    """Protocol-like tags of one message. Outside assistant turns only exact assistant tags matter
+    (FM004), so long user documents and tool results are scanned with plain substring tests first."""
+    if not content or "<" not in content:
+        return []
+    if role != "assistant" and "<think>" not in content and "</think>" not in content \
+            and "tool_call>" not in content:
+        return []
+    return [Tag(m.group(0), m.start()) for m in TAG_RE.finditer(content)]
+
+
 def _describe(name: str, err: ArgumentError) -> str:
     if err.kind in ("missing", "unexpected"):
         return f"{err.message} in the call to `{name}`"
     where = f"argument `{err.path}`" if err.path else "the arguments"
     return f"{where} of `{name}`: {err.message}"
+
+
+def printable(text: str) -> str:
+    """Text any reporter can write: unpaired surrogates (valid in JSON escapes, not in UTF-8) escaped."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def shorten(text: str, limit: int = 100) -> str:
