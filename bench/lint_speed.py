@@ -11,6 +11,7 @@ Also the CLI's start-up time against a bare `python -c pass`. Each figure is the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -77,10 +78,8 @@ def main() -> None:
     def json_only() -> None:
         with open(corpus, "rb") as fh:
             for line in fh:
-                try:
+                with contextlib.suppress(ValueError, RecursionError):
                     json.loads(line)
-                except (ValueError, RecursionError):
-                    pass
 
     def read_validate() -> None:
         for _ in RecordReader().read(corpus):

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--format", choices=("text", "json", "github"), default="text")
     lint.add_argument("--statistics", action="store_true", help="print only the summary table")
     lint.add_argument("--config", type=Path, metavar="FILE",
-                      help="a pyproject.toml or TOML file with [tool.curate.lint] (default: the nearest pyproject.toml)")
+                      help="a pyproject.toml or TOML file with [tool.curate.lint] (default: nearest pyproject.toml)")
     lint.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are error findings")
 
@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     mask.add_argument("--template", choices=("auto", "chatml", "tokenizer"), default="auto",
                       help="the built-in ChatML renderer, or the tokenizer's own chat template")
     mask.add_argument("--audit", action="store_true", help="print trained/masked tokens per segment")
-    mask.add_argument("--show", type=int, default=0, metavar="N", help="print N examples with trained tokens highlighted")
+    mask.add_argument("--show", type=int, default=0, metavar="N",
+                      help="print N examples with trained tokens highlighted")
     mask.add_argument("-o", "--output", metavar="OUT.jsonl", help="write the masked examples (JSON Lines)")
     mask.add_argument("--num-proc", type=int, default=1, metavar="N", help="worker processes")
 
@@ -108,10 +109,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         # The command line replaces the configured selection: `--select RL` shows RL findings even
         # when the config ignores some of them, unless `--ignore` is given too.
         select = _split_codes(args.select) or config.select
-        if args.ignore is not None:
-            ignore = _split_codes(args.ignore)
-        else:
-            ignore = [] if args.select else config.ignore
+        ignore = _split_codes(args.ignore) if args.ignore is not None else [] if args.select else config.ignore
         linter = Linter(specs, select, ignore)
     except (ConfigError, ReadError) as e:
         return _error(str(e))

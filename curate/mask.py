@@ -252,9 +252,9 @@ class TemplateSpans:
 
 
 def _end_of_turn_token(tokenizer: Any) -> str:
-    vocab_specials = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    known = set(getattr(tokenizer, "all_special_tokens", []) or []) | set(tokenizer.get_vocab())
     for candidate in (IM_END, "<|eot_id|>", "<end_of_turn>", "<|end|>", "<｜end▁of▁sentence｜>"):
-        if candidate in vocab_specials or candidate in (tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}):
+        if candidate in known:
             return candidate
     eos = getattr(tokenizer, "eos_token", None)
     if eos:
@@ -272,7 +272,8 @@ class Masker:
         self.tokenizer = tokenizer
         self.policy = policy or MaskPolicy()
         template = getattr(tokenizer, "chat_template", None)
-        use_chatml = self.policy.template == "chatml" or (self.policy.template == "auto" and template == CHATML_TEMPLATE)
+        use_chatml = self.policy.template == "chatml" or (
+            self.policy.template == "auto" and template == CHATML_TEMPLATE)
         self.template = None if use_chatml else TemplateSpans(tokenizer)
         if self.template is None:
             ids = tokenizer.convert_tokens_to_ids([IM_END])

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from curate.mask import SEGMENTS, MaskError, MaskedExample, Masker, MaskPolicy, MaskResult
+from curate.mask import SEGMENTS, MaskedExample, Masker, MaskError, MaskPolicy, MaskResult
 from curate.records import Trajectory
 
 BATCH = 512

@@ -9,6 +9,7 @@ length, so every input costs time linear in its size.
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from typing import Any, Literal
 from curate.records import Message
 
 MAX_DEPTH = 100
-"""Deepest nesting of lists/dicts accepted in arguments; deeper input is a finding, not a crash."""
+"""Most lists/dicts nested in one argument value (the arguments object itself not counted), in both
+syntaxes alike; deeper input is a finding, not a crash."""
 MAX_INT_DIGITS = 4300
 """Longest integer literal accepted (Python's own default limit for int/str conversion)."""
 
@@ -110,18 +112,48 @@ def _structured_call(
 ) -> ParsedCall:
     call = ParsedCall(message_index, index, "structured", raw="", name=name, id=call_id)
     if isinstance(arguments, dict):
-        call.arguments = arguments
-        call.raw = f"{name}({_short(json.dumps(arguments, ensure_ascii=False, default=str))})"
-        return call
-    call.raw = f"{name}({_short(arguments)})"
-    value, err = load_json(arguments)
-    if err is not None:
-        call.error = f"arguments of `{name}` are not valid JSON: {err}"
-    elif not isinstance(value, dict):
-        call.error = f"arguments of `{name}` must be a JSON object, got {json_type(value)}"
+        call.raw = f"{name}({_short(_dumps_for_excerpt(arguments))})"
+        value: Any = arguments
     else:
+        call.raw = f"{name}({_short(arguments)})"
+        value, err = load_json(arguments) if arguments.strip() else ({}, None)
+        if err is not None:
+            call.error = f"arguments of `{name}` are not valid JSON: {err}"
+            return call
+    if not isinstance(value, dict):
+        call.error = f"arguments of `{name}` must be a JSON object, got {json_type(value)}"
+        return call
+    call.error = check_arguments(value)
+    if call.error is None:
         call.arguments = value
     return call
+
+
+def _dumps_for_excerpt(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):  # circular or too deep: only an excerpt
+        return "…"
+
+
+def check_arguments(arguments: dict[str, Any]) -> str | None:
+    """Why already-parsed arguments cannot stand as a JSON tool call (too deep, NaN/Infinity), or None.
+
+    The Python-call scanner enforces the same limits while it reads; this is the check for
+    arguments that arrive parsed (JSON text, structured `tool_calls`). Iterative, so linear.
+    """
+    stack: list[tuple[Any, int, str]] = [(v, 0, k) for k, v in arguments.items()]
+    while stack:
+        value, depth, arg = stack.pop()
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return f"argument `{arg}` is {value}, which is not a JSON number"
+        elif isinstance(value, (dict, list, tuple)):
+            if depth >= MAX_DEPTH:
+                return f"argument `{arg}` nests deeper than {MAX_DEPTH} levels"
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1, arg) for v in children)
+    return None
 
 
 def parse_call_text(text: str, message_index: int = 0, block_index: int = 0) -> ParsedCall:
@@ -147,7 +179,7 @@ def _parse_json_call(text: str, message_index: int, block_index: int) -> ParsedC
     call = ParsedCall(message_index, block_index, "json", raw=text)
     value, err = load_json(text)
     if err is not None:
-        call.error = f"invalid JSON in <tool_call>: {err}"
+        call.error = _explain_bad_json(text, err)
         return call
     if isinstance(value, list):
         call.error = (
@@ -175,8 +207,28 @@ def _parse_json_call(text: str, message_index: int, block_index: int) -> ParsedC
     if not isinstance(args, dict):
         call.error = f"arguments of `{name}` must be an object, got {json_type(args)}"
         return call
-    call.arguments = args
+    call.error = check_arguments(args)
+    if call.error is None:
+        call.arguments = args
     return call
+
+
+_PY_CALL_LIST = re.compile(r"\[\s*[^\W\d]\w*(?:\s*\.\s*[^\W\d]\w*)*\s*\(")
+
+
+def _explain_bad_json(text: str, err: str) -> str:
+    """The error for a block that starts like JSON but is not, with the likely cause when known."""
+    if _PY_CALL_LIST.match(text):
+        return ("a Python-style list of calls `[f(...), ...]` in one <tool_call> block: write each call "
+                "in its own block, without the brackets")
+    if err.startswith("Extra data"):
+        try:
+            _, end = json.JSONDecoder().raw_decode(text)
+        except (ValueError, RecursionError):
+            end = -1
+        if end > 0 and text[end:].lstrip(" \t\r\n,;")[:1] == "{":
+            return "several JSON calls in one <tool_call> block: write each call in its own block"
+    return f"invalid JSON in <tool_call>: {err}"
 
 
 def _reject_constant(name: str) -> Any:
@@ -249,11 +301,14 @@ _STRING = re.compile(
 )
 _ESCAPE = re.compile(
     r"\\(?:(?P<nl>\n)|(?P<simple>[\\'\"abfnrtv])|x(?P<x>[0-9a-fA-F]{2})|u(?P<u>[0-9a-fA-F]{4})"
-    r"|U(?P<U>[0-9a-fA-F]{8})|N\{(?P<N>[^}]+)\}|(?P<oct>[0-7]{1,3})|(?P<other>.))",
+    r"|U(?P<U>[0-9a-fA-F]{8})|N\{(?P<N>[^}\n]+)\}|(?P<oct>[0-7]{1,3})|(?P<bad>[xuUN])|(?P<other>.))",
     re.DOTALL,
 )
 _SIMPLE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\f", "n": "\n",
                    "r": "\r", "t": "\t", "v": "\v"}
+_DIGITS = frozenset("0123456789.")
+_OPERATOR_WORD = re.compile(r"(?:if|else|for|and|or|in|is|not)(?!\w)")
+_UNTERMINATED = re.compile(r"[rRuUbBfF]{1,2}[\'\"]")
 _CONSTANTS = {"True": True, "False": False, "None": None}
 _JSON_CONSTANTS = {"true": "True", "false": "False", "null": "None"}
 
@@ -265,7 +320,12 @@ def _unescape(m: re.Match[str]) -> str:
         return _SIMPLE_ESCAPES[m.group("simple")]
     for key in ("x", "u", "U"):
         if m.group(key) is not None:
-            return chr(min(int(m.group(key), 16), 0x10FFFF))
+            code = int(m.group(key), 16)
+            if code > 0x10FFFF:
+                raise CallSyntaxError(f"illegal unicode character \\U{m.group(key)} in a string")
+            return chr(code)
+    if m.group("bad") is not None:
+        raise CallSyntaxError(f"truncated \\{m.group('bad')} escape in a string")
     if m.group("N") is not None:
         try:
             return unicodedata.lookup(m.group("N"))
@@ -349,8 +409,7 @@ class PyCallParser:
         raise self.fail(f"expected `,` or `)`, found {self.excerpt()}")
 
     def value(self, depth: int, arg: str) -> Any:
-        if depth > MAX_DEPTH:
-            raise self.fail(f"argument `{arg}` nests deeper than {MAX_DEPTH} levels")
+        """One literal; `depth` is the number of containers already open around it."""
         self.skip_ws()
         text, pos = self.text, self.pos
         if pos >= len(text):
@@ -367,9 +426,16 @@ class PyCallParser:
                 self.pos = start
                 raise self.non_literal(arg, pos)
             return -number if c == "-" else number
+        if c in _DIGITS:
+            number = self.number(arg)
+            if number is None:
+                raise self.non_literal(arg, pos)
+            return number
         m = _STRING.match(text, pos)
         if m:
             return self.strings(m, arg)
+        if c in "'\"" or (c in "rRuUbBfF" and _UNTERMINATED.match(text, pos)):
+            raise self.fail(f"argument `{arg}`: unterminated string {self.excerpt()}")
         number = self.number(arg)
         if number is not None:
             return number
@@ -388,28 +454,31 @@ class PyCallParser:
 
     def number(self, arg: str) -> int | float | None:
         m = _NUMBER.match(self.text, self.pos)
-        if not m or not m.group(0):
+        if not m:
             return None
         token = m.group(0)
-        if token.endswith(("j", "J")):
+        if token[-1] in "jJ":
             raise self.fail(f"argument `{arg}` is a complex number ({token}); use a literal of a JSON type")
         self.pos = m.end()
         if _IDENT.match(self.text, self.pos) or self.at_expression_continuation():
             raise self.non_literal(arg, m.start())
-        clean = token.replace("_", "")
-        if clean[:2].lower() in ("0x", "0o", "0b"):
+        clean = token.replace("_", "") if "_" in token else token
+        if clean.isdigit():
+            if len(clean) > MAX_INT_DIGITS:
+                raise self.fail(
+                    f"argument `{arg}` is an integer literal of {len(clean)} digits (at most {MAX_INT_DIGITS})"
+                )
+            if clean[0] == "0" and len(clean) > 1 and clean.strip("0"):
+                raise self.fail(f"argument `{arg}`: leading zeros in `{token}` are not allowed in Python")
+            return int(clean)
+        if len(clean) > 2 and clean[0] == "0" and clean[1] in "xXoObB":
             if len(clean) > MAX_INT_DIGITS:
                 raise self.fail(f"argument `{arg}` is an integer literal longer than {MAX_INT_DIGITS} digits")
             return int(clean, 0)
-        if any(ch in clean for ch in ".eE"):
-            return float(clean)
-        if len(clean) > MAX_INT_DIGITS:
-            raise self.fail(
-                f"argument `{arg}` is an integer literal of {len(clean)} digits (at most {MAX_INT_DIGITS})"
-            )
-        if len(clean) > 1 and clean[0] == "0" and clean.strip("0"):
-            raise self.fail(f"argument `{arg}`: leading zeros in `{token}` are not allowed in Python")
-        return int(clean)
+        value = float(clean)
+        if not math.isfinite(value):
+            raise self.fail(f"argument `{arg}`: {_short(token, 30)} is out of the range of a JSON number")
+        return value
 
     def strings(self, m: re.Match[str], arg: str) -> str:
         parts: list[str] = []
@@ -422,7 +491,13 @@ class PyCallParser:
             body = m.group("body")
             quote = 3 if body[:3] in ("'''", '"""') else 1
             inner = body[quote:-quote]
-            parts.append(inner if "r" in prefix else _ESCAPE.sub(_unescape, inner))
+            if "r" in prefix or "\\" not in inner:
+                parts.append(inner)
+            else:
+                try:
+                    parts.append(_ESCAPE.sub(_unescape, inner))
+                except CallSyntaxError as e:
+                    raise self.fail(f"argument `{arg}`: {e}") from None
             self.pos = m.end()
             self.skip_ws()
             m = _STRING.match(self.text, self.pos)
@@ -431,6 +506,8 @@ class PyCallParser:
         return "".join(parts)
 
     def container(self, opener: str, depth: int, arg: str) -> Any:
+        if depth >= MAX_DEPTH:
+            raise self.fail(f"argument `{arg}` nests deeper than {MAX_DEPTH} levels")
         closer = {"[": "]", "(": ")", "{": "}"}[opener]
         self.pos += 1
         items: list[Any] = []
@@ -488,7 +565,7 @@ class PyCallParser:
         c = self.text[p]
         if c in ".([+-*/%@&|^<>!~":
             return True
-        return self.text.startswith("==", p)
+        return self.text.startswith("==", p) or bool(_OPERATOR_WORD.match(self.text, p))
 
     def non_literal(self, arg: str, start: int, what: str = "") -> CallSyntaxError:
         snippet = _short(self.text[start:].split("\n", 1)[0], 50)

@@ -11,6 +11,7 @@ minimum, anyOf, ...) is delegated to `jsonschema`, compiled once per subschema.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,6 +35,7 @@ JSON_TYPES = frozenset({"object", "number", "integer", "string", "boolean", "arr
 _HANDLED = frozenset({
     "type", "properties", "required", "additionalProperties", "items", "enum",
     "description", "title", "default", "examples", "$schema", "$id", "optional", "format",
+    "$defs", "definitions", "$comment",
 })
 
 
@@ -54,7 +56,16 @@ class SchemaProblem(ValueError):
 def normalise_schema(schema: Any, problems: list[str] | None = None, path: str = "parameters") -> Any:
     """Return a JSON Schema equivalent of `schema`, mapping Python-type names to JSON types.
 
-    Unknown type names are recorded in `problems` (when given) and left unconstrained.
+    Unknown type names are recorded in `problems` (when given) and left unconstrained. Besides the
+    type names, three habits of hand-written (and BFCL) tool specs are read as their authors mean
+    them, each only where the literal JSON Schema reading would be contradictory:
+
+    - `"default": null` on a typed parameter (`def f(x: str = None)`) makes null acceptable, since
+      passing the documented default is the same as leaving the parameter out;
+    - an `enum` of non-array values on an array parameter constrains its items (no array can ever
+      equal a string, so the literal reading rejects every value);
+    - a list `items` (tuple validation of older drafts) is `prefixItems`, `additionalItems` then
+      being `items`.
     """
     if not isinstance(schema, dict):
         return schema
@@ -64,21 +75,39 @@ def normalise_schema(schema: Any, problems: list[str] | None = None, path: str =
             out[key] = _normalise_type(value, problems, path)
             if out[key] is None:
                 del out[key]
-        elif key == "properties" and isinstance(value, dict):
+        elif key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
             out[key] = {k: normalise_schema(v, problems, f"{path}.{k}") for k, v in value.items()}
-        elif key in ("items", "additionalProperties", "not", "contains") and isinstance(value, dict):
+        elif key in ("items", "additionalProperties", "additionalItems", "not", "contains") and isinstance(value, dict):
             out[key] = normalise_schema(value, problems, f"{path}.{key}")
         elif key in ("items", "prefixItems", "anyOf", "oneOf", "allOf") and isinstance(value, list):
             out[key] = [normalise_schema(v, problems, f"{path}.{key}[{i}]") for i, v in enumerate(value)]
         else:
             out[key] = value
+    if isinstance(out.get("items"), list):  # draft 4-2019 tuple validation
+        out["prefixItems"] = out.pop("items")
+        if "additionalItems" in out:
+            out["items"] = out.pop("additionalItems")
+    enum = out.get("enum")
+    if (out.get("type") == "array" and isinstance(enum, list) and enum
+            and not any(isinstance(v, (list, tuple)) for v in enum)):
+        items = out.get("items")
+        if items is None or (isinstance(items, dict) and "enum" not in items):
+            out["items"] = {**(items or {}), "enum": out.pop("enum")}
+    if "default" in out and out["default"] is None:
+        t = out.get("type")
+        if isinstance(t, str) and t != "null":
+            out["type"] = [t, "null"]
+        elif isinstance(t, list) and "null" not in t:
+            out["type"] = [*t, "null"]
+        if isinstance(out.get("enum"), list) and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
     return out
 
 
-def _normalise_type(value: Any, problems: list[str] | None, path: str) -> Any:
-    if isinstance(value, list):
-        names = [_normalise_type(v, problems, path) for v in value]
-        return None if None in names else names
+def _normalise_type(value: Any, problems: list[str] | None, path: str, nested: bool = False) -> Any:
+    if isinstance(value, list) and not nested:
+        names = [_normalise_type(v, problems, path, nested=True) for v in value]
+        return None if None in names or not names else list(dict.fromkeys(names))
     if not isinstance(value, str):
         if problems is not None:
             problems.append(f"{path}: `type` must be a type name, got {json_type(value)}")
@@ -139,12 +168,14 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def compile_schema(schema: Any, *, closed_objects: bool = True) -> Checker:
+def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[str] | None = None) -> Checker:
     """Compile a normalised JSON Schema into a checker `check(value, path, errors)`.
 
     `closed_objects`: objects that declare `properties` reject unknown keys unless the schema sets
     `additionalProperties` (tool parameters are closed by default); objects without declared
-    properties stay open.
+    properties stay open. Names listed in `required` count as declared. `problems`: when given,
+    a subschema whose other keywords are not valid JSON Schema is recorded there and left
+    unchecked; otherwise `SchemaProblem` is raised.
     """
     if not isinstance(schema, dict) or not schema:
         return _accept
@@ -153,7 +184,7 @@ def compile_schema(schema: Any, *, closed_objects: bool = True) -> Checker:
     types = schema.get("type")
     if types is not None:
         type_list = [types] if isinstance(types, str) else list(types)
-        if all(t in JSON_TYPES for t in type_list):
+        if all(isinstance(t, str) and t in JSON_TYPES for t in type_list):
             expected = " or ".join(type_list)
 
             def check_type(value: Any, path: str, errors: list[ArgumentError]) -> bool:
@@ -184,24 +215,32 @@ def compile_schema(schema: Any, *, closed_objects: bool = True) -> Checker:
         if isinstance(schema.get("required", []), list) else []
     additional = schema.get("additionalProperties")
     if props is not None or required or additional is not None:
-        prop_checks = {k: compile_schema(v, closed_objects=closed_objects) for k, v in (props or {}).items()}
+        prop_checks = {k: compile_schema(v, closed_objects=closed_objects, problems=problems)
+                       for k, v in (props or {}).items()}
+        for r in required:  # required but not declared: a schema problem (see build_tool), not the call's
+            prop_checks.setdefault(r, _accept)
         if isinstance(additional, dict):
-            extra_check: Checker | None = compile_schema(additional, closed_objects=closed_objects)
+            extra_check: Checker | None = compile_schema(additional, closed_objects=closed_objects, problems=problems)
             closed = False
         else:
             extra_check = None
             closed = additional is False or (additional is None and closed_objects and props is not None)
+        # Keys matching `patternProperties` are declared too (their values are checked by delegation).
+        patterns = _compile_patterns(schema.get("patternProperties"), problems)
 
         def check_object(value: Any, path: str, errors: list[ArgumentError]) -> None:
             if not isinstance(value, dict):
                 return
             for r in required:
                 if r not in value:
-                    errors.append(ArgumentError("missing", _join(path, r), f"missing required argument `{_join(path, r)}`"))
+                    where = _join(path, r)
+                    errors.append(ArgumentError("missing", where, f"missing required argument `{where}`"))
             for k, v in value.items():
                 sub = prop_checks.get(k)
                 if sub is not None:
                     sub(v, _join(path, k), errors)
+                elif patterns and isinstance(k, str) and any(p.search(k) for p in patterns):
+                    continue
                 elif extra_check is not None:
                     extra_check(v, _join(path, k), errors)
                 elif closed:
@@ -215,7 +254,7 @@ def compile_schema(schema: Any, *, closed_objects: bool = True) -> Checker:
 
     items = schema.get("items")
     if isinstance(items, dict) and items:
-        item_check = compile_schema(items, closed_objects=closed_objects)
+        item_check = compile_schema(items, closed_objects=closed_objects, problems=problems)
 
         def check_items(value: Any, path: str, errors: list[ArgumentError]) -> None:
             if isinstance(value, (list, tuple)):
@@ -224,11 +263,16 @@ def compile_schema(schema: Any, *, closed_objects: bool = True) -> Checker:
 
         checks.append(check_items)
 
-    rest = {k: v for k, v in schema.items() if k not in _HANDLED and k not in ("properties",)}
+    rest = {k: v for k, v in schema.items() if k not in _HANDLED}
     if isinstance(schema.get("items"), list):
         rest["items"] = schema["items"]
     if rest:
-        checks.append(_delegate(rest))
+        try:
+            checks.append(_delegate(rest))
+        except SchemaProblem as e:
+            if problems is None:
+                raise
+            problems.append(str(e))  # only this part of the schema goes unchecked
 
     if check_type is None and not checks:
         return _accept
@@ -249,6 +293,18 @@ def _accept(value: Any, path: str, errors: list[ArgumentError]) -> None:
     return None
 
 
+def _compile_patterns(patterns: Any, problems: list[str] | None) -> list[re.Pattern[str]]:
+    out: list[re.Pattern[str]] = []
+    for p in patterns if isinstance(patterns, dict) else ():
+        try:
+            out.append(re.compile(p))
+        except (re.error, TypeError) as e:
+            if problems is None:
+                raise SchemaProblem(f"invalid patternProperties pattern {p!r}: {e}") from None
+            problems.append(f"invalid patternProperties pattern {p!r}: {e}")
+    return out
+
+
 def _delegate(schema: dict[str, Any]) -> Checker:
     """Keywords without a lint code of their own (pattern, minimum, anyOf, ...) go to jsonschema."""
     from jsonschema import Draft202012Validator
@@ -262,7 +318,9 @@ def _delegate(schema: dict[str, Any]) -> Checker:
 
     def check(value: Any, path: str, errors: list[ArgumentError]) -> None:
         for err in validator.iter_errors(value):
-            where = path + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+            where = path
+            for p in err.absolute_path:
+                where = f"{where}[{p}]" if isinstance(p, int) else _join(where, str(p))
             errors.append(ArgumentError("constraint", where, err.message))
 
     return check
@@ -292,8 +350,9 @@ class SchemaCache:
         self._max = max_size
 
     def compile(self, name: str, parameters: dict[str, Any] | None) -> CompiledTool:
+        # Not sort_keys: the order of `properties` is the order positional arguments map onto.
         try:
-            key = name + "\0" + json.dumps(parameters, sort_keys=True, default=str)
+            key = name + "\0" + json.dumps(parameters, separators=(",", ":"), default=str)
         except (TypeError, ValueError, RecursionError):
             key = ""
         if key and key in self._by_text:
@@ -311,21 +370,94 @@ def build_tool(name: str, parameters: dict[str, Any] | None) -> CompiledTool:
     problems: list[str] = []
     if parameters is None:
         parameters = {"type": "object", "properties": {}}
-    schema = normalise_schema(parameters, problems)
-    if not isinstance(schema, dict):
-        problems.append(f"parameters must be an object schema, got {json_type(schema)}")
-        schema = {}
-    if schema.get("type", "object") != "object":
-        problems.append(f"parameters must describe an object, not `{schema.get('type')}`")
-    props = schema.get("properties")
-    if isinstance(props, dict):
-        for r in schema.get("required") or []:
-            if isinstance(r, str) and r not in props:
-                problems.append(f"`{r}` is required but not among the properties")
     try:
-        check = compile_schema(schema)
-    except SchemaProblem as e:
-        problems.append(str(e))
-        check = _accept
+        schema = normalise_schema(parameters, problems)
+        if not isinstance(schema, dict):
+            problems.append(f"parameters must be an object schema, got {json_type(schema)}")
+            schema = {}
+        if schema.get("type", "object") != "object":
+            problems.append(f"parameters must describe an object, not `{schema.get('type')}`")
+        if _has_ref(schema):
+            schema = _inline_refs(schema, schema, problems, ())
+        props = schema.get("properties")
+        required = schema.get("required")
+        if isinstance(props, dict) and isinstance(required, list):
+            for r in required:
+                if isinstance(r, str) and r not in props:
+                    problems.append(f"`{r}` is required but not among the properties")
+        check = compile_schema(schema, problems=problems)
+    except RecursionError:
+        problems.append("the schema is nested too deeply (or is circular) to be checked")
+        return CompiledTool(name, {}, _accept, [], problems)
     order = list(props) if isinstance(props, dict) else []
     return CompiledTool(name, schema, check, order, problems)
+
+
+def _has_ref(schema: Any) -> bool:
+    stack, seen = [schema], set()
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (dict, list)):
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, dict):
+                if "$ref" in node:
+                    return True
+                stack.extend(node.values())
+            else:
+                stack.extend(node)
+    return False
+
+
+_MAX_REF_DEPTH = 32
+_ANNOTATIONS = frozenset({"description", "title", "default", "examples", "$comment"})
+
+
+def _inline_refs(node: Any, root: dict[str, Any], problems: list[str], seen: tuple[str, ...]) -> Any:
+    """Replace local `$ref`s (`#/$defs/X`, `#/definitions/X`, any `#/...` pointer) by their target.
+
+    Checkers are compiled per subschema, so a `$ref` left in place could not be resolved. A
+    recursive or unresolvable reference is recorded in `problems` and left unconstrained.
+    """
+    if isinstance(node, list):
+        return [_inline_refs(v, root, problems, seen) for v in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        rest = {k: v for k, v in node.items() if k != "$ref"}
+        target = _resolve_pointer(root, ref)
+        if target is None:
+            problems.append(f"`$ref` {ref!r} cannot be resolved (only local references are read)")
+            inlined: Any = {}
+        elif ref in seen or len(seen) >= _MAX_REF_DEPTH:
+            problems.append(f"`$ref` {ref!r} is recursive; values below it are not checked")
+            inlined = {}
+        else:
+            inlined = _inline_refs(target, root, problems, (*seen, ref))
+        rest = _inline_refs(rest, root, problems, seen)
+        if not isinstance(inlined, dict) or not inlined:
+            return rest
+        if set(rest).isdisjoint(inlined) or set(rest) & set(inlined) <= _ANNOTATIONS:
+            return {**inlined, **rest}  # siblings such as `description` beside the `$ref`
+        return {"allOf": [inlined, rest]}
+    return {k: (v if k in ("$defs", "definitions") else _inline_refs(v, root, problems, seen))
+            for k, v in node.items()}
+
+
+def _resolve_pointer(root: dict[str, Any], ref: str) -> Any:
+    if ref == "#":
+        return root
+    if not ref.startswith("#/"):
+        return None
+    node: Any = root
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node if isinstance(node, dict) else None

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.mask import IGNORE, MaskError, Masker, MaskPolicy, template_messages, token_labels
+from curate.mask import IGNORE, Masker, MaskError, MaskPolicy, template_messages, token_labels
 from curate.readers import RecordReader, load_tool_specs
 from curate.records import ToolSpec, Trajectory
 from curate.render import CHATML_TEMPLATE, IM_END
@@ -247,7 +247,7 @@ def test_audit_holds_for_random_trajectories(tokenizer: Any, t: Trajectory, thin
         (spans,), _ = masker.spans(t)
         enc = tokenizer.backend_tokenizer.encode(spans.text, add_special_tokens=False)
         assert enc.ids == ex.input_ids
-        labels, counts, problem = token_labels(spans, enc.ids, enc.offsets)
+        labels, _, problem = token_labels(spans, enc.ids, enc.offsets)
         assert problem is None and labels == ex.labels
         assert trained_text(tokenizer, ex).endswith(IM_END)
 

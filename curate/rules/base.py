@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
-
-import re
 
 from curate.records import Finding, FunctionSpec, Severity, Trajectory
 from curate.toolcalls import Blocks, ParsedCall, find_blocks, parse_message_calls

@@ -1,0 +1,593 @@
+"""The static tool-call parser: JSON and Python-style calls, `<tool_call>` blocks, limits, robustness."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from curate.records import Message
+from curate.toolcalls import (
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    ParsedCall,
+    find_blocks,
+    format_python_call,
+    parse_call_text,
+    parse_message_calls,
+)
+
+
+def ok(text: str) -> ParsedCall:
+    call = parse_call_text(text)
+    assert call.error is None, call.error
+    return call
+
+
+def args(text: str) -> dict[str, Any]:
+    arguments = ok(text).arguments
+    assert arguments is not None
+    return arguments
+
+
+def value(literal: str) -> Any:
+    """The value of one Python literal, read as the argument of a call."""
+    return args(f"f(a={literal})")["a"]
+
+
+def error(text: str) -> str:
+    call = parse_call_text(text)
+    assert call.error is not None, f"{text!r} parsed as {call.name}({call.arguments}, {call.positional})"
+    assert call.arguments is None
+    return call.error
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON text: True is not 1, 1 is not 1.0, key order counts."""
+    return json.dumps(a) == json.dumps(b)
+
+
+# --- JSON calls ----------------------------------------------------------------------------------
+
+
+class TestJsonCalls:
+    def test_arguments_object(self) -> None:
+        call = ok('{"name": "get_weather", "arguments": {"city": "Oslo", "days": 3, "units": null}}')
+        assert (call.syntax, call.name, call.arguments) == ("json", "get_weather", {"city": "Oslo", "days": 3,
+                                                                                     "units": None})
+        assert call.positional == []
+
+    def test_arguments_as_a_json_string(self) -> None:
+        call = ok(json.dumps({"name": "f", "arguments": json.dumps({"a": [1, 2], "b": {"c": True}})}))
+        assert call.arguments == {"a": [1, 2], "b": {"c": True}}
+
+    def test_empty_arguments_string_is_no_arguments(self) -> None:
+        assert args('{"name": "f", "arguments": ""}') == {}
+        assert args('{"name": "f", "arguments": "  "}') == {}
+
+    def test_arguments_string_that_is_not_json(self) -> None:
+        assert "not valid JSON" in error('{"name": "f", "arguments": "{a: 1}"}')
+
+    def test_parameters_key(self) -> None:
+        assert args('{"name": "f", "parameters": {"a": 1}}') == {"a": 1}
+
+    def test_arguments_win_over_parameters(self) -> None:
+        assert args('{"name": "f", "arguments": {"a": 1}, "parameters": {"b": 2}}') == {"a": 1}
+
+    def test_no_arguments_at_all(self) -> None:
+        assert args('{"name": "f"}') == {}
+
+    def test_id_is_kept(self) -> None:
+        assert ok('{"name": "f", "arguments": {}, "id": "call_1"}').id == "call_1"
+        assert ok('{"name": "f", "arguments": {}, "id": 7}').id is None
+
+    @pytest.mark.parametrize("text", ['{"arguments": {}}', '{"name": "", "arguments": {}}',
+                                      '{"name": 3, "arguments": {}}', '{"name": null}'])
+    def test_missing_name(self, text: str) -> None:
+        assert '"name"' in error(text)
+
+    @pytest.mark.parametrize("arguments", ["[1, 2]", "3", '"[1]"', "null"])
+    def test_arguments_must_be_an_object(self, arguments: str) -> None:
+        assert "must be an object" in error(f'{{"name": "f", "arguments": {arguments}}}')
+
+    def test_array_of_calls_is_several_calls_in_one_block(self) -> None:
+        msg = error('[{"name": "a", "arguments": {}}, {"name": "b", "arguments": {}}]')
+        assert msg.startswith("2 calls in one <tool_call> block")
+
+    def test_two_objects_in_one_block(self) -> None:
+        msg = error('{"name": "a", "arguments": {}}\n{"name": "b", "arguments": {}}')
+        assert "several JSON calls in one <tool_call> block" in msg
+
+    def test_empty_array_is_not_a_call(self) -> None:
+        assert error("[]").startswith("0 calls")
+
+    def test_name_is_kept_when_the_arguments_are_bad(self) -> None:
+        assert parse_call_text('{"name": "f", "arguments": [1]}').name == "f"
+        assert parse_call_text('{"name": "f", "arguments": {"x": 1e999}}').name == "f"
+
+    @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+    def test_nan_and_infinity_are_rejected(self, constant: str) -> None:
+        msg = error(f'{{"name": "f", "arguments": {{"x": {constant}}}}}')
+        assert "is not valid JSON" in msg
+        assert "not valid JSON" in error(json.dumps({"name": "f", "arguments": f'{{"x": {constant}}}'}))
+
+    def test_number_out_of_range_is_rejected(self) -> None:
+        assert "not a JSON number" in error('{"name": "f", "arguments": {"x": [1e999]}}')
+
+    @pytest.mark.parametrize("text", [
+        '{"name": "f", "arguments": {"a": 1,}}',
+        "{'name': 'f', 'arguments': {}}",
+        '{"name": "f", "arguments": {"a": 1}',
+        '{"name": "f" "arguments": {}}',
+    ])
+    def test_invalid_json(self, text: str) -> None:
+        msg = error(text)
+        assert msg.startswith("invalid JSON in <tool_call>:")
+        assert "line 1 column" in msg
+
+    def test_whitespace_around_the_call(self) -> None:
+        assert ok('\n  {"name": "f", "arguments": {"a": 1}}  \n').name == "f"
+
+    def test_non_ascii(self) -> None:
+        assert args('{"name": "f", "arguments": {"city": "Zürich", "emoji": "\\ud83d\\ude00"}}') == {
+            "city": "Zürich", "emoji": "😀"}
+
+
+# --- Python-style calls --------------------------------------------------------------------------
+
+
+class TestPythonCallNames:
+    def test_simple_name(self) -> None:
+        call = ok("get_weather(city='Oslo')")
+        assert (call.syntax, call.name, call.arguments) == ("python", "get_weather", {"city": "Oslo"})
+
+    def test_dotted_name(self) -> None:
+        assert ok("pkg.mod.fn(a=1)").name == "pkg.mod.fn"
+        assert ok("pkg . mod .fn (a=1)").name == "pkg.mod.fn"
+
+    def test_unicode_name(self) -> None:
+        assert ok("météo(ville='Paris')").name == "météo"
+
+    def test_empty_call(self) -> None:
+        call = ok("f()")
+        assert (call.arguments, call.positional) == ({}, [])
+        assert ok("  f( \n )  ").arguments == {}
+
+    @pytest.mark.parametrize("text", ["123(a=1)", "(a=1)", "f", "f a=1", ".f(a=1)", "f.(a=1)", "'f'(a=1)"])
+    def test_not_a_call(self, text: str) -> None:
+        error(text)
+
+    def test_empty_block(self) -> None:
+        assert error("  \n ") == "empty <tool_call> block"
+
+
+class TestPythonStrings:
+    @pytest.mark.parametrize(("literal", "expected"), [
+        ("'single'", "single"),
+        ('"double"', "double"),
+        ("'''triple\nsingle'''", "triple\nsingle"),
+        ('"""triple "quoted"\ndouble"""', 'triple "quoted"\ndouble'),
+        ("'''it's'''", "it's"),
+        ('"it\'s"', "it's"),
+        ("'say \"hi\"'", 'say "hi"'),
+        ("''", ""),
+        ('""""""', ""),
+    ])
+    def test_quote_kinds(self, literal: str, expected: str) -> None:
+        assert value(literal) == expected
+
+    @pytest.mark.parametrize(("literal", "expected"), [
+        (r"'a\nb\tc'", "a\nb\tc"),
+        (r"'back\\slash'", "back\\slash"),
+        (r"'\'q\''", "'q'"),
+        (r'"\"q\""', '"q"'),
+        (r"'\x41\x7e'", "A~"),
+        (r"'\u00e9\u4e2d'", "é中"),
+        (r"'\U0001F600'", "😀"),
+        (r"'\N{BULLET} \N{GREEK SMALL LETTER ALPHA}'", "• α"),
+        (r"'\101\0\7'", "A\x00\x07"),
+        (r"'\a\b\f\v\r'", "\a\b\f\v\r"),
+        ("'line \\\ncontinued'", "line continued"),
+        (r"'\d\w unknown escapes stay'", "\\d\\w unknown escapes stay"),
+    ])
+    def test_escapes(self, literal: str, expected: str) -> None:
+        assert value(literal) == expected
+
+    @pytest.mark.parametrize(("literal", "expected"), [
+        (r"r'\d+\n'", "\\d+\\n"),
+        (r'R"C:\path\to"', "C:\\path\\to"),
+        (r"r'\''", "\\'"),
+        (r"r'''\N{BULLET}'''", "\\N{BULLET}"),
+        ("u'unicode'", "unicode"),
+        ("U'x'", "x"),
+    ])
+    def test_prefixes(self, literal: str, expected: str) -> None:
+        assert value(literal) == expected
+
+    def test_unicode_text(self) -> None:
+        assert value("'héllo ✓ 日本語 😀'") == "héllo ✓ 日本語 😀"
+
+    def test_adjacent_strings_are_concatenated(self) -> None:
+        assert value("'a' \"b\" r'\\c'\n  '''d'''") == "ab\\cd"
+        assert args("f(a='x' 'y', b=1)") == {"a": "xy", "b": 1}
+
+    @pytest.mark.parametrize("literal", [r"'\x4'", r"'\u12'", r"'\U0011FFFF'", r"'\N{NO SUCH NAME}'", r"'\N'"])
+    def test_bad_escapes(self, literal: str) -> None:
+        assert "argument `a`" in error(f"f(a={literal})")
+
+    @pytest.mark.parametrize("literal", ["'abc", '"abc', "'abc\ndef'", "r'abc", "'''abc"])
+    def test_unterminated_strings(self, literal: str) -> None:
+        error(f"f(a={literal})")
+
+    @pytest.mark.parametrize("literal", ["f'{x}'", 'F"x"', "rf'{x}'", "fr'x'", "'a' f'{b}'"])
+    def test_f_strings_are_rejected(self, literal: str) -> None:
+        assert "f-string" in error(f"f(a={literal})")
+
+    @pytest.mark.parametrize("literal", ["b'x'", "rb'x'", "B'x'"])
+    def test_bytes_are_rejected(self, literal: str) -> None:
+        assert "bytes" in error(f"f(a={literal})")
+
+
+class TestPythonNumbers:
+    @pytest.mark.parametrize(("literal", "expected"), [
+        ("0", 0), ("42", 42), ("-7", -7), ("+3", 3), ("- 5", -5), ("00", 0),
+        ("1.5", 1.5), ("-0.25", -0.25), (".5", 0.5), ("5.", 5.0), ("1e3", 1000.0), ("2.5E-3", 0.0025),
+        ("-1e+2", -100.0), ("0x1F", 31), ("0XfF", 255), ("-0x10", -16), ("0o17", 15), ("0b101", 5),
+        ("1_000_000", 1_000_000), ("1_0.2_5", 10.25), ("0x_ff", 255),
+    ])
+    def test_numbers(self, literal: str, expected: float) -> None:
+        got = value(literal)
+        assert got == expected
+        assert type(got) is type(expected)
+
+    def test_negative_zero(self) -> None:
+        assert math.copysign(1.0, value("-0.0")) == -1.0
+
+    @pytest.mark.parametrize("literal", ["007", "1j", "1.5J", "1__0", "1_", "0x", "1e", "1e999", "-1e999", "1.2.3",
+                                         "0b12", "12abc"])
+    def test_bad_numbers(self, literal: str) -> None:
+        error(f"f(a={literal})")
+
+
+class TestPythonConstantsAndContainers:
+    def test_constants(self) -> None:
+        assert args("f(a=True, b=False, c=None)") == {"a": True, "b": False, "c": None}
+        assert value("True") is True
+
+    @pytest.mark.parametrize(("word", "hint"), [("true", "True"), ("false", "False"), ("null", "None")])
+    def test_json_constants_are_errors_with_a_hint(self, word: str, hint: str) -> None:
+        msg = error(f"f(a={word})")
+        assert "JSON, not Python" in msg
+        assert f"write {hint}" in msg
+        assert "JSON, not Python" in error(f"f(a=[1, {word}])")
+        assert value(f"'{word}'") == word  # as a string it is fine
+
+    def test_nested_containers(self) -> None:
+        got = value("[1, (2, 3), {'k': [4, {'deep': None}]}, {5, 6}, [], (), {}]")
+        assert same_json(got, [1, [2, 3], {"k": [4, {"deep": None}]}, [5, 6], [], [], {}])
+
+    def test_tuples_and_parentheses(self) -> None:
+        assert value("(1,)") == [1]
+        assert value("(1)") == 1
+        assert value("((('x')))") == "x"
+        assert value("()") == []
+
+    def test_dict_keys(self) -> None:
+        assert value("{'a': 1, \"b\": 2, 3: 'c'}") == {"a": 1, "b": 2, 3: "c"}
+        assert "dict key" in error("f(a={[1]: 2})")
+
+    def test_trailing_commas(self) -> None:
+        assert args("f(a=[1, 2,], b={'k': 1,}, c=(1, 2,),)") == {"a": [1, 2], "b": {"k": 1}, "c": [1, 2]}
+
+    @pytest.mark.parametrize("text", ["f(a=[1 2])", "f(a={'k' 1})", "f(a={'k': 1, 2})", "f(a=[1,,2])", "f(a=(1 2))",
+                                      "f(a=[1)", "f(a={'k': 1]", "f(a=1 b=2)", "f(a=1,,b=2)", "f(a=)", "f(=1)"])
+    def test_malformed(self, text: str) -> None:
+        error(text)
+
+    def test_whitespace_and_newlines(self) -> None:
+        assert args("f(\n    a = 1 ,\n    b=[\n 2,\n 3\n ]\n)") == {"a": 1, "b": [2, 3]}
+
+
+class TestPythonArguments:
+    def test_positional(self) -> None:
+        call = ok("f(1, 'two', [3])")
+        assert (call.arguments, call.positional) == ({}, [1, "two", [3]])
+
+    def test_keyword_after_positional(self) -> None:
+        call = ok("f(1, b=2)")
+        assert (call.arguments, call.positional) == ({"b": 2}, [1])
+
+    def test_positional_after_keyword(self) -> None:
+        assert "positional argument after keyword" in error("f(a=1, 2)")
+
+    def test_duplicate_keyword(self) -> None:
+        assert "given twice" in error("f(a=1, a=2)")
+
+    def test_keyword_comparison_is_not_a_keyword(self) -> None:
+        assert "not a literal" in error("f(a == 1)")
+
+    @pytest.mark.parametrize("literal", [
+        "x", "a+b", "1 + 2", "-x", "f(1)", "obj.attr", "[1][0]", "{'a': 1}['a']", "'abc'.upper()", "not True",
+        "lambda: 1", "*args", "**kwargs", "1 if x else 2", "True.real", "None()", "x == 1", "[i for i in y]",
+        "('a')[0]", "~1", "1 < 2", "1.5.hex()", "...", "Ellipsis", "os.environ", "open('/etc/passwd')",
+    ])
+    def test_non_literals_are_rejected(self, literal: str) -> None:
+        msg = error(f"f(a={literal})")
+        assert "argument `a`" in msg
+        assert parse_call_text(f"f(a={literal})").name == "f"
+
+    def test_non_literal_positional(self) -> None:
+        assert "argument `#2`" in error("f(1, x)")
+
+    def test_nothing_is_executed(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        ran: list[Any] = []
+        monkeypatch.setattr(os, "system", lambda *a: ran.append(a))
+        marker = tmp_path / "pwned"
+        payloads = [
+            'run(cmd=__import__("os").system("ls"))',
+            '__import__("os").system("ls")',
+            f'run(p=__import__("pathlib").Path({str(marker)!r}).touch())',
+            f'__import__("pathlib").Path({str(marker)!r}).touch()',
+            f'run(x=exec("open({str(marker)!r}, \'w\')"))',
+            f'run(x=eval("open({str(marker)!r}, \'w\')"))',
+            'run(x=(lambda: __import__("os").system("ls"))())',
+        ]
+        for payload in payloads:
+            call = parse_call_text(payload)
+            assert call.error is not None, payload
+            assert call.arguments is None
+        assert not ran
+        assert not marker.exists()
+
+    @pytest.mark.parametrize("text", ["f(a=1)\ng(b=2)", "f(a=1); g(b=2)", "f(a=1), g(b=2)", "f(a=1) g()"])
+    def test_several_calls_in_one_block(self, text: str) -> None:
+        assert "several calls in one <tool_call> block" in error(text)
+
+    def test_python_list_of_calls(self) -> None:
+        assert "list of calls" in error("[f(a=1), g(b=2)]")
+        assert "list of calls" in error("[pkg.f(a=1)]")
+
+    @pytest.mark.parametrize("text", ["f(a=1) extra", "f(a=1))", "f(a=1).x", "f(a=1)[0]"])
+    def test_text_after_the_call(self, text: str) -> None:
+        error(text)
+
+    @pytest.mark.parametrize("text", ["f(", "f(a=1", "f(a=1,", "f(a=[1, 2", "f(a='x'", "f(a"])
+    def test_unclosed_call(self, text: str) -> None:
+        assert parse_call_text(text).name == "f"
+        error(text)
+
+    def test_json_style_keys_are_not_python(self) -> None:
+        error('f("a"=1)')
+
+
+# --- <tool_call> blocks --------------------------------------------------------------------------
+
+
+class TestFindBlocks:
+    def test_balanced(self) -> None:
+        text = "pre <tool_call>A</tool_call> mid <tool_call>\nB\n</tool_call> post"
+        blocks = find_blocks(text)
+        assert [inner for _, _, inner in blocks.spans] == ["A", "\nB\n"]
+        start, end, _ = blocks.spans[0]
+        assert text[start:end] == "<tool_call>A</tool_call>"
+        assert (blocks.unclosed, blocks.stray_closes, blocks.first_problem) == (0, 0, -1)
+
+    def test_no_tags(self) -> None:
+        blocks = find_blocks("plain <tool-call> text")
+        assert (blocks.spans, blocks.unclosed, blocks.stray_closes, blocks.first_problem) == ([], 0, 0, -1)
+
+    def test_unclosed(self) -> None:
+        blocks = find_blocks("x <tool_call>{...")
+        assert (blocks.spans, blocks.unclosed, blocks.first_problem) == ([], 1, 2)
+
+    def test_open_inside_open(self) -> None:
+        blocks = find_blocks("<tool_call>a <tool_call>b</tool_call>")
+        assert [inner for _, _, inner in blocks.spans] == ["b"]
+        assert (blocks.unclosed, blocks.first_problem) == (1, 0)
+
+    def test_stray_close(self) -> None:
+        blocks = find_blocks("a</tool_call> <tool_call>b</tool_call></tool_call>")
+        assert [inner for _, _, inner in blocks.spans] == ["b"]
+        assert (blocks.stray_closes, blocks.unclosed, blocks.first_problem) == (2, 0, 1)
+
+    def test_thousands_of_unclosed_tags(self) -> None:
+        n = 100_000
+        blocks = find_blocks("<tool_call>" * n)
+        assert (blocks.spans, blocks.unclosed, blocks.first_problem) == ([], n, 0)
+        blocks = find_blocks("</tool_call>" * n)
+        assert (blocks.spans, blocks.stray_closes) == ([], n)
+
+    def test_many_blocks(self) -> None:
+        n = 20_000
+        blocks = find_blocks("<tool_call>f()</tool_call>" * n)
+        assert len(blocks.spans) == n
+        assert blocks.unclosed == blocks.stray_closes == 0
+
+
+# --- limits --------------------------------------------------------------------------------------
+
+
+class TestLimits:
+    DEEP = 100_000
+
+    def test_deep_json_is_an_error(self) -> None:
+        deep = "[" * self.DEEP + "]" * self.DEEP
+        assert "too deep" in error(f'{{"name": "f", "arguments": {{"a": {deep}}}}}')
+        assert "too deep" in error(f'{{"name": "f", "arguments": {{"a": {"[" * self.DEEP}')
+        assert "too deep" in error(json.dumps({"name": "f", "arguments": '{"a": ' + deep + "}"}))
+
+    def test_deep_python_argument_is_an_error(self) -> None:
+        for opener, closer in ("[]", "()", "{}"):
+            msg = error(f"f(a={opener * self.DEEP}{closer * self.DEEP})")
+            assert f"nests deeper than {MAX_DEPTH} levels" in msg
+        assert "nests deeper" in error("f(a=" + "[" * self.DEEP)
+        assert "nests deeper" in error("f(a=" + "{'k': " * self.DEEP + "1" + "}" * self.DEEP + ")")
+
+    @pytest.mark.parametrize("depth", [MAX_DEPTH, MAX_DEPTH + 1])
+    def test_both_syntaxes_draw_the_line_at_the_same_depth(self, depth: int) -> None:
+        nested = "[" * depth + "1" + "]" * depth
+        python = parse_call_text(f"f(a={nested})")
+        as_json = parse_call_text(f'{{"name": "f", "arguments": {{"a": {nested}}}}}')
+        structured = parse_message_calls(Message.model_validate({
+            "role": "assistant", "tool_calls": [{"function": {"name": "f", "arguments": f'{{"a": {nested}}}'}}],
+        }), 0)[0]
+        within = depth <= MAX_DEPTH
+        for call in (python, as_json, structured):
+            assert (call.error is None) == within, (call.syntax, call.error)
+        if within:
+            assert python.arguments == as_json.arguments == structured.arguments
+
+    def test_long_integer_is_an_error(self) -> None:
+        digits = "9" * 20_000
+        assert "digits" in error(f"f(a={digits})")
+        assert "digits" in error(f"f(a=-{digits})")
+        assert "digits" in error(f"f(a=0x{'f' * 20_000})")
+        assert "digits" in error(f'{{"name": "f", "arguments": {{"a": {digits}}}}}')
+        assert "digits" in error(json.dumps({"name": "f", "arguments": f'{{"a": {digits}}}'}))
+
+    def test_integer_at_the_limit_is_fine(self) -> None:
+        digits = "7" * MAX_INT_DIGITS
+        assert value(digits) == int(digits)
+        assert args(f'{{"name": "f", "arguments": {{"a": {digits}}}}}') == {"a": int(digits)}
+
+    def test_long_inputs_are_read(self) -> None:
+        long_string = "x" * 1_000_000
+        assert value(repr(long_string)) == long_string
+        many = ", ".join(f"a{i}={i}" for i in range(5_000))
+        assert len(args(f"f({many})")) == 5_000
+        assert len(value("[" + "1, " * 50_000 + "]")) == 50_000
+        assert "several calls" in error("f()" + "\nf()" * 50_000)
+        assert value("'a' " * 50_000) == "a" * 50_000
+
+
+# --- structured tool_calls -----------------------------------------------------------------------
+
+
+class TestMessageCalls:
+    def message(self, **fields: Any) -> Message:
+        return Message.model_validate({"role": "assistant", **fields})
+
+    def test_structured_calls(self) -> None:
+        msg = self.message(content=None, tool_calls=[
+            {"id": "c1", "type": "function", "function": {"name": "a", "arguments": '{"x": 1}'}},
+            {"id": "c2", "type": "function", "function": {"name": "b", "arguments": {"y": [2]}}},
+            {"function": {"name": "c", "arguments": ""}},
+        ])
+        calls = parse_message_calls(msg, 4)
+        assert [(c.syntax, c.name, c.arguments, c.id, c.message_index, c.block_index, c.start) for c in calls] == [
+            ("structured", "a", {"x": 1}, "c1", 4, 0, -1),
+            ("structured", "b", {"y": [2]}, "c2", 4, 1, -1),
+            ("structured", "c", {}, None, 4, 2, -1),
+        ]
+        assert all(c.error is None for c in calls)
+        assert calls[0].raw == 'a({"x": 1})'
+
+    @pytest.mark.parametrize(("arguments", "fragment"), [
+        ("{x: 1}", "not valid JSON"), ("[1]", "must be a JSON object, got array"), ("3", "got integer"),
+        ('{"x": NaN}', "not valid JSON"), ('{"x": 1e999}', "not a JSON number"),
+    ])
+    def test_bad_structured_arguments(self, arguments: str, fragment: str) -> None:
+        msg = self.message(tool_calls=[{"function": {"name": "a", "arguments": arguments}}])
+        (call,) = parse_message_calls(msg, 0)
+        assert call.error is not None
+        assert fragment in call.error
+        assert call.name == "a"
+
+    def test_structured_then_blocks(self) -> None:
+        content = 'Let me check.<tool_call>{"name": "b", "arguments": {}}</tool_call>\n<tool_call>c(z=3)</tool_call>'
+        msg = self.message(content=content, tool_calls=[{"function": {"name": "a", "arguments": "{}"}}])
+        calls = parse_message_calls(msg, 2)
+        assert [(c.name, c.syntax, c.block_index) for c in calls] == [
+            ("a", "structured", 0), ("b", "json", 1), ("c", "python", 2)]
+        assert calls[1].start == content.index("<tool_call>")
+        assert calls[2].start == content.rindex("<tool_call>")
+        assert calls[2].arguments == {"z": 3}
+
+    def test_blocks_only_and_broken_blocks(self) -> None:
+        msg = self.message(content="<tool_call>f(a=1)</tool_call><tool_call>f(a=</tool_call><tool_call>g()")
+        calls = parse_message_calls(msg, 0)
+        assert [(c.name, c.error is None) for c in calls] == [("f", True), ("f", False)]
+
+    def test_no_calls(self) -> None:
+        assert parse_message_calls(self.message(content="Just text."), 0) == []
+        assert parse_message_calls(self.message(content=None), 0) == []
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+IDENTIFIERS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,11}", fullmatch=True)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(IDENTIFIERS, children, max_size=5),
+    max_leaves=15,
+)
+ARGUMENTS = st.dictionaries(IDENTIFIERS, JSON_VALUES, max_size=6)
+NAMES = st.lists(IDENTIFIERS, min_size=1, max_size=3).map(".".join)
+PROPERTY_SETTINGS = settings(max_examples=150, derandomize=True, deadline=None, database=None,
+                             suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY_SETTINGS
+@given(NAMES, ARGUMENTS)
+def test_python_call_round_trip(name: str, arguments: dict[str, Any]) -> None:
+    call = parse_call_text(format_python_call(name, arguments))
+    assert call.error is None, call.error
+    assert call.name == name
+    assert same_json(call.arguments, arguments)
+
+
+@PROPERTY_SETTINGS
+@given(NAMES, ARGUMENTS)
+def test_json_call_round_trip(name: str, arguments: dict[str, Any]) -> None:
+    for text in (json.dumps({"name": name, "arguments": arguments}),
+                 json.dumps({"name": name, "arguments": json.dumps(arguments)}, ensure_ascii=False)):
+        call = parse_call_text(text)
+        assert call.error is None, call.error
+        assert call.name == name
+        assert same_json(call.arguments, arguments)
+
+
+def _assert_total(call: ParsedCall) -> None:
+    assert isinstance(call, ParsedCall)
+    assert (call.error is None) != (call.arguments is None)
+    if call.error is None:
+        assert call.name
+        json.dumps(call.arguments)  # whatever was read is JSON-representable
+
+
+SOURCE_ALPHABET = st.sampled_from(
+    [*string.printable, *"{}[]()'\"\\,:=._-+#éλ😀", "True", "None", "true", "0x", "1e", "'''", '"""']
+)
+
+
+@settings(PROPERTY_SETTINGS, max_examples=400)
+@given(st.text(max_size=200) | st.lists(SOURCE_ALPHABET, max_size=60).map("".join))
+def test_arbitrary_text_never_raises(text: str) -> None:
+    _assert_total(parse_call_text(text))
+
+
+@st.composite
+def mutated_calls(draw: st.DrawFn) -> str:
+    name, arguments = draw(NAMES), draw(ARGUMENTS)
+    text = draw(st.sampled_from([format_python_call(name, arguments),
+                                 json.dumps({"name": name, "arguments": arguments})]))
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(0, len(text)))
+        if draw(st.booleans()) and pos < len(text):
+            text = text[:pos] + text[pos + draw(st.integers(1, 3)):]
+        else:
+            text = text[:pos] + draw(SOURCE_ALPHABET) + text[pos:]
+    return text
+
+
+@PROPERTY_SETTINGS
+@given(mutated_calls())
+def test_mutated_calls_never_raise(text: str) -> None:
+    _assert_total(parse_call_text(text))

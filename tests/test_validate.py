@@ -1,0 +1,413 @@
+"""Argument validation: the Python-type dialect, the checks with their own lint codes, delegation, caching."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+import curate.validate as validate
+from curate.lint import Linter
+from curate.readers import RawRecord, ReadResult
+from curate.records import Trajectory
+from curate.validate import ArgumentError, SchemaCache, build_tool, json_equal, normalise_schema
+
+
+def errors(parameters: dict[str, Any] | None, arguments: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, path) of each error, in order."""
+    tool = build_tool("f", parameters)
+    assert tool.problems == [], tool.problems
+    return [(e.kind, e.path) for e in tool.validate(arguments)]
+
+
+def obj(**properties: Any) -> dict[str, Any]:
+    return {"type": "object", "properties": properties}
+
+
+# --- the dialect ---------------------------------------------------------------------------------
+
+
+class TestNormaliseSchema:
+    def test_python_type_names(self) -> None:
+        schema = {"type": "dict", "properties": {
+            "a": {"type": "float"}, "b": {"type": "tuple", "items": {"type": "int"}}, "c": {"type": "any"},
+            "d": {"type": "list", "items": {"type": "str"}}, "e": {"type": "bool"}, "f": {"type": "integer"},
+            "g": {"type": "Dict", "properties": {"h": {"type": " String "}}}, "n": {"type": "NoneType"},
+        }, "required": ["a"]}
+        assert normalise_schema(schema) == {"type": "object", "properties": {
+            "a": {"type": "number"}, "b": {"type": "array", "items": {"type": "integer"}}, "c": {},
+            "d": {"type": "array", "items": {"type": "string"}}, "e": {"type": "boolean"}, "f": {"type": "integer"},
+            "g": {"type": "object", "properties": {"h": {"type": "string"}}}, "n": {"type": "null"},
+        }, "required": ["a"]}
+
+    def test_type_lists(self) -> None:
+        assert normalise_schema({"type": ["str", "None"]}) == {"type": ["string", "null"]}
+        assert normalise_schema({"type": ["any", "int"]}) == {}  # `any` among them: unconstrained
+
+    def test_subschemas_are_normalised(self) -> None:
+        schema = {"anyOf": [{"type": "dict"}, {"type": "float"}], "additionalProperties": {"type": "int"},
+                  "not": {"type": "bool"}, "$defs": {"X": {"type": "tuple"}}}
+        assert normalise_schema(schema) == {"anyOf": [{"type": "object"}, {"type": "number"}],
+                                            "additionalProperties": {"type": "integer"},
+                                            "not": {"type": "boolean"}, "$defs": {"X": {"type": "array"}}}
+
+    def test_unknown_type_names_are_problems(self) -> None:
+        problems: list[str] = []
+        schema = obj(a={"type": "datetime"}, b={"type": 3}, c={"type": ["str", "blob"]}, d={"type": [["str"]]})
+        out = normalise_schema(schema, problems)
+        assert out == obj(a={}, b={}, c={}, d={})
+        assert problems == ["parameters.a: unknown type `datetime`",
+                            "parameters.b: `type` must be a type name, got integer",
+                            "parameters.c: unknown type `blob`",
+                            "parameters.d: `type` must be a type name, got array"]
+        assert build_tool("f", schema).validate({"a": 1, "b": 2, "c": 3, "d": 4}) == []
+
+    def test_input_is_not_modified(self) -> None:
+        schema = obj(a={"type": "array", "items": {"type": "str"}, "enum": ["x"], "default": None})
+        before = copy.deepcopy(schema)
+        normalise_schema(schema)
+        assert schema == before
+
+    def test_default_null_makes_null_acceptable(self) -> None:
+        assert normalise_schema({"type": "str", "default": None}) == {"type": ["string", "null"], "default": None}
+        assert normalise_schema({"type": ["int", "str"], "default": None})["type"] == ["integer", "string", "null"]
+        assert normalise_schema({"type": "str", "enum": ["a"], "default": None})["enum"] == ["a", None]
+        assert normalise_schema({"type": "str", "default": "x"}) == {"type": "string", "default": "x"}
+
+    def test_enum_of_an_array_constrains_its_items(self) -> None:
+        out = normalise_schema({"type": "array", "items": {"type": "str"}, "enum": ["a", "b"]})
+        assert out == {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}}
+        # An enum of arrays means what it says.
+        out = normalise_schema({"type": "array", "enum": [["a"], ["b"]]})
+        assert out == {"type": "array", "enum": [["a"], ["b"]]}
+
+    def test_list_items_are_prefix_items(self) -> None:
+        out = normalise_schema({"type": "array", "items": [{"type": "int"}, {"type": "str"}],
+                                "additionalItems": {"type": "bool"}})
+        assert out == {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}],
+                       "items": {"type": "boolean"}}
+
+
+# --- the checks with their own codes -------------------------------------------------------------
+
+
+class TestObjects:
+    def test_required(self) -> None:
+        schema = {**obj(city={"type": "string"}, days={"type": "integer"}), "required": ["city", "days"]}
+        assert errors(schema, {"city": "Oslo"}) == [("missing", "days")]
+        assert errors(schema, {}) == [("missing", "city"), ("missing", "days")]
+        assert errors(schema, {"city": "Oslo", "days": 2}) == []
+
+    def test_unknown_arguments_are_rejected_by_default(self) -> None:
+        schema = obj(city={"type": "string"})
+        (err,) = build_tool("f", schema).validate({"city": "Oslo", "units": "C"})
+        assert (err.kind, err.path) == ("unexpected", "units")
+        assert "known: city" in err.message
+
+    def test_objects_without_declared_properties_stay_open(self) -> None:
+        assert errors({"type": "object"}, {"anything": [1]}) == []
+        assert errors(obj(meta={"type": "dict"}), {"meta": {"free": "form"}}) == []
+
+    def test_no_parameters_at_all(self) -> None:
+        assert errors(None, {}) == []
+        assert errors(None, {"a": 1}) == [("unexpected", "a")]
+        assert errors({"type": "object", "properties": {}}, {"a": 1}) == [("unexpected", "a")]
+
+    def test_additional_properties(self) -> None:
+        base = obj(a={"type": "string"})
+        assert errors({**base, "additionalProperties": True}, {"a": "x", "b": 1}) == []
+        assert errors({**base, "additionalProperties": False}, {"a": "x", "b": 1}) == [("unexpected", "b")]
+        assert errors({"type": "object", "additionalProperties": False}, {"b": 1}) == [("unexpected", "b")]
+        extra = {**base, "additionalProperties": {"type": "integer"}}
+        assert errors(extra, {"a": "x", "b": 1, "c": "no"}) == [("type", "c")]
+
+    def test_nested_paths(self) -> None:
+        schema = obj(filters={"type": "dict", "properties": {"date": {"type": "string"}, "n": {"type": "integer"}},
+                              "required": ["n"]},
+                     ids={"type": "array", "items": {"type": "integer"}},
+                     rows={"type": "array", "items": {"type": "dict", "properties": {"name": {"type": "string"}},
+                                                      "required": ["name"]}})
+        assert errors(schema, {"filters": {"date": 20240101, "n": 1}}) == [("type", "filters.date")]
+        assert errors(schema, {"filters": {"x": 1}}) == [("missing", "filters.n"), ("unexpected", "filters.x")]
+        assert errors(schema, {"ids": [1, 2, "3", 4.5]}) == [("type", "ids[2]"), ("type", "ids[3]")]
+        assert errors(schema, {"rows": [{"name": "a"}, {}, {"name": 1}]}) == [("missing", "rows[1].name"),
+                                                                              ("type", "rows[2].name")]
+        (err,) = build_tool("f", schema).validate({"filters": {"date": 1, "n": 1}})
+        assert err.message == "expected string, got integer 1"
+
+    def test_property_names_with_dots(self) -> None:
+        schema = {**obj(**{"a.b": {"type": "integer"}, "x-y": {"type": "string"}}), "required": ["a.b"]}
+        assert errors(schema, {"a.b": 1, "x-y": "z"}) == []
+        assert errors(schema, {"a": {"b": 1}}) == [("missing", "a.b"), ("unexpected", "a")]
+
+    def test_required_but_undeclared_is_a_schema_problem_not_the_calls(self) -> None:
+        tool = build_tool("f", {**obj(a={"type": "string"}), "required": ["a", "b"]})
+        assert tool.problems == ["`b` is required but not among the properties"]
+        assert tool.validate({"a": "x", "b": 1}) == []  # the required name counts as declared
+        assert [e.kind for e in tool.validate({"a": "x"})] == ["missing"]
+
+    def test_parameters_must_describe_an_object(self) -> None:
+        assert build_tool("f", {"type": "string"}).problems == ["parameters must describe an object, not `string`"]
+
+    def test_deep_and_circular_schemas_are_problems_not_crashes(self) -> None:
+        deep: dict[str, Any] = {"type": "string"}
+        for _ in range(5_000):
+            deep = obj(a=deep)
+        cyclic = obj()
+        cyclic["properties"]["self"] = cyclic
+        for schema in (deep, cyclic):
+            tool = build_tool("f", schema)
+            assert tool.problems == ["the schema is nested too deeply (or is circular) to be checked"]
+            assert tool.validate({"a": 1}) == []
+            assert SchemaCache().compile("f", schema).problems == tool.problems
+
+    def test_param_order_is_the_declared_order(self) -> None:
+        assert build_tool("f", obj(b={}, a={}, c={})).param_order == ["b", "a", "c"]
+
+
+class TestTypes:
+    @pytest.mark.parametrize(("t", "good", "bad"), [
+        ("number", [1, 1.5, -2, 0, 10**30], [True, False, "1", None, [1]]),
+        ("float", [1, 2.5], [True, "2.5"]),
+        ("integer", [1, -3, 3.0, 0, 10**30], [True, 1.5, "1", None, float("inf")]),
+        ("string", ["", "x"], [1, None, ["x"], True]),
+        ("boolean", [True, False], [0, 1, "true", None]),
+        ("array", [[], [1, "a"]], [{}, "[]", None]),
+        ("tuple", [[1, 2]], ["(1, 2)"]),
+        ("object", [{}, {"a": 1}], [[], "{}"]),
+        ("null", [None], [0, "", "null"]),
+    ])
+    def test_types(self, t: str, good: list[Any], bad: list[Any]) -> None:
+        schema = obj(v={"type": t})
+        for v in good:
+            assert errors(schema, {"v": v}) == [], v
+        for v in bad:
+            assert errors(schema, {"v": v}) == [("type", "v")], v
+
+    def test_type_lists(self) -> None:
+        schema = obj(v={"type": ["string", "null"]})
+        assert errors(schema, {"v": None}) == errors(schema, {"v": "x"}) == []
+        (err,) = build_tool("f", schema).validate({"v": 1})
+        assert (err.kind, err.message) == ("type", "expected string or null, got integer 1")
+
+    def test_any(self) -> None:
+        schema = obj(v={"type": "any"})
+        for v in (None, 1, "x", [1], {"a": 1}, True):
+            assert errors(schema, {"v": v}) == []
+
+    def test_unknown_type_names_are_unconstrained_and_reported(self) -> None:
+        tool = build_tool("f", obj(v={"type": "datetime"}))
+        assert tool.problems == ["parameters.v: unknown type `datetime`"]
+        assert tool.validate({"v": 12}) == []
+
+    def test_default_null_accepts_null(self) -> None:
+        schema = obj(v={"type": "string", "default": None}, w={"type": "string", "enum": ["a"], "default": None},
+                     x={"type": "string"})
+        assert errors(schema, {"v": None, "w": None}) == []
+        assert errors(schema, {"x": None}) == [("type", "x")]
+
+    def test_one_finding_per_wrong_value(self) -> None:
+        # A value of the wrong type is not also checked against the enum or the item schema.
+        schema = obj(v={"type": "string", "enum": ["a"]}, w={"type": "array", "items": {"type": "string"}})
+        assert errors(schema, {"v": 1, "w": "x"}) == [("type", "v"), ("type", "w")]
+
+
+class TestEnums:
+    def test_enum(self) -> None:
+        schema = obj(unit={"type": "string", "enum": ["celsius", "fahrenheit"]})
+        assert errors(schema, {"unit": "celsius"}) == []
+        (err,) = build_tool("f", schema).validate({"unit": "Celsius"})
+        assert (err.kind, err.path) == ("enum", "unit")
+        assert err.message == '"Celsius" is not one of: "celsius", "fahrenheit"'
+
+    def test_booleans_are_not_numbers_in_enums(self) -> None:
+        assert errors(obj(v={"enum": [1, 2]}), {"v": True}) == [("enum", "v")]
+        assert errors(obj(v={"enum": [True]}), {"v": 1}) == [("enum", "v")]
+        assert errors(obj(v={"enum": [0]}), {"v": False}) == [("enum", "v")]
+        assert errors(obj(v={"enum": [1, True]}), {"v": True}) == []
+        assert errors(obj(v={"enum": [1]}), {"v": 1.0}) == []  # 1 and 1.0 are the same JSON number
+
+    def test_enum_with_a_type_reports_the_type(self) -> None:
+        assert errors(obj(v={"type": "integer", "enum": [1]}), {"v": True}) == [("type", "v")]
+
+    def test_structured_enum_values(self) -> None:
+        schema = obj(v={"enum": [[1, 2], {"a": [True]}, None]})
+        for ok in ([1, 2], [1.0, 2], {"a": [True]}, None):
+            assert errors(schema, {"v": ok}) == [], ok
+        for bad in ([2, 1], [1], {"a": [1]}, {"a": [True], "b": 1}, "null"):
+            assert errors(schema, {"v": bad}) == [("enum", "v")], bad
+
+    def test_enum_on_an_array_parameter_applies_to_its_items(self) -> None:
+        schema = obj(metrics={"type": "array", "items": {"type": "string"}, "enum": ["temperature", "humidity"]})
+        assert errors(schema, {"metrics": ["temperature", "humidity"]}) == []
+        assert errors(schema, {"metrics": ["temperature", "co2"]}) == [("enum", "metrics[1]")]
+
+    def test_long_enums_are_shortened_in_messages(self) -> None:
+        (err,) = build_tool("f", obj(v={"enum": list(range(20))})).validate({"v": 99})
+        assert err.message.endswith(", …")
+
+
+class TestJsonEqual:
+    @pytest.mark.parametrize(("a", "b", "equal"), [
+        (1, 1.0, True), (True, 1, False), (False, 0, False), (True, True, True), (None, None, True),
+        ("1", 1, False), ([1, [2]], [1.0, [2]], True), ([1], (1,), True), ({"a": 1}, {"a": True}, False),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, True), ({"a": 1}, {"a": 1, "b": 2}, False), ([1, 2], [1], False),
+    ])
+    def test_json_equal(self, a: Any, b: Any, equal: bool) -> None:
+        assert json_equal(a, b) is equal
+        assert json_equal(b, a) is equal
+
+
+# --- delegated keywords --------------------------------------------------------------------------
+
+
+class TestDelegated:
+    @pytest.mark.parametrize(("schema", "good", "bad"), [
+        ({"type": "integer", "minimum": 1, "maximum": 10}, 5, 0),
+        ({"type": "string", "pattern": "^[A-Z]{3}$"}, "OSL", "Oslo"),
+        ({"type": "string", "minLength": 2}, "ab", "a"),
+        ({"type": "array", "minItems": 1, "uniqueItems": True}, [1], [1, 1]),
+        ({"anyOf": [{"type": "string"}, {"type": "integer"}]}, 3, 2.5),
+        ({"oneOf": [{"type": "dict"}, {"type": "float"}]}, 1.5, "x"),
+        ({"const": "fixed"}, "fixed", "other"),
+        ({"type": "number", "multipleOf": 0.5}, 1.5, 1.2),
+        ({"not": {"type": "string"}}, 1, "s"),
+    ])
+    def test_constraints(self, schema: dict[str, Any], good: Any, bad: Any) -> None:
+        assert errors(obj(v=schema), {"v": good}) == []
+        assert errors(obj(v=schema), {"v": bad}) == [("constraint", "v")]
+
+    def test_paths_inside_delegated_checks(self) -> None:
+        schema = obj(ids={"type": "array", "items": {"type": "integer", "minimum": 0}},
+                     m={"type": "object", "patternProperties": {"^x": {"type": "integer"}}})
+        assert errors(schema, {"ids": [1, -1, 2]}) == [("constraint", "ids[1]")]
+        assert errors(schema, {"m": {"xa": "no"}}) == [("constraint", "m.xa")]
+        root = {**obj(a={}, b={}), "dependentRequired": {"a": ["b"]}, "patternProperties": {"^z": {"type": "null"}}}
+        assert errors(root, {"a": 1}) == [("constraint", "")]
+        assert errors(root, {"a": 1, "b": 2, "z1": 0}) == [("constraint", "z1")]
+
+    def test_pattern_properties_declare_keys(self) -> None:
+        schema = {**obj(a={"type": "string"}), "patternProperties": {"^x_": {"type": "integer"}}}
+        assert errors(schema, {"a": "s", "x_1": 1}) == []
+        assert errors(schema, {"x_1": "no"}) == [("constraint", "x_1")]
+        assert errors(schema, {"y": 1}) == [("unexpected", "y")]
+
+    def test_prefix_items(self) -> None:
+        schema = obj(pair={"type": "tuple", "items": [{"type": "string"}, {"type": "int"}]})
+        assert errors(schema, {"pair": ["a", 1]}) == []
+        assert errors(schema, {"pair": ["a", "b"]}) == [("constraint", "pair[1]")]
+
+    def test_format_is_an_annotation(self) -> None:
+        assert errors(obj(d={"type": "string", "format": "date"}), {"d": "not a date"}) == []
+
+    def test_invalid_keyword_is_a_problem_and_the_rest_is_still_checked(self) -> None:
+        tool = build_tool("f", obj(a={"type": "integer", "minimum": "one"}, b={"type": "string"}))
+        assert len(tool.problems) == 1
+        assert "invalid JSON Schema keyword" in tool.problems[0]
+        assert [(e.kind, e.path) for e in tool.validate({"a": -5, "b": 1})] == [("type", "b")]
+        assert [(e.kind, e.path) for e in tool.validate({"a": "x"})] == [("type", "a")]
+
+    def test_compile_schema_raises_without_a_problem_list(self) -> None:
+        with pytest.raises(validate.SchemaProblem):
+            validate.compile_schema({"minimum": "one"})
+
+
+class TestRefs:
+    def test_local_refs_are_inlined(self) -> None:
+        schema = {"type": "object", "$defs": {"Point": {"type": "object", "properties": {
+            "x": {"type": "number"}, "y": {"type": "number"}}, "required": ["x", "y"]}},
+            "properties": {"p": {"$ref": "#/$defs/Point", "description": "where"},
+                           "q": {"type": "array", "items": {"$ref": "#/$defs/Point"}}}}
+        tool = build_tool("f", schema)
+        assert tool.problems == []
+        assert [(e.kind, e.path) for e in tool.validate({"p": {"x": 1, "y": "2"}, "q": [{"x": 1}]})] == [
+            ("type", "p.y"), ("missing", "q[0].y")]
+        assert [(e.kind, e.path) for e in tool.validate({"p": {"x": 1, "y": 2, "z": 3}})] == [("unexpected", "p.z")]
+
+    def test_definitions_and_recursion(self) -> None:
+        schema = {"type": "object", "definitions": {"Node": {"type": "object", "properties": {
+            "v": {"type": "integer"}, "kids": {"type": "array", "items": {"$ref": "#/definitions/Node"}}}}},
+            "properties": {"tree": {"$ref": "#/definitions/Node"}}}
+        tool = build_tool("f", schema)
+        assert any("recursive" in p for p in tool.problems)
+        assert [(e.kind, e.path) for e in tool.validate({"tree": {"v": "1", "kids": [{"v": "deep"}]}})] == [
+            ("type", "tree.v")]  # below the recursion, values are not checked
+
+    def test_unresolvable_refs_are_problems(self) -> None:
+        tool = build_tool("f", obj(a={"$ref": "https://example.com/schema.json"}, b={"$ref": "#/$defs/Missing"}))
+        assert len(tool.problems) == 2
+        assert tool.validate({"a": 1, "b": 2}) == []
+
+
+# --- the cache -----------------------------------------------------------------------------------
+
+
+WEATHER = {**obj(city={"type": "string"}, days={"type": "integer", "minimum": 1}), "required": ["city"]}
+
+
+class TestSchemaCache:
+
+    def test_equal_schemas_share_one_compiled_tool(self) -> None:
+        cache = SchemaCache()
+        first = cache.compile("weather", WEATHER)
+        assert cache.compile("weather", copy.deepcopy(WEATHER)) is first
+        assert cache.compile("weather", {**WEATHER, "required": []}) is not first
+        assert cache.compile("other", WEATHER) is not first
+
+    def test_each_distinct_schema_is_compiled_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        built: list[str] = []
+        real = validate.build_tool
+
+        def counting(name: str, parameters: dict[str, Any] | None) -> validate.CompiledTool:
+            built.append(name)
+            return real(name, parameters)
+
+        monkeypatch.setattr(validate, "build_tool", counting)
+        cache = SchemaCache()
+        for _ in range(100):
+            for name in ("a", "b"):
+                cache.compile(name, copy.deepcopy(WEATHER))
+        cache.compile("a", None)
+        cache.compile("a", None)
+        assert built == ["a", "b", "a"]
+
+    def test_property_order_is_part_of_the_key(self) -> None:
+        # Positional arguments map onto the declared order, so reordered properties are another tool.
+        cache = SchemaCache()
+        ab = cache.compile("f", obj(a={"type": "string"}, b={"type": "integer"}))
+        ba = cache.compile("f", obj(b={"type": "integer"}, a={"type": "string"}))
+        assert (ab.param_order, ba.param_order) == (["a", "b"], ["b", "a"])
+
+    def test_unserialisable_schemas_are_compiled_uncached(self) -> None:
+        cyclic: dict[str, Any] = {"type": "object"}
+        cyclic["self"] = cyclic
+        cache = SchemaCache()
+        assert cache.compile("f", cyclic) is not cache.compile("f", cyclic)
+
+    def test_the_cache_is_bounded(self) -> None:
+        cache = SchemaCache(max_size=3)
+        tools = [cache.compile(f"t{i}", WEATHER) for i in range(5)]
+        assert len(cache._by_text) <= 3
+        assert cache.compile("t4", WEATHER) is tools[4]
+
+
+# --- from kinds to lint codes --------------------------------------------------------------------
+
+
+def test_each_kind_has_its_lint_code() -> None:
+    schema = {**obj(city={"type": "string"}, days={"type": "integer", "minimum": 1},
+                    unit={"type": "string", "enum": ["C", "F"]}), "required": ["city"]}
+    record = Trajectory.model_validate({
+        "id": "r", "tools": [{"type": "function", "function": {"name": "weather", "parameters": schema}}],
+        "messages": [{"role": "user", "content": "?"}, {"role": "assistant", "content": (
+            '<tool_call>{"name": "weather", "arguments": {"days": 0, "unit": "K", "extra": 1}}</tool_call>'
+            '<tool_call>{"name": "weather", "arguments": {"city": 5}}</tool_call>')}],
+    })
+    linter = Linter(select=["TC"])
+    found = [(f.code, f.message) for f in linter.lint_result(ReadResult(RawRecord("x", 1), record, "r", []))]
+    assert sorted(code for code, _ in found) == ["TC003", "TC004", "TC005", "TC006", "TC008"]
+    assert ("TC003", "missing required argument `city` in the call to `weather`") in found
+    kinds = {e.kind for e in build_tool("weather", schema).validate({"days": 0, "unit": "K", "extra": 1, "city": 5})}
+    assert kinds == {"unexpected", "type", "enum", "constraint"}
+    assert ArgumentError("type", "a", "m") == ArgumentError("type", "a", "m")
