@@ -34,6 +34,7 @@ from curate.records import Trajectory
 from curate.render import (
     CHATML_TEMPLATE,
     IM_END,
+    IM_START,
     Rendered,
     earlier_turns,
     normalise_arguments,
@@ -281,6 +282,8 @@ class Masker:
                 raise MaskError(f"the ChatML renderer needs `{IM_END}` as a token of the tokenizer")
         self.method = "chatml" if self.template is None else ("generation" if self.template.has_generation
                                                                else "prefix")
+        self._prefix_cache: dict[str, Any] = {}
+        self._prefix_cache_ok = True
 
     def spans(self, traj: Trajectory) -> tuple[list[Spans], str]:
         if self.template is None:
@@ -306,8 +309,7 @@ class Masker:
                 notes.append("the chat template is not prefix-stable (it rewrites earlier turns, e.g. drops "
                              "<think>); each trained assistant turn became its own example (per_turn)")
             items.extend((traj, s, method) for s in spans)
-        backend = self.tokenizer.backend_tokenizer
-        encodings = backend.encode_batch([s.text for _, s, _ in items], add_special_tokens=False)
+        encodings = self.encode([s.text for _, s, _ in items])
         examples: list[MaskedExample] = []
         failures: list[AuditFailure] = []
         for (traj, spans, method), enc in zip(items, encodings, strict=True):
@@ -319,6 +321,32 @@ class Masker:
             else:
                 examples.append(example)
         return MaskResult(examples, dropped, failures, notes)
+
+    def encode(self, texts: Sequence[str]) -> list[Any]:
+        """Encode rendered texts in one batch, each system turn once (see `Encoded`)."""
+        backend = self.tokenizer.backend_tokenizer
+        if self.template is not None or not self._prefix_cache_ok:
+            return backend.encode_batch(list(texts), add_special_tokens=False)
+        cuts = [_system_turn_end(t) for t in texts]
+        rests = backend.encode_batch([t[k:] for t, k in zip(texts, cuts, strict=True)], add_special_tokens=False)
+        out: list[Any] = []
+        for text, k, rest in zip(texts, cuts, rests, strict=True):
+            if not k:
+                out.append(rest)
+                continue
+            prefix = text[:k]
+            pre = self._prefix_cache.get(prefix)
+            if pre is None:
+                pre = backend.encode(prefix, add_special_tokens=False)
+                # Once per distinct system turn: prove that encoding it apart changes nothing.
+                if backend.encode(text, add_special_tokens=False).ids != pre.ids + rest.ids:
+                    self._prefix_cache_ok = False
+                    return backend.encode_batch(list(texts), add_special_tokens=False)
+                if len(self._prefix_cache) >= 4096:
+                    self._prefix_cache.clear()
+                self._prefix_cache[prefix] = pre
+            out.append(Encoded(pre, k, rest))
+        return out
 
     def _too_long(self, enc: Any) -> bool:
         return self.policy.max_length is not None and len(enc.ids) > self.policy.max_length
@@ -356,6 +384,48 @@ class Masker:
 
 
 TokenRange = tuple[int, int, str]
+
+
+def _system_turn_end(text: str) -> int:
+    """End of a leading system turn (right after its `<|im_end|>`), 0 when there is none."""
+    if not text.startswith(f"{IM_START}system"):
+        return 0
+    k = text.find(IM_END)
+    return k + len(IM_END) if k >= 0 else 0
+
+
+class Encoded:
+    """The encoding of a text as a cached prefix plus the rest, with `Encoding`'s lookups.
+
+    Added special tokens split a text before anything else is tokenized, so a system turn that ends
+    with `<|im_end|>` encodes the same alone as inside the whole text: with tool specs it is most
+    of every example and is shared by many, so it is encoded once. `Masker.encode` proves the
+    equality once per distinct system turn and falls back to whole texts if it ever fails.
+    """
+
+    __slots__ = ("_chars", "_n", "ids", "prefix", "rest")
+
+    def __init__(self, prefix: Any, prefix_chars: int, rest: Any) -> None:
+        self.prefix, self.rest, self._chars = prefix, rest, prefix_chars
+        self._n = len(prefix.ids)
+        self.ids = prefix.ids + rest.ids
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        c = self._chars
+        return self.prefix.offsets + [(s + c, e + c) for s, e in self.rest.offsets]
+
+    def char_to_token(self, char: int) -> int | None:
+        if char < self._chars:
+            return self.prefix.char_to_token(char)
+        t = self.rest.char_to_token(char - self._chars)
+        return None if t is None else t + self._n
+
+    def token_to_chars(self, token: int) -> tuple[int, int]:
+        if token < self._n:
+            return self.prefix.token_to_chars(token)
+        s, e = self.rest.token_to_chars(token - self._n)
+        return s + self._chars, e + self._chars
 
 
 def token_ranges(spans: Spans, enc: Any) -> list[TokenRange] | tuple[str, list[int]] | None:

@@ -787,6 +787,38 @@ def bfcl_answer_value(values: Any) -> tuple[bool, Any]:
     return True, first
 
 
+def bfcl_nested_value(value: Any, schema: Any) -> Any:
+    """One acceptable value of a `dict` (or array-of-`dict`) parameter, as BFCL's checker reads it.
+
+    Inside such values BFCL nests its answer format one level down: `{"key": [acceptable values]}`,
+    `""` among them meaning the key may be left out (`dict_checker` / `list_dict_checker` of
+    bfcl_eval's AST checker). The first acceptable value is taken, as for top-level parameters.
+    """
+    if not isinstance(schema, dict):
+        return value
+    t = schema.get("type")
+    if t == "dict" and isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+        out = {}
+        for key, values in value.items():
+            present, first = bfcl_answer_value(values)
+            if present:
+                out[key] = first
+        return out
+    items = schema.get("items")
+    if t in ("array", "tuple") and isinstance(value, list) and isinstance(items, dict) and items.get("type") == "dict":
+        return [bfcl_nested_value(v, items) for v in value]
+    return value
+
+
+def _bfcl_properties(tools: Any, name: str) -> dict[str, Any]:
+    for spec in tools or ():
+        if isinstance(spec, dict) and spec.get("name") == name:
+            params = spec.get("parameters")
+            props = params.get("properties") if isinstance(params, dict) else None
+            return props if isinstance(props, dict) else {}
+    return {}
+
+
 def from_bfcl(row: dict[str, Any], ground_truth: Any = None, syntax: str = "json",
               func_docs: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """A BFCL row (+ its ground truth) as a canonical dict.
@@ -828,11 +860,12 @@ def from_bfcl(row: dict[str, Any], ground_truth: Any = None, syntax: str = "json
             if params is not None and not isinstance(params, dict):
                 raise ShapeError(f"BFCL ground truth: the parameters of `{_short_key(name)}` must be an object "
                                  "{param: [values]}")
+            props = _bfcl_properties(tools, name)
             args = {}
             for key, values in (params or {}).items():
                 present, value = bfcl_answer_value(values)
                 if present:
-                    args[key] = value
+                    args[key] = bfcl_nested_value(value, props.get(key))
             if syntax == "python":
                 body = format_python_call(name, args)
             else:

@@ -25,8 +25,15 @@ from typing import Any
 import pytest
 
 from curate.lint import Linter
-from curate.readers import RawRecord, ReadResult, bfcl_answer_value, from_bfcl, load_bfcl_func_docs, normalise_tools
-from curate.records import Finding, Message, Trajectory
+from curate.readers import (
+    RawRecord,
+    ReadResult,
+    bfcl_nested_value,
+    from_bfcl,
+    load_bfcl_func_docs,
+    normalise_tools,
+)
+from curate.records import Finding, Trajectory
 from curate.toolcalls import parse_message_calls
 
 BFCL = Path(__file__).resolve().parents[2] / "shared" / "real" / "bfcl"
@@ -166,48 +173,6 @@ MULTI_TURN_POSITIONAL: dict[str, list[str]] = {
 # --- BFCL's nested answer format -----------------------------------------------------------------
 
 
-def resolve_nested_answer(value: Any, schema: dict[str, Any]) -> Any:
-    """One acceptable value of a `dict` (or array-of-`dict`) parameter, as BFCL's checker reads it.
-
-    Inside such values BFCL nests its answer format one level down: `{"key": [acceptable values]}`,
-    `""` among them meaning the key may be left out (`dict_checker` / `list_dict_checker` in
-    bfcl_eval's ast checker). The first acceptable value is taken, as for top-level parameters.
-    """
-    t = schema.get("type")
-    if t == "dict" and isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
-        out = {}
-        for key, values in value.items():
-            present, first = bfcl_answer_value(values)
-            if present:
-                out[key] = first
-        return out
-    items = schema.get("items")
-    if t in ("array", "tuple") and isinstance(value, list) and isinstance(items, dict) and items.get("type") == "dict":
-        return [resolve_nested_answer(v, items) for v in value]
-    return value
-
-
-def resolve_nested_answers(ground_truth: list[dict[str, Any]], functions: list[dict[str, Any]]) -> list[Any]:
-    specs = {f["name"]: f.get("parameters") or {} for f in functions}
-    out: list[Any] = []
-    for call in ground_truth:
-        ((name, params),) = call.items()
-        props = specs.get(name, {}).get("properties", {})
-        out.append({name: {p: [resolve_nested_answer(v, props.get(p, {})) for v in values]
-                           for p, values in params.items()}})
-    return out
-
-
-def _from_bfcl_reads_nested_answers() -> bool:
-    """Whether `from_bfcl` already reads nested answers itself (then it must not be done twice)."""
-    row = {"id": "probe", "question": [[{"role": "user", "content": "?"}]], "function": [{
-        "name": "f", "parameters": {"type": "dict", "properties": {
-            "d": {"type": "dict", "properties": {"k": {"type": "string"}}}}}}]}
-    message = Message.model_validate(from_bfcl(row, [{"f": {"d": [{"k": ["v"]}]}}])["messages"][-1])
-    (call,) = parse_message_calls(message, 0)
-    return call.arguments == {"d": {"k": "v"}}
-
-
 # --- the run -------------------------------------------------------------------------------------
 
 
@@ -234,7 +199,6 @@ def run() -> Run:
     started = time.perf_counter()
     result = Run()
     docs = load_bfcl_func_docs(BFCL / "multi_turn_func_doc")
-    nested_done_by_reader = _from_bfcl_reads_nested_answers()
     for category in (*SINGLE_TURN, MULTI_TURN):
         rows = _read_jsonl(BFCL / f"BFCL_v4_{category}.json")
         answer_rows = _read_jsonl(BFCL / "possible_answer" / f"BFCL_v4_{category}.json")
@@ -249,8 +213,6 @@ def run() -> Run:
                 if syntax == "json":
                     result.rows[category] += 1
                     result.expected_calls[category] += sum(map(len, truth)) if multi else len(truth)
-                if not multi and not nested_done_by_reader:
-                    truth = resolve_nested_answers(truth, row["function"])
                 adapted = from_bfcl(row, truth, syntax=syntax, func_docs=docs)
                 adapted["tools"] = normalise_tools(adapted["tools"])
                 record = Trajectory.model_validate(adapted)
@@ -340,19 +302,16 @@ def test_multi_turn_positional_arguments_are_the_known_ones(run: Run) -> None:
 
 def test_nested_answer_format_is_resolved() -> None:
     schema = {"type": "dict", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}}
-    assert resolve_nested_answer({"a": ["x", "y"], "b": ["", 3]}, schema) == {"a": "x"}
+    assert bfcl_nested_value({"a": ["x", "y"], "b": ["", 3]}, schema) == {"a": "x"}
     listed = {"type": "array", "items": schema}
-    assert resolve_nested_answer([{"a": ["x"]}, {"b": [2]}], listed) == [{"a": "x"}, {"b": 2}]
+    assert bfcl_nested_value([{"a": ["x"]}, {"b": [2]}], listed) == [{"a": "x"}, {"b": 2}]
     # Not in the answer format (a value that is not a list of acceptable values): taken as it is.
-    assert resolve_nested_answer({"a": "x"}, schema) == {"a": "x"}
-    assert resolve_nested_answer({"a": ["x"]}, {"type": "any"}) == {"a": ["x"]}
+    assert bfcl_nested_value({"a": "x"}, schema) == {"a": "x"}
+    assert bfcl_nested_value({"a": ["x"]}, {"type": "any"}) == {"a": ["x"]}
 
 
 def test_reading_the_files_directly_gives_the_same_findings(run: Run) -> None:
     """`curate lint BFCL_v4_<cat>.json` finds `possible_answer/` itself and must agree with the above."""
-    if not _from_bfcl_reads_nested_answers():
-        pytest.skip("from_bfcl does not read BFCL's nested answer format (dict values as lists of acceptable "
-                    "values) yet; the records it builds differ from the ones checked above")
     for category in (*SINGLE_TURN, MULTI_TURN):
         multi = category == MULTI_TURN
         linter = Linter(select=SELECT, ignore=MULTI_TURN_IGNORE if multi else None)

@@ -1,0 +1,188 @@
+"""Configuration of `curate build` (and of `curate dedup` / `curate bucket`), as pydantic models.
+
+A TOML file given with `--config`, every section optional, unknown keys an error:
+
+    seed = 0
+    num_proc = 2
+
+    [lint]
+    keep_invalid = false          # keep records with error findings (dropped by default)
+
+    [dedup]
+    exact_roles = ["user", "assistant"]   # roles in the exact hash; system and tool specs left out
+    near = true
+    shingle = 5                   # word n-grams
+    num_perm = 128
+    threshold = 0.8
+    roles = ["user", "assistant"] # roles in the near-dup text
+
+    [buckets]
+    # capability rules; see curate/buckets.py for the defaults
+    precedence = ["error_recovery", "multi_step", "parallel", "single_call", "refusal", "code", "math",
+                  "structured", "long_context", "chat", "other"]
+
+    [length]
+    edges = [256, 512, 1024, 2048]   # token counts; or quantiles = [0.25, 0.5, 0.75]
+
+    [mix]
+    strategy = "uniform"          # uniform | proportions | temperature
+    alpha = 0.5                   # temperature sampling: p ∝ n^alpha
+    proportions = {}              # bucket -> share, summing to 1
+    total = 0                     # records out after balancing; 0: as many as the targets allow
+    caps = {}                     # bucket -> max records
+    floors = {}                   # bucket -> min records
+    upsample = false              # copy records to reach a floor (copies are marked)
+
+    [split]
+    eval_fraction = 0.1
+    eval_min = 2                  # per bucket (when the bucket has enough clusters)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LintGate(_Section):
+    keep_invalid: bool = False
+
+
+class DedupConfig(_Section):
+    exact: bool = True
+    exact_roles: list[Role] = Field(default_factory=lambda: ["user", "assistant"])
+    exact_include_tools: bool = False
+    near: bool = True
+    roles: list[Role] = Field(default_factory=lambda: ["user", "assistant"])
+    shingle: int = Field(5, ge=1, le=32)
+    num_perm: int = Field(128, ge=16, le=1024)
+    threshold: float = Field(0.8, gt=0.0, lt=1.0)
+    seed: int = 1
+
+
+class BucketRule(_Section):
+    """A capability signal: every condition given must hold (unset conditions are ignored).
+
+    `any_of` adds alternatives: the rule holds when its own conditions hold and at least one
+    alternative does. Regular expressions use the `regex` module and are compiled once, when a
+    `curate.buckets.Bucketer` is built (an invalid one is a `BucketConfigError` naming the rule).
+    """
+
+    pattern: str | None = Field(None, description="a `regex` pattern searched in the texts of `roles`")
+    roles: list[Role] = Field(default_factory=lambda: ["user", "assistant"])
+    tool_pattern: str | None = Field(
+        None, description="a `regex` pattern searched in the names of the tools called")
+    tools_match: Literal["any", "all"] = Field(
+        "any", description="`tool_pattern` must match one called tool (`any`) or every call, at least one (`all`)")
+    min_calls: int | None = Field(None, ge=0)
+    max_calls: int | None = Field(None, ge=0)
+    min_rounds: int | None = Field(None, ge=0, description="a round: an assistant turn with at least one call")
+    max_rounds: int | None = Field(None, ge=0)
+    min_parallel: int | None = Field(None, ge=1, description="most calls in one assistant turn at least this")
+    tool_error_then_call: bool | None = Field(
+        None, description="a tool result reporting an error (JSON with an `error` key, or text matching "
+        "`error_pattern`) followed by another call")
+    error_pattern: str | None = Field(None, description="default: curate.buckets.DEFAULT_ERROR_PATTERN")
+    min_chars: int | None = Field(None, ge=0, description="characters of all message contents at least this")
+    min_tokens: int | None = Field(
+        None, ge=0, description="tokens at least this (counted by the caller, else estimated from characters)")
+    no_tools: bool | None = Field(None, description="the conversation makes no tool call")
+    final_json: bool | None = Field(
+        None, description="the last assistant answer is a JSON object or array (a ```json fence allowed)")
+    alone: bool | None = Field(
+        None, description="a fallback: holds only when no rule without `alone` holds")
+    any_of: list[BucketRule] = Field(default_factory=list, description="alternatives; at least one must hold")
+
+
+class BucketConfig(_Section):
+    rules: dict[str, BucketRule] | None = None
+    """Replaces the default rules when given (see curate.buckets.DEFAULT_RULES)."""
+    precedence: list[str] | None = None
+    """Bucket names, first wins; every rule must be named (`other`, the fallback, may be). Default:
+    curate.buckets.DEFAULT_PRECEDENCE for the default rules, the order of `rules` for custom ones."""
+
+
+class LengthConfig(_Section):
+    edges: list[int] | None = None
+    quantiles: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> LengthConfig:
+        if self.edges is not None and self.quantiles is not None:
+            raise ValueError("give either `edges` or `quantiles`, not both")
+        if self.edges is not None and sorted(set(self.edges)) != self.edges:
+            raise ValueError("`edges` must be strictly increasing")
+        if self.quantiles is not None and not all(0 < q < 1 for q in self.quantiles):
+            raise ValueError("`quantiles` must lie strictly between 0 and 1")
+        return self
+
+
+class MixConfig(_Section):
+    strategy: Literal["none", "uniform", "proportions", "temperature"] = "temperature"
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    proportions: dict[str, float] = Field(default_factory=dict)
+    total: int = Field(0, ge=0)
+    caps: dict[str, int] = Field(default_factory=dict)
+    floors: dict[str, int] = Field(default_factory=dict)
+    upsample: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> MixConfig:
+        if self.strategy == "proportions":
+            if not self.proportions:
+                raise ValueError("strategy `proportions` needs `proportions` (bucket -> share)")
+            total = sum(self.proportions.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"`proportions` must sum to 1, they sum to {total:g}")
+        for name, cap in self.caps.items():
+            if name in self.floors and self.floors[name] > cap:
+                raise ValueError(f"bucket `{name}`: floor {self.floors[name]} is above its cap {cap}")
+        return self
+
+
+class SplitConfig(_Section):
+    eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    eval_min: int = Field(2, ge=0)
+
+
+class BuildConfig(_Section):
+    seed: int = 0
+    num_proc: int = Field(1, ge=1)
+    lint: LintGate = Field(default_factory=LintGate)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    buckets: BucketConfig = Field(default_factory=BucketConfig)
+    length: LengthConfig = Field(default_factory=LengthConfig)
+    mix: MixConfig = Field(default_factory=MixConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+
+class BuildConfigError(ValueError):
+    """A config a person has to fix: names the file and the key."""
+
+
+def load_build_config(path: Path | None) -> BuildConfig:
+    if path is None:
+        return BuildConfig()
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BuildConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise BuildConfigError(f"{path}: cannot read config: {e}") from None
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"`{'.'.join(str(x) for x in err['loc']) or '(top)'}`: {err['msg'].removeprefix('Value error, ').lower()}"
+            for err in e.errors()
+        )
+        raise BuildConfigError(f"{path}: {problems}") from None
