@@ -653,9 +653,15 @@ def _from_messages(data: dict[str, Any], messages: Any) -> dict[str, Any]:
     return out
 
 
+_CANONICAL_ROLES = frozenset({"system", "user", "assistant", "tool"})
+_PLAIN_KEYS = frozenset({"role", "content", "name", "tool_call_id", "train"})
+
+
 def _message(m: Any, index: int) -> Any:
     if not isinstance(m, dict):
         return m  # the model validation reports it with its index
+    if m.get("role") in _CANONICAL_ROLES and _PLAIN_KEYS.issuperset(m) and not isinstance(m.get("content"), list):
+        return m  # already canonical (the common case): nothing to adapt; None fields read as absent
     msg = {k: v for k, v in m.items() if v is not None or k == "content"}
     role = msg.get("role")
     if isinstance(role, str) and role.lower() in ROLE_ALIASES:

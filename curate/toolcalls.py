@@ -92,15 +92,18 @@ def find_blocks(text: str) -> Blocks:
     return Blocks(spans, unclosed, stray, first_problem)
 
 
-def parse_message_calls(message: Message, message_index: int) -> list[ParsedCall]:
-    """All calls of an assistant message: structured `tool_calls` first, then `<tool_call>` blocks."""
+def parse_message_calls(message: Message, message_index: int, blocks: Blocks | None = None) -> list[ParsedCall]:
+    """All calls of an assistant message: structured `tool_calls` first, then `<tool_call>` blocks.
+
+    `blocks`: the message content's `find_blocks` result, when the caller already has it.
+    """
     calls: list[ParsedCall] = []
     for i, tc in enumerate(message.tool_calls or ()):
         calls.append(_structured_call(tc.function.name, tc.function.arguments, tc.id, message_index, i))
     content = message.content
     if content and OPEN_TAG in content:
         offset = len(calls)
-        for j, (start, _end, inner) in enumerate(find_blocks(content).spans):
+        for j, (start, _end, inner) in enumerate((blocks or find_blocks(content)).spans):
             call = parse_call_text(inner, message_index=message_index, block_index=offset + j)
             call.start = start
             calls.append(call)

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 from curate.records import Finding, FunctionSpec, Severity, Trajectory
-from curate.toolcalls import Blocks, ParsedCall, find_blocks, parse_message_calls
+from curate.toolcalls import OPEN_TAG, Blocks, ParsedCall, find_blocks, parse_message_calls
 from curate.validate import ArgumentError, CompiledTool, SchemaCache
 
 # Tag-like tokens near the protocol's own tags: `<tool-call>`, `<toolcall>`, `< think >`, `<Think>`, ...
@@ -112,7 +112,8 @@ class RecordContext:
         """Parsed tool calls per message (empty for non-assistant messages)."""
         assert self.record is not None
         return [
-            parse_message_calls(m, i) if m.role == "assistant" else []
+            parse_message_calls(m, i, self.blocks(i) if m.content and OPEN_TAG in m.content else None)
+            if m.role == "assistant" else []
             for i, m in enumerate(self.record.messages)
         ]
 
