@@ -62,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     mask.add_argument("-o", "--output", metavar="OUT.jsonl", help="write the masked examples (JSON Lines)")
     mask.add_argument("--num-proc", type=int, default=1, metavar="N", help="worker processes")
 
+    build = sub.add_parser("build", help="lint, dedup, bucket, balance and split into a training set",
+                           description="Turn raw trajectory files into a vetted, bucket-balanced ChatML set.")
+    build.add_argument("paths", nargs="+", metavar="INPUT", help="trajectory files or folders")
+    build.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (replaced atomically)")
+    build.add_argument("--tools", action="append", default=[], metavar="FILE",
+                       help="tool specs for records without their own `tools`; repeatable")
+    build.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
+    build.add_argument("--tokenizer", metavar="NAME_OR_PATH", help="tokenizer for token counts (default: built-in)")
+    build.add_argument("--decontaminate", action="append", default=[], metavar="FILE",
+                       help="drop training records that near-duplicate a record of FILE (e.g. a benchmark)")
+    build.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors")
+    build.add_argument("--seed", type=int, help="random seed (default: the config's, else 0)")
+    build.add_argument("--num-proc", type=int, metavar="N", help="worker processes (default: the config's, else 1)")
+
     rule = sub.add_parser("rule", help="explain a lint rule", description="Print a rule's documentation.")
     rule.add_argument("code", nargs="?", help="a rule code such as TC003")
     rule.add_argument("--all", action="store_true", help="list every rule")
@@ -76,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_lint(args)
         if args.command == "rule":
             return cmd_rule(args)
+        if args.command == "build":
+            return cmd_build(args)
         if args.command == "mask":
             from curate.mask_cmd import run
 
@@ -162,4 +178,47 @@ def cmd_rule(args: argparse.Namespace) -> int:
         return _error(f"no rule `{args.code}`; `curate rule --all` lists them")
     print(f"{rule.code} ({rule.name}) [{rule.group}, {rule.severity}]\n")
     print(rule.docs())
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from curate.build import BuildError, build
+    from curate.buildconfig import BuildConfigError, load_build_config
+    from curate.readers import ReadError
+    from curate.tokenizer import TokenizerError
+
+    err = Console(stderr=True, highlight=False)
+    try:
+        cfg = load_build_config(args.config)
+        updates = {k: v for k, v in (("seed", args.seed), ("num_proc", args.num_proc)) if v is not None}
+        if args.keep_invalid:
+            updates["lint"] = cfg.lint.model_copy(update={"keep_invalid": True})
+        cfg = cfg.model_copy(update=updates)
+        start = time.perf_counter()
+        result = build([Path(p) for p in args.paths], Path(args.output), cfg, [Path(t) for t in args.tools],
+                       args.tokenizer, [Path(d) for d in args.decontaminate],
+                       log=lambda msg: err.print(f"[dim]curate build: {msg}…[/]"))
+    except (BuildError, BuildConfigError, ReadError, TokenizerError) as e:
+        return _error(str(e))
+    except ValueError as e:  # MixError, BucketConfigError, DedupError: impossible targets and bad rules
+        return _error(str(e))
+    m = result.manifest
+    out = Console(highlight=False)
+    stages = Table(title="Where records went", title_justify="left")
+    for col in ("stage", "in", "out", "dropped"):
+        stages.add_column(col, justify="left" if col in ("stage", "dropped") else "right")
+    for s in m.stages:
+        stages.add_row(s.stage, str(s.records_in), str(s.records_out),
+                       ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items())) or "—")
+    out.print(stages)
+    out.print(result.mix_table)
+    out.print(f"[bold]{m.records_in}[/] records in → [bold]{result.train}[/] train + [bold]{result.eval}[/] eval "
+              f"({m.copies} up-sampled copies), [bold]{sum(m.dropped.values())}[/] dropped; "
+              f"{m.clusters} near-duplicate clusters; {time.perf_counter() - start:.1f} s")
+    out.print(f"wrote {result.out}/ (train.jsonl, eval.jsonl, hf/, manifest.json, clusters.jsonl, report.html)")
     return 0

@@ -348,6 +348,24 @@ class Masker:
             out.append(Encoded(pre, k, rest))
         return out
 
+    def count_tokens(self, trajs: Sequence[Trajectory]) -> list[int]:
+        """Tokens of each rendered example, as masking sees them (for length buckets); 0 if it can't render."""
+        texts: list[str] = []
+        where: list[int] = []
+        for i, traj in enumerate(trajs):
+            if not traj.messages:
+                continue
+            try:
+                spans, _ = self.spans(traj)
+            except MaskError:
+                continue
+            texts.append(spans[-1].text)  # per-turn templates: the longest (last) example
+            where.append(i)
+        counts = [0] * len(trajs)
+        for i, enc in zip(where, self.encode(texts), strict=True):
+            counts[i] = len(enc.ids)
+        return counts
+
     def _too_long(self, enc: Any) -> bool:
         return self.policy.max_length is not None and len(enc.ids) > self.policy.max_length
 
