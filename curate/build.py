@@ -97,6 +97,7 @@ def read_and_lint(paths: Sequence[Path], tools: Sequence[dict[str, Any]], keep_i
     specs = [ToolSpec.model_validate(t) for t in tools]
     linter = Linter(tools)
     items: list[Item] = []
+    seen_ids: set[str] = set()
     read = stage["read"]
     gate = stage["lint"]
     for path in paths:
@@ -119,10 +120,26 @@ def read_and_lint(paths: Sequence[Path], tools: Sequence[dict[str, Any]], keep_i
             record = result.record
             if specs and not record.tools:  # exported records carry the tools they call
                 record = record.model_copy(update={"tools": specs})
+            record = unique_id(record, f"{Path(result.raw.path).stem}-{result.raw.line}", seen_ids)
             items.append(Item(read.records_in - 1, record, len(findings) - len(errors)))
         digest, size = file_sha256(path)
         inputs.append(InputFile(path=str(path), sha256=digest, bytes=size, records=read.records_in - n_before))
     return items
+
+
+def unique_id(record: Trajectory, fallback: str, seen: set[str]) -> Trajectory:
+    """Every exported record gets an id of its own: a missing id becomes `FILE-LINE`, a repeated one
+    gets `~N`; the id it had is kept in `meta.original_id`."""
+    rid = record.id if record.id is not None else fallback
+    new, n = rid, 1
+    while new in seen:
+        n += 1
+        new = f"{rid}~{n}"
+    seen.add(new)
+    if new == record.id:
+        return record
+    meta = {**(record.meta or {}), "original_id": record.id}
+    return record.model_copy(update={"id": new, "meta": meta})
 
 
 def export_row(item: Item, split: str, copy_of: str | None = None) -> dict[str, Any]:
@@ -320,7 +337,9 @@ def build(inputs: Sequence[Path], out: Path, cfg: BuildConfig, tools_files: Sequ
         raise
     from curate.mix import format_mix_table
 
-    return BuildResult(manifest, out, n_train, n_eval, format_mix_table(mix.before, mix.after))
+    for note in mix.notes:
+        say(f"mix: {note}")
+    return BuildResult(manifest, out, n_train, n_eval, format_mix_table(mix.before, mix.after, mix.copies))
 
 
 def _count(stage: StageCount, records_in: int, dropped: dict[str, int]) -> None:

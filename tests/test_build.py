@@ -1,0 +1,189 @@
+"""`curate build` end to end: accounting, duplicates, leak-free split, determinism, atomic output, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curate.build import BuildError, build
+from curate.buildconfig import BuildConfig, MixConfig
+from curate.manifest import Manifest, check_invariant
+from tests.conftest import REPO, run_cli
+
+SAMPLE = REPO / "sample_data" / "raw.jsonl"
+TOOLS = REPO / "sample_data" / "tools.json"
+EXPECTED = json.loads((REPO / "sample_data" / "expected_findings.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("cache"))
+    os.environ["CURATE_CACHE"] = path
+    return path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, cache: str) -> Path:
+    out = tmp_path_factory.mktemp("b") / "out"
+    build([SAMPLE], out, BuildConfig(), [TOOLS])
+    return out
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_record_is_accounted_for(built: Path) -> None:
+    m = Manifest.model_validate_json((built / "manifest.json").read_text())
+    assert check_invariant(m) == []
+    assert m.records_in == EXPECTED["records"]
+    train, eval_ = rows(built / "train.jsonl"), rows(built / "eval.jsonl")
+    assert m.records_out == len({r["id"] for r in train + eval_ if "copy_of" not in r})
+    assert m.records_in == m.records_out + sum(m.dropped.values())
+    # the lint gate drops exactly the records with error findings (unreadable ones are counted apart)
+    errors = {f["line"] for f in EXPECTED["findings"] if f["code"] not in ("RS004", "RL005", "TC009", "TS001")}
+    assert m.dropped["unreadable"] + m.dropped["lint_error"] == len(errors)
+    assert sum(m.lint_findings.values()) == len(EXPECTED["findings"])
+
+
+def _true_jaccard(a: Any, b: Any) -> float:
+    from curate.dedup import normalised_text, shingles
+
+    sa, sb = set(shingles(normalised_text(a), 5)), set(shingles(normalised_text(b), 5))
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_planted_duplicates_are_found(built: Path) -> None:
+    """Exact copies always; planted near copies whenever their true Jaccard (user + assistant text,
+    word 5-shingles, as dedup sees them) clears the 0.8 threshold with a margin for MinHash noise."""
+    from curate.readers import RecordReader
+
+    records = {r.record.id: r.record for r in RecordReader().read(SAMPLE) if r.record is not None}
+    clusters = rows(built / "clusters.jsonl")
+    cluster_of = {mem["id"]: c["cluster_id"] for c in clusters for mem in c["members"]}
+    for dup, original in EXPECTED["exact_duplicates"].items():
+        assert dup in cluster_of and cluster_of[dup] == cluster_of[original], (dup, original)
+    clear, unclear = 0, 0
+    for dup, original in EXPECTED["near_duplicates"].items():
+        j = _true_jaccard(records[dup], records[original])
+        if j >= 0.85:
+            clear += 1
+            assert dup in cluster_of and cluster_of[dup] == cluster_of[original], (dup, original, j)
+        elif j < 0.75:
+            unclear += 1
+            assert cluster_of.get(dup, -1) != cluster_of.get(original, -2), (dup, original, j)
+    assert clear >= 30  # most planted near copies are well above the threshold (37 at the time of writing)
+    m = Manifest.model_validate_json((built / "manifest.json").read_text())
+    assert m.dropped["exact_duplicate"] == len(EXPECTED["exact_duplicates"])
+    # every near-duplicate drop really is one: true Jaccard to the copy kept near or above the threshold
+    near = [(mem["id"], c["kept_id"]) for c in clusters for mem in c["members"] if mem["relation"] == "near_duplicate"]
+    assert len(near) == m.dropped["near_duplicate"]
+    for dup, kept in near:
+        assert _true_jaccard(records[dup], records[kept]) >= 0.75, (dup, kept)
+
+
+def test_no_near_duplicate_pair_across_train_and_eval(built: Path) -> None:
+    from curate.buildconfig import DedupConfig
+    from curate.dedup import MinHashSettings, jaccard_pairs_above, sign_records
+    from curate.records import Trajectory
+
+    def sigs(name: str) -> Any:
+        records = [Trajectory.model_validate({k: r[k] for k in ("id", "messages", "tools") if k in r})
+                   for r in rows(built / name)]
+        return sign_records(records, MinHashSettings.from_config(DedupConfig()))
+
+    pairs = jaccard_pairs_above(sigs("train.jsonl"), 0.8, other=sigs("eval.jsonl"))
+    assert pairs == []  # exhaustive: every train x eval pair compared
+
+
+def test_outputs_carry_labels_and_load_with_datasets(built: Path) -> None:
+    from datasets import load_dataset, load_from_disk
+
+    train = rows(built / "train.jsonl")
+    assert all(r["bucket"] and r["length_bucket"] and r["signals"] and r["tools"] and r["messages"] for r in train)
+    ds = load_dataset("json", data_files={"train": str(built / "train.jsonl")}, split="train")
+    assert len(ds) == len(train) and "messages" in ds.column_names
+    dd = load_from_disk(str(built / "hf"))
+    assert len(dd["train"]) == len(train) and len(dd["eval"]) == len(rows(built / "eval.jsonl"))
+    assert "<svg" in (built / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_same_seed_gives_byte_identical_outputs_with_one_and_several_processes(tmp_path: Path, built: Path) -> None:
+    other = tmp_path / "again"
+    build([SAMPLE], other, BuildConfig(num_proc=2), [TOOLS])
+    for f in sorted(p.relative_to(built) for p in built.rglob("*") if p.is_file()):
+        a, b = (built / f).read_bytes(), (other / f).read_bytes()
+        if f.name == "manifest.json":  # the manifest records the config, num_proc included
+            a = a.replace(b'"num_proc": 1', b'"num_proc": 2')
+        assert a == b, f
+    third = tmp_path / "seed1"
+    build([SAMPLE], third, BuildConfig(seed=1), [TOOLS])
+    assert (third / "train.jsonl").read_bytes() != (built / "train.jsonl").read_bytes()
+
+
+def test_failed_build_keeps_the_previous_output_and_leaves_nothing_half_written(tmp_path: Path, cache: str,
+                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "train.jsonl").write_text("previous\n")
+    import curate.build as b
+
+    def boom(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(b, "save_datasets_folder", boom)
+    with pytest.raises(RuntimeError):
+        build([SAMPLE], out, BuildConfig(), [TOOLS])
+    assert (out / "train.jsonl").read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_impossible_targets_and_bad_config_exit_2_without_output(tmp_path: Path, cache: str) -> None:
+    env = {"CURATE_CACHE": cache}
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[mix]\nstrategy = 'proportions'\nproportions = {chat = 0.5, code = 0.6}\n")
+    res = run_cli("build", str(SAMPLE), "--tools", str(TOOLS), "-o", str(tmp_path / "o"), "--config", str(cfg),
+                  env=env)
+    assert res.returncode == 2 and "sum to 1" in res.stderr and str(cfg) in res.stderr
+    cfg.write_text("[mix]\nfloors = {long_context = 500}\n")
+    res = run_cli("build", str(SAMPLE), "--tools", str(TOOLS), "-o", str(tmp_path / "o"), "--config", str(cfg),
+                  env=env)
+    assert res.returncode == 2 and "long_context" in res.stderr and "Traceback" not in res.stderr
+    cfg.write_text("[dedupe]\nthreshold = 0.9\n")
+    res = run_cli("build", str(SAMPLE), "-o", str(tmp_path / "o"), "--config", str(cfg), env=env)
+    assert res.returncode == 2 and "dedupe" in res.stderr
+    res = run_cli("build", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "o"), env=env)
+    assert res.returncode == 2 and "no such file" in res.stderr
+    res = run_cli("build", str(SAMPLE), "-o", str(tmp_path / "o"), "--tokenizer", str(tmp_path / "nope"), env=env)
+    assert res.returncode == 2 and "cannot load tokenizer" in res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_decontamination_drops_records_that_match_a_benchmark(tmp_path: Path, cache: str) -> None:
+    bench = tmp_path / "bench.jsonl"
+    picked = []
+    with open(SAMPLE, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                r = json.loads(line)
+            except (ValueError, RecursionError):  # the corpus's planted unreadable lines
+                continue
+            if isinstance(r, dict) and str(r.get("id", "")).startswith("traj-") and len(picked) < 5:
+                user = next((m["content"] for m in r["messages"] if m["role"] == "user"), None)
+                if user and len(user.split()) > 12:
+                    picked.append({"id": f"bench-{len(picked)}", "messages": [{"role": "user", "content": user}]})
+    bench.write_text("".join(json.dumps(p) + "\n" for p in picked))
+    m = build([SAMPLE], tmp_path / "o", BuildConfig(mix=MixConfig(strategy="none")), [TOOLS],
+              decontaminate=[bench]).manifest
+    assert m.dropped.get("contaminated", 0) >= len(picked)
+    assert check_invariant(m) == []
+
+
+def test_missing_input_is_a_build_error(tmp_path: Path, cache: str) -> None:
+    with pytest.raises(BuildError, match="no such file"):
+        build([tmp_path / "nope.jsonl"], tmp_path / "o", BuildConfig())
