@@ -126,8 +126,8 @@ def test_same_seed_gives_byte_identical_outputs_with_one_and_several_processes(t
     assert (third / "train.jsonl").read_bytes() != (built / "train.jsonl").read_bytes()
 
 
-def test_failed_build_keeps_the_previous_output_and_leaves_nothing_half_written(tmp_path: Path, cache: str,
-                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_build_keeps_the_previous_output_and_leaves_nothing_half_written(
+        tmp_path: Path, cache: str, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "train.jsonl").write_text("previous\n")
