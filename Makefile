@@ -10,10 +10,12 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	PY=$(PY) bash scripts/setup.sh
 	touch $(STAMP)
 
-## demo: the main job end to end on sample_data/ (today: lint)
+## demo: the main job end to end on sample_data/: lint, then build (dedup, buckets, mix, split, export)
 demo: $(STAMP)
 	$(BIN)/curate lint sample_data/raw.jsonl --statistics || test $$? -eq 1
-	@echo "demo: lint finished; the findings above are the sample corpus's planted defects."
+	@echo "demo: the findings above are the sample corpus's planted defects; the build drops them."
+	$(BIN)/curate build sample_data/raw.jsonl --tools sample_data/tools.json -o out/sample
+	$(BIN)/curate mask out/sample/train.jsonl --audit -o out/sample/train.masked.jsonl
 
 ## test: the whole test suite (what CI runs)
 test: $(STAMP)

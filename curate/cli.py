@@ -76,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, help="random seed (default: the config's, else 0)")
     build.add_argument("--num-proc", type=int, metavar="N", help="worker processes (default: the config's, else 1)")
 
+    dedup = sub.add_parser("dedup", help="exact and near-duplicate removal (the build's dedup stage alone)")
+    dedup.add_argument("paths", nargs="+", metavar="INPUT")
+    dedup.add_argument("-o", "--output", required=True, metavar="OUT.jsonl",
+                       help="kept records; clusters go to OUT.clusters.jsonl")
+    dedup.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML): [dedup]")
+    dedup.add_argument("--num-proc", type=int, metavar="N")
+    for name, text in (("bucket", "capability and length buckets of every record"),
+                       ("stats", "records, lint findings, buckets and lengths, without writing anything")):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("paths", nargs="+", metavar="INPUT")
+        if name == "bucket":
+            p.add_argument("-o", "--output", metavar="OUT.jsonl", help="records with bucket fields added")
+        p.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
+        p.add_argument("--tokenizer", metavar="NAME_OR_PATH", help="tokenizer for token counts (default: built-in)")
+        p.add_argument("--tools", action="append", default=[], metavar="FILE")
+
     rule = sub.add_parser("rule", help="explain a lint rule", description="Print a rule's documentation.")
     rule.add_argument("code", nargs="?", help="a rule code such as TC003")
     rule.add_argument("--all", action="store_true", help="list every rule")
@@ -92,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_rule(args)
         if args.command == "build":
             return cmd_build(args)
+        if args.command in ("dedup", "bucket", "stats"):
+            return cmd_stage(args)
         if args.command == "mask":
             from curate.mask_cmd import run
 
@@ -222,3 +240,19 @@ def cmd_build(args: argparse.Namespace) -> int:
               f"{m.clusters} near-duplicate clusters; {time.perf_counter() - start:.1f} s")
     out.print(f"wrote {result.out}/ (train.jsonl, eval.jsonl, hf/, manifest.json, clusters.jsonl, report.html)")
     return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from curate.build import BuildError
+    from curate.buildconfig import BuildConfigError
+    from curate.readers import ReadError
+    from curate.stages_cmd import cmd_bucket, cmd_dedup, cmd_stats
+    from curate.tokenizer import TokenizerError
+
+    run = {"dedup": cmd_dedup, "bucket": cmd_bucket, "stats": cmd_stats}[args.command]
+    try:
+        return run(args)
+    except (BuildError, BuildConfigError, ReadError, TokenizerError) as e:
+        return _error(str(e))
+    except ValueError as e:  # DedupError, BucketConfigError
+        return _error(str(e))

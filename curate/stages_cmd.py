@@ -1,0 +1,153 @@
+"""`curate dedup`, `curate bucket`, `curate stats`: the build's stages, each on its own.
+
+    curate dedup INPUT... -o OUT.jsonl [--config FILE]         # kept records + OUT.clusters.jsonl
+    curate bucket INPUT... [-o OUT.jsonl] [--config FILE] [--tokenizer T] [--tools FILE]
+    curate stats INPUT... [--config FILE] [--tokenizer T] [--tools FILE]
+
+They read records as `curate build` does (unreadable records are counted, not fatal), use the same
+configuration file, and write atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from curate.build import BuildError, tools_from, unique_id
+from curate.buildconfig import BuildConfig, load_build_config
+from curate.records import ToolSpec, Trajectory
+
+
+def _read(paths: list[str], tools_files: list[str]) -> tuple[list[Trajectory], Counter[str]]:
+    from curate.readers import RecordReader
+
+    counts: Counter[str] = Counter()
+    specs = [ToolSpec.model_validate(t) for t in tools_from([Path(t) for t in tools_files])]
+    seen: set[str] = set()
+    out: list[Trajectory] = []
+    reader = RecordReader()
+    for p in paths:
+        if not Path(p).exists():
+            raise BuildError(f"{p}: no such file or directory")
+        for r in reader.read(p):
+            counts["read"] += 1
+            if r.record is None:
+                counts["unreadable"] += 1
+                continue
+            rec = r.record if r.record.tools or not specs else r.record.model_copy(update={"tools": specs})
+            out.append(unique_id(rec, f"{Path(r.raw.path).stem}-{r.raw.line}", seen))
+    return out, counts
+
+
+def _write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> int:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    n = 0
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                n += 1
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n
+
+
+def _config(args: argparse.Namespace) -> BuildConfig:
+    return load_build_config(args.config)
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from curate.dedup import deduplicate
+
+    cfg = _config(args)
+    records, counts = _read(args.paths, [])
+    result = deduplicate(records, cfg.dedup, num_proc=args.num_proc or cfg.num_proc)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    n = _write_jsonl(out, (records[k].model_dump(mode="json", exclude_none=True) for k in result.kept))
+    _write_jsonl(out.with_name(out.name.removesuffix(".jsonl") + ".clusters.jsonl"),
+                 (c.model_dump(mode="json") for c in result.clusters))
+    reasons = Counter(d.reason for d in result.dropped)
+    Console(highlight=False).print(
+        f"{counts['read']} records read ({counts['unreadable']} unreadable) → {n} kept; "
+        f"exact duplicates {reasons['exact_duplicate']}, near duplicates {reasons['near_duplicate']}, "
+        f"{len(result.clusters)} clusters; wrote {out}")
+    return 0
+
+
+def _assign(records: list[Trajectory], cfg: BuildConfig, tokenizer: str | None) -> list[dict[str, Any]]:
+    from curate.buckets import Bucketer, length_bucket, length_edges
+    from curate.mask import Masker
+    from curate.tokenizer import load_tokenizer
+
+    masker = Masker(load_tokenizer(tokenizer))
+    bucketer = Bucketer(cfg.buckets)
+    tokens: list[int] = []
+    for start in range(0, len(records), 1024):
+        tokens += masker.count_tokens(records[start:start + 1024])
+    edges = length_edges(tokens, cfg.length)
+    out = []
+    for rec, n in zip(records, tokens, strict=True):
+        a = bucketer.assign(rec, n)
+        out.append({"bucket": a.bucket, "signals": list(a.signals), "tokens": n,
+                    "length_bucket": length_bucket(n, edges), "calls": a.calls, "rounds": a.rounds})
+    return out
+
+
+def cmd_bucket(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    records, counts = _read(args.paths, args.tools)
+    labels = _assign(records, cfg, args.tokenizer)
+    if args.output:
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_jsonl(out, ({**r.model_dump(mode="json", exclude_none=True), **lab}
+                           for r, lab in zip(records, labels, strict=True)))
+    _print_distribution(labels, counts)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from curate.lint import Linter
+
+    cfg = _config(args)
+    records, counts = _read(args.paths, args.tools)
+    linter = Linter(tools_from([Path(t) for t in args.tools]))
+    findings: Counter[str] = Counter()
+    for p in args.paths:
+        for f in linter.lint_path(p):
+            findings[f.code] += 1
+    _print_distribution(_assign(records, cfg, args.tokenizer), counts, findings)
+    return 0
+
+
+def _print_distribution(labels: list[dict[str, Any]], counts: Counter[str],
+                        findings: Counter[str] | None = None) -> None:
+    console = Console(highlight=False)
+    by_bucket: dict[str, list[int]] = {}
+    for lab in labels:
+        by_bucket.setdefault(lab["bucket"], []).append(lab["tokens"])
+    table = Table(title=f"{len(labels)} records ({counts['unreadable']} unreadable not counted)",
+                  title_justify="left")
+    for col in ("bucket", "records", "share", "tokens min", "median", "max"):
+        table.add_column(col, justify="left" if col == "bucket" else "right")
+    for bucket, toks in sorted(by_bucket.items(), key=lambda kv: -len(kv[1])):
+        toks = sorted(toks)
+        table.add_row(bucket, str(len(toks)), f"{len(toks) / max(1, len(labels)):.1%}", str(toks[0]),
+                      str(toks[len(toks) // 2]), str(toks[-1]))
+    console.print(table)
+    lengths = Counter(lab["length_bucket"] for lab in labels)
+    console.print("length buckets: " + ", ".join(f"{k} {v}" for k, v in sorted(lengths.items())))
+    signals = Counter(s for lab in labels for s in lab["signals"])
+    console.print("signals: " + ", ".join(f"{k} {v}" for k, v in signals.most_common()))
+    if findings is not None:
+        console.print("lint findings: " + (", ".join(f"{k} {v}" for k, v in sorted(findings.items())) or "none"))
