@@ -12,12 +12,14 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from curate.manifest import Manifest
 from curate.records import FindingList, ToolSpec, Trajectory
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "trajectory.schema.json": Trajectory,
     "tool_spec.schema.json": ToolSpec,
     "findings.schema.json": FindingList,
+    "manifest.schema.json": Manifest,
 }
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
