@@ -337,15 +337,16 @@ class Masker:
             prefix = text[:k]
             pre = self._prefix_cache.get(prefix)
             if pre is None:
-                pre = backend.encode(prefix, add_special_tokens=False)
+                enc = backend.encode(prefix, add_special_tokens=False)
+                pre = (enc, enc.ids)
                 # Once per distinct system turn: prove that encoding it apart changes nothing.
-                if backend.encode(text, add_special_tokens=False).ids != pre.ids + rest.ids:
+                if backend.encode(text, add_special_tokens=False).ids != pre[1] + rest.ids:
                     self._prefix_cache_ok = False
                     return backend.encode_batch(list(texts), add_special_tokens=False)
                 if len(self._prefix_cache) >= 4096:
                     self._prefix_cache.clear()
                 self._prefix_cache[prefix] = pre
-            out.append(Encoded(pre, k, rest))
+            out.append(Encoded(pre[0], pre[1], k, rest))
         return out
 
     def count_tokens(self, trajs: Sequence[Trajectory]) -> list[int]:
@@ -363,7 +364,7 @@ class Masker:
             where.append(i)
         counts = [0] * len(trajs)
         for i, enc in zip(where, self.encode(texts), strict=True):
-            counts[i] = len(enc.ids)
+            counts[i] = len(enc)
         return counts
 
     def _too_long(self, enc: Any) -> bool:
@@ -421,12 +422,22 @@ class Encoded:
     equality once per distinct system turn and falls back to whole texts if it ever fails.
     """
 
-    __slots__ = ("_chars", "_n", "ids", "prefix", "rest")
+    __slots__ = ("_chars", "_ids", "_n", "_prefix_ids", "prefix", "rest")
 
-    def __init__(self, prefix: Any, prefix_chars: int, rest: Any) -> None:
+    def __init__(self, prefix: Any, prefix_ids: list[int], prefix_chars: int, rest: Any) -> None:
         self.prefix, self.rest, self._chars = prefix, rest, prefix_chars
-        self._n = len(prefix.ids)
-        self.ids = prefix.ids + rest.ids
+        self._prefix_ids = prefix_ids
+        self._n = len(prefix_ids)
+        self._ids: list[int] | None = None
+
+    @property
+    def ids(self) -> list[int]:
+        if self._ids is None:
+            self._ids = self._prefix_ids + self.rest.ids
+        return self._ids
+
+    def __len__(self) -> int:
+        return self._n + len(self.rest)
 
     @property
     def offsets(self) -> list[tuple[int, int]]:

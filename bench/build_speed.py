@@ -1,0 +1,87 @@
+"""Whole-build wall time on N sample-style trajectories (default 100,000), 1 and 2 processes.
+
+    python bench/build_speed.py [--records 100000] [--num-proc 1 2]
+
+The corpus is the sample corpus scaled up: each copy gets a seeded run of random words in its first
+user turn, so copies are distinct records rather than duplicates (a few still collide, as in real
+data). Prints wall time, records per second and the per-stage accounting of each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from curate.build import build  # noqa: E402
+from curate.buildconfig import BuildConfig  # noqa: E402
+
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+         "quebec romeo sierra tango uniform victor whiskey xray yankee zulu amber basalt cobalt dune ember "
+         "fjord glacier harbor island jungle kelp lagoon meadow nebula orchard prairie quartz reef savanna "
+         "tundra upland valley willow yarrow zephyr").split()
+
+
+def scaled_corpus(n: int, out: Path) -> Path:
+    if out.exists():
+        return out
+    lines = (REPO / "sample_data" / "raw.jsonl").read_bytes().splitlines()
+    rng = random.Random(0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "wb") as fh:
+        written = copy = 0
+        while written < n:
+            for line in lines:
+                if written >= n:
+                    break
+                if copy:
+                    try:
+                        rec = json.loads(line)
+                    except (ValueError, RecursionError):
+                        rec = None
+                    if isinstance(rec, dict) and isinstance(rec.get("messages"), list):
+                        if isinstance(rec.get("id"), str):
+                            rec["id"] = f"{rec['id']}~{copy}"
+                        for m in rec["messages"]:
+                            if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str):
+                                m["content"] = " ".join(rng.choices(WORDS, k=20)) + ". " + m["content"]
+                                break
+                        line = json.dumps(rec, ensure_ascii=False).encode()
+                fh.write(line + b"\n")
+                written += 1
+            copy += 1
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    corpus = scaled_corpus(args.records, REPO / "bench" / "data" / f"build_{args.records}.jsonl")
+    print(f"# build speed: {args.records:,} trajectories; {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    base = None
+    for n in args.num_proc:
+        out = REPO / "bench" / "data" / f"build_out_{n}"
+        start = time.perf_counter()
+        result = build([corpus], out, BuildConfig(num_proc=n), [REPO / "sample_data" / "tools.json"],
+                       log=lambda msg, t0=start: print(f"  {time.perf_counter() - t0:7.1f}s {msg}", flush=True))
+        t = time.perf_counter() - start
+        base = base or t
+        m = result.manifest
+        print(f"num_proc={n}: {t:.1f} s, {args.records / t:,.0f} records/s ({base / t:.2f}x the first run); "
+              f"{m.records_out} out, dropped {m.dropped}")
+
+
+if __name__ == "__main__":
+    main()
