@@ -75,6 +75,8 @@ class DedupConfig(_Section):
     num_perm: int = Field(128, ge=16, le=1024)
     threshold: float = Field(0.8, gt=0.0, lt=1.0)
     seed: int = 1
+    hash: Literal["sha1_32", "xxh3_32"] = Field(
+        "sha1_32", description="sha1_32: signatures identical to datasketch's; xxh3_32: about 2x faster")
 
 
 class BucketRule(_Section):
