@@ -25,10 +25,11 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 from curate.build import build  # noqa: E402
 from curate.buildconfig import BuildConfig  # noqa: E402
 
-WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
-         "quebec romeo sierra tango uniform victor whiskey xray yankee zulu amber basalt cobalt dune ember "
-         "fjord glacier harbor island jungle kelp lagoon meadow nebula orchard prairie quartz reef savanna "
-         "tundra upland valley willow yarrow zephyr").split()
+_WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+          "quebec romeo sierra tango uniform victor whiskey xray yankee zulu amber basalt cobalt dune ember "
+          "fjord glacier harbor island jungle kelp lagoon meadow nebula orchard prairie quartz reef savanna "
+          "tundra upland valley willow yarrow zephyr")
+WORDS = _WORDS.split()
 
 
 def scaled_corpus(n: int, out: Path) -> Path:
