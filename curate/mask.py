@@ -44,6 +44,8 @@ from curate.render import (
 )
 
 IGNORE = -100
+MAX_NOTES = 20
+"""Dropped examples named in the notes per reason and batch (all are counted)."""
 SEGMENTS = ("think", "tool_call", "answer", "eot")
 _CODE = {"think": 1, "tool_call": 2, "answer": 3, "eot": 4}
 _GENERATION_RE = re.compile(r"\{%-?\s*generation\s*-?%\}")
@@ -317,7 +319,13 @@ class Masker:
             if failure is not None:
                 failures.append(failure)
             elif example is None:
-                dropped["too_long" if self._too_long(enc) else "no_trained_tokens"] += 1
+                reason = "too_long" if self._too_long(enc) else "no_trained_tokens"
+                dropped[reason] += 1
+                if dropped[reason] <= MAX_NOTES:
+                    notes.append(f"record {traj.id}: " + (
+                        f"{len(enc)} tokens > max_length {self.policy.max_length}; dropped (raise --max-length, "
+                        "or --truncation cut_front to cut whole turns from the front)" if reason == "too_long"
+                        else "no token left to train (every assistant turn opted out, empty or cut); dropped"))
             else:
                 examples.append(example)
         return MaskResult(examples, dropped, failures, notes)

@@ -134,6 +134,8 @@ def test_truncation_is_explicit(tokenizer: Any) -> None:
     n = len(Masker(tokenizer).mask([t]).examples[0].input_ids)
     dropped = Masker(tokenizer, MaskPolicy(max_length=n - 1)).mask([t])
     assert dropped.examples == [] and dropped.dropped == {"too_long": 1}
+    assert dropped.notes == [f"record t: {n} tokens > max_length {n - 1}; dropped (raise --max-length, or "
+                             "--truncation cut_front to cut whole turns from the front)"]
     cut = Masker(tokenizer, MaskPolicy(max_length=n - 1, truncation="cut_front")).mask([t])
     assert len(cut.examples) == 1 and trained_text(tokenizer, cut.examples[0]) == f"B.{IM_END}"
     assert len(cut.examples[0].input_ids) <= n - 1
