@@ -27,12 +27,10 @@ class FM001(Rule):
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
-        for i, m in enumerate(ctx.record.messages):
-            if m.role != "assistant":
-                continue
+        for i, m, tags in ctx.tagged_assistant:
             depth = unclosed = stray = 0
             first = None
-            for tag in ctx.tags(i):
+            for tag in tags:
                 if tag.text == "<think>":
                     if depth:
                         unclosed += 1

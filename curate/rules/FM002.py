@@ -26,10 +26,8 @@ class FM002(Rule):
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
-        for i, m in enumerate(ctx.record.messages):
-            if m.role != "assistant":
-                continue
-            opens = [t for t in ctx.tags(i) if t.text == "<think>"]
+        for i, m, tags in ctx.tagged_assistant:
+            opens = [t for t in tags if t.text == "<think>"]
             if len(opens) > 1:
                 text = m.content or ""
                 yield ctx.finding(self, f"{len(opens)} <think> blocks in one turn (at most one)", i,

@@ -25,13 +25,11 @@ class FM003(Rule):
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
-        for i, m in enumerate(ctx.record.messages):
-            if m.role != "assistant":
-                continue
-            first_call = next((t.start for t in ctx.tags(i) if t.text == "<tool_call>"), None)
+        for i, m, tags in ctx.tagged_assistant:
+            first_call = next((t.start for t in tags if t.text == "<tool_call>"), None)
             if first_call is None:
                 continue
-            late = next((t.start for t in ctx.tags(i) if t.text == "<think>" and t.start > first_call), None)
+            late = next((t.start for t in tags if t.text == "<think>" and t.start > first_call), None)
             if late is not None:
                 text = m.content or ""
                 yield ctx.finding(self, "<think> block after a <tool_call> (reasoning must come first)", i,

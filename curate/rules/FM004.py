@@ -28,10 +28,10 @@ class FM004(Rule):
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
-        for i, m in enumerate(ctx.record.messages):
-            if m.role in ("assistant", "system"):
+        for i, m, found in ctx.tagged_other:
+            if m.role == "system":
                 continue
-            tags = [t for t in ctx.tags(i) if t.text in ASSISTANT_TAGS]
+            tags = [t for t in found if t.text in ASSISTANT_TAGS]
             if tags:
                 names = ", ".join(sorted({t.text for t in tags}))
                 text = m.content or ""

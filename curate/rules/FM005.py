@@ -25,10 +25,8 @@ class FM005(Rule):
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
-        for i, m in enumerate(ctx.record.messages):
-            if m.role != "assistant":
-                continue
-            misses = [t for t in ctx.tags(i) if not t.canonical]
+        for i, m, tags in ctx.tagged_assistant:
+            misses = [t for t in tags if not t.canonical]
             if misses:
                 shown = ", ".join(dict.fromkeys(t.text for t in misses[:5]))
                 more = f" and {len(misses) - 5} more" if len(misses) > 5 else ""

@@ -25,8 +25,8 @@ class FM006(Rule):
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
-        for i, m in enumerate(ctx.record.messages):
-            if m.role != "assistant" or not m.content or "tool_call>" not in m.content:
+        for i, m, _tags in ctx.tagged_assistant:
+            if not m.content or "tool_call>" not in m.content:
                 continue
             blocks = ctx.blocks(i)
             if blocks.unclosed or blocks.stray_closes:

@@ -25,10 +25,8 @@ class FM007(Rule):
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
-        for i, m in enumerate(ctx.record.messages):
-            if m.role != "assistant":
-                continue
-            hit = next((t for t in ctx.tags(i) if t.text in ("<tool_response>", "</tool_response>")), None)
+        for i, m, tags in ctx.tagged_assistant:
+            hit = next((t for t in tags if t.text in ("<tool_response>", "</tool_response>")), None)
             if hit is not None:
                 yield ctx.finding(self, "assistant turn contains a <tool_response> (results belong in tool turns)",
                                   i, (m.content or "")[hit.start : hit.start + 100])

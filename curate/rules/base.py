@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from curate.records import Finding, FunctionSpec, Severity, Trajectory
+from curate.records import Finding, FunctionSpec, Message, Severity, Trajectory
 from curate.toolcalls import OPEN_TAG, Blocks, ParsedCall, find_blocks, parse_message_calls
 from curate.validate import ArgumentError, CompiledTool, SchemaCache
 
@@ -121,6 +121,20 @@ class RecordContext:
     def _tags(self) -> list[list[Tag]]:
         assert self.record is not None
         return [_scan_tags(msg.content, msg.role) for msg in self.record.messages]
+
+    @cached_property
+    def tagged_assistant(self) -> list[tuple[int, Message, list[Tag]]]:
+        """(index, message, tags) of the assistant messages that hold any protocol-like tag."""
+        assert self.record is not None
+        return [(i, m, t) for i, (m, t) in enumerate(zip(self.record.messages, self._tags, strict=True))
+                if t and m.role == "assistant"]
+
+    @cached_property
+    def tagged_other(self) -> list[tuple[int, Message, list[Tag]]]:
+        """(index, message, tags) of the other messages that hold an exact assistant tag."""
+        assert self.record is not None
+        return [(i, m, t) for i, (m, t) in enumerate(zip(self.record.messages, self._tags, strict=True))
+                if t and m.role != "assistant"]
 
     def tags(self, message_index: int) -> list[Tag]:
         """Protocol-like tags in one message, exact and near-miss, in order."""
