@@ -8,7 +8,9 @@ On the sample corpus scaled to N trajectories (tools attached), with the built-i
 - `curate` masking (render, encode with offsets, map spans to labels, audit every example), in one
   process and with `--num-proc` worker processes;
 - the per-example `apply_chat_template(..., return_assistant_tokens_mask=True)` path, timed on the
-  first `--per-example` records (its rate is per token, so the subset is a fair comparison).
+  first `--per-example` records (its rate is per token, so the subset is a fair comparison);
+- `curate` masking with the system-turn cache off (every text encoded whole, like the limit), to
+  show what the masking itself costs.
 
 Each figure is the median of `--repeat` runs, with the spread (max − min).
 """
@@ -70,10 +72,13 @@ def main() -> None:
         enc = tokenizer(texts, add_special_tokens=False)
         return sum(len(ids) for ids in enc["input_ids"])
 
-    def ours(num_proc: int) -> Callable[[], int]:
+    uncached = Masker(tokenizer)
+    uncached._prefix_cache_ok = False  # every text encoded whole, as the limit does
+
+    def ours(num_proc: int, m: Masker = masker) -> Callable[[], int]:
         def run() -> int:
             total = 0
-            for result in mask_stream(iter(trajs), masker, None, num_proc):
+            for result in mask_stream(iter(trajs), m, None, num_proc):
                 assert not result.failures
                 total += sum(len(ex.input_ids) for ex in result.examples)
             return total
@@ -93,7 +98,8 @@ def main() -> None:
     rows = []
     for name, fn in [("render + tokenizer(texts) (limit)", plain), ("curate mask, 1 process", ours(1)),
                      (f"curate mask, {args.num_proc} processes", ours(args.num_proc)),
-                     (f"apply_chat_template per example ({len(subset)})", per_example)]:
+                     (f"apply_chat_template per example ({len(subset)})", per_example),
+                     ("curate mask, 1 process, no system-turn cache", ours(1, uncached))]:
         t, spread, tokens = timed(fn, args.repeat)
         rows.append((name, t, spread, tokens / t))
     limit = rows[0][3]
