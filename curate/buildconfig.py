@@ -28,7 +28,9 @@ A TOML file given with `--config`, every section optional, unknown keys an error
     strategy = "temperature"      # none | uniform | proportions | temperature
     alpha = 0.5                   # temperature sampling: p ∝ n^alpha
     proportions = {}              # bucket -> share, summing to 1
-    total = 0                     # records out after balancing; 0: as many as the targets allow
+    total = 0                     # records out after balancing; 0: see `fit`
+    fit = "cap"                   # total = 0: cap big buckets at their share of all records ("cap"),
+                                  # or keep exact shares set by the smallest bucket ("smallest")
     caps = {}                     # bucket -> max records
     floors = {}                   # bucket -> min records
     upsample = false              # copy records to reach a floor (copies are marked)
@@ -146,6 +148,10 @@ class MixConfig(_Section):
     alpha: float = Field(0.5, ge=0.0, le=1.0)
     proportions: dict[str, NonNegativeFloat] = Field(default_factory=dict)
     total: int = Field(0, ge=0)
+    fit: Literal["cap", "smallest"] = Field(
+        "cap", description="with total = 0: `cap` down-samples each bucket to its share of all records and "
+        "keeps smaller buckets whole (the mix moves toward the target without discarding more than needed); "
+        "`smallest` keeps the exact shares, the smallest bucket relative to its share setting the total")
     caps: dict[str, NonNegativeInt] = Field(default_factory=dict)
     floors: dict[str, NonNegativeInt] = Field(default_factory=dict)
     upsample: bool = False

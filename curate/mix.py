@@ -9,11 +9,13 @@ each bucket go out, and which:
 2. **Counts.** With `total > 0`, `total` records are shared out by those shares, within each bucket's
    bounds: at least its floor, at most its cap and, without `upsample`, at most the records it has. A
    bucket held at a bound keeps it and its share goes to the others, so the total is met whenever the
-   bounds allow it. With `total = 0`, the total is the largest one at which every bucket's share fits
-   in the records it has (the smallest bucket relative to its share sets it); then caps cut (without
-   shrinking the other buckets) and floors raise. So with `total = 0` records are copied only to reach
-   a floor, even with `upsample`: to up-sample small buckets to their shares, set `total`. Counts are
-   whole numbers by the largest-remainder method.
+   bounds allow it. With `total = 0` and `fit = "cap"` (the default), each bucket is cut to its share of
+   all the records and smaller buckets stay whole: the mix moves toward the target without dropping
+   more than that takes. With `fit = "smallest"`, the total is the largest one at which every bucket's
+   share fits in the records it has (the smallest bucket relative to its share sets it), so the shares
+   hold exactly. Either way caps then cut (without shrinking the other buckets) and floors raise.
+   So with `total = 0` records are copied only to reach a floor, even with `upsample`: to up-sample
+   small buckets to their shares, set `total`. Counts are whole numbers by the largest-remainder method.
 3. **Records.** Within a bucket, records are taken round-robin over near-duplicate clusters in a
    seeded random order, so down-sampling drops the second member of a cluster before any singleton.
    A bucket that needs more records than it has (only with `upsample`) keeps all of them and repeats
@@ -241,8 +243,11 @@ def _counts(cfg: MixConfig, sizes: Mapping[str, int], shares: Mapping[str, float
     else:
         # The largest total at which each share fits in what its bucket has. Caps cut afterwards and
         # do not shrink the others; `upsample` alone never inflates the total (only floors copy).
-        ratios = [sizes[b] / shares[b] for b in names if shares.get(b, 0.0) > 0]
-        total = min(ratios, default=0.0)
+        if cfg.fit == "cap":  # each bucket at most its share of everything; smaller buckets stay whole
+            total = float(sum(sizes[b] for b in names))
+        else:
+            ratios = [sizes[b] / shares[b] for b in names if shares.get(b, 0.0) > 0]
+            total = min(ratios, default=0.0)
         exact = {b: min(max(total * shares.get(b, 0.0), lo[b]), hi[b]) for b in names}
         counts = _round(exact, round(sum(exact.values())), hi)
     for b in names:

@@ -53,7 +53,7 @@ def check_accounting(result: MixResult, items: list[tuple[int, str, int | None]]
 
 class TestStrategies:
     def test_uniform_without_total_is_set_by_the_smallest_bucket(self) -> None:
-        result = balance(corpus(SIZES), MixConfig(strategy="uniform"), seed=1)
+        result = balance(corpus(SIZES), MixConfig(strategy="uniform", fit="smallest"), seed=1)
         assert result.after == {"chat": 20, "code": 20, "math": 20, "refusal": 20}
         assert result.dropped == {"chat": 380, "code": 40, "math": 100, "refusal": 0}
         assert not any(it.is_copy for it in result.items)
@@ -94,8 +94,14 @@ class TestStrategies:
         assert result.dropped["refusal"] == 20
         assert any("`refusal`" in note and "no share" in note for note in result.notes)
 
+    def test_cap_fit_cuts_big_buckets_to_their_share_and_keeps_small_ones(self) -> None:
+        sizes = {"chat": 300, "code": 100, "math": 20}
+        result = balance(corpus(sizes), MixConfig(strategy="uniform"), seed=0)  # fit = "cap" by default
+        assert result.after == {"chat": 140, "code": 100, "math": 20}  # 420 / 3 = 140 each at most
+        assert result.dropped == {"chat": 160, "code": 0, "math": 0}
+
     def test_proportions_without_total(self) -> None:
-        cfg = MixConfig(strategy="proportions", proportions={"chat": 0.5, "code": 0.5})
+        cfg = MixConfig(strategy="proportions", proportions={"chat": 0.5, "code": 0.5}, fit="smallest")
         assert balance(corpus(SIZES), cfg, seed=0).after == {"chat": 60, "code": 60, "math": 0, "refusal": 0}
 
     def test_a_small_bucket_gives_its_share_to_the_others(self) -> None:
@@ -127,7 +133,8 @@ class TestCapsFloorsUpsampling:
 
     def test_upsampling_to_a_floor_marks_copies(self) -> None:
         items = corpus(SIZES)
-        result = balance(items, MixConfig(strategy="uniform", floors={"refusal": 50}, upsample=True), seed=0)
+        result = balance(items, MixConfig(strategy="uniform", floors={"refusal": 50}, upsample=True, fit="smallest"),
+                         seed=0)
         assert result.after["refusal"] == 50 and result.copies["refusal"] == 30
         refusals = [it for it in result.items if it.bucket == "refusal"]
         assert Counter(it.index for it in refusals if not it.is_copy) == Counter(i for i, b, _ in items
@@ -145,7 +152,7 @@ class TestCapsFloorsUpsampling:
 
     def test_upsample_alone_does_not_inflate_the_total(self) -> None:
         items = corpus({"a": 10, "b": 3})
-        result = balance(items, MixConfig(strategy="uniform", upsample=True), seed=0)
+        result = balance(items, MixConfig(strategy="uniform", upsample=True, fit="smallest"), seed=0)
         assert result.after == {"a": 3, "b": 3} and result.copies == {"a": 0, "b": 0}
         grown = balance(items, MixConfig(strategy="uniform", total=20, upsample=True), seed=0)
         assert grown.after == {"a": 10, "b": 10}
@@ -209,7 +216,8 @@ class TestErrors:
             MixConfig.model_validate(kwargs)
 
     def test_empty_buckets_are_reported(self) -> None:
-        result = balance(corpus(SIZES), MixConfig(strategy="uniform"), seed=0, buckets=[*SIZES, "parallel"])
+        result = balance(corpus(SIZES), MixConfig(strategy="uniform", fit="smallest"), seed=0,
+                         buckets=[*SIZES, "parallel"])
         assert result.empty == ["parallel"]
         assert result.before["parallel"] == result.after["parallel"] == 0
         assert "bucket `parallel` has no records" in result.notes
