@@ -44,6 +44,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from curate.records import Trajectory
+
+_LONG_DIGITS = re.compile(rb"\d{19}")
+
+try:
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib path is complete on its own
+    _orjson_loads = None
 from curate.toolcalls import MAX_INT_DIGITS, format_python_call, json_type, load_json
 
 JSON_ARRAY_CHUNK = 1 << 20
@@ -224,6 +231,14 @@ def _decode_line(raw: bytes, path: str, lineno: int) -> RawRecord | None:
     raw = raw.rstrip(b"\r\n")
     if not raw.strip():
         return None
+    if _orjson_loads is not None and not _LONG_DIGITS.search(raw):
+        # Fast path. orjson is stricter than json (no NaN, no lone surrogates), so whatever it accepts
+        # json reads the same, except integers beyond 64 bits, which it turns into floats: lines with
+        # 19 digits in a row take the slow path, as does anything orjson rejects (for the message).
+        try:
+            return RawRecord(path, lineno, data=_orjson_loads(raw))
+        except ValueError:
+            pass
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

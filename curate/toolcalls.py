@@ -15,6 +15,13 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+try:
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib path is complete on its own
+    _orjson_loads = None
+
 from curate.records import Message
 
 MAX_DEPTH = 100
@@ -242,7 +249,17 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def load_json(text: str) -> tuple[Any, str | None]:
-    """json.loads that reports instead of raising: too deep, too long integers, NaN included."""
+    """json.loads that reports instead of raising: too deep, too long integers, NaN included.
+
+    orjson reads first when installed: it is stricter than json, so what it accepts json reads the
+    same, and everything else goes through json for the exact message (or acceptance). Texts with
+    19 digits in a row skip it: orjson reads integers beyond 64 bits as floats.
+    """
+    if _orjson_loads is not None and not _LONG_DIGITS.search(text):
+        try:
+            return _orjson_loads(text), None
+        except ValueError:
+            pass
     try:
         return _DECODER.decode(text), None
     except json.JSONDecodeError as e:

@@ -780,3 +780,12 @@ def test_reading_keeps_memory_bounded(tmp_path: Path, kind: str) -> None:
 
 def test_rawrecord_defaults() -> None:
     assert RawRecord("p", 1) == RawRecord("p", 1, None, None)
+
+
+def test_integers_beyond_64_bits_stay_exact_integers(tmp_path: Path) -> None:
+    """The fast JSON path (orjson) turns such integers into floats; they must read as json reads them."""
+    big = 2**70 + 1
+    p = tmp_path / "big.jsonl"
+    p.write_text(json.dumps({"messages": [{"role": "user", "content": "x"}], "meta": {"n": big, "m": -big}}) + "\n")
+    (raw,) = list(iter_raw(p))
+    assert raw.data["meta"] == {"n": big, "m": -big} and isinstance(raw.data["meta"]["n"], int)
