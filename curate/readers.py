@@ -44,6 +44,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from curate.records import Trajectory
+from curate.toolcalls import MAX_INT_DIGITS, format_python_call, json_type, load_json
 
 _LONG_DIGITS = re.compile(rb"\d{19}")
 
@@ -51,7 +52,6 @@ try:
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib path is complete on its own
     _orjson_loads = None
-from curate.toolcalls import MAX_INT_DIGITS, format_python_call, json_type, load_json
 
 JSON_ARRAY_CHUNK = 1 << 20
 

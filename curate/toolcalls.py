@@ -15,14 +15,14 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from curate.records import Message
+
 _LONG_DIGITS = re.compile(r"\d{19}")
 
 try:
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib path is complete on its own
     _orjson_loads = None
-
-from curate.records import Message
 
 MAX_DEPTH = 100
 """Most lists/dicts nested in one argument value (the arguments object itself not counted), in both
