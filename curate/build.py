@@ -26,6 +26,7 @@ from typing import Any
 
 from curate import __version__
 from curate.buildconfig import BuildConfig
+from curate.jsonl import write_jsonl
 from curate.lint import Linter
 from curate.manifest import InputFile, Manifest, StageCount, check_invariant
 from curate.readers import RecordReader, load_tool_specs
@@ -153,15 +154,6 @@ def export_row(item: Item, split: str, copy_of: str | None = None) -> dict[str, 
     if copy_of is not None:
         row["copy_of"] = copy_of
     return row
-
-
-def write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> int:
-    n = 0
-    with open(path, "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
-            n += 1
-    return n
 
 
 def save_datasets_folder(out: Path, train: Path, eval_: Path) -> None:

@@ -11,14 +11,13 @@ total and per example (the first rows in the terminal; every row of `-o` output 
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from curate.jsonl import write_jsonl
 from curate.mask import SEGMENTS, MaskedExample, Masker, MaskError, MaskPolicy, MaskResult
 from curate.records import Trajectory
 
@@ -139,18 +138,6 @@ def print_audit(totals: Counter[str], n_examples: int, dropped: Counter[str], ex
     console.print(table)
     if dropped:
         console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
-
-
-def write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> None:
-    """Write atomically: a killed run leaves the previous file or none, never half a file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def run(args: Any) -> int:

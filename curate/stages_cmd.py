@@ -11,10 +11,7 @@ configuration file, and write atomically.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from rich.table import Table
 
 from curate.build import BuildError, tools_from, unique_id
 from curate.buildconfig import BuildConfig, load_build_config
+from curate.jsonl import write_jsonl
 from curate.records import ToolSpec, Trajectory
 
 
@@ -47,20 +45,6 @@ def _read(paths: list[str], tools_files: list[str]) -> tuple[list[Trajectory], C
     return out, counts
 
 
-def _write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> int:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    n = 0
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                n += 1
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return n
-
-
 def _config(args: argparse.Namespace) -> BuildConfig:
     return load_build_config(args.config)
 
@@ -73,8 +57,8 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     result = deduplicate(records, cfg.dedup, num_proc=args.num_proc or cfg.num_proc)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    n = _write_jsonl(out, (records[k].model_dump(mode="json", exclude_none=True) for k in result.kept))
-    _write_jsonl(out.with_name(out.name.removesuffix(".jsonl") + ".clusters.jsonl"),
+    n = write_jsonl(out, (records[k].model_dump(mode="json", exclude_none=True) for k in result.kept))
+    write_jsonl(out.with_name(out.name.removesuffix(".jsonl") + ".clusters.jsonl"),
                  (c.model_dump(mode="json") for c in result.clusters))
     reasons = Counter(d.reason for d in result.dropped)
     Console(highlight=False).print(
@@ -110,7 +94,7 @@ def cmd_bucket(args: argparse.Namespace) -> int:
     if args.output:
         out = Path(args.output)
         out.parent.mkdir(parents=True, exist_ok=True)
-        _write_jsonl(out, ({**r.model_dump(mode="json", exclude_none=True), **lab}
+        write_jsonl(out, ({**r.model_dump(mode="json", exclude_none=True), **lab}
                            for r, lab in zip(records, labels, strict=True)))
     _print_distribution(labels, counts)
     return 0
