@@ -204,12 +204,14 @@ def test_bfcl_trajectories_render_and_audit_clean(tokenizer: Any) -> None:
     bfcl = REPO.parent / "shared" / "real" / "bfcl"
     if not bfcl.exists():
         pytest.skip("BFCL data not present at ../shared/real/bfcl")
-    records = [r.record for name in ("BFCL_v4_simple_python.json", "BFCL_v4_parallel_multiple.json",
-                                     "BFCL_v4_live_multiple.json", "BFCL_v4_multi_turn_base.json")
-               for r in RecordReader().read(bfcl / name) if r.record is not None]
-    assert len(records) > 1500
+    records = [r.record for path in sorted(bfcl.glob("BFCL_v4_*.json"))
+               for r in RecordReader().read(path) if r.record is not None]
+    assert len(records) > 2700  # every category, irrelevance (no answer) included
     result = Masker(tokenizer).mask(records)
-    assert not result.failures and len(result.examples) == len(records)
+    answered = [r for r in records if any(m.role == "assistant" for m in r.messages)]
+    assert not result.failures and len(result.examples) == len(answered)
+    # irrelevance rows have no answer (no call should be made): nothing to train, dropped and counted
+    assert result.dropped == {"no_trained_tokens": len(records) - len(answered)}
 
 
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60)

@@ -24,6 +24,8 @@ from curate.validate import ArgumentError, CompiledTool, SchemaCache
 TAG_RE = re.compile(
     r"<\s*/?\s*(?:tool[\s_-]*calls?|think(?:ing)?|tool[\s_-]*responses?)\s*/?\s*>", re.IGNORECASE
 )
+# Candidates for TAG_RE: short `<...>` runs (a tag is at most ~30 characters even with stray spaces).
+_ANGLE_RE = re.compile(r"<[^<>]{1,40}>")
 CANONICAL_TAGS = frozenset({
     "<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
 })
@@ -201,7 +203,12 @@ def _scan_tags(content: str | None, role: str) -> list[Tag]:
     if role != "assistant" and "<think>" not in content and "</think>" not in content \
             and "tool_call>" not in content:
         return []
-    return [Tag(m.group(0), m.start()) for m in TAG_RE.finditer(content)]
+    tags = []
+    for m in _ANGLE_RE.finditer(content):
+        text = m.group(0)
+        if text in CANONICAL_TAGS or TAG_RE.fullmatch(text):
+            tags.append(Tag(text, m.start()))
+    return tags
 
 
 def _describe(name: str, err: ArgumentError) -> str:
