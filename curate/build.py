@@ -205,7 +205,7 @@ STAGES = ("read", "lint", "exact_dedup", "near_dedup", "decontaminate", "balance
 def build(inputs: Sequence[Path], out: Path, cfg: BuildConfig, tools_files: Sequence[Path] = (),
           tokenizer: str | None = None, decontaminate: Sequence[Path] = (), log: Any = None) -> BuildResult:
     """Run the whole pipeline and write `out/`; raises BuildError (and writes nothing) on bad input."""
-    from curate.buckets import Bucketer, length_bucket, length_edges
+    from curate.buckets import Bucketer, length_bucket, length_bucket_names, length_edges
     from curate.dedup import MinHashSettings, deduplicate, sign_records
     from curate.dedup import decontaminate as find_contaminated
     from curate.mask import Masker
@@ -300,6 +300,7 @@ def build(inputs: Sequence[Path], out: Path, cfg: BuildConfig, tools_files: Sequ
         for side, idx in (("train", train_idx), ("eval", eval_idx)):
             for i in idx:
                 split_counts.setdefault(kept[i].bucket, {"train": 0, "eval": 0})[side] += 1
+        lengths_out = Counter(kept[m.index].length_bucket for m in mix.items)
         dropped: Counter[str] = Counter()
         for st in stages.values():
             dropped.update(st.dropped)
@@ -311,7 +312,7 @@ def build(inputs: Sequence[Path], out: Path, cfg: BuildConfig, tools_files: Sequ
             dropped={k: v for k, v in sorted(dropped.items()) if v}, stages=list(stages.values()),
             lint_findings=dict(sorted(lint_counts.items())),
             buckets_before=dict(mix.before), buckets_after=dict(mix.after), length_edges=edges,
-            length_buckets=dict(sorted(Counter(kept[m.index].length_bucket for m in mix.items).items())),
+            length_buckets={name: lengths_out[name] for name in length_bucket_names(edges) if lengths_out[name]},
             split=dict(sorted(split_counts.items())), clusters=len(dres.clusters),
         )
         fail_if_broken(manifest)
