@@ -10,18 +10,19 @@ data). Prints wall time, records per second and the per-stage accounting of each
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from bench.corpus import scaled_corpus  # noqa: E402
 from curate.build import build  # noqa: E402
 from curate.buildconfig import BuildConfig  # noqa: E402
 
@@ -32,35 +33,12 @@ _WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo l
 WORDS = _WORDS.split()
 
 
-def scaled_corpus(n: int, out: Path) -> Path:
-    if out.exists():
-        return out
-    lines = (REPO / "sample_data" / "raw.jsonl").read_bytes().splitlines()
-    rng = random.Random(0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as fh:
-        written = copy = 0
-        while written < n:
-            for line in lines:
-                if written >= n:
-                    break
-                if copy:
-                    try:
-                        rec = json.loads(line)
-                    except (ValueError, RecursionError):
-                        rec = None
-                    if isinstance(rec, dict) and isinstance(rec.get("messages"), list):
-                        if isinstance(rec.get("id"), str):
-                            rec["id"] = f"{rec['id']}~{copy}"
-                        for m in rec["messages"]:
-                            if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str):
-                                m["content"] = " ".join(rng.choices(WORDS, k=20)) + ". " + m["content"]
-                                break
-                        line = json.dumps(rec, ensure_ascii=False).encode()
-                fh.write(line + b"\n")
-                written += 1
-            copy += 1
-    return out
+def prefix_words(rec: dict[str, Any], copy: int, rng: random.Random) -> None:
+    """A seeded run of random words before the first user turn: copies become distinct records."""
+    for m in rec.get("messages") or ():
+        if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str):
+            m["content"] = " ".join(rng.choices(WORDS, k=20)) + ". " + m["content"]
+            return
 
 
 def main() -> None:
@@ -68,7 +46,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-    corpus = scaled_corpus(args.records, REPO / "bench" / "data" / f"build_{args.records}.jsonl")
+    corpus = REPO / "bench" / "data" / f"build_{args.records}.jsonl"
+    if not corpus.exists():
+        scaled_corpus(args.records, corpus, prefix_words)
     print(f"# build speed: {args.records:,} trajectories; {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
     base = None

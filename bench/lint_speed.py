@@ -25,35 +25,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.corpus import scaled_corpus  # noqa: E402
 from curate.lint import Linter  # noqa: E402
 from curate.readers import RecordReader, load_tool_specs  # noqa: E402
 
 SAMPLE = REPO / "sample_data" / "raw.jsonl"
 TOOLS = REPO / "sample_data" / "tools.json"
-
-
-def scaled_corpus(n: int, out: Path) -> Path:
-    """The sample corpus repeated to `n` records, ids made unique so RS004 doesn't fire on copies."""
-    lines = SAMPLE.read_bytes().splitlines()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as fh:
-        written = copy = 0
-        while written < n:
-            for line in lines:
-                if written >= n:
-                    break
-                if copy:
-                    try:
-                        rec = json.loads(line)
-                        if isinstance(rec, dict) and isinstance(rec.get("id"), str):
-                            rec["id"] = f"{rec['id']}~{copy}"
-                            line = json.dumps(rec, ensure_ascii=False).encode()
-                    except (ValueError, RecursionError):
-                        pass
-                fh.write(line + b"\n")
-                written += 1
-            copy += 1
-    return out
 
 
 def median_time(fn: Callable[[], object], repeat: int) -> tuple[float, float]:

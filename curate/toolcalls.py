@@ -130,6 +130,11 @@ def _structured_call(
         if err is not None:
             call.error = f"arguments of `{name}` are not valid JSON: {err}"
             return call
+    return _with_arguments(call, name, value)
+
+
+def _with_arguments(call: ParsedCall, name: str, value: Any) -> ParsedCall:
+    """Set already-parsed arguments on `call`, or the reason they can't stand (not an object, too deep)."""
     if not isinstance(value, dict):
         call.error = f"arguments of `{name}` must be a JSON object, got {json_type(value)}"
         return call
@@ -214,13 +219,7 @@ def _parse_json_call(text: str, message_index: int, block_index: int) -> ParsedC
             call.error = f"arguments of `{name}` are a string that is not valid JSON: {err}"
             return call
         args = inner
-    if not isinstance(args, dict):
-        call.error = f"arguments of `{name}` must be an object, got {json_type(args)}"
-        return call
-    call.error = check_arguments(args)
-    if call.error is None:
-        call.arguments = args
-    return call
+    return _with_arguments(call, name, args)
 
 
 _PY_CALL_LIST = re.compile(r"\[\s*[^\W\d]\w*(?:\s*\.\s*[^\W\d]\w*)*\s*\(")

@@ -95,7 +95,7 @@ class TestJsonCalls:
 
     @pytest.mark.parametrize("arguments", ["[1, 2]", "3", '"[1]"', "null"])
     def test_arguments_must_be_an_object(self, arguments: str) -> None:
-        assert "must be an object" in error(f'{{"name": "f", "arguments": {arguments}}}')
+        assert "must be a JSON object" in error(f'{{"name": "f", "arguments": {arguments}}}')
 
     def test_array_of_calls_is_several_calls_in_one_block(self) -> None:
         msg = error('[{"name": "a", "arguments": {}}, {"name": "b", "arguments": {}}]')
