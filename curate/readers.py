@@ -44,9 +44,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from curate.records import Trajectory
-from curate.toolcalls import MAX_INT_DIGITS, format_python_call, json_type, load_json
-
-_LONG_DIGITS = re.compile(rb"\d{19}")
+from curate.toolcalls import MAX_INT_DIGITS, format_python_call, has_long_integer, json_type, load_json
 
 try:
     from orjson import loads as _orjson_loads
@@ -231,7 +229,7 @@ def _decode_line(raw: bytes, path: str, lineno: int) -> RawRecord | None:
     raw = raw.rstrip(b"\r\n")
     if not raw.strip():
         return None
-    if _orjson_loads is not None and not _LONG_DIGITS.search(raw):
+    if _orjson_loads is not None and not has_long_integer(raw):
         # Fast path. orjson is stricter than json (no NaN, no lone surrogates), so whatever it accepts
         # json reads the same, except integers beyond 64 bits, which it turns into floats: lines with
         # 19 digits in a row take the slow path, as does anything orjson rejects (for the message).
