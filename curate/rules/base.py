@@ -13,7 +13,6 @@ import inspect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, ClassVar
 
 from curate.records import Finding, FunctionSpec, Message, Severity, Trajectory
@@ -32,6 +31,24 @@ CANONICAL_TAGS = frozenset({
 
 _CODES_BY_KIND = {"missing": "TC003", "unexpected": "TC004", "type": "TC005", "enum": "TC006",
                   "constraint": "TC008"}
+
+
+class cached:
+    """A per-instance cached attribute without the lock `functools.cached_property` takes in 3.11
+    on every first access (several per record, on the linter's hot path)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
 
 
 @dataclass(slots=True)
@@ -109,7 +126,7 @@ class RecordContext:
             excerpt=printable(shorten(excerpt)) if excerpt else None,
         )
 
-    @cached_property
+    @cached
     def calls(self) -> list[list[ParsedCall]]:
         """Parsed tool calls per message (empty for non-assistant messages)."""
         assert self.record is not None
@@ -119,19 +136,19 @@ class RecordContext:
             for i, m in enumerate(self.record.messages)
         ]
 
-    @cached_property
+    @cached
     def _tags(self) -> list[list[Tag]]:
         assert self.record is not None
         return [_scan_tags(msg.content, msg.role) for msg in self.record.messages]
 
-    @cached_property
+    @cached
     def tagged_assistant(self) -> list[tuple[int, Message, list[Tag]]]:
         """(index, message, tags) of the assistant messages that hold any protocol-like tag."""
         assert self.record is not None
         return [(i, m, t) for i, (m, t) in enumerate(zip(self.record.messages, self._tags, strict=True))
                 if t and m.role == "assistant"]
 
-    @cached_property
+    @cached
     def tagged_other(self) -> list[tuple[int, Message, list[Tag]]]:
         """(index, message, tags) of the other messages that hold an exact assistant tag."""
         assert self.record is not None
@@ -150,7 +167,7 @@ class RecordContext:
             found = cache[message_index] = find_blocks(self.record.messages[message_index].content or "")
         return found
 
-    @cached_property
+    @cached
     def call_issues(self) -> list[CallIssue]:
         """Every per-call problem (TC001-TC006, TC008, TC009) of the record, in message order."""
         issues: list[CallIssue] = []
