@@ -67,10 +67,12 @@ def main() -> None:
     trajs = corpus(args.records)
     masker = Masker(tokenizer)
 
-    def plain() -> int:
-        texts = [render_chatml(t).text for t in trajs]
-        enc = tokenizer(texts, add_special_tokens=False)
-        return sum(len(ids) for ids in enc["input_ids"])
+    def plain() -> int:  # in batches of 512, as the masker works (and memory stays bounded)
+        total = 0
+        for start in range(0, len(trajs), 512):
+            texts = [render_chatml(t).text for t in trajs[start:start + 512]]
+            total += sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+        return total
 
     uncached = Masker(tokenizer)
     uncached._prefix_cache_ok = False  # every text encoded whole, as the limit does
