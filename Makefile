@@ -21,8 +21,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+## bench: every benchmark (prints figures; tens of minutes on 2 cores)
 bench: $(STAMP)
 	$(BIN)/python bench/lint_speed.py
+	$(BIN)/python bench/dedup_speed.py
+	$(BIN)/python bench/mask_speed.py
+	$(BIN)/python bench/build_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
