@@ -38,7 +38,11 @@ def rows(path: Path) -> list[dict[str, Any]]:
 
 
 def test_every_record_is_accounted_for(built: Path) -> None:
-    m = Manifest.model_validate_json((built / "manifest.json").read_text())
+    import jsonschema
+
+    data = json.loads((built / "manifest.json").read_text())
+    jsonschema.validate(data, json.loads((REPO / "schemas" / "manifest.schema.json").read_text()))
+    m = Manifest.model_validate(data)
     assert check_invariant(m) == []
     assert m.records_in == EXPECTED["records"]
     train, eval_ = rows(built / "train.jsonl"), rows(built / "eval.jsonl")
