@@ -29,7 +29,7 @@ from curate.buildconfig import BuildConfig
 from curate.jsonl import write_jsonl
 from curate.lint import Linter
 from curate.manifest import InputFile, Manifest, StageCount, check_invariant
-from curate.readers import RecordReader, load_tool_specs
+from curate.readers import RawRecord, RecordReader, load_tool_specs
 from curate.records import ToolSpec, Trajectory
 
 
@@ -118,14 +118,19 @@ def read_and_lint(paths: Sequence[Path], tools: Sequence[dict[str, Any]], keep_i
                 gate.dropped["lint_error"] = gate.dropped.get("lint_error", 0) + 1
                 continue
             gate.records_out += 1
-            record = result.record
-            if specs and not record.tools:  # exported records carry the tools they call
-                record = record.model_copy(update={"tools": specs})
-            record = unique_id(record, f"{Path(result.raw.path).stem}-{result.raw.line}", seen_ids)
+            record = prepare_record(result.record, result.raw, specs, seen_ids)
             items.append(Item(read.records_in - 1, record, len(findings) - len(errors)))
         digest, size = file_sha256(path)
         inputs.append(InputFile(path=str(path), sha256=digest, bytes=size, records=read.records_in - n_before))
     return items
+
+
+def prepare_record(record: Trajectory, raw: RawRecord, specs: Sequence[ToolSpec], seen: set[str]) -> Trajectory:
+    """A readable record as the stages want it: the `--tools` specs attached when it has none (exported
+    records carry the tools they call), and an id of its own."""
+    if specs and not record.tools:
+        record = record.model_copy(update={"tools": list(specs)})
+    return unique_id(record, f"{Path(raw.path).stem}-{raw.line}", seen)
 
 
 def unique_id(record: Trajectory, fallback: str, seen: set[str]) -> Trajectory:

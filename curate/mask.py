@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -570,17 +570,3 @@ def audit(tokenizer: Any, spans: Spans, ids: Sequence[int], labels: Sequence[int
     if outside:
         return "trained tokens outside any assistant turn (system, user or tool text)", outside[:8]
     return None
-
-
-def summarise(results: Iterable[MaskResult]) -> dict[str, Any]:
-    """Totals over mask results: trained tokens per segment, masked tokens, drops, failures."""
-    total: Counter[str] = Counter()
-    dropped: Counter[str] = Counter()
-    examples = failures = 0
-    for r in results:
-        for ex in r.examples:
-            total.update(ex.counts)
-        examples += len(r.examples)
-        failures += len(r.failures)
-        dropped.update(r.dropped)
-    return {"examples": examples, "tokens": dict(total), "dropped": dict(dropped), "audit_failures": failures}

@@ -18,30 +18,35 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from curate.build import BuildError, tools_from, unique_id
+from curate.build import BuildError, prepare_record, tools_from
 from curate.buildconfig import BuildConfig, load_build_config
 from curate.jsonl import write_jsonl
 from curate.records import ToolSpec, Trajectory
 
 
-def _read(paths: list[str], tools_files: list[str]) -> tuple[list[Trajectory], Counter[str]]:
-    from curate.readers import RecordReader
+def _read(paths: list[str], tools_files: list[str],
+          findings: Counter[str] | None = None) -> tuple[list[Trajectory], Counter[str]]:
+    """Readable records of `paths`, prepared as the build prepares them; with `findings`, every record
+    is also linted in the same pass and the findings counted by code."""
+    from curate.lint import Linter
 
     counts: Counter[str] = Counter()
-    specs = [ToolSpec.model_validate(t) for t in tools_from([Path(t) for t in tools_files])]
+    tools = tools_from([Path(t) for t in tools_files])
+    specs = [ToolSpec.model_validate(t) for t in tools]
+    linter = Linter(tools)
     seen: set[str] = set()
     out: list[Trajectory] = []
-    reader = RecordReader()
     for p in paths:
         if not Path(p).exists():
             raise BuildError(f"{p}: no such file or directory")
-        for r in reader.read(p):
+        for r in linter.reader.read(p):
             counts["read"] += 1
+            if findings is not None:
+                findings.update(f.code for f in linter.lint_result(r))
             if r.record is None:
                 counts["unreadable"] += 1
                 continue
-            rec = r.record if r.record.tools or not specs else r.record.model_copy(update={"tools": specs})
-            out.append(unique_id(rec, f"{Path(r.raw.path).stem}-{r.raw.line}", seen))
+            out.append(prepare_record(r.record, r.raw, specs, seen))
     return out, counts
 
 
@@ -101,15 +106,9 @@ def cmd_bucket(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from curate.lint import Linter
-
     cfg = _config(args)
-    records, counts = _read(args.paths, args.tools)
-    linter = Linter(tools_from([Path(t) for t in args.tools]))
     findings: Counter[str] = Counter()
-    for p in args.paths:
-        for f in linter.lint_path(p):
-            findings[f.code] += 1
+    records, counts = _read(args.paths, args.tools, findings)
     _print_distribution(_assign(records, cfg, args.tokenizer), counts, findings)
     return 0
 

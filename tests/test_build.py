@@ -191,3 +191,28 @@ def test_decontamination_drops_records_that_match_a_benchmark(tmp_path: Path, ca
 def test_missing_input_is_a_build_error(tmp_path: Path, cache: str) -> None:
     with pytest.raises(BuildError, match="no such file"):
         build([tmp_path / "nope.jsonl"], tmp_path / "o", BuildConfig())
+
+
+def test_stage_commands_run_alone(tmp_path: Path, cache: str) -> None:
+    env = {"CURATE_CACHE": cache}
+    unreadable = EXPECTED["counts"]["RS001"] + EXPECTED["counts"]["RS002"]  # records no stage can use
+    stats = run_cli("stats", str(SAMPLE), "--tools", str(TOOLS), env=env)
+    assert stats.returncode == 0, stats.stderr
+    shown = " ".join(stats.stdout.split())
+    assert all(f"{code} {n}" in shown for code, n in EXPECTED["counts"].items())  # linted in the same pass
+    assert "single_call" in shown and "length buckets:" in shown
+
+    kept = tmp_path / "kept.jsonl"
+    dedup = run_cli("dedup", str(SAMPLE), "-o", str(kept), env=env)
+    assert dedup.returncode == 0, dedup.stderr
+    clusters = rows(tmp_path / "kept.clusters.jsonl")
+    dropped = sum(len(c["members"]) - 1 for c in clusters)
+    assert len(rows(kept)) == EXPECTED["records"] - unreadable - dropped
+    assert len({r["id"] for r in rows(kept)}) == len(rows(kept))
+
+    labelled = tmp_path / "b.jsonl"
+    bucket = run_cli("bucket", str(SAMPLE), "--tools", str(TOOLS), "-o", str(labelled), env=env)
+    assert bucket.returncode == 0, bucket.stderr
+    out = rows(labelled)
+    assert len(out) == EXPECTED["records"] - unreadable
+    assert all(r["bucket"] and r["signals"] and r["length_bucket"] and r["tokens"] >= 0 for r in out)

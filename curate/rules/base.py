@@ -155,10 +155,6 @@ class RecordContext:
         return [(i, m, t) for i, (m, t) in enumerate(zip(self.record.messages, self._tags, strict=True))
                 if t and m.role != "assistant"]
 
-    def tags(self, message_index: int) -> list[Tag]:
-        """Protocol-like tags in one message, exact and near-miss, in order."""
-        return self._tags[message_index]
-
     def blocks(self, message_index: int) -> Blocks:
         cache = self.__dict__.setdefault("_blocks", {})
         found = cache.get(message_index)
