@@ -15,7 +15,7 @@ from curate.config import select_codes
 from curate.readers import ReadResult, RecordReader, load_tool_specs
 from curate.records import Finding, ToolSpec
 from curate.rules import all_rules
-from curate.rules.base import CallIssueRule, RecordContext, Rule, ToolRegistry
+from curate.rules.base import RecordContext, Rule, ToolRegistry
 from curate.validate import CompiledTool, SchemaCache
 
 
@@ -33,11 +33,18 @@ class Linter:
     """Runs the selected rules over records; one instance per run."""
 
     def __init__(self, tools: Sequence[dict] = (), select: Iterable[str] | None = None,
-                 ignore: Iterable[str] | None = None) -> None:
+                 ignore: Iterable[str] | None = None, skip: bool = True) -> None:
         codes = select_codes(all_rules(), select, ignore)
         self.rules: list[Rule] = [all_rules()[c]() for c in codes]
         self.record_rules = [r for r in self.rules if r.needs_record]
         self.raw_rules = [r for r in self.rules if not r.needs_record]
+        # Record rules grouped by their `skip_when` flag (None: always run), in code order within a
+        # group; findings are sorted back into rule order per record, so grouping never shows.
+        groups: dict[str | None, list[Rule]] = {}
+        for rule in self.record_rules:
+            groups.setdefault(rule.skip_when if skip else None, []).append(rule)
+        self.rule_groups = list(groups.items())
+        self.order = {rule.code: i for i, rule in enumerate(self.rules)}
         self.cache = SchemaCache()
         self.external: dict[str, CompiledTool] = {}
         for spec in tools:
@@ -55,24 +62,30 @@ class Linter:
     def lint_result(self, result: ReadResult) -> Iterator[Finding]:
         raw = result.raw
         self.stats.records += 1
-        if result.record is None:
+        findings: list[Finding] = []
+        record = result.record
+        if record is None:
             ctx = RecordContext(raw.path, raw.line, result.record_id, None, read_error=raw.error,
                                 shape_errors=result.shape_errors)
-            rules = self.raw_rules
+            for rule in self.raw_rules:
+                findings.extend(rule.check(ctx))
         else:
-            record = result.record
             tools = ToolRegistry([t.function for t in record.tools or ()], self.external, self.cache)
             ctx = RecordContext(raw.path, raw.line, record.id, record, tools)
-            rules = self.record_rules
+            for flag, group in self.rule_groups:
+                if flag is not None and getattr(ctx, flag):
+                    continue  # the common case: a clean record, nothing for these rules to report
+                for rule in group:
+                    findings.extend(rule.check(ctx))
+        if not findings:
+            return
+        if len(self.rule_groups) > 1:
+            findings.sort(key=lambda f: self.order[f.code])  # stable: rule order, then message order
         has_error = False
-        no_call_issues = result.record is not None and not ctx.call_issues
-        for rule in rules:
-            if no_call_issues and isinstance(rule, CallIssueRule):
-                continue  # the common case: nothing for the eight per-call rules to report
-            for finding in rule.check(ctx):  # most rules find nothing: keep this loop lean
-                self.stats.by_code[finding.code] = self.stats.by_code.get(finding.code, 0) + 1
-                has_error = has_error or finding.severity == "error"
-                yield finding
+        for finding in findings:
+            self.stats.by_code[finding.code] = self.stats.by_code.get(finding.code, 0) + 1
+            has_error = has_error or finding.severity == "error"
+            yield finding
         if has_error:
             self.stats.records_with_errors += 1
 

@@ -66,15 +66,52 @@ class ShapeError(ValueError):
         self.message_index = message_index
 
 
-@dataclass(slots=True)
 class RawRecord:
-    """One record as read from a file, before adaptation."""
+    """One record as read from a file, before adaptation: its JSON value (`data`) or why it could
+    not be read (`error`).
 
-    path: str
-    line: int
-    """1-based line of the record in its file; for Parquet and datasets folders the 1-based row."""
-    data: Any = None
-    error: str | None = None
+    `line` is the 1-based line of the record in its file; for Parquet and datasets folders the
+    1-based row. A JSON Lines record keeps its line's bytes in `text` and is decoded on the first
+    access to `data` or `error`: `RecordReader` first validates those bytes straight into a
+    `Trajectory` (one pass in pydantic-core), and most records are never decoded twice.
+    """
+
+    __slots__ = ("_data", "_error", "line", "path", "text")
+
+    def __init__(self, path: str, line: int, data: Any = None, error: str | None = None,
+                 text: bytes | None = None) -> None:
+        self.path = path
+        self.line = line
+        self._data = data
+        self._error = error
+        self.text = text
+
+    def _decode(self) -> None:
+        text, self.text = self.text, None
+        assert text is not None
+        self._data, self._error = _decode_bytes(text)
+
+    @property
+    def data(self) -> Any:
+        if self.text is not None:
+            self._decode()
+        return self._data
+
+    @property
+    def error(self) -> str | None:
+        if self.text is not None:
+            self._decode()
+        return self._error
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RawRecord):
+            return NotImplemented
+        return (self.path, self.line, self.data, self.error) == (other.path, other.line, other.data, other.error)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"RawRecord(path={self.path!r}, line={self.line}, data={self.data!r}, error={self.error!r})"
 
 
 # --- file formats -------------------------------------------------------------------------------
@@ -224,28 +261,33 @@ def _load(text: str) -> tuple[Any, str | None]:
 
 
 def _decode_line(raw: bytes, path: str, lineno: int) -> RawRecord | None:
+    """The record of one JSON Lines line (decoded when first used), or None for a blank line."""
     if lineno == 1 and raw.startswith(_BOM):
         raw = raw[3:]
     raw = raw.rstrip(b"\r\n")
     if not raw.strip():
         return None
+    return RawRecord(path, lineno, text=raw)
+
+
+def _decode_bytes(raw: bytes) -> tuple[Any, str | None]:
+    """The JSON value of one line's bytes, or why it cannot be read."""
     if _orjson_loads is not None and not has_long_integer(raw):
         # Fast path. orjson is stricter than json (no NaN, no lone surrogates), so whatever it accepts
         # json reads the same, except integers beyond 64 bits, which it turns into floats: lines with
         # 19 digits in a row take the slow path, as does anything orjson rejects (for the message).
         try:
-            return RawRecord(path, lineno, data=_orjson_loads(raw))
+            return _orjson_loads(raw), None
         except ValueError:
             pass
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return RawRecord(path, lineno,
-                         error=f"invalid UTF-8 at byte {e.start} of the line: re-encode the file as UTF-8")
+        return None, f"invalid UTF-8 at byte {e.start} of the line: re-encode the file as UTF-8"
     value, err = _load(text)
     if err is not None:
-        return RawRecord(path, lineno, error=f"invalid JSON: {err}")
-    return RawRecord(path, lineno, data=value)
+        return None, f"invalid JSON: {err}"
+    return value, None
 
 
 def _iter_jsonl_stream(fh: Iterable[bytes], path: str) -> Iterator[RawRecord]:
@@ -960,6 +1002,30 @@ def _preview(value: Any) -> str:
     return _short_key(json.dumps(value, ensure_ascii=False, default=str))
 
 
+_VALIDATE_JSON = Trajectory.__pydantic_validator__.validate_json
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def canonical_record(text: bytes) -> Trajectory | None:
+    """The record of a JSON Lines line already in the canonical shape, validated straight from its
+    bytes in one pass (pydantic-core parses and validates together); None when the line needs the
+    general path: anything the validator rejects, a message with keys that adaptation would change
+    (legacy `function_call`, extra keys), and texts where JSON parsers differ (`NaN`/`Infinity`,
+    escaped surrogates, integers of 19 digits or more). On the lines it accepts it gives the same
+    record as decoding, adapting and validating do; a test holds it to that."""
+    if b"NaN" in text or b"Infinity" in text or has_long_integer(text) \
+            or (b"\\u" in text and _SURROGATE_ESCAPE_BYTES.search(text)):
+        return None
+    try:
+        record = _VALIDATE_JSON(text)
+    except ValueError:  # ValidationError, including text that is not JSON at all
+        return None
+    for m in record.messages:
+        if m.__pydantic_extra__:
+            return None
+    return record
+
+
 class RecordReader:
     """Reads records from paths, adapting and validating each; never raises for bad records."""
 
@@ -969,6 +1035,11 @@ class RecordReader:
 
     def read(self, path: str | os.PathLike[str]) -> Iterator[ReadResult]:
         for raw in iter_raw(path):
+            if raw.text is not None:
+                record = canonical_record(raw.text)
+                if record is not None:
+                    yield ReadResult(raw, record, record.id, [])
+                    continue
             if raw.error is not None:
                 yield ReadResult(raw, None, None, [])
                 continue

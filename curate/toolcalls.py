@@ -42,7 +42,7 @@ MAX_INT_DIGITS = 4300
 
 OPEN_TAG = "<tool_call>"
 CLOSE_TAG = "</tool_call>"
-_TAG_RE = re.compile(r"<(/?)tool_call>")
+_TAG_TAIL = "tool_call>"
 
 Syntax = Literal["json", "python", "structured"]
 
@@ -82,26 +82,35 @@ class Blocks:
 
 
 def find_blocks(text: str) -> Blocks:
-    """Pair `<tool_call>` / `</tool_call>` tags in one linear pass; nested opens count as unclosed."""
+    """Pair `<tool_call>` / `</tool_call>` tags in one linear pass; nested opens count as unclosed.
+
+    Tags are found with `str.find` on their common tail `tool_call>` (a C-level search, no match
+    objects): the same tags, in the same order, as `<(/?)tool_call>` would find.
+    """
     spans: list[tuple[int, int, str]] = []
     open_at = -1
     unclosed = stray = 0
     first_problem = -1
-    for m in _TAG_RE.finditer(text):
-        if m.group(1):  # closing tag
+    tail = _TAG_TAIL
+    pos = text.find(tail)
+    while pos >= 0:
+        end = pos + len(tail)
+        if pos >= 2 and text[pos - 2] == "<" and text[pos - 1] == "/":  # closing tag
+            start = pos - 2
             if open_at < 0:
                 stray += 1
                 if first_problem < 0:
-                    first_problem = m.start()
+                    first_problem = start
             else:
-                spans.append((open_at, m.end(), text[open_at + len(OPEN_TAG) : m.start()]))
+                spans.append((open_at, end, text[open_at + len(OPEN_TAG) : start]))
                 open_at = -1
-        else:
+        elif pos >= 1 and text[pos - 1] == "<":  # opening tag
             if open_at >= 0:  # an open tag inside an open block: the earlier one never closed
                 unclosed += 1
                 if first_problem < 0:
                     first_problem = open_at
-            open_at = m.start()
+            open_at = pos - 1
+        pos = text.find(tail, end)
     if open_at >= 0:
         unclosed += 1
         if first_problem < 0:
@@ -136,17 +145,26 @@ def _structured_call(
         value: Any = arguments
     else:
         call.raw = f"{name}({_short(arguments)})"
-        value, err = load_json(arguments) if arguments.strip() else ({}, None)
+        value, err, strict = _load_json(arguments) if arguments.strip() else ({}, None, False)
         if err is not None:
             call.error = f"arguments of `{name}` are not valid JSON: {err}"
             return call
+        return _with_arguments(call, name, value, arguments if strict else None)
     return _with_arguments(call, name, value)
 
 
-def _with_arguments(call: ParsedCall, name: str, value: Any) -> ParsedCall:
-    """Set already-parsed arguments on `call`, or the reason they can't stand (not an object, too deep)."""
+def _with_arguments(call: ParsedCall, name: str, value: Any, source: str | None = None) -> ParsedCall:
+    """Set already-parsed arguments on `call`, or the reason they can't stand (not an object, too deep).
+
+    `source`: the JSON text `value` was read from by orjson (so every number is finite). When it has
+    at most MAX_DEPTH opening brackets no value can nest deeper (depth is at most their number), so
+    the walk over every value is skipped: the common case, two C-level counts.
+    """
     if not isinstance(value, dict):
         call.error = f"arguments of `{name}` must be a JSON object, got {json_type(value)}"
+        return call
+    if source is not None and source.count("[") + source.count("{") <= MAX_DEPTH:
+        call.arguments = value
         return call
     call.error = check_arguments(value)
     if call.error is None:
@@ -202,7 +220,7 @@ def parse_call_text(text: str, message_index: int = 0, block_index: int = 0) -> 
 
 def _parse_json_call(text: str, message_index: int, block_index: int) -> ParsedCall:
     call = ParsedCall(message_index, block_index, "json", raw=text)
-    value, err = load_json(text)
+    value, err, strict = _load_json(text)
     if err is not None:
         call.error = _explain_bad_json(text, err)
         return call
@@ -223,13 +241,14 @@ def _parse_json_call(text: str, message_index: int, block_index: int) -> ParsedC
     call.id = value.get("id") if isinstance(value.get("id"), str) else None
     key = "arguments" if "arguments" in value else "parameters" if "parameters" in value else None
     args: Any = {} if key is None else value[key]
+    source = text if strict else None
     if isinstance(args, str):  # arguments as a JSON string (the OpenAI wire format)
-        inner, err = load_json(args) if args.strip() else ({}, None)
+        inner, err, strict = _load_json(args) if args.strip() else ({}, None, False)
         if err is not None:
             call.error = f"arguments of `{name}` are a string that is not valid JSON: {err}"
             return call
-        args = inner
-    return _with_arguments(call, name, args)
+        args, source = inner, args if strict else None
+    return _with_arguments(call, name, args, source)
 
 
 _PY_CALL_LIST = re.compile(r"\[\s*[^\W\d]\w*(?:\s*\.\s*[^\W\d]\w*)*\s*\(")
@@ -264,11 +283,23 @@ def load_json(text: str) -> tuple[Any, str | None]:
     same, and everything else goes through json for the exact message (or acceptance). Texts with
     19 digits in a row skip it: orjson reads integers beyond 64 bits as floats.
     """
+    value, err, _strict = _load_json(text)
+    return value, err
+
+
+def _load_json(text: str) -> tuple[Any, str | None, bool]:
+    """`load_json`, and whether orjson read it: then every number is finite (orjson rejects
+    `NaN`, `Infinity` and overflowing literals such as `1e999`, which `json` reads as inf)."""
     if _orjson_loads is not None and not has_long_integer(text.encode("utf-8", "surrogatepass")):
         try:
-            return _orjson_loads(text), None
+            return _orjson_loads(text), None, True
         except ValueError:
             pass
+    value, err = _load_json_stdlib(text)
+    return value, err, False
+
+
+def _load_json_stdlib(text: str) -> tuple[Any, str | None]:
     try:
         return _DECODER.decode(text), None
     except json.JSONDecodeError as e:

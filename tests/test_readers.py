@@ -789,3 +789,73 @@ def test_integers_beyond_64_bits_stay_exact_integers(tmp_path: Path) -> None:
     p.write_text(json.dumps({"messages": [{"role": "user", "content": "x"}], "meta": {"n": big, "m": -big}}) + "\n")
     (raw,) = list(iter_raw(p))
     assert raw.data["meta"] == {"n": big, "m": -big} and isinstance(raw.data["meta"]["n"], int)
+
+
+# --- the one-pass path for canonical JSON Lines agrees with decode → adapt → validate ---------------
+
+def _general_path(line: bytes) -> str | None:
+    """The record the general path makes of a line (repr, so 1, 1.0 and True stay apart), or None."""
+    data, err = readers._decode_bytes(line)
+    if err is not None:
+        return None
+    try:
+        return repr(Trajectory.model_validate(adapt(data)).model_dump())
+    except (ShapeError, ValueError, RecursionError):
+        return None
+
+
+def _assert_fast_path_agrees(line: bytes) -> bool:
+    fast = readers.canonical_record(line)
+    if fast is not None:
+        assert repr(fast.model_dump()) == _general_path(line), line[:200]
+    return fast is not None
+
+
+def test_canonical_lines_read_in_one_pass_as_the_general_path_reads_them() -> None:
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "raw.jsonl"
+    lines = [line.rstrip(b"\r\n") for line in sample.read_bytes().splitlines() if line.strip()]
+    taken = sum(_assert_fast_path_agrees(line) for line in lines)
+    assert taken > 0.8 * len(lines)  # the common case is the fast one
+
+
+@pytest.mark.parametrize("line", [
+    b'{"messages": [{"role": "user", "content": "hi"}], "messages": [{"role": "user", "content": "bye"}]}',
+    b'{"id": 7, "messages": [{"role": "user", "content": "hi"}]}',
+    b'{"messages": [{"role": "user", "content": "hi", "name": null, "extra": null}]}',
+    b'{"messages": [{"role": "assistant", "content": null, "function_call": {"name": "f", "arguments": "{}"}}]}',
+    b'{"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": null, "type": "function",'
+    b' "function": {"name": "f", "arguments": null}}]}]}',
+    b'{"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}',
+    b'{"messages": [{"role": "human", "content": "hi"}]}',
+    b'{"messages": [{"role": "user", "content": "hi"}], "meta": {"x": 1e400, "y": -0.0, "z": 1.5e-7}}',
+    b'{"messages": [{"role": "user", "content": "\\u00e9\\ud83d\\ude00"}], "tools": null, "meta": null}',
+    b'{"messages": [{"role": "user", "content": "hi", "train": 1}]}',
+    b'{"messages": [{"role": "user", "content": "hi", "train": "true"}]}',
+    b'{"messages": [{"role": "user", "content": "hi"}], "tools": [{"name": "f", "parameters": {}}]}',
+    b'{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": '
+    b'{"name": "f", "parameters": "{\\"type\\": \\"object\\"}"}}]}',
+    b'{"messages": [{"role": "user", "content": "hi"}], "x": 12345678901234567890123}',
+    b'{"messages": [{"role": "user", "content": "hi"},]}',
+])
+def test_lines_where_shapes_or_parsers_differ_agree(line: bytes) -> None:
+    _assert_fast_path_agrees(line)
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
+                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))
+_json_values = st.recursive(_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "role", "content"]), inner, max_size=3)),
+    max_leaves=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(messages=st.lists(st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "assistant", "tool", "system", "User"]),
+     "content": st.one_of(st.none(), st.text(max_size=10), st.integers())},
+    optional={"name": st.one_of(st.none(), st.text(max_size=4)), "train": st.one_of(st.none(), st.booleans(),
+              st.integers(0, 2)), "tool_calls": _json_values, "other": _json_values}), max_size=3),
+    top=st.dictionaries(st.sampled_from(["id", "meta", "tools", "weight"]), _json_values, max_size=3))
+def test_random_lines_agree(messages: list[Any], top: dict[str, Any]) -> None:
+    record = {**top, "messages": messages}
+    _assert_fast_path_agrees(json.dumps(record).encode())
+    _assert_fast_path_agrees(json.dumps(record, ensure_ascii=False).encode())

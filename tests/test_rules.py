@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from curate.lint import Linter
 from curate.readers import RecordReader
@@ -177,3 +180,41 @@ def test_reader_shapes_lint_alike(tmp_path) -> None:
     results = list(RecordReader().read(path))
     assert results[0].record is not None
     assert [f.code for f in Linter(TOOLS).lint_path(path)] == ["TC005"]
+
+
+# --- the linter's skip flags never change what it reports --------------------------------------------
+
+def _all_findings(path: Any, skip: bool) -> list[tuple[Any, ...]]:
+    linter = Linter(TOOLS, skip=skip)
+    return [(f.line, f.code, f.message_index, f.message, f.excerpt) for f in linter.lint_path(path)]
+
+
+def test_skip_flags_keep_the_sample_corpus_findings() -> None:
+    sample = Path(__file__).resolve().parent.parent / "sample_data" / "raw.jsonl"
+    fast = _all_findings(sample, skip=True)
+    assert fast == _all_findings(sample, skip=False)
+    assert len(fast) > 250  # the planted defects are there to be found
+
+
+_PIECES = ["<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
+           "<tool-call>", "< think >", "<Think>", "<toolcall/>", "<b>", "a < b", ">", "<", " text ",
+           json.dumps({"name": "get_weather", "arguments": {"city": "Oslo"}}),
+           json.dumps({"name": "get_weather", "arguments": {"city": 3, "x": 1}}), "get_weather(city='Oslo')"]
+
+
+def _soup() -> Any:
+    content = st.lists(st.sampled_from(_PIECES), max_size=8).map("".join)
+    message = st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant", "tool"]),
+                                     "content": content})
+    return st.lists(message, max_size=6).map(lambda ms: {"messages": ms})
+
+
+def test_skip_flags_keep_findings_on_random_records(tmp_path) -> None:
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(records=st.lists(_soup(), min_size=1, max_size=5))
+    def check(records: list[Any]) -> None:
+        path = tmp_path / "soup.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        assert _all_findings(path, skip=True) == _all_findings(path, skip=False)
+
+    check()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -591,3 +592,33 @@ def mutated_calls(draw: st.DrawFn) -> str:
 @given(mutated_calls())
 def test_mutated_calls_never_raise(text: str) -> None:
     _assert_total(parse_call_text(text))
+
+
+def _blocks_by_regex(text: str) -> tuple[list[tuple[int, int, str]], int, int, int]:
+    """The reference pairing: `<(/?)tool_call>` matches, left to right."""
+    spans, open_at, unclosed, stray, first = [], -1, 0, 0, -1
+    for m in re.finditer(r"<(/?)tool_call>", text):
+        if m.group(1):
+            if open_at < 0:
+                stray += 1
+                first = m.start() if first < 0 else first
+            else:
+                spans.append((open_at, m.end(), text[open_at + len("<tool_call>") : m.start()]))
+                open_at = -1
+        else:
+            if open_at >= 0:
+                unclosed += 1
+                first = open_at if first < 0 else first
+            open_at = m.start()
+    if open_at >= 0:
+        unclosed += 1
+        first = open_at if first < 0 else first
+    return spans, unclosed, stray, first
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["<tool_call>", "</tool_call>", "tool_call>", "<", "/", "</", "<<", "x", " ",
+                                 "{\"name\": \"f\"}", "<tool_call", "/tool_call>"]), max_size=12).map("".join))
+def test_find_blocks_pairs_tags_as_the_regex_does(text: str) -> None:
+    found = find_blocks(text)
+    assert (found.spans, found.unclosed, found.stray_closes, found.first_problem) == _blocks_by_regex(text)

@@ -24,6 +24,7 @@ class FM001(Rule):
     code = "FM001"
     name = "unbalanced-think"
     group = "format"
+    skip_when = "tags_clean"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

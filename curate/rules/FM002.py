@@ -23,6 +23,7 @@ class FM002(Rule):
     code = "FM002"
     name = "multiple-think-blocks"
     group = "format"
+    skip_when = "tags_clean"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

@@ -22,6 +22,7 @@ class FM003(Rule):
     code = "FM003"
     name = "think-after-tool-call"
     group = "format"
+    skip_when = "tags_clean"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

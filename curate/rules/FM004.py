@@ -25,6 +25,7 @@ class FM004(Rule):
     code = "FM004"
     name = "tag-outside-assistant"
     group = "format"
+    skip_when = "tags_clean"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

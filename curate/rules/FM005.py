@@ -22,6 +22,7 @@ class FM005(Rule):
     code = "FM005"
     name = "near-miss-tag"
     group = "format"
+    skip_when = "tags_clean"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

@@ -22,6 +22,7 @@ class FM006(Rule):
     code = "FM006"
     name = "unbalanced-tool-call"
     group = "format"
+    skip_when = "tags_clean"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

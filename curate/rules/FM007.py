@@ -22,6 +22,7 @@ class FM007(Rule):
     code = "FM007"
     name = "tool-response-in-assistant"
     group = "format"
+    skip_when = "tags_clean"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

@@ -22,6 +22,7 @@ class RL001(Rule):
     code = "RL001"
     name = "system-not-first"
     group = "roles"
+    skip_when = "roles_plain"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

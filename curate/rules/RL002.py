@@ -22,6 +22,7 @@ class RL002(Rule):
     code = "RL002"
     name = "first-turn-not-user"
     group = "roles"
+    skip_when = "roles_plain"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

@@ -28,12 +28,13 @@ class RL003(Rule):
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
         messages = ctx.record.messages
-        for i, m in enumerate(messages):
-            if m.role != "tool":
-                continue
-            j = i - 1
-            while j >= 0 and messages[j].role == "tool":
-                j -= 1
+        roles = ctx.roles
+        next_tool = roles.find("t")
+        while next_tool >= 0:
+            i = next_tool
+            next_tool = roles.find("t", i + 1)
+            m = messages[i]
+            j = len(roles[:i].rstrip("t")) - 1  # the last turn before this run of tool turns
             if j < 0 or messages[j].role != "assistant":
                 before = messages[j].role if j >= 0 else "nothing"
                 yield ctx.finding(self, f"tool message follows {before}, not an assistant call", i, m.content)

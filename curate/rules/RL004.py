@@ -22,6 +22,7 @@ class RL004(Rule):
     code = "RL004"
     name = "last-turn-not-assistant"
     group = "roles"
+    skip_when = "roles_plain"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

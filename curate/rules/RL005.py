@@ -25,5 +25,5 @@ class RL005(Rule):
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
         for i, m in enumerate(ctx.record.messages):
-            if (m.content is None or not m.content.strip()) and not m.tool_calls:
+            if (not m.content or m.content.isspace()) and not m.tool_calls:
                 yield ctx.finding(self, f"{m.role} message has empty content", i)

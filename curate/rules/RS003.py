@@ -19,6 +19,7 @@ class RS003(Rule):
     code = "RS003"
     name = "empty-conversation"
     group = "record"
+    skip_when = "roles_plain"  # plain roles mean at least two messages
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None

@@ -28,6 +28,11 @@ _ANGLE_RE = re.compile(r"<[^<>]{1,40}>")
 CANONICAL_TAGS = frozenset({
     "<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
 })
+# Roles as one letter each (system, user, assistant, tool): an optional system turn first, then a
+# user turn, and an assistant turn last. RL001, RL002 and RL004 have nothing to say on such records.
+_PLAIN_ROLES_RE = re.compile(r"s?u[uat]*a")
+# The tag sequence of a well-formed assistant turn: at most one think block, first, then whole calls.
+_CLEAN_SEQUENCE_RE = re.compile(r"(?:<think></think>)?(?:<tool_call></tool_call>)*")
 
 _CODES_BY_KIND = {"missing": "TC003", "unexpected": "TC004", "type": "TC005", "enum": "TC006",
                   "constraint": "TC008"}
@@ -137,6 +142,46 @@ class RecordContext:
         ]
 
     @cached
+    def tags_clean(self) -> bool:
+        """True when no format rule (FM001-FM007) can fire on this record: every assistant turn's
+        tags are exactly `<think></think>` at most once and first, then whole `<tool_call>` blocks,
+        and no other turn holds a tag `_scan_tags` would report. The common case, decided from the
+        tag texts alone (a C-level `findall`, no positions), so clean records skip the tag scan."""
+        assert self.record is not None
+        for m in self.record.messages:
+            content = m.content
+            if not content or "<" not in content:
+                continue
+            if m.role != "assistant":
+                if _scan_tags(content, m.role):  # plain substring tests first, as FM004 does
+                    return False
+                continue
+            found = _ANGLE_RE.findall(content)
+            if not found or _CLEAN_SEQUENCE_RE.fullmatch("".join(found)):
+                continue
+            tags = [t for t in found if t in CANONICAL_TAGS or TAG_RE.fullmatch(t)]
+            if not _CLEAN_SEQUENCE_RE.fullmatch("".join(tags)):
+                return False
+        return True
+
+    @cached
+    def roles(self) -> str:
+        """The first letter of each message's role (s, u, a, t), for role checks as string tests."""
+        assert self.record is not None
+        return "".join([m.role[0] for m in self.record.messages])
+
+    @cached
+    def roles_plain(self) -> bool:
+        """True when the roles run system? user … assistant: no system turn after the first message,
+        the first non-system turn is a user's and the last turn is the assistant's."""
+        return _PLAIN_ROLES_RE.fullmatch(self.roles) is not None
+
+    @cached
+    def no_call_issues(self) -> bool:
+        """True when the per-call rules (TC001-TC006, TC008, TC009) have nothing to report."""
+        return not self.call_issues
+
+    @cached
     def _tags(self) -> list[list[Tag]]:
         assert self.record is not None
         return [_scan_tags(msg.content, msg.role) for msg in self.record.messages]
@@ -185,8 +230,9 @@ class RecordContext:
             more = f"; did you mean `{hint}`?" if hint else f" (known: {known})"
             return [CallIssue("TC002", call, f"unknown tool `{call.name}`{more}")]
         issues: list[CallIssue] = []
-        arguments = dict(call.arguments or {})
+        arguments = call.arguments or {}
         if call.positional:
+            arguments = dict(arguments)  # positional values are mapped in below
             order = tool.param_order
             if len(call.positional) > len(order):
                 issues.append(CallIssue(
@@ -255,6 +301,11 @@ class Rule:
     severity: ClassVar[Severity] = "error"
     needs_record: ClassVar[bool] = True
     """False for rules about records that could not be read or adapted (RS001, RS002)."""
+    skip_when: ClassVar[str | None] = None
+    """Name of a boolean `RecordContext` attribute that, when true for a record, proves this rule
+    has nothing to report on it: the linter then doesn't run the rule. Each flag is computed once
+    per record and shared by the rules naming it; `Linter(skip=False)` runs every rule anyway, and
+    a test holds both modes to the same findings."""
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         raise NotImplementedError
@@ -273,6 +324,7 @@ class CallIssueRule(Rule):
     """Reports the per-call issues the context computed for this rule's code."""
 
     group = "tool-calls"
+    skip_when = "no_call_issues"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         for issue in ctx.call_issues:
