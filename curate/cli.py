@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from curate import __version__
 
@@ -95,7 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     rule = sub.add_parser("rule", help="explain a lint rule", description="Print a rule's documentation.")
     rule.add_argument("code", nargs="?", help="a rule code such as TC003")
     rule.add_argument("--all", action="store_true", help="list every rule")
+    add_plugin_commands(sub)
     return parser
+
+
+def add_plugin_commands(sub: Any) -> None:
+    """Subcommands that other packages add (`train` and `merge`, from the `train` package), found through
+    the `curate.commands` entry points: `curate` itself never imports them, and they import `curate`.
+
+    Each entry point is a function that adds its subparsers and sets `run` (args → exit code) on them.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group="curate.commands"), key=lambda e: e.name):
+        try:
+            register = ep.load()
+        except ImportError as e:  # a broken install: say so when the command is used, not on every command
+            broken = sub.add_parser(ep.name, help=f"(unavailable: {e})")
+            broken.set_defaults(run=lambda _args, e=e, name=ep.name: _error(
+                f"`curate {name}` cannot load ({e}); reinstall with `pip install -e '.[train]'`"))
+            continue
+        register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from curate.mask_cmd import run
 
             return run(args)
+        if getattr(args, "run", None) is not None:  # a plugin command
+            return int(args.run(args))
         parser.print_help()
         return 2
     except BrokenPipeError:

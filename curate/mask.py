@@ -179,7 +179,7 @@ class TemplateSpans:
                 "a tokenizer that has it, or use --template chatml to render with the built-in ChatML template")
         self.template = template
         self.has_generation = bool(_GENERATION_RE.search(template))
-        self.eot = _end_of_turn_token(tokenizer)
+        self.eot = end_of_turn_token(tokenizer)
 
     def render(self, messages: list[dict[str, Any]], tools: Any, add_generation_prompt: bool = False,
                generation: bool = False) -> tuple[str, list[tuple[int, int]]]:
@@ -254,7 +254,7 @@ class TemplateSpans:
         return k
 
 
-def _end_of_turn_token(tokenizer: Any) -> str:
+def end_of_turn_token(tokenizer: Any) -> str:
     known = set(getattr(tokenizer, "all_special_tokens", []) or []) | set(tokenizer.get_vocab())
     for candidate in (IM_END, "<|eot_id|>", "<end_of_turn>", "<|end|>", "<｜end▁of▁sentence｜>"):
         if candidate in known:

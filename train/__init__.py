@@ -1,0 +1,48 @@
+"""The model side of curate-agents: QLoRA SFT on a `curate build` output, with per-bucket evaluation.
+
+    config.py     TrainConfig: every knob of a run, loaded from TOML (unknown keys are an error)
+    tiny.py       `--model tiny`: a small Llama decoder built offline and seeded, briefly pretrained
+    model.py      the 4-bit base (bitsandbytes NF4) wrapped in a PEFT LoRA, with the checks it needs
+    data.py       masked examples of OUT/train.jsonl and OUT/eval.jsonl, packed or padded batches
+    callbacks.py  early stopping, metrics.jsonl and TensorBoard logging
+    recipe.py     run_training: config in, model, data, Trainer loop, per-bucket eval loss, checkpoints
+
+`train` imports `curate`, never the reverse, and torch, transformers, peft and bitsandbytes are
+imported only inside this package (importing `train` itself imports none of them).
+"""
+
+from __future__ import annotations
+
+import logging
+
+
+class TrainError(RuntimeError):
+    """A run that cannot start or go on, with what to do about it (the CLI exits with code 2)."""
+
+
+class _OptionalKernelNotice(logging.Filter):
+    """bitsandbytes warns at import, on CPUs with AVX512-BF16, that an optional hub kernel package
+    (`kernels`) is missing; it falls back to its own kernels, so for a user the warning is noise.
+    Installed at import of `train` because importing transformers' Trainer imports peft, which
+    imports bitsandbytes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "from kernels-community" not in record.getMessage()
+
+
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_OptionalKernelNotice())
+
+
+def quiet_libraries() -> None:
+    """Silence progress bars and chatter of the model libraries; our own log says what happens."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    # peft (0.21) still calls the gradient-checkpointing names transformers 5 renamed; harmless for us
+    warnings.filterwarnings("ignore", category=FutureWarning,
+                            message=r"`(gradient_checkpointing_enable|is_gradient_checkpointing)` is deprecated")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()

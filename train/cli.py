@@ -1,0 +1,213 @@
+"""`curate train` and `curate merge`: the model side's subcommands.
+
+They are registered with `curate` through the `curate.commands` entry points (see pyproject.toml),
+so `curate` never imports `train`. Importing this module imports neither torch nor transformers:
+a run imports them when it starts, and says what to install when they are missing.
+
+`curate train OUT --model NAME_OR_PATH [--config train.toml] -o RUN [--resume CKPT]` reads top to
+bottom as the run does:
+
+1. the config, the build folder, the model and its tokenizer are checked before anything is written;
+2. `train.recipe.run_training` trains in RUN.partial/ (epoch checkpoints, per-bucket eval loss);
+3. the base model (zero-shot) and every checkpoint are evaluated by generation (`train.generate`);
+4. `train.graduation` grades the checkpoints; RUN/eval_report.json, RUN/report.html and a table
+   per bucket in the terminal say which checkpoint to keep and whether it is ready for RL;
+5. only then RUN.partial/ becomes RUN/.
+
+Exit codes: 0 the run finished (whatever the verdict), 2 bad input or a failed run (nothing in
+RUN/; an interrupted run stays in RUN.partial/ to resume), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from train import TrainError
+
+INSTALL_HINT = ("`curate train` needs the model libraries: pip install -e '.[train]' "
+                "(the README's setup does it; on a machine without a GPU it picks torch's CPU build)")
+
+
+def add_train(sub: Any) -> None:
+    p = sub.add_parser(
+        "train", help="QLoRA SFT on a `curate build` output, per-bucket evaluation and a graduation report",
+        description="Train a LoRA adapter on a 4-bit base with the build's train split; evaluate the base and "
+                    "every epoch checkpoint on the eval split, bucket by bucket; say which checkpoint to keep "
+                    "and whether it is ready for RL.")
+    p.add_argument("build", metavar="OUT", help="the output folder of `curate build` (train.jsonl, eval.jsonl)")
+    p.add_argument("--model", required=True, metavar="NAME_OR_PATH",
+                   help="a local Hugging Face model folder (or a name in the local cache), or `tiny`: a small "
+                        "decoder built offline and seeded, for CPU runs and tests")
+    p.add_argument("--config", type=Path, help="a TOML file of training settings (defaults: see README)")
+    p.add_argument("-o", "--output", required=True, metavar="RUN", help="the run folder to create")
+    p.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint folder of this run")
+    p.add_argument("--seed", type=int, help="override the config's seed")
+    p.set_defaults(run=run_train)
+
+
+def add_merge(sub: Any) -> None:
+    p = sub.add_parser("merge", help="merge a checkpoint's LoRA adapter into a bf16 copy of its base",
+                       description="Write a standalone model (bf16) that loads with plain `transformers`.")
+    p.add_argument("checkpoint", metavar="RUN/checkpoint-N", help="a checkpoint folder of `curate train`")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write")
+    p.set_defaults(run=run_merge)
+
+
+def _error(message: str) -> int:
+    sys.stderr.write(f"curate: error: {message}\n")
+    return 2
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from train.config import load_train_config
+
+    err = Console(stderr=True, highlight=False)
+
+    def say(msg: str) -> None:
+        err.print(f"[dim]curate train: {msg}[/]")
+
+    try:
+        cfg = load_train_config(args.config)
+        if args.seed is not None:
+            cfg = cfg.model_copy(update={"seed": args.seed})
+        build_dir = Path(args.build)
+        if not build_dir.is_dir():
+            raise TrainError(f"{build_dir}: no such folder; give the output folder of `curate build`")
+        try:
+            from train.recipe import finalize_run, run_training
+        except ImportError as e:
+            raise TrainError(f"{INSTALL_HINT} ({e})") from None
+        from train.report_html import print_report, write_html
+        from train.report_models import write_report
+
+        start = time.perf_counter()
+        result = run_training(build_dir, args.model, cfg, Path(args.output), resume=args.resume, log=say,
+                              finalize=False)
+        try:
+            report = evaluate_run(result, cfg, build_dir, args.model, say)
+            write_report(report, result.run_dir / "eval_report.json")
+            write_html(report, result.run_dir / "report.html")
+        except BaseException:
+            say(f"evaluation did not finish; the trained run stays in {result.run_dir}")
+            raise
+        result = finalize_run(result, Path(args.output))
+    except TrainError as e:
+        return _error(str(e))
+    out = Console(highlight=False)
+    print_report(report, out)
+    out.print(f"wrote {result.run_dir}/ (checkpoints, eval_report.json, report.html, metrics.jsonl, tb/) "
+              f"in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def evaluate_run(result: Any, cfg: Any, build_dir: Path, model_name: str, say: Callable[[str], None]) -> Any:
+    """Generation metrics of the base and of every checkpoint, graded into the eval report."""
+    from train.generate import evaluate_generation
+    from train.graduation import BaselineEval, CheckpointEval, history_from_log
+    from train.model import load_for_generation
+    from train.recipe import METRICS
+    from train.report_models import build_report
+
+    eval_rows = _read_rows(build_dir / "eval.jsonl")
+    g = cfg.generation
+
+    def generate(adapter: Path | None) -> Any:
+        model, tokenizer = load_for_generation(result.base_model, adapter)
+        try:
+            return evaluate_generation(
+                model, tokenizer, eval_rows, prompts_per_bucket=g.prompts_per_bucket, n_samples=g.samples,
+                temperature=g.temperature, max_new_tokens=g.max_new_tokens, seed=cfg.seed,
+                batch_size=g.batch_size, turns=g.turns)
+        finally:
+            del model
+
+    rows = [json.loads(line) for line in (result.run_dir / METRICS).read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+    history = history_from_log(rows)
+    base_entry = next((e for e in history if e.step == 0), None)
+    say("evaluating the base model by generation (zero-shot baseline)")
+    started = time.perf_counter()
+    base = BaselineEval(
+        eval_loss=base_entry.eval_loss if base_entry else None,
+        eval_loss_by_bucket=base_entry.eval_loss_by_bucket if base_entry else {},
+        eval_loss_by_length=base_entry.eval_loss_by_length if base_entry else {},
+        generation=generate(None))
+    say(f"base evaluated in {time.perf_counter() - started:.0f} s")
+    checkpoints = []
+    for ckpt in result.checkpoints:
+        state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))
+        say(f"evaluating {ckpt.name} by generation")
+        checkpoints.append(CheckpointEval(name=ckpt.name, step=int(state["global_step"]), epoch=state.get("epoch"),
+                                          generation=generate(ckpt)))
+    return build_report(model_name, history, checkpoints, base, thresholds=cfg.graduation, data=str(build_dir))
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    try:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, ValueError) as e:
+        raise TrainError(f"{path}: cannot read the eval split ({e}); give the output folder of `curate build`") \
+            from None
+
+
+def run_merge(args: argparse.Namespace) -> int:
+    try:
+        out = merge_checkpoint(Path(args.checkpoint), Path(args.output))
+    except TrainError as e:
+        return _error(str(e))
+    print(f"wrote {out}/ (bf16, loads with transformers' AutoModelForCausalLM.from_pretrained)")
+    return 0
+
+
+def merge_checkpoint(checkpoint: Path, output: Path) -> Path:
+    """Merge the LoRA adapter of `checkpoint` into a bf16 copy of its base and save it with its tokenizer.
+
+    The base is the one the adapter names (`base_model_name_or_path`), loaded in bf16 rather than 4-bit
+    so that the merged weights are not quantised. Written beside `output` and renamed into place.
+    """
+    config = checkpoint / "adapter_config.json"
+    if not config.exists():
+        raise TrainError(f"{checkpoint}: no adapter_config.json; give a checkpoint folder of `curate train` "
+                         "(RUN/checkpoint-N)")
+    if output.exists():
+        raise TrainError(f"{output} exists; give a new folder")
+    try:
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+    except ImportError as e:
+        raise TrainError(f"{INSTALL_HINT} ({e})") from None
+    from train import quiet_libraries
+    from train.model import load_tokenizer_for
+
+    quiet_libraries()
+    base_path = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path") or ""
+    if not Path(base_path).exists():
+        raise TrainError(f"{checkpoint}: its base model `{base_path}` is not a local folder; no model hub access here")
+    tokenizer = load_tokenizer_for(str(checkpoint) if (checkpoint / "tokenizer_config.json").exists() else base_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.bfloat16, local_files_only=True)
+    except OSError as e:
+        raise TrainError(f"cannot load the base `{base_path}`: {e}") from None
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    merged = PeftModel.from_pretrained(model, str(checkpoint)).merge_and_unload()
+    tmp = output.with_name(f".{output.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        tmp.rename(output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return output

@@ -1,0 +1,316 @@
+"""`RUN/report.html` and the terminal summary of an evaluation report.
+
+The page is self-contained like `OUT/report.html` of `curate build` (inline SVG, no scripts, no
+network) and shares its table helper: the verdict first, then loss curves over steps (overall and
+one small chart per bucket, with the base model's loss as a dashed line), then every generation
+metric per bucket and checkpoint as shaded tables, then example outputs.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from curate.report_html import table
+from train.graduation import CheckpointVerdict
+from train.metrics import BucketMetrics, GenerationEval
+from train.report_models import EvalReport
+
+COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
+METRICS: tuple[tuple[str, str], ...] = (
+    ("format_accuracy", "format accuracy"), ("stop_rate", "stop rate"), ("parse_rate", "parse rate"),
+    ("schema_valid_rate", "schema-valid rate"), ("tool_name_accuracy", "tool-name accuracy"),
+    ("arg_match", "argument match"), ("tool_call_accuracy", "tool-call accuracy"), ("answer_match", "answer match"),
+    ("pass@k", "pass@k (largest k)"), ("unique_ratio", "unique ratio"), ("pairwise_ratio", "pairwise-different"),
+    ("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"),
+)
+Series = Sequence[tuple[float, float]]
+_MARK = {"pass": "✓", "fail": "✗", "missing": "?"}
+_STYLE = {"pass": "green", "fail": "red", "missing": "yellow"}
+_SHORT = {"converged": "converged", "not_overfitting": "gap", "format_accuracy": "format",
+          "tool_call_accuracy": "calls", "diversity": "diversity", "no_bucket_regression": "buckets"}
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def line_chart(title: str, series: Mapping[str, Series], *, width: int = 720, height: int = 260,
+               dashed: Mapping[str, float] | None = None, colors: Mapping[str, str] | None = None) -> str:
+    """Lines over steps with a legend; `dashed`: horizontal reference levels (e.g. the base's loss)."""
+    dashed = dashed or {}
+    points = [p for s in series.values() for p in s]
+    ys = [y for _, y in points] + list(dashed.values())
+    out = [f'<svg width="{width}" height="{height}" role="img" aria-label="{_e(title)}">',
+           f'<text x="0" y="14" font-size="13" font-weight="bold">{_e(title)}</text>']
+    if not ys:
+        out.append('<text x="0" y="40" font-size="12">nothing logged</text></svg>')
+        return "".join(out)
+    left, right, top, bottom = 48, 10, 24, 36
+    x_lo = min((x for x, _ in points), default=0.0)
+    x_hi = max((x for x, _ in points), default=1.0)
+    y_lo, y_hi = min(ys), max(ys)
+    if y_hi - y_lo < 1e-9:
+        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
+    if x_hi - x_lo < 1e-9:
+        x_lo, x_hi = x_lo - 1, x_hi + 1
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(x: float) -> float:
+        return left + (x - x_lo) / (x_hi - x_lo) * pw
+
+    def sy(y: float) -> float:
+        return top + (y_hi - y) / (y_hi - y_lo) * ph
+
+    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>')
+    for frac in (0.0, 0.5, 1.0):
+        y = y_lo + frac * (y_hi - y_lo)
+        out.append(f'<text x="{left - 4}" y="{sy(y) + 4:.1f}" font-size="10" text-anchor="end">{y:.3g}</text>')
+    out.append(f'<text x="{left}" y="{top + ph + 14}" font-size="10">{x_lo:g}</text>'
+               f'<text x="{left + pw}" y="{top + ph + 14}" font-size="10" text-anchor="end">{x_hi:g} steps</text>')
+    names = list(series) + [n for n in dashed if n not in series]
+    palette = {n: (colors or {}).get(n, COLORS[i % len(COLORS)]) for i, n in enumerate(names)}
+    for name, level in dashed.items():
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(level):.1f}" y2="{sy(level):.1f}" '
+                   f'stroke="{palette[name]}" stroke-dasharray="5,4"><title>{_e(name)}: {level:.4f}</title></line>')
+    for name, pts in series.items():
+        pts = sorted(pts)
+        if len(pts) > 1:
+            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+            out.append(f'<polyline fill="none" stroke="{palette[name]}" stroke-width="1.8" points="{path}"/>')
+        for x, y in pts:
+            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{palette[name]}">'
+                       f'<title>{_e(name)} step {x:g}: {y:.4f}</title></circle>')
+    lx = left
+    for name in names:
+        label = name if name in series else f"{name} (dashed)"
+        out.append(f'<rect x="{lx}" y="{height - 12}" width="10" height="10" fill="{palette[name]}"/>'
+                   f'<text x="{lx + 13}" y="{height - 3}" font-size="11">{_e(label)}</text>')
+        lx += 20 + 7 * len(label)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _value(m: BucketMetrics | None, metric: str) -> float | None:
+    if m is None:
+        return None
+    if metric == "pass@k":
+        return m.pass_at_max_k()
+    v = getattr(m, metric)
+    return float(v) if v is not None else None
+
+
+def _shade(v: float | None) -> str:
+    if v is None:
+        return "#f4f4f4"
+    v = min(max(v, 0.0), 1.0)  # red (0) → white (0.5) → green (1)
+    if v < 0.5:
+        k = v / 0.5
+        return f"rgb(240,{int(150 + 105 * k)},{int(150 + 105 * k)})"
+    k = (v - 0.5) / 0.5
+    return f"rgb({int(255 - 105 * k)},{int(255 - 30 * k)},{int(255 - 105 * k)})"
+
+
+def metric_table(metric: str, label: str, models: Sequence[tuple[str, GenerationEval | None]]) -> str:
+    """One metric: a row per bucket (and overall), a column per model, cells shaded by value."""
+    buckets = sorted({b for _, g in models if g for b in g.buckets})
+    head = "".join(f"<th>{_e(name)}</th>" for name, _ in models)
+    rows = []
+    for bucket in [*buckets, "overall"]:
+        cells = []
+        for _, g in models:
+            m = (g.overall if bucket == "overall" else g.buckets.get(bucket)) if g else None
+            v = _value(m, metric)
+            why = m.missing.get("pass_at_k" if metric == "pass@k" else metric, "") if m else "not evaluated"
+            text = "—" if v is None else f"{v:.2f}"
+            cells.append(f'<td style="background:{_shade(v)}" title="{_e(why)}">{text}</td>')
+        style = ' style="font-weight:bold"' if bucket == "overall" else ""
+        rows.append(f"<tr{style}><td>{_e(bucket)}</td>{''.join(cells)}</tr>")
+    return (f"<h3>{_e(label)}</h3><table class=\"metric\"><thead><tr><th>bucket</th>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _loss_charts(report: EvalReport) -> str:
+    hist = report.history
+    base = report.base
+    main: dict[str, list[tuple[float, float]]] = {
+        "train": [(e.step, e.train_loss) for e in hist if e.train_loss is not None],
+        "eval (all)": [(e.step, e.eval_loss) for e in hist if e.eval_loss is not None],
+    }
+    dashed = {"base eval": base.eval_loss} if base and base.eval_loss is not None else {}
+    charts = [line_chart("loss over steps", main, dashed=dashed)]
+    buckets = sorted({b for e in hist for b in e.eval_loss_by_bucket})
+    small = []
+    for b in buckets:
+        series = {b: [(e.step, e.eval_loss_by_bucket[b]) for e in hist if b in e.eval_loss_by_bucket],
+                  "eval (all)": main["eval (all)"]}
+        level = base.eval_loss_by_bucket.get(b) if base else None
+        small.append(line_chart(f"eval loss: {b}", series, width=350, height=190,
+                                dashed={"base": level} if level is not None else None,
+                                colors={b: COLORS[0], "eval (all)": "#bbb", "base": COLORS[3]}))
+    lengths = sorted({b for e in hist for b in e.eval_loss_by_length})
+    by_length = {b: [(e.step, e.eval_loss_by_length[b]) for e in hist if b in e.eval_loss_by_length]
+                 for b in lengths}
+    parts = ["".join(charts), f'<h3>eval loss per capability bucket</h3><div class="small">{"".join(small)}</div>']
+    if by_length:
+        parts.append(line_chart("eval loss per length bucket", by_length))
+    return "".join(parts)
+
+
+def _verdict(report: EvalReport) -> str:
+    g = report.graduation
+    ready = ('<span class="ok">ready for RL</span>' if g.ready_for_rl
+             else '<span class="bad">not ready for RL</span>')
+    rec = f"recommended checkpoint: <b>{_e(g.recommended)}</b>" if g.recommended else "no checkpoint recommended"
+    items = "".join(f"<li>{_e(r)}</li>" for r in g.reasons)
+    comp = f"<p><b>SFT vs base.</b> {_e(g.comparison.summary)}</p>" if g.comparison else ""
+    return f'<div class="verdict"><p class="big">{ready} · {rec}</p><ul>{items}</ul>{comp}</div>'
+
+
+def _checkpoint_table(verdicts: Sequence[CheckpointVerdict]) -> str:
+    def mark(v: CheckpointVerdict, name: Any) -> str:
+        return _MARK[v.check(name).status]
+
+    def num(x: float | None) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
+    rows = [(v.name, v.step, num(v.train_loss), num(v.eval_loss), num(v.generalisation_gap),
+             num(v.pass_at_max_k), num(v.unique_ratio), mark(v, "converged"), mark(v, "not_overfitting"),
+             mark(v, "format_accuracy"), mark(v, "tool_call_accuracy"), mark(v, "diversity"),
+             mark(v, "no_bucket_regression"), len(v.regressions)) for v in verdicts]
+    return table(rows, ("checkpoint", "step", "train loss", "eval loss", "gap", "pass@k", "unique", "converged",
+                        "no overfit", "format", "tool calls", "diversity", "buckets ≥ base", "flags"))
+
+
+def _comparison_table(report: EvalReport) -> str:
+    c = report.graduation.comparison
+    if c is None:
+        return "<p>no base model evaluated</p>"
+
+    def num(x: float | None) -> str:
+        return "—" if x is None else f"{x:.3f}"
+
+    rows = [(b.bucket, num(b.base_eval_loss), num(b.sft_eval_loss), num(b.base_format_accuracy),
+             num(b.sft_format_accuracy)) for b in c.buckets]
+    rows.append(("overall", num(c.base_eval_loss), num(c.sft_eval_loss), num(c.base_format_accuracy),
+                 num(c.sft_format_accuracy)))
+    return table(rows, ("bucket", f"eval loss {c.base}", f"eval loss {c.checkpoint}", f"format {c.base}",
+                        f"format {c.checkpoint}"))
+
+
+def _examples(gen: GenerationEval | None) -> str:
+    if gen is None:
+        return "<p>none</p>"
+    out = []
+    for bucket, m in gen.buckets.items():
+        for ex in m.examples:
+            verdict = "passed" if ex.passed else "failed"
+            problems = "".join(f"<li>{_e(p)}</li>" for p in ex.problems)
+            out.append(f"<details><summary>{_e(bucket)} · {_e(ex.id)} · {verdict}, format "
+                       f"{'ok' if ex.format_ok else 'broken'}</summary><p>reference</p><pre>{_e(ex.reference)}</pre>"
+                       f"<p>output</p><pre>{_e(ex.output)}</pre><ul>{problems}</ul></details>")
+    return "".join(out) or "<p>none</p>"
+
+
+def render_report(report: EvalReport) -> str:
+    """The whole page as one HTML string."""
+    g = report.graduation
+    models: list[tuple[str, GenerationEval | None]] = []
+    if report.base is not None:
+        models.append((report.base.name, report.base.generation))
+    models += [(c.name, c.generation) for c in report.checkpoints]
+    tables = "".join(metric_table(key, label, models) for key, label in METRICS)
+    regress = "".join(f"<li>{_e(r.sentence())}</li>" for r in g.regressions) or "<li>none</li>"
+    rec = next((c for c in report.checkpoints if c.name == g.recommended), None)
+    settings = next((gen.settings for _, gen in models if gen is not None), None)
+    how = (f"{settings.prompts_per_bucket} prompts per bucket ({settings.turns} turns), greedy + {settings.n_samples} "
+           f"samples at temperature {settings.temperature}, up to {settings.max_new_tokens} new tokens, seed "
+           f"{settings.seed}" if settings else "no generation")
+    versions = ", ".join(f"{k} {v}" for k, v in report.versions.items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>curate train report</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 760px; color: #222; }}
+table {{ border-collapse: collapse; margin: .5em 0 1.5em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
+th {{ background: #f4f4f4; }} .big {{ font-size: 20px; }} svg {{ display: block; margin: .5em 0 1.5em; }}
+.small svg {{ display: inline-block; margin-right: .5em; }} table.metric td {{ text-align: right; }}
+.verdict {{ border: 2px solid #888; padding: .2em 1em; }} .ok {{ color: #2a7a2a; }} .bad {{ color: #b22; }}
+pre {{ white-space: pre-wrap; background: #f7f7f7; padding: .5em; }}
+.wide {{ overflow-x: auto; font-size: 12px; }}
+</style></head><body>
+<h1>curate train</h1>
+<p>model <code>{_e(report.model)}</code>{f" on <code>{_e(report.data)}</code>" if report.data else ""};
+{len(report.history)} evaluations, {len(report.checkpoints)} checkpoints.</p>
+<h2>Verdict</h2>{_verdict(report)}
+<h2>Checkpoints</h2><div class="wide">{_checkpoint_table(g.checkpoints)}</div>
+<h2>SFT against the base model</h2>{_comparison_table(report)}
+<h2>Loss</h2>{_loss_charts(report)}
+<h2>Generation metrics per bucket</h2><p>{_e(how)}. Hover a cell for why a metric is missing.</p>{tables}
+<h2>Per-bucket regressions</h2><ul>{regress}</ul>
+<h2>Example outputs ({_e(rec.name if rec else "none")})</h2>{_examples(rec.generation if rec else None)}
+<p>curate-agents {_e(report.version)}; {_e(versions)}. Thresholds: {_e(g.thresholds.model_dump())}.</p>
+</body></html>
+"""
+
+
+def write_html(report: EvalReport, path: Path) -> None:
+    """Write `render_report(report)` to `path` (via a temporary file, never half-written)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render_report(report), encoding="utf-8")
+    tmp.replace(path)
+
+
+def print_report(report: EvalReport, console: Any) -> None:
+    """The report in the terminal: checkpoints, a per-bucket table (base vs recommended), the verdict."""
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.table import Table
+
+    g = report.graduation
+
+    def num(x: float | None, digits: int = 3) -> str:
+        return "—" if x is None else f"{x:.{digits}f}"
+
+    ck = Table(title="checkpoints", show_lines=False)
+    for col in ("checkpoint", "step", "train", "eval", "gap", "format", "tool calls", "pass@k", "unique", "checks"):
+        ck.add_column(col, justify="left" if col in ("checkpoint", "checks") else "right")
+    for v in g.checkpoints:
+        gen = next((c.generation for c in report.checkpoints if c.name == v.name), None)
+        o = gen.overall if gen else None
+        marks = " ".join(f"[{_STYLE[c.status]}]{_MARK[c.status]}{_SHORT[c.name]}[/]" for c in v.checks)
+        name = f"[bold]{escape(v.name)}[/] ★" if v.name == g.recommended else escape(v.name)
+        ck.add_row(name, str(v.step), num(v.train_loss), num(v.eval_loss), num(v.generalisation_gap),
+                   num(o.format_accuracy if o else None, 2), num(o.tool_call_accuracy if o else None, 2),
+                   num(v.pass_at_max_k, 2), num(v.unique_ratio, 2), marks)
+    console.print(ck)
+
+    rec = next((c for c in report.checkpoints if c.name == g.recommended), None)
+    comp = g.comparison
+    base_gen = report.base.generation if report.base else None
+    rec_gen = rec.generation if rec else None
+    bt = Table(title=f"per bucket: {report.base.name if report.base else 'base'} → {g.recommended or '—'}")
+    for col in ("bucket", "prompts", "eval loss", "format", "tool calls", "answer", "pass@k", "unique", "regressions"):
+        bt.add_column(col, justify="left" if col == "bucket" else "right")
+    losses = {b.bucket: (b.base_eval_loss, b.sft_eval_loss) for b in comp.buckets} if comp else {}
+    buckets = sorted(set(losses) | set(rec_gen.buckets if rec_gen else ()) | set(base_gen.buckets if base_gen else ()))
+
+    def pair(metric: str, bucket: str) -> str:
+        before = _value(base_gen.buckets.get(bucket) if base_gen else None, metric)
+        after = _value(rec_gen.buckets.get(bucket) if rec_gen else None, metric)
+        return f"{num(before, 2)} → {num(after, 2)}"
+
+    for b in buckets:
+        lb, la = losses.get(b, (None, None))
+        flagged = [r for r in g.regressions if r.bucket == b and r.checkpoint == g.recommended]
+        m = rec_gen.buckets.get(b) if rec_gen else None
+        bt.add_row(escape(b), str(m.prompts if m else 0), f"{num(lb)} → {num(la)}", pair("format_accuracy", b),
+                   pair("tool_call_accuracy", b), pair("answer_match", b), pair("pass@k", b), pair("unique_ratio", b),
+                   f"[red]{len(flagged)}[/]" if flagged else "0")
+    console.print(bt)
+
+    head = "[green]ready for RL[/]" if g.ready_for_rl else "[red]not ready for RL[/]"
+    body = "\n".join([f"recommended: [bold]{escape(g.recommended or '—')}[/]", *(f"• {escape(r)}" for r in g.reasons)]
+                     + ([escape(comp.summary)] if comp else []))
+    console.print(Panel(body, title=head, expand=False))
