@@ -10,12 +10,15 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	PY=$(PY) bash scripts/setup.sh
 	touch $(STAMP)
 
-## demo: the main job end to end on sample_data/: lint, then build (dedup, buckets, mix, split, export)
+## demo: the main job end to end on sample_data/: lint, build (dedup, buckets, mix, split, export), mask,
+## then QLoRA SFT of the tiny model with per-bucket evaluation and the graduation report (out/sample-run/)
 demo: $(STAMP)
 	$(BIN)/curate lint sample_data/raw.jsonl --statistics || test $$? -eq 1
 	@echo "demo: the findings above are the sample corpus's planted defects; the build drops them."
 	$(BIN)/curate build sample_data/raw.jsonl --tools sample_data/tools.json -o out/sample
 	$(BIN)/curate mask out/sample/train.jsonl --audit -o out/sample/train.masked.jsonl
+	rm -rf out/sample-run out/sample-run.partial
+	$(BIN)/curate train out/sample --model tiny -o out/sample-run
 
 ## test: the whole test suite (what CI runs)
 test: $(STAMP)

@@ -20,7 +20,10 @@ def _split_codes(values: list[str] | None) -> list[str] | None:
     return [c for v in values for c in v.split(",") if c.strip()]
 
 
-def build_parser() -> argparse.ArgumentParser:
+BUILTIN_COMMANDS = frozenset({"lint", "mask", "build", "dedup", "bucket", "stats", "rule"})
+
+
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curate", description="Lint, curate and train on tool-using agent trajectories."
     )
@@ -96,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     rule = sub.add_parser("rule", help="explain a lint rule", description="Print a rule's documentation.")
     rule.add_argument("code", nargs="?", help="a rule code such as TC003")
     rule.add_argument("--all", action="store_true", help="list every rule")
-    add_plugin_commands(sub)
+    if plugins:
+        add_plugin_commands(sub)
     return parser
 
 
@@ -120,8 +124,10 @@ def add_plugin_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # Plugin commands are looked up (an entry-point scan) only when a built-in one is not asked for.
+    parser = build_parser(plugins=not args_list or args_list[0] not in BUILTIN_COMMANDS)
+    args = parser.parse_args(args_list)
     try:
         if args.command == "lint":
             return cmd_lint(args)

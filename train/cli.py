@@ -45,7 +45,8 @@ def add_train(sub: Any) -> None:
     p.add_argument("--model", required=True, metavar="NAME_OR_PATH",
                    help="a local Hugging Face model folder (or a name in the local cache), or `tiny`: a small "
                         "decoder built offline and seeded, for CPU runs and tests")
-    p.add_argument("--config", type=Path, help="a TOML file of training settings (defaults: see README)")
+    p.add_argument("--config", type=Path, help="a TOML file of training settings (defaults: see README; with "
+                   "`--model tiny` and no config, settings sized for a 2-core CPU)")
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="the run folder to create")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint folder of this run")
     p.add_argument("--seed", type=int, help="override the config's seed")
@@ -76,7 +77,12 @@ def run_train(args: argparse.Namespace) -> int:
         err.print(f"[dim]curate train: {msg}[/]")
 
     try:
-        cfg = load_train_config(args.config)
+        if args.config is None and args.model == "tiny":
+            from train.tiny import tiny_train_config
+
+            cfg = tiny_train_config()  # sized for a 2-core CPU; the defaults are for real models
+        else:
+            cfg = load_train_config(args.config)
         if args.seed is not None:
             cfg = cfg.model_copy(update={"seed": args.seed})
         build_dir = Path(args.build)

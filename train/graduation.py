@@ -94,9 +94,9 @@ def history_from_log(entries: Iterable[Mapping[str, Any]]) -> list[EvalLogEntry]
 
     Rows with `eval_loss` are evaluations; their `eval_loss/bucket/<name>` and
     `eval_loss/length/<name>` keys are the per-bucket losses. The training loss of an evaluation is
-    the last `loss` logged at or before its step (the Trainer's mean over its logging window); the
-    run summary's `train_loss` is a whole-run mean and is not used. A step evaluated twice (a
-    resumed run) keeps its last row.
+    the row's `loss_since_last_eval` when there is one, else the last `loss` logged at or before its
+    step (the Trainer's mean over its logging window); the run summary's `train_loss` is a whole-run
+    mean and is not used. A step evaluated twice (a resumed run) keeps its last row.
     """
     train: list[tuple[int, float]] = []
     evals: dict[int, Mapping[str, Any]] = {}
@@ -109,8 +109,12 @@ def history_from_log(entries: Iterable[Mapping[str, Any]]) -> list[EvalLogEntry]
     out = []
     for step, row in sorted(evals.items()):
         before = [loss for s, loss in train if s <= step]
+        # `loss_since_last_eval` (the recipe's token-weighted training loss since the previous
+        # evaluation, weighted as eval_loss is) is the fairer side of the generalisation gap.
+        window = row.get("loss_since_last_eval")
+        train_loss = float(window) if isinstance(window, int | float) else before[-1] if before else None
         out.append(EvalLogEntry(
-            step=step, epoch=row.get("epoch"), train_loss=before[-1] if before else None,
+            step=step, epoch=row.get("epoch"), train_loss=train_loss,
             eval_loss=float(row["eval_loss"]),
             eval_loss_by_bucket={k.split("/", 2)[2]: float(v) for k, v in row.items()
                                  if k.startswith("eval_loss/bucket/")},

@@ -1,0 +1,160 @@
+"""Trainer callbacks of a run: early stopping, the metrics log, TensorBoard and a readable console log.
+
+Early stopping is our own rather than transformers' `EarlyStoppingCallback`: that one needs
+`metric_for_best_model` and `load_best_model_at_end` (which ties checkpoints to evaluations), and
+it moves its reference on any improvement, however small, so a loss that creeps down by 0.001 an
+evaluation never stops. Here an evaluation counts as progress only when it beats the best so far
+by at least `min_delta` (the best is only then updated), and training stops after `patience`
+evaluations without progress, saving a checkpoint of where it stopped. Its state is saved in every
+checkpoint, so a resumed run keeps counting where it left off.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.integrations import TensorBoardCallback
+from transformers.trainer_callback import ExportableState
+
+
+class EarlyStopping(TrainerCallback, ExportableState):
+    """Stop after `patience` evaluations whose `eval_loss` is not at least `min_delta` below the best."""
+
+    def __init__(self, patience: int = 3, min_delta: float = 0.01, best: float | None = None,
+                 bad_evaluations: int = 0) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best = best
+        self.bad_evaluations = bad_evaluations
+        self.stopped_at: int | None = None
+
+    def update(self, loss: float) -> bool:
+        """Record one evaluation; True when training should stop."""
+        if self.best is None or loss <= self.best - self.min_delta:
+            self.best = loss
+            self.bad_evaluations = 0
+        else:
+            self.bad_evaluations += 1
+        return self.bad_evaluations >= self.patience
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    metrics: dict[str, float] | None = None, **kwargs: Any) -> TrainerControl:
+        loss = (metrics or {}).get("eval_loss")
+        if loss is None or not math.isfinite(loss):
+            return control
+        if self.update(loss):
+            control.should_training_stop = True
+            control.should_save = True  # keep the state training stopped in, not only the last epoch's
+            self.stopped_at = state.global_step
+        return control
+
+    def state(self) -> dict[str, Any]:
+        return {"args": {"patience": self.patience, "min_delta": self.min_delta, "best": self.best,
+                         "bad_evaluations": self.bad_evaluations}, "attributes": {}}
+
+
+class CheckpointPolicy(TrainerCallback):
+    """Every checkpoint gets an evaluation at its own step, and the last state is always saved.
+
+    The Trainer evaluates every `eval_steps` and saves at epoch ends; those steps rarely coincide,
+    and a run that ends between epochs (`max_steps`) would not save its last state. This evaluates
+    at every epoch end (unless that step was just evaluated) and saves at the last step, so that
+    each checkpoint has its eval losses in the log history at its own step.
+    """
+
+    def __init__(self) -> None:
+        self.last_eval_step = -1
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    **kwargs: Any) -> TrainerControl:
+        at_epoch_end = state.epoch is not None and float(state.epoch).is_integer()
+        if state.global_step >= state.max_steps and not at_epoch_end:
+            control.should_save = True
+        return control
+
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                     **kwargs: Any) -> TrainerControl:
+        if self.last_eval_step != state.global_step:
+            control.should_evaluate = True
+        return control
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    **kwargs: Any) -> None:
+        self.last_eval_step = state.global_step
+
+
+class KeepBaseEvaluation(TrainerCallback):
+    """Put the evaluation made before training (the base model's, at step 0) into the log history.
+
+    `Trainer.train` starts a fresh `TrainerState`, so an evaluation logged before it is not in the
+    history that checkpoints save and `TrainResult` reads; this adds it back at the start.
+    """
+
+    def __init__(self, entry: dict[str, Any]) -> None:
+        self.entry = entry
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       **kwargs: Any) -> None:
+        if state.global_step == 0 and self.entry not in state.log_history:
+            state.log_history.insert(0, self.entry)
+
+
+class MetricsLog(TrainerCallback):
+    """Append every log entry (training loss, eval losses per bucket) to RUN/metrics.jsonl, one JSON a line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if not logs or not state.is_world_process_zero:
+            return
+        entry = {"step": state.global_step, **logs}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop entries logged after `step` (a resumed run logs them again)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+class TensorBoard(TensorBoardCallback):
+    """transformers' TensorBoard callback writing into a folder of our choosing (RUN/tb)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__()
+        self.logging_dir = str(log_dir)
+
+
+class ConsoleLog(TrainerCallback):
+    """Readable progress lines for the run log, instead of raw dictionaries or progress bars."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+               logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if not logs:
+            return
+        where = (f"step {state.global_step}/{state.max_steps} (epoch {state.epoch or 0:.2f})" if state.max_steps
+                 else "base model, before training")
+        if "eval_loss" in logs:
+            buckets = {k.split("/", 2)[2]: v for k, v in logs.items() if k.startswith("eval_loss/bucket/")}
+            detail = ", ".join(f"{k} {v:.3f}" for k, v in buckets.items())
+            self.say(f"{where}: eval loss {logs['eval_loss']:.4f}" + (f" (by bucket: {detail})" if detail else ""))
+        elif "loss" in logs:
+            self.say(f"{where}: loss {logs['loss']:.4f}, lr {logs.get('learning_rate', 0):.2e}, "
+                     f"grad norm {logs.get('grad_norm', float('nan')):.3f}")
+        elif "train_runtime" in logs:
+            self.say(f"training done in {logs['train_runtime']:.1f} s, "
+                     f"{logs.get('train_samples_per_second', 0):.2f} batches/s")

@@ -1,0 +1,194 @@
+"""Configuration of `curate train`, as pydantic models: one TOML file, every section optional.
+
+Unknown keys are an error that names the key and the valid ones, so a typo never silently falls
+back to a default. The defaults are the QLoRA SFT recipe of the issue:
+
+    seed = 0
+
+    [lora]
+    r = 16
+    alpha = 32                    # default: 2 * r
+    dropout = 0.05
+    # target_modules = ["q_proj", "v_proj"]   # default: every linear projection, found automatically
+    # train_embeddings = true     # default: only when the tokenizer has tokens the model has no embedding for
+
+    [optim]
+    lr = 2e-4
+    scheduler = "cosine"
+    warmup_ratio = 0.1
+    weight_decay = 0.01
+    max_grad_norm = 1.0
+    epochs = 3
+    # max_steps = 200             # stop after this many optimizer steps (overrides epochs)
+    grad_accumulation = 1
+    gradient_checkpointing = true
+
+    [data]
+    packing = true                # padding-free: examples flattened into one row, positions restart per example
+    tokens_per_batch = 16384      # packing: the token budget of a batch
+    batch_size = 4                # packing = false: examples per padded batch
+    # train_limit = 500           # a seeded sample of the training records (quick runs)
+    # eval_limit_per_bucket = 8   # at most this many eval records per capability bucket
+
+    [mask]                        # curate.mask.MaskPolicy: what is trained
+    turns = "all"
+    think = "keep"
+    # max_length = 4096
+    truncation = "drop"
+    template = "auto"
+
+    [eval]
+    eval_steps = 50               # eval loss (overall, per bucket, per length bucket) every N steps
+    # tokens_per_batch = 16384    # default: data.tokens_per_batch
+    early_stopping = true
+    patience = 3                  # evaluations without an improvement of at least min_delta
+    min_delta = 0.01
+
+    [generation]                  # generation-based evaluation of each epoch checkpoint and the base
+    prompts_per_bucket = 8
+    samples = 4
+    temperature = 0.7
+    max_new_tokens = 256
+
+    [graduation]                  # thresholds of the graduation report
+    converged_min_delta = 0.01
+    converged_window = 3
+    max_generalisation_gap = 0.15
+    min_format_accuracy = 0.90
+    min_tool_call_accuracy = 0.85
+    min_unique_ratio = 0.5
+    min_pairwise_ratio = 0.6
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from curate.mask import MaskPolicy
+from train import TrainError
+from train.graduation import GraduationThresholds
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraSection(_Section):
+    r: int = Field(16, ge=1, description="LoRA rank")
+    alpha: int | None = Field(None, ge=1, description="LoRA alpha; default 2 * r")
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | None = Field(
+        None, description="module names to adapt; default: every linear projection except the output head")
+    train_embeddings: bool | None = Field(
+        None, description="train the input embeddings and the output head in full (PEFT modules_to_save); "
+        "default: only when the tokenizer has tokens beyond the model's embeddings (they were added)")
+
+    @property
+    def lora_alpha(self) -> int:
+        return self.alpha if self.alpha is not None else 2 * self.r
+
+
+class OptimSection(_Section):
+    lr: float = Field(2e-4, gt=0.0)
+    scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    epochs: float = Field(3.0, gt=0.0)
+    max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs when given")
+    grad_accumulation: int = Field(1, ge=1)
+    gradient_checkpointing: bool = True
+
+
+class DataSection(_Section):
+    packing: bool = Field(True, description="padding-free batches (one row, positions restart per example)")
+    tokens_per_batch: int = Field(16384, ge=64, description="packing: token budget of one batch")
+    batch_size: int = Field(4, ge=1, description="padded batches (packing = false): examples per batch")
+    train_limit: int | None = Field(None, ge=1, description="a seeded sample of this many training records")
+    eval_limit_per_bucket: int | None = Field(
+        None, ge=1, description="at most this many eval records per capability bucket (first in file order)")
+
+
+class EvalSection(_Section):
+    eval_steps: int = Field(50, ge=1)
+    tokens_per_batch: int | None = Field(None, ge=64, description="default: data.tokens_per_batch")
+    early_stopping: bool = True
+    patience: int = Field(3, ge=1, description="evaluations without an improvement of min_delta before stopping")
+    min_delta: float = Field(0.01, ge=0.0, description="the smallest drop of eval loss that counts as progress")
+
+
+class GenerationSection(_Section):
+    prompts_per_bucket: int = Field(8, ge=1, description="M: prompts per capability bucket")
+    samples: int = Field(4, ge=1, description="n: sampled completions per prompt (diversity, pass@k)")
+    temperature: float = Field(0.7, gt=0.0)
+    max_new_tokens: int = Field(256, ge=1)
+    batch_size: int = Field(4, ge=1, description="prompts per forward pass (left-padded)")
+    turns: Literal["last", "last_and_call"] = Field(
+        "last_and_call", description="which assistant turn of an eval record is prompted: its last one, "
+        "or also its last turn with tool calls (eval records mostly end in a plain answer, so `last` "
+        "alone would leave tool-call accuracy unmeasured)")
+
+
+class TrainConfig(_Section):
+    """Everything a `curate train` run depends on besides its data and model (recorded in RUN/)."""
+
+    seed: int = 0
+    lora: LoraSection = Field(default_factory=LoraSection)
+    optim: OptimSection = Field(default_factory=OptimSection)
+    data: DataSection = Field(default_factory=DataSection)
+    mask: MaskPolicy = Field(default_factory=MaskPolicy)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    generation: GenerationSection = Field(default_factory=GenerationSection)
+    graduation: GraduationThresholds = Field(default_factory=GraduationThresholds)
+
+    @property
+    def eval_tokens_per_batch(self) -> int:
+        return self.eval.tokens_per_batch or self.data.tokens_per_batch
+
+
+def _valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[str]]:
+    """The section a validation error points into and its valid keys (for the message)."""
+    section: list[str] = []
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field is not None else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            break
+        model = ann
+        section.append(str(part))
+    return ".".join(section), sorted(model.model_fields)
+
+
+def config_error(e: ValidationError, where: str) -> TrainError:
+    """A pydantic error as one message: each key with its problem; unknown keys list the valid ones."""
+    problems = []
+    for err in e.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(x) for x in loc) or "(top)"
+        if err["type"] == "extra_forbidden":
+            section, valid = _valid_keys(TrainConfig, loc)
+            place = f"[{section}]" if section else "the top level"
+            problems.append(f"`{key}`: unknown key; valid keys in {place}: {', '.join(valid)}")
+        else:
+            problems.append(f"`{key}`: {err['msg'].removeprefix('Value error, ')}")
+    return TrainError(f"{where}: " + "; ".join(problems))
+
+
+def load_train_config(path: Path | None) -> TrainConfig:
+    """The config of a TOML file (None: the defaults); TrainError names the file and every bad key."""
+    if path is None:
+        return TrainConfig()
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise TrainError(f"{path}: cannot read config: {e}") from None
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        raise config_error(e, str(path)) from None

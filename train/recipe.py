@@ -1,0 +1,406 @@
+"""The SFT recipe: config in, model built, data built, Trainer loop with per-bucket evaluation, checkpoints.
+
+    run_training(build_dir, model, cfg, run_dir, resume=None) -> TrainResult
+
+Read top to bottom, `run_training` does what a nanoGPT-style script does, on the `transformers`
+Trainer where it saves real work (schedules, gradient accumulation, checkpoints, resume):
+
+1. seed everything (`transformers.set_seed`; the batch plan and the Trainer's sampler are seeded);
+2. load the 4-bit base with LoRA (`train.model.load_model`) and the masked train and eval examples
+   of the build (`train.data`), checking everything before anything is written;
+3. train: cosine schedule with warmup, AdamW with weight decay, gradient accumulation and
+   checkpointing; every `eval_steps` steps the eval loss on assistant tokens, overall, per
+   capability bucket and per length bucket; a checkpoint at every epoch, all kept; early stopping
+   on eval loss; logs to RUN/metrics.jsonl and TensorBoard (RUN/tb);
+4. return the checkpoints, so the caller can evaluate each of them and the base by generation.
+
+The base model's eval losses are measured too, at step 0 before the first update (LoRA starts as
+the identity), and every checkpoint has an evaluation at its own step, so per-bucket losses of the
+base and of each checkpoint sit side by side in the log history.
+
+The loss is the mean cross-entropy over trained (assistant) tokens of the whole accumulated step,
+however the tokens fall into batches: each batch returns its summed loss divided by the number of
+trained tokens of all the batches of the step, so packed and padded runs optimise the same thing.
+Logits are computed only at the positions that predict a trained token (`logits_to_keep`), which
+skips the output head for the masked ~90% of a tool-using conversation (its system prompt and tool
+results).
+
+Where a run lives while it runs: RUN.partial/ beside RUN/. Checkpoints can be inspected there
+during a long run; a run that fails or is killed leaves RUN.partial/ (never a RUN/ that looks
+finished) and `--resume RUN.partial/checkpoint-N` continues it in place. When training (and, if the
+caller asks for `finalize=False`, the caller's evaluation) is done, RUN.partial/ is renamed to
+RUN/. Resuming from a checkpoint of a finished RUN/ moves it back to RUN.partial/ until done.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+from transformers import Trainer, TrainingArguments, set_seed
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+from curate.mask import IGNORE
+from train import TrainError, quiet_libraries
+from train.callbacks import (
+    CheckpointPolicy,
+    ConsoleLog,
+    EarlyStopping,
+    KeepBaseEvaluation,
+    MetricsLog,
+    TensorBoard,
+    truncate_metrics,
+)
+from train.config import TrainConfig
+from train.data import (
+    BatchDataset,
+    Collator,
+    Example,
+    SplitData,
+    example_of_positions,
+    load_split,
+    packed_batches,
+    padded_batches,
+)
+from train.model import ModelInfo, load_model
+
+METRICS = "metrics.jsonl"
+RUN_INFO = "run.json"
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; `checkpoints` are the epoch (and stop) checkpoints to evaluate, in order."""
+
+    run_dir: Path
+    """Where the run is now: RUN/ once finalised, RUN.partial/ before."""
+    checkpoints: list[Path]
+    log_history: list[dict[str, Any]]
+    evaluations: list[dict[str, Any]]
+    """Every evaluation: step, epoch, eval_loss, eval_loss/bucket/<name>, eval_loss/length/<name>, ...
+    The one at step 0 is the base model's (before any update); every checkpoint has one at its step."""
+    global_step: int
+    stopped_early: bool
+    model_info: ModelInfo
+    base_model: str
+    """The resolved base model (a folder for `tiny`), to load for the zero-shot baseline."""
+    eval_buckets: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Examples and trained tokens per eval bucket (`bucket/<name>`, `length/<name>`)."""
+    seconds: float = 0.0
+    complete: bool = False
+
+    def evaluation_at(self, step: int) -> dict[str, Any] | None:
+        """The evaluation logged at `step` (0: the base model), None if there was none."""
+        return next((e for e in reversed(self.evaluations) if e.get("step") == step), None)
+
+    @property
+    def base_evaluation(self) -> dict[str, Any] | None:
+        return self.evaluation_at(0)
+
+
+def partial_dir(run_dir: Path) -> Path:
+    return run_dir.with_name(run_dir.name + ".partial")
+
+
+# --- loss ------------------------------------------------------------------------------------------
+
+
+def token_losses(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cross-entropy of every trained token of a collated batch: (losses, rows, cols).
+
+    Position (row, col) predicts label (row, col + 1); logits are only computed where that label is
+    trained.
+    """
+    labels = batch["labels"]
+    rows, cols = torch.nonzero(labels[:, 1:] != IGNORE, as_tuple=True)
+    keep = torch.unique(cols)  # sorted
+    out = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask"),
+                position_ids=batch.get("position_ids"), use_cache=False, logits_to_keep=keep)
+    logits = out.logits[rows, torch.searchsorted(keep, cols)].float()
+    return F.cross_entropy(logits, labels[rows, cols + 1], reduction="none"), rows, cols
+
+
+def bucket_losses(model: Any, examples: list[Example], batches: list[list[int]], collate: Collator,
+                  device: torch.device | str = "cpu") -> tuple[dict[str, float], dict[str, int]]:
+    """Mean token loss overall (`loss`), per capability bucket (`loss/bucket/<name>`) and per length bucket
+    (`loss/length/<name>`), with the trained-token counts behind each."""
+    sums: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    with torch.no_grad():
+        for plan in batches:
+            batch = {k: v.to(device) for k, v in collate([[examples[i] for i in plan]]).items()}
+            losses, rows, cols = token_losses(model, batch)
+            owner = example_of_positions(batch, rows, cols)
+            per_example = torch.zeros(len(plan), dtype=torch.float64).index_add_(0, owner.cpu(), losses.double().cpu())
+            n_example = torch.bincount(owner.cpu(), minlength=len(plan))
+            for k, i in enumerate(plan):
+                ex = examples[i]
+                for key in ("loss", f"loss/bucket/{ex.bucket}", f"loss/length/{ex.length_bucket}"):
+                    sums[key] += float(per_example[k])
+                    counts[key] += int(n_example[k])
+    means = {k: sums[k] / counts[k] for k in sorted(sums) if counts[k]}
+    return means, dict(counts)
+
+
+# --- the Trainer -----------------------------------------------------------------------------------
+
+
+class SFTTrainer(Trainer):
+    """The Trainer with our loss (trained tokens of the accumulated step) and our evaluation (per bucket)."""
+
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, *args: Any, eval_examples: list[Example], eval_batches: list[list[int]],
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.eval_examples = eval_examples
+        self.eval_batches = eval_batches
+        # count trained tokens over the whole accumulated step (labels[..., 1:] != -100), for the loss scale
+        self.model_accepts_loss_kwargs = True
+        self._window = [0.0, 0]  # training loss since the last evaluation: summed token loss, tokens
+
+    def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
+                     num_items_in_batch: torch.Tensor | int | None = None) -> Any:
+        losses, _, _ = token_losses(model, inputs)
+        total = losses.sum()
+        if model.training:
+            self._window[0] += float(total.detach())
+            self._window[1] += losses.numel()
+        denominator = num_items_in_batch if num_items_in_batch is not None else max(1, losses.numel())
+        loss = total / denominator
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes  # num_items counts every device; DDP averages gradients
+        return (loss, None) if return_outputs else loss
+
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: list[str] | None = None,
+                 metric_key_prefix: str = "eval") -> dict[str, float]:
+        model = self.model
+        was_training = model.training
+        model.eval()
+        start = time.perf_counter()
+        means, counts = bucket_losses(model, self.eval_examples, self.eval_batches, self.data_collator,
+                                      self.args.device)
+        if was_training:
+            model.train()
+        metrics: dict[str, float] = {f"{metric_key_prefix}_{k}": v for k, v in means.items()}
+        metrics[f"{metric_key_prefix}_tokens"] = counts.get("loss", 0)
+        metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - start, 3)
+        if self._window[1]:
+            metrics["loss_since_last_eval"] = self._window[0] / self._window[1]
+            self._window = [0.0, 0]
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def training_arguments(cfg: TrainConfig, work: Path) -> TrainingArguments:
+    """The Trainer's arguments for a config; a run always evaluates by steps and saves by epoch."""
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return TrainingArguments(
+        output_dir=str(work),
+        num_train_epochs=cfg.optim.epochs,
+        max_steps=cfg.optim.max_steps or -1,
+        per_device_train_batch_size=1,  # an item is a whole planned batch (packed or padded)
+        per_device_eval_batch_size=1,
+        gradient_accumulation_steps=cfg.optim.grad_accumulation,
+        learning_rate=cfg.optim.lr,
+        lr_scheduler_type=cfg.optim.scheduler,
+        **_warmup(cfg.optim.warmup_ratio),
+        weight_decay=cfg.optim.weight_decay,
+        max_grad_norm=cfg.optim.max_grad_norm,
+        eval_strategy="steps",
+        eval_steps=cfg.eval.eval_steps,
+        save_strategy="epoch",
+        save_total_limit=None,
+        logging_strategy="steps",
+        logging_steps=max(1, min(10, cfg.eval.eval_steps)),
+        logging_first_step=True,
+        report_to=[],  # TensorBoard is added as a callback writing to RUN/tb
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=bf16,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        include_num_input_tokens_seen="non_padding",
+        restore_callback_states_from_checkpoint=True,
+        disable_tqdm=True,
+    )
+
+
+def _warmup(ratio: float) -> dict[str, float]:
+    """transformers 5 takes the warmup ratio as a float `warmup_steps` (< 1); 4.x had `warmup_ratio`."""
+    if "warmup_ratio" in TrainingArguments.__dataclass_fields__:
+        return {"warmup_ratio": ratio}
+    return {"warmup_steps": ratio}
+
+
+def _resume_checkpoint(resume: str | None, run_dir: Path, work: Path) -> Path | None:
+    """The checkpoint to resume from, after moving a finished RUN/ back to RUN.partial/ if it is there."""
+    if resume is None:
+        return None
+    ckpt = Path(resume).expanduser().resolve()
+    if not (ckpt / "trainer_state.json").exists():
+        raise TrainError(f"--resume {resume}: not a checkpoint folder (no trainer_state.json); give "
+                         f"{work.name}/checkpoint-N or {run_dir.name}/checkpoint-N")
+    if ckpt.parent == work.resolve() and run_dir.exists():
+        raise TrainError(f"both {run_dir} and {work} exist; remove the one you do not want to continue")
+    if ckpt.parent == run_dir.resolve():
+        if work.exists():
+            raise TrainError(f"both {run_dir} and {work} exist; remove the one you do not want to continue")
+        run_dir.rename(work)
+        ckpt = work.resolve() / ckpt.name
+    return ckpt
+
+
+def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, resume: str | None = None,
+                 log: Callable[[str], None] | None = None, finalize: bool = True) -> TrainResult:
+    """Train a LoRA adapter on the build in `build_dir`; see the module docstring for where files go.
+
+    Raises TrainError (nothing written) on a bad model, tokenizer, data folder or resume path. With
+    `finalize=False` the run stays in RUN.partial/ for the caller to evaluate, then `finalize_run`.
+    """
+    say = log or (lambda _m: None)
+    quiet_libraries()
+    run_dir = run_dir.resolve()
+    work = partial_dir(run_dir)
+    if resume is None and work.exists():
+        ckpts = sorted(work.glob("checkpoint-*"), key=_step_of)
+        hint = f"resume with --resume {ckpts[-1]}" if ckpts else f"delete {work}"
+        raise TrainError(f"{work} holds an interrupted run; {hint}, or delete it to start over")
+    if resume is None and run_dir.exists():
+        raise TrainError(f"{run_dir} already holds a run; give another -o, or delete it to start over")
+    for name in ("train.jsonl", "eval.jsonl"):
+        if not (build_dir / name).exists():
+            raise TrainError(f"{build_dir / name}: not found; give the output folder of `curate build`")
+
+    # 1. seed, model, data: everything that can fail on bad input, before anything is written
+    set_seed(cfg.seed)
+    say(f"loading {model} in 4-bit")
+    net, tokenizer, info = load_model(model, cfg, say)
+    say(info.summary())
+    train_data = load_split(build_dir / "train.jsonl", tokenizer, cfg.mask, limit=cfg.data.train_limit, seed=cfg.seed)
+    eval_data = load_split(build_dir / "eval.jsonl", tokenizer, cfg.mask, per_bucket=cfg.data.eval_limit_per_bucket)
+    for data in (train_data, eval_data):
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(data.dropped.items()))
+        say(f"{data.path.name}: {len(data.examples)} examples from {data.records} records"
+            + (f" (dropped: {dropped})" if dropped else ""))
+        for note in data.notes[:5]:
+            say(f"note: {note}")
+    if cfg.data.packing:
+        train_plan = packed_batches(train_data.examples, cfg.data.tokens_per_batch, seed=cfg.seed)
+        eval_plan = packed_batches(eval_data.examples, cfg.eval_tokens_per_batch)
+    else:
+        train_plan = padded_batches(train_data.examples, cfg.data.batch_size, seed=cfg.seed)
+        eval_plan = padded_batches(eval_data.examples, cfg.data.batch_size)
+    collator = Collator(cfg.data.packing, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    ckpt = _resume_checkpoint(resume, run_dir, work)
+
+    # 2. the run folder
+    created = not work.exists()
+    work.mkdir(parents=True, exist_ok=True)
+    if ckpt is not None:
+        truncate_metrics(work / METRICS, _trainer_step(ckpt))
+    (work / "train_config.json").write_text(cfg.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    (work / "model.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    _write_data_info(work / "data.json", build_dir, train_data, eval_data, train_plan, eval_plan)
+
+    # 3. train
+    stopper = EarlyStopping(cfg.eval.patience, cfg.eval.min_delta)
+    callbacks: list[Any] = [MetricsLog(work / METRICS), TensorBoard(work / "tb"), ConsoleLog(say),
+                            CheckpointPolicy()]
+    if cfg.eval.early_stopping:
+        callbacks.append(stopper)
+    trainer = SFTTrainer(
+        model=net, args=training_arguments(cfg, work), data_collator=collator,
+        train_dataset=BatchDataset(train_data.examples, train_plan),
+        eval_dataset=BatchDataset(eval_data.examples, eval_plan), processing_class=tokenizer,
+        callbacks=callbacks, eval_examples=eval_data.examples, eval_batches=eval_plan)
+    for cb in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(cb)
+    say(f"training: {len(train_plan)} batches an epoch, {cfg.optim.grad_accumulation} per step; "
+        f"eval every {cfg.eval.eval_steps} steps on {len(eval_data.examples)} examples")
+    start = time.perf_counter()
+    try:
+        if ckpt is None:  # step 0: LoRA's B matrices are zero, so this is the base model's eval loss
+            base = trainer.evaluate()
+            trainer.add_callback(KeepBaseEvaluation({**base, "epoch": 0.0, "step": 0}))
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt is not None else None)
+    except BaseException:
+        if created and not any(work.glob("checkpoint-*")):
+            shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
+        raise
+    seconds = time.perf_counter() - start
+
+    # 4. what the caller evaluates next
+    stopped = any(isinstance(cb, EarlyStopping) and cb.stopped_at is not None
+                  for cb in trainer.callback_handler.callbacks)
+    history = list(trainer.state.log_history)
+    result = TrainResult(
+        run_dir=work, checkpoints=sorted(work.glob("checkpoint-*"), key=_step_of), log_history=history,
+        evaluations=[h for h in history if "eval_loss" in h], global_step=trainer.state.global_step,
+        stopped_early=stopped, model_info=info, base_model=info.path, eval_buckets=eval_data.bucket_counts(),
+        seconds=round(seconds, 2))
+    _write_run_info(result)
+    say(f"trained {result.global_step} steps in {seconds:.1f} s; checkpoints: "
+        + ", ".join(p.name for p in result.checkpoints))
+    return finalize_run(result, run_dir) if finalize else result
+
+
+def finalize_run(result: TrainResult, run_dir: Path) -> TrainResult:
+    """Move a run from RUN.partial/ to RUN/ (the checkpoints move with it) and mark it complete."""
+    run_dir = run_dir.resolve()
+    work = result.run_dir
+    if work != run_dir:
+        if run_dir.exists():
+            raise TrainError(f"{run_dir} exists; the finished run stays in {work}")
+        work.rename(run_dir)
+    result.run_dir = run_dir
+    result.checkpoints = [run_dir / p.name for p in result.checkpoints]
+    result.complete = True
+    _write_run_info(result)
+    return result
+
+
+def _step_of(path: Path) -> int:
+    try:
+        return int(path.name.rsplit("-", 1)[-1])
+    except ValueError:
+        return -1
+
+
+def _trainer_step(ckpt: Path) -> int:
+    return int(json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+
+
+def _write_data_info(path: Path, build_dir: Path, train: SplitData, eval_: SplitData,
+                     train_plan: list[list[int]], eval_plan: list[list[int]]) -> None:
+    def side(data: SplitData, plan: list[list[int]]) -> dict[str, Any]:
+        tokens = sum(len(ex.input_ids) for ex in data.examples)
+        return {"records": data.records, "examples": len(data.examples), "batches": len(plan), "tokens": tokens,
+                "trained_tokens": sum(ex.trained_tokens for ex in data.examples), "dropped": dict(data.dropped),
+                "notes": data.notes, "buckets": data.bucket_counts()}
+
+    info = {"build": str(build_dir.resolve()), "train": side(train, train_plan), "eval": side(eval_, eval_plan)}
+    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def _write_run_info(result: TrainResult) -> None:
+    evals = result.evaluations
+    info = {
+        "complete": result.complete, "base_model": result.base_model, "global_step": result.global_step,
+        "stopped_early": result.stopped_early, "seconds": result.seconds,
+        "checkpoints": [p.name for p in result.checkpoints],
+        "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
+        "best_eval_loss": min((e["eval_loss"] for e in evals if math.isfinite(e["eval_loss"])), default=None),
+    }
+    (result.run_dir / RUN_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
