@@ -301,8 +301,8 @@ def tiny_train_config() -> Any:
     What differs from the defaults, and why: a LoRA on a 192-wide model learns at a higher rate
     (3e-3); smaller batches (4,096 tokens, about two sample records) give more optimizer steps for
     the same compute; 96 training records twice give two epoch checkpoints to compare; two eval
-    records per bucket keep each evaluation to a few seconds; four prompts per bucket, four samples
-    and 128 new tokens (a tool-call turn of the sample data fits) bound the generation-based
+    records per bucket keep each evaluation to a few seconds; three prompts per bucket, four samples
+    and 96 new tokens (a tool-call turn of the sample data fits) bound the generation-based
     evaluation of the base and the two checkpoints; no gradient checkpointing (memory is not the
     constraint here, time is).
     """
@@ -312,7 +312,7 @@ def tiny_train_config() -> Any:
         "optim": {"lr": 3e-3, "epochs": 2, "gradient_checkpointing": False},
         "data": {"tokens_per_batch": 4096, "train_limit": 96, "eval_limit_per_bucket": 2},
         "eval": {"eval_steps": 20},
-        "generation": {"prompts_per_bucket": 4, "samples": 4, "max_new_tokens": 128},
+        "generation": {"prompts_per_bucket": 3, "samples": 4, "max_new_tokens": 96},
     })
 
 
