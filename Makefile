@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/dedup_speed.py
 	$(BIN)/python bench/mask_speed.py
 	$(BIN)/python bench/build_speed.py
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python bench/train_speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
