@@ -11,12 +11,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+            env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run `python -m curate ARGS` as a user would, capturing output."""
     base = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     return subprocess.run(
         [sys.executable, "-m", "curate", *args], capture_output=True, text=True, cwd=cwd or REPO,
-        input=stdin, timeout=300, env={**base, **(env or {})},
+        input=stdin, timeout=timeout, env={**base, **(env or {})},
     )
 
 

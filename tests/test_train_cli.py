@@ -73,14 +73,15 @@ max_new_tokens = 24
 @pytest.mark.slow
 def test_sample_data_build_train_evaluate_report_and_merge(tmp_path: Path) -> None:
     """The README's main job on the sample data, shortened: every report and folder a user relies on."""
-    env = {"CURATE_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "2"}
+    env = {"CURATE_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "out"
     res = run_cli("build", "sample_data/raw.jsonl", "--tools", "sample_data/tools.json", "-o", str(out), env=env)
     assert res.returncode == 0, res.stderr
     cfg = tmp_path / "quick.toml"
     cfg.write_text(QUICK, encoding="utf-8")
     run = tmp_path / "run"
-    res = run_cli("train", str(out), "--model", "tiny", "--config", str(cfg), "-o", str(run), env=env)
+    # builds and pretrains the tiny base in a fresh cache first (1-2 minutes)
+    res = run_cli("train", str(out), "--model", "tiny", "--config", str(cfg), "-o", str(run), env=env, timeout=1500)
     assert res.returncode == 0, res.stderr[-3000:]
     assert not run.with_name("run.partial").exists()
     report = json.loads((run / "eval_report.json").read_text(encoding="utf-8"))
@@ -100,7 +101,7 @@ def test_sample_data_build_train_evaluate_report_and_merge(tmp_path: Path) -> No
     assert "ready for RL" in res.stdout or "ready_for_rl" in res.stdout or "RL" in res.stdout
 
     merged = tmp_path / "merged"
-    res = run_cli("merge", str(run / verdict["recommended"]), "-o", str(merged), env=env)
+    res = run_cli("merge", str(run / verdict["recommended"]), "-o", str(merged), env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     from transformers import AutoModelForCausalLM
 
