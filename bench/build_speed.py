@@ -1,18 +1,24 @@
-"""Whole-build wall time on N sample-style trajectories (default 100,000), 1 and 2 processes.
+"""Whole-build wall time and memory on N sample-style trajectories (default 100,000), 1 and 2 processes.
 
     python bench/build_speed.py [--records 100000] [--num-proc 1 2]
 
 The corpus is the sample corpus scaled up: each copy gets a seeded run of random words in its first
 user turn, so copies are distinct records rather than duplicates (a few still collide, as in real
-data). Prints wall time, records per second and the per-stage accounting of each run.
+data). Each run is a fresh process, so that its peak resident memory is its own: printed are the wall
+time, records per second, CPU time, the peak RSS of the main process and of the largest worker, and the
+per-stage accounting. The machine's load average is printed too: on a shared machine, CPU time says
+what the build costs and wall time what it got.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,27 +47,47 @@ def prefix_words(rec: dict[str, Any], copy: int, rng: random.Random) -> None:
             return
 
 
+def run_one(corpus: Path, n: int) -> dict[str, Any]:
+    """One build with `n` processes, in this process: its figures as a JSON-able dict."""
+    out = REPO / "bench" / "data" / f"build_out_{n}"
+    start = time.perf_counter()
+    result = build([corpus], out, BuildConfig(num_proc=n), [REPO / "sample_data" / "tools.json"],
+                   log=lambda msg: print(f"  {time.perf_counter() - start:7.1f}s {msg}", flush=True))
+    wall = time.perf_counter() - start
+    me, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    m = result.manifest
+    return {"num_proc": n, "wall": wall, "cpu": me.ru_utime + me.ru_stime + workers.ru_utime + workers.ru_stime,
+            "rss_main_mb": me.ru_maxrss / 1024, "rss_worker_mb": workers.ru_maxrss / 1024,
+            "records_in": m.records_in, "records_out": m.records_out, "dropped": m.dropped}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--num-proc", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a single run, in a fresh process
     args = parser.parse_args()
     corpus = REPO / "bench" / "data" / f"build_{args.records}.jsonl"
+    if args.one is not None:
+        print("RESULT " + json.dumps(run_one(corpus, args.one)), flush=True)
+        return
     if not corpus.exists():
         scaled_corpus(args.records, corpus, prefix_words)
     print(f"# build speed: {args.records:,} trajectories; {platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
     base = None
     for n in args.num_proc:
-        out = REPO / "bench" / "data" / f"build_out_{n}"
-        start = time.perf_counter()
-        result = build([corpus], out, BuildConfig(num_proc=n), [REPO / "sample_data" / "tools.json"],
-                       log=lambda msg, t0=start: print(f"  {time.perf_counter() - t0:7.1f}s {msg}", flush=True))
-        t = time.perf_counter() - start
-        base = base or t
-        m = result.manifest
-        print(f"num_proc={n}: {t:.1f} s, {args.records / t:,.0f} records/s ({base / t:.2f}x the first run); "
-              f"{m.records_out} out, dropped {m.dropped}")
+        load = os.getloadavg()[0]
+        proc = subprocess.run([sys.executable, __file__, "--records", str(args.records), "--one", str(n)],
+                              stdout=subprocess.PIPE, text=True, check=True)
+        lines = proc.stdout.splitlines()
+        print("\n".join(line for line in lines if not line.startswith("RESULT ")))
+        r = json.loads(next(line for line in lines if line.startswith("RESULT "))[len("RESULT "):])
+        base = base or r["wall"]
+        print(f"num_proc={n}: {r['wall']:.1f} s wall ({base / r['wall']:.2f}x the first run), "
+              f"{args.records / r['wall']:,.0f} records/s, {r['cpu']:.1f} s CPU; peak RSS {r['rss_main_mb']:,.0f} MB "
+              f"main, {r['rss_worker_mb']:,.0f} MB largest worker; load average {load:.1f} at the start; "
+              f"{r['records_out']} out, dropped {r['dropped']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,16 +3,26 @@
     files → read → lint gate → exact dedup → near-dup dedup → decontamination → capability and
     length buckets → balanced mix → leak-free eval split → OUT/
 
+Per-record work streams through Arrow with `datasets` (`curate.build_stream`): the inputs become raw
+Arrow rows (`Dataset.from_generator`, written in chunks), and one batched `Dataset.map` over `num_proc`
+processes reads, adapts, validates and lints each record and, for those passing the gate, computes its
+exact-dedup key, MinHash signature(s), completeness, token count and capability bucket. The main process
+never holds the records: it reads the facts' small columns, decides what needs the whole run in input
+order (the cross-record lint rules, unique ids, the lint gate), runs the global stages on those columns
+(exact and near dedup with `deduplicate_entries`, decontamination, length edges, balance, split), and
+at export reads the chosen records back from the memory-mapped raw rows, in output order, a batch at a
+time, gathering the `datasets` folder's columns as it writes the JSON Lines files. The Arrow files live
+in a folder beside the output (`.OUT.work-PID`), removed whatever happens.
+
 Every stage counts what it drops and why (`StageCount`), and the manifest checks the invariant
-records in = records out + records dropped. The per-record work (reading and linting in order;
-signatures, buckets and token counts in `num_proc` processes over ordered batches) is the same
-with one process or several, so outputs are byte-identical for a seed. The output folder is
-written next to its final place and renamed into it at the end: a killed run leaves the previous
-output or none.
+records in = records out + records dropped. Each record's facts depend on that record alone, so outputs
+are byte-identical for a seed with one process or several. The output folder is written next to its
+final place and renamed into it at the end: a killed run leaves the previous output or none.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -24,10 +34,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from curate import __version__
+from curate.build_stream import (
+    RecordSource,
+    RunLint,
+    WorkerSpec,
+    attach_tools,
+    column,
+    content_fingerprint,
+    prepare_worker,
+    quiet_datasets,
+    read_raw_dataset,
+    record_facts,
+    signature_matrix,
+)
 from curate.buildconfig import BuildConfig
 from curate.jsonl import write_jsonl
-from curate.lint import Linter
 from curate.manifest import InputFile, Manifest, StageCount, check_invariant
 from curate.readers import RawRecord, RecordReader, load_tool_specs
 from curate.records import ToolSpec, Trajectory
@@ -39,10 +63,12 @@ class BuildError(RuntimeError):
 
 @dataclass
 class Item:
-    """One readable record on its way through the pipeline."""
+    """One record past the lint gate, by its raw row: what the global stages need, never the record."""
 
-    index: int
-    record: Trajectory
+    row: int
+    """Its row among all records read (input order); the record is read back from it at export."""
+    id: str
+    """Its id in the output (`unique_name`): its own, or `FILE-LINE`, `~N` added when repeated."""
     warnings: int
     bucket: str = ""
     signals: list[str] = field(default_factory=list)
@@ -91,66 +117,118 @@ def versions() -> dict[str, str]:
     return out
 
 
-def read_and_lint(paths: Sequence[Path], tools: Sequence[dict[str, Any]], keep_invalid: bool,
-                  stage: dict[str, StageCount], lint_counts: Counter[str],
-                  inputs: list[InputFile]) -> list[Item]:
-    """Read every input in order, lint every record, keep the readable ones without errors."""
-    specs = [ToolSpec.model_validate(t) for t in tools]
-    linter = Linter(tools)
-    items: list[Item] = []
+def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: dict[str, StageCount],
+                 lint_counts: Counter[str]) -> list[Item]:
+    """Count every record read and its findings, and pass the readable ones without errors, in input order.
+
+    The workers linted each record alone; the cross-record rules (`RunLint`) are decided here, so the
+    counts equal one `curate lint` run's. Ids are made unique here too, in the same order.
+    """
+    from curate.rules import all_rules
+
+    errors = frozenset(code for code, rule in all_rules().items() if rule.severity == "error")
+    cols = {name: column(facts, name).to_pylist() for name in
+            ("readable", "processed", "codes", "record_id", "fallback_id", "ts001", "ts001_external")}
+    sources = column(facts, "source").to_numpy().tolist()
+    lines = column(facts, "line").to_numpy().tolist()
+    run = RunLint()
     seen_ids: set[str] = set()
+    items: list[Item] = []
     read = stage["read"]
     gate = stage["lint"]
-    for path in paths:
-        n_before = read.records_in
-        for result in linter.reader.read(path):
-            read.records_in += 1
-            findings = list(linter.lint_result(result))
-            for f in findings:
-                lint_counts[f.code] += 1
-            if result.record is None:
-                read.dropped["unreadable"] = read.dropped.get("unreadable", 0) + 1
-                continue
-            read.records_out += 1
-            gate.records_in += 1
-            errors = [f for f in findings if f.severity == "error"]
-            if errors and not keep_invalid:
-                gate.dropped["lint_error"] = gate.dropped.get("lint_error", 0) + 1
-                continue
-            gate.records_out += 1
-            record = prepare_record(result.record, result.raw, specs, seen_ids)
-            items.append(Item(read.records_in - 1, record, len(findings) - len(errors)))
-        digest, size = file_sha256(path)
-        inputs.append(InputFile(path=str(path), sha256=digest, bytes=size, records=read.records_in - n_before))
+    for row in range(len(lines)):
+        read.records_in += 1
+        codes = cols["codes"][row]
+        readable = cols["readable"][row]
+        rid = cols["record_id"][row]
+        if readable:
+            codes = codes + run.codes(rid, paths[sources[row]], lines[row], cols["ts001"][row],
+                                      cols["ts001_external"][row])
+        lint_counts.update(codes)
+        if not readable:
+            read.dropped["unreadable"] = read.dropped.get("unreadable", 0) + 1
+            continue
+        read.records_out += 1
+        gate.records_in += 1
+        n_errors = sum(code in errors for code in codes)
+        if n_errors and not keep_invalid:
+            gate.dropped["lint_error"] = gate.dropped.get("lint_error", 0) + 1
+            continue
+        if not cols["processed"][row]:  # the workers gate on a subset of these findings: never happens
+            raise RuntimeError(f"record #{row} passed the lint gate but was not processed (a bug)")
+        gate.records_out += 1
+        name = unique_name(rid if rid is not None else cols["fallback_id"][row], seen_ids)
+        items.append(Item(row, name, len(codes) - n_errors))
     return items
+
+
+def take(facts: Any, name: str, rows: np.ndarray) -> list[Any]:
+    """Column `name` at `rows`, as Python values."""
+    import pyarrow as pa
+
+    return column(facts, name).take(pa.array(rows, type=pa.int64())).to_pylist()
+
+
+def sign_references(paths: Sequence[Path], settings: Any) -> tuple[Any, list[InputFile]]:
+    """Signatures of the readable records of `--decontaminate` files, signed as the workers sign
+    training records (`settings`), a chunk of records in memory at a time."""
+    from curate.dedup import MinHasher, Signatures, normalised_text
+
+    hasher = MinHasher(settings)
+    reader = RecordReader()
+    parts: list[np.ndarray] = [np.empty((0, settings.num_perm), dtype=np.uint32)]
+    files: list[InputFile] = []
+    for p in paths:
+        n = 0
+        texts: list[str] = []
+        for result in reader.read(p):
+            if result.record is None:
+                continue
+            n += 1
+            texts.append(normalised_text(result.record, settings.roles))
+            if len(texts) == 1024:
+                parts.append(hasher.sign_texts(texts))
+                texts = []
+        if texts:
+            parts.append(hasher.sign_texts(texts))
+        digest, size = file_sha256(p)
+        files.append(InputFile(path=str(p), sha256=digest, bytes=size, records=n))
+    return Signatures(np.concatenate(parts), settings), files
 
 
 def prepare_record(record: Trajectory, raw: RawRecord, specs: Sequence[ToolSpec], seen: set[str]) -> Trajectory:
     """A readable record as the stages want it: the `--tools` specs attached when it has none (exported
     records carry the tools they call), and an id of its own."""
-    if specs and not record.tools:
-        record = record.model_copy(update={"tools": list(specs)})
-    return unique_id(record, f"{Path(raw.path).stem}-{raw.line}", seen)
+    return unique_id(attach_tools(record, specs), f"{Path(raw.path).stem}-{raw.line}", seen)
 
 
 def unique_id(record: Trajectory, fallback: str, seen: set[str]) -> Trajectory:
     """Every exported record gets an id of its own: a missing id becomes `FILE-LINE`, a repeated one
     gets `~N`; the id it had is kept in `meta.original_id`."""
-    rid = record.id if record.id is not None else fallback
+    return with_id(record, unique_name(record.id if record.id is not None else fallback, seen))
+
+
+def unique_name(rid: str, seen: set[str]) -> str:
+    """`rid`, or `rid~2`, `rid~3`, … if taken: the first free one, which is then taken."""
     new, n = rid, 1
     while new in seen:
         n += 1
         new = f"{rid}~{n}"
     seen.add(new)
+    return new
+
+
+def with_id(record: Trajectory, new: str) -> Trajectory:
+    """The record under id `new`; a changed id keeps the one it had in `meta.original_id`."""
     if new == record.id:
         return record
     meta = {**(record.meta or {}), "original_id": record.id}
     return record.model_copy(update={"id": new, "meta": meta})
 
 
-def export_row(item: Item, split: str, copy_of: str | None = None) -> dict[str, Any]:
-    """A record as written to train.jsonl / eval.jsonl: canonical messages and tools, plus labels."""
-    row = item.record.model_dump(mode="json", exclude_none=True)
+def export_row(row: dict[str, Any], item: Item, split: str, copy_of: str | None = None) -> dict[str, Any]:
+    """A record as written to train.jsonl / eval.jsonl: its canonical dump (`RecordDumper`, changed in
+    place), plus labels."""
     row["bucket"] = item.bucket
     row["length_bucket"] = item.length_bucket
     row["signals"] = item.signals
@@ -161,28 +239,125 @@ def export_row(item: Item, split: str, copy_of: str | None = None) -> dict[str, 
     return row
 
 
-def save_datasets_folder(out: Path, train: Path, eval_: Path) -> None:
-    """The same rows as a `datasets` folder (DatasetDict with train / eval), deterministic fingerprints."""
-    from datasets import Dataset, DatasetDict, disable_progress_bars
+class RecordDumper:
+    """`record.model_dump(mode="json", exclude_none=True)`, with the `--tools` specs dumped once.
 
-    disable_progress_bars()
+    Most exported records carry the `--tools` specs attached to them (`attach_tools`), and those specs
+    are most of each row: dumping them once, and their JSON text once for the `datasets` folder, halves
+    the export's time. A record carrying those very spec objects gets the shared dump, in the place the
+    field has in a whole-record dump (right after `messages`); any other record is dumped whole.
+    """
 
-    def load(path: Path) -> Dataset:
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        # nested, ragged structures (tool schemas, arguments) are kept as JSON text columns
-        for r in rows:
-            r["messages"] = json.dumps(r["messages"], ensure_ascii=False)
-            r["tools"] = json.dumps(r.get("tools") or [], ensure_ascii=False)
-            r.pop("meta", None)
-            r.setdefault("copy_of", None)
-        return Dataset.from_list(rows) if rows else Dataset.from_dict({})
+    def __init__(self, specs: Sequence[ToolSpec]) -> None:
+        self.specs = list(specs)  # the very objects `attach_tools` attached
+        self.tools = [t.model_dump(mode="json", exclude_none=True) for t in self.specs]
+        self.tools_json = json.dumps(self.tools, ensure_ascii=False)
 
-    dd = DatasetDict({"train": load(train), "eval": load(eval_)})
-    dd.save_to_disk(str(out))
-    for split in ("train", "eval"):  # datasets fingerprints in-memory data randomly: make it a content hash
-        state = out / split / "state.json"
+    def dump(self, record: Trajectory) -> tuple[dict[str, Any], str | None]:
+        """The record's dump, and its tools' JSON text when it is the shared one (else None)."""
+        tools = record.tools
+        if not (self.specs and tools and len(tools) == len(self.specs)
+                and all(a is b for a, b in zip(tools, self.specs, strict=True))):
+            return record.model_dump(mode="json", exclude_none=True), None
+        row: dict[str, Any] = {}
+        for key, value in record.model_dump(mode="json", exclude_none=True, exclude={"tools"}).items():
+            row[key] = value
+            if key == "messages":  # fields dump in declaration order: id, messages, tools, meta, extras
+                row["tools"] = self.tools
+        return row, self.tools_json
+
+
+_TEXT_COLUMNS = ("messages", "tools")
+"""Columns of the `datasets` folder holding nested, ragged structures (tool schemas, arguments) as JSON text."""
+
+
+def datasets_row(row: dict[str, Any], tools_json: str | None = None) -> dict[str, Any]:
+    """An exported row as the `datasets` folder holds it: messages and tools as JSON text, no `meta`
+    (`tools_json`: the tools' text when already known)."""
+    out = dict(row)
+    out["messages"] = json.dumps(row["messages"], ensure_ascii=False)
+    out["tools"] = tools_json if tools_json is not None else json.dumps(row.get("tools") or [], ensure_ascii=False)
+    out.pop("meta", None)
+    out.setdefault("copy_of", None)
+    return out
+
+
+class DatasetsSplit:
+    """One split of the `datasets` folder, gathered row by row while its JSON Lines file is written.
+
+    `dataset()` gives what `Dataset.from_list` makes of the rows, without holding them: columns are the
+    first row's keys, each small column's type is inferred from all its values (kept: they are small),
+    and the JSON text columns are built into Arrow strings a batch at a time and joined into one array,
+    as `from_list` has them, so that `save_to_disk` writes the same bytes.
+    """
+
+    def __init__(self, batch_size: int = 1000) -> None:
+        self.batch_size = batch_size
+        self.columns: list[str] | None = None
+        self.small: dict[str, list[Any]] = {}
+        self.pending: dict[str, list[Any]] = {}
+        self.chunks: dict[str, list[Any]] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
+        """One row, as `datasets_row` gives it."""
+        if self.columns is None:
+            self.columns = list(row)
+            self.small = {k: [] for k in self.columns if k not in _TEXT_COLUMNS}
+            self.pending = {k: [] for k in self.columns if k in _TEXT_COLUMNS}
+            self.chunks = {k: [] for k in self.pending}
+        for k, values in self.small.items():
+            values.append(row.get(k))
+        for k, values in self.pending.items():
+            values.append(row.get(k))
+        if len(next(iter(self.pending.values()), ())) >= self.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        for k, values in self.pending.items():
+            if values:
+                self.chunks[k].append(pa.array(values, type=pa.string()))
+                values.clear()
+
+    def dataset(self, fingerprint: str) -> Any:
+        import pyarrow as pa
+        from datasets import Dataset, Features, Value
+        from datasets.info import DatasetInfo
+        from datasets.table import InMemoryTable
+
+        if self.columns is None:
+            return Dataset.from_dict({})
+        self._flush()
+        inferred = Dataset.from_dict(self.small).features if self.small else Features()
+        features = Features({k: Value("string") if k in _TEXT_COLUMNS else inferred[k] for k in self.columns})
+        arrays = []
+        for k in self.columns:
+            if k in _TEXT_COLUMNS:
+                arrays.append(pa.concat_arrays(self.chunks.pop(k)) if self.chunks[k] else pa.array([], pa.string()))
+            else:
+                arrays.append(pa.array(self.small.pop(k), type=features.arrow_schema.field(k).type))
+        table = pa.Table.from_arrays(arrays, names=self.columns)
+        # an explicit fingerprint: without one, datasets hashes in-memory data by serialising all of it
+        return Dataset(InMemoryTable(table), info=DatasetInfo(features=features), fingerprint=fingerprint)
+
+
+def save_datasets_folder(out: Path, splits: dict[str, tuple[DatasetsSplit, Path]]) -> None:
+    """The same rows as a `datasets` folder (DatasetDict with train / eval), deterministic fingerprints.
+
+    `splits` maps each split to its gathered rows and its JSON Lines file, whose content hash is the
+    split's fingerprint (datasets fingerprints in-memory data randomly).
+    """
+    from datasets import DatasetDict
+
+    fingerprints = {name: file_sha256(path)[0][:16] for name, (_, path) in splits.items()}
+    with quiet_datasets():
+        DatasetDict({name: rows.dataset(fingerprints[name]) for name, (rows, _) in splits.items()}).save_to_disk(
+            str(out))
+    for name, fingerprint in fingerprints.items():  # the fingerprint goes in as given; sorted keys, as before
+        state = out / name / "state.json"
         data = json.loads(state.read_text())
-        data["_fingerprint"] = hashlib.sha256((train if split == "train" else eval_).read_bytes()).hexdigest()[:16]
+        data["_fingerprint"] = fingerprint
         state.write_text(json.dumps(data, indent=2, sort_keys=True))
 
 
@@ -210,31 +385,78 @@ STAGES = ("read", "lint", "exact_dedup", "near_dedup", "decontaminate", "balance
 def build(inputs: Sequence[Path], out: Path, cfg: BuildConfig, tools_files: Sequence[Path] = (),
           tokenizer: str | None = None, decontaminate: Sequence[Path] = (), log: Any = None) -> BuildResult:
     """Run the whole pipeline and write `out/`; raises BuildError (and writes nothing) on bad input."""
-    from curate.buckets import Bucketer, length_bucket, length_bucket_names, length_edges
-    from curate.dedup import MinHashSettings, deduplicate, sign_records
-    from curate.dedup import decontaminate as find_contaminated
-    from curate.mask import Masker
-    from curate.mix import balance, split_eval
-    from curate.tokenizer import load_tokenizer
-
     say = log or (lambda _msg: None)
     for p in (*inputs, *tools_files, *decontaminate):
         if not p.exists():
             raise BuildError(f"{p}: no such file or directory")
     tools = tools_from(tools_files)
-    masker = Masker(load_tokenizer(tokenizer))  # fails early on a tokenizer that can't be loaded
-    bucketer = Bucketer(cfg.buckets)
+    spec = WorkerSpec(tools=tools, keep_invalid=cfg.lint.keep_invalid, dedup=cfg.dedup, buckets=cfg.buckets,
+                      tokenizer=tokenizer, decontaminate=bool(decontaminate))
+    worker = prepare_worker(spec)  # fails early on a tokenizer that can't be loaded, bad tool specs or bucket rules
+
+    out = out.resolve()
+    created = make_parents(out.parent)
+    work = out.with_name(f".{out.name}.work-{os.getpid()}")  # the Arrow files: removed whatever happens
+    try:
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        try:
+            return _build(inputs, out, work, cfg, spec, worker.bucketer.buckets, tokenizer, decontaminate, say)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    except BaseException:
+        for folder in reversed(created):  # a failed run leaves nothing, not even the folders it made
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def make_parents(folder: Path) -> list[Path]:
+    """`mkdir -p folder`, returning the folders it created, outermost first."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()][::-1]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+def _build(inputs: Sequence[Path], out: Path, work: Path, cfg: BuildConfig, spec: WorkerSpec,
+           buckets: Sequence[str], tokenizer: str | None, decontaminate: Sequence[Path], say: Any) -> BuildResult:
+    """`build` once its inputs are checked and its work folder made."""
+    from curate.buckets import length_bucket, length_bucket_names, length_edges
+    from curate.dedup import DECONTAMINATION_ROLES, DedupEntry, MinHashSettings, Signatures, deduplicate_entries
+    from curate.dedup import decontaminate as find_contaminated
+    from curate.mix import balance, split_eval
 
     stages = {name: StageCount(stage=name, records_in=0, records_out=0) for name in STAGES}
     lint_counts: Counter[str] = Counter()
-    input_files: list[InputFile] = []
-    say("reading and linting")
-    items = read_and_lint(inputs, tools, cfg.lint.keep_invalid, stages, lint_counts, input_files)
+    say("reading")
+    hashes = [file_sha256(p) for p in inputs]
+    raw_fp = content_fingerprint([h for h, _ in hashes], [str(p) for p in inputs])
+    raw, sources = read_raw_dataset(inputs, work / "raw", raw_fp)
+    say(f"linting, signing and labelling {len(raw)} records ({cfg.num_proc} process"
+        f"{'es' if cfg.num_proc > 1 else ''})")
+    facts = record_facts(raw, sources, spec, cfg.num_proc, work, spec.fingerprint(raw_fp))
+    source_rows = np.bincount(column(facts, "source").to_numpy(), minlength=len(sources)) if len(facts) \
+        else np.zeros(len(sources), dtype=np.int64)
+    per_input = np.zeros(len(inputs), dtype=np.int64)
+    for (f, _), n in zip(sources, source_rows, strict=True):
+        per_input[f] += n
+    input_files = [InputFile(path=str(p), sha256=digest, bytes=size, records=int(n))
+                   for p, (digest, size), n in zip(inputs, hashes, per_input, strict=True)]
+    items = gate_records(facts, [path for _, path in sources], cfg.lint.keep_invalid, stages, lint_counts)
     records_in = stages["read"].records_in
 
     say(f"deduplicating {len(items)} records")
-    dres = deduplicate([it.record for it in items], cfg.dedup, warnings=[it.warnings for it in items],
-                       num_proc=cfg.num_proc)
+    rows = np.array([it.row for it in items], dtype=np.int64)
+    entries = [DedupEntry(it.id, ends, tools) for it, ends, tools in
+               zip(items, take(facts, "ends_with_answer", rows), take(facts, "has_tool_result", rows), strict=True)]
+    signatures = None
+    if cfg.dedup.near and items:
+        signatures = Signatures(signature_matrix(facts, "signature", rows, cfg.dedup.num_perm),
+                                MinHashSettings.from_config(cfg.dedup))
+    dres = deduplicate_entries(entries, cfg.dedup, warnings=[it.warnings for it in items],
+                               exact_keys=take(facts, "exact_key", rows) if cfg.dedup.exact else None,
+                               signatures=signatures)
+    del signatures
     reasons = Counter(d.reason for d in dres.dropped)
     _count(stages["exact_dedup"], len(items), {"exact_duplicate": reasons["exact_duplicate"]})
     _count(stages["near_dedup"], stages["exact_dedup"].records_out, {"near_duplicate": reasons["near_duplicate"]})
@@ -246,60 +468,59 @@ def build(inputs: Sequence[Path], out: Path, cfg: BuildConfig, tools_files: Sequ
     decon_files: list[InputFile] = []
     if decontaminate and kept:
         say("decontaminating")
-        reader = RecordReader()
-        refs = []
-        for p in decontaminate:
-            before = len(refs)
-            refs.extend(r.record for r in reader.read(p) if r.record is not None)
-            digest, size = file_sha256(p)
-            decon_files.append(InputFile(path=str(p), sha256=digest, bytes=size, records=len(refs) - before))
-        settings = MinHashSettings.from_config(cfg.dedup, roles=["user"])
-        contaminated = find_contaminated(sign_records([it.record for it in kept], settings, cfg.num_proc),
-                                         sign_records(refs, settings, cfg.num_proc), cfg.dedup.threshold)
+        settings = MinHashSettings.from_config(cfg.dedup, roles=DECONTAMINATION_ROLES)
+        references, decon_files = sign_references(decontaminate, settings)
+        kept_rows = np.array([it.row for it in kept], dtype=np.int64)
+        train = Signatures(signature_matrix(facts, "decon_signature", kept_rows, cfg.dedup.num_perm), settings)
+        contaminated = find_contaminated(train, references, cfg.dedup.threshold)
     _count(stages["decontaminate"], len(kept), {"contaminated": len(contaminated)})
     kept = [it for i, it in enumerate(kept) if i not in contaminated]
 
-    say("counting tokens and assigning buckets")
-    for start in range(0, len(kept), 1024):
-        batch = kept[start:start + 1024]
-        for it, n in zip(batch, masker.count_tokens([it.record for it in batch]), strict=True):
-            it.tokens = n
-            a = bucketer.assign(it.record, n)
-            it.bucket, it.signals = a.bucket, list(a.signals)
+    kept_rows = np.array([it.row for it in kept], dtype=np.int64)
+    for it, tokens, bucket, signals in zip(kept, take(facts, "tokens", kept_rows), take(facts, "bucket", kept_rows),
+                                           take(facts, "signals", kept_rows), strict=True):
+        it.tokens, it.bucket, it.signals = tokens, bucket, signals
     edges = length_edges([it.tokens for it in kept], cfg.length)
     for it in kept:
         it.length_bucket = length_bucket(it.tokens, edges)
 
     say("balancing")
     mix = balance([(i, it.bucket, it.cluster) for i, it in enumerate(kept)], cfg.mix, cfg.seed,
-                  buckets=bucketer.buckets)
+                  buckets=buckets)
     n_selected = sum(1 for m in mix.items if not m.is_copy)
     _count(stages["balance"], len(kept), {"balancing": len(kept) - n_selected})
     train_idx, eval_idx = split_eval(mix.items, cfg.split, cfg.seed)
     _count(stages["split"], n_selected, {})
 
     # --- write ---------------------------------------------------------------------------------
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    say("writing")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
         copies_of = Counter(m.index for m in mix.items if m.is_copy)
+        source = RecordSource(raw, sources, spec.tools)
+        dumper = RecordDumper(source.specs)
 
-        def rows(indices: list[int], split: str) -> Iterator[dict[str, Any]]:
+        def rows_of(indices: list[int], split: str, sink: DatasetsSplit) -> Iterator[dict[str, Any]]:
             seen: set[int] = set()
-            for i in indices:  # a copy repeats its original's index
+            records = source.records([kept[i].row for i in indices])
+            for i, record in zip(indices, records, strict=True):  # a copy repeats its original's index
                 it = kept[i]
+                dump, tools_json = dumper.dump(with_id(record, it.id))
                 if i in seen:
-                    yield export_row(it, split, copy_of=it.record.id or f"#{it.index}")
+                    row = export_row(dump, it, split, copy_of=it.id or f"#{it.row}")
                 else:
                     seen.add(i)
-                    yield export_row(it, split)
+                    row = export_row(dump, it, split)
+                sink.add(datasets_row(row, tools_json))
+                yield row
 
-        n_train = write_jsonl(tmp / "train.jsonl", rows(train_idx, "train"))
-        n_eval = write_jsonl(tmp / "eval.jsonl", rows(eval_idx, "eval"))
-        save_datasets_folder(tmp / "hf", tmp / "train.jsonl", tmp / "eval.jsonl")
+        hf = {"train": DatasetsSplit(), "eval": DatasetsSplit()}
+        n_train = write_jsonl(tmp / "train.jsonl", rows_of(train_idx, "train", hf["train"]))
+        n_eval = write_jsonl(tmp / "eval.jsonl", rows_of(eval_idx, "eval", hf["eval"]))
+        save_datasets_folder(tmp / "hf", {name: (rows, tmp / f"{name}.jsonl") for name, rows in hf.items()})
+        del hf
         write_jsonl(tmp / "clusters.jsonl", (c.model_dump(mode="json") for c in dres.clusters))
         split_counts: dict[str, dict[str, int]] = {}
         for side, idx in (("train", train_idx), ("eval", eval_idx)):

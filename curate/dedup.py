@@ -17,7 +17,9 @@ and combining signatures made with different settings raises `DedupError`.
 
 `deduplicate(records, cfg)` runs both stages and returns a `DedupResult` (what is kept, what is dropped
 and why, the clusters, and a cluster id for every record, which the split step uses to keep each cluster on
-one side). `decontaminate(train, reference, threshold)` finds training records that near-duplicate any
+one side). `deduplicate_entries` gives the same result from what was computed per record elsewhere (ids,
+completeness, exact keys, signatures): `curate build` computes those in worker processes and never holds
+the records themselves. `decontaminate(train, reference, threshold)` finds training records that near-duplicate any
 reference record (benchmark questions: by default user turns only).
 """
 
@@ -29,7 +31,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -710,17 +712,35 @@ def completeness(traj: Trajectory) -> tuple[bool, bool]:
 WarningCounts = Mapping[str, int] | Sequence[int]
 
 
-def _choice_keys(records: Sequence[Trajectory], warnings: WarningCounts | None) -> list[tuple[Any, ...]]:
+@dataclass(frozen=True, slots=True)
+class DedupEntry:
+    """What choosing the copy to keep needs of a record, without the record: its id and `completeness`.
+
+    `deduplicate_entries` works on these (plus exact keys and signatures computed elsewhere, such as the
+    build's worker processes), so the main process never holds whole records.
+    """
+
+    id: str | None
+    ends_with_answer: bool
+    has_tool_result: bool
+
+    @classmethod
+    def of(cls, traj: Trajectory) -> DedupEntry:
+        return cls(traj.id, *completeness(traj))
+
+
+def _choice_keys(records: Sequence[Trajectory] | Sequence[DedupEntry],
+                 warnings: WarningCounts | None) -> list[tuple[Any, ...]]:
     keys = []
     for k, r in enumerate(records):
+        e = r if isinstance(r, DedupEntry) else DedupEntry.of(r)
         if warnings is None:
             w = 0
         elif isinstance(warnings, Mapping):
-            w = warnings.get(r.id, 0) if r.id is not None else 0
+            w = warnings.get(e.id, 0) if e.id is not None else 0
         else:
             w = warnings[k]
-        ends, tools = completeness(r)
-        keys.append((w, not ends, not tools, r.id is None, r.id or "", k))
+        keys.append((w, not e.ends_with_answer, not e.has_tool_result, e.id is None, e.id or "", k))
     return keys
 
 
@@ -784,15 +804,63 @@ def deduplicate(records: Sequence[Trajectory], cfg: DedupConfig | None = None,
     kept does not depend on input order when ids differ; cluster ids do.
     """
     cfg = cfg or DedupConfig()
-    n = len(records)
-    keys = _choice_keys(records, warnings)
-    rep = np.arange(n)  # exact representative of each record
     exact_texts: list[str] | None = None
+    exact_keys: list[str] | None = None
     if cfg.exact:
         exact_texts = [normalised_text(r, cfg.exact_roles, cfg.exact_include_tools) for r in records]
+        exact_keys = [text_key(t) for t in exact_texts]
+
+    def sign(survivors: np.ndarray, settings: MinHashSettings) -> Signatures:
+        if signatures is not None:
+            settings.require_compatible(signatures.settings, "precomputed signatures")
+            if len(signatures) != len(records):
+                raise DedupError(f"{len(signatures)} precomputed signatures for {len(records)} records")
+            return signatures.take(survivors)
+        if exact_texts is not None and set(cfg.exact_roles) == set(cfg.roles) and not cfg.exact_include_tools:
+            return sign_texts([exact_texts[k] for k in survivors], settings, num_proc=num_proc, normalised=True)
+        return sign_records([records[k] for k in survivors], settings, num_proc=num_proc)
+
+    return _deduplicate([DedupEntry.of(r) for r in records], cfg, warnings, exact_keys, sign)
+
+
+def deduplicate_entries(entries: Sequence[DedupEntry], cfg: DedupConfig | None = None,
+                        warnings: WarningCounts | None = None, exact_keys: Sequence[str] | None = None,
+                        signatures: Signatures | None = None) -> DedupResult:
+    """`deduplicate` on what was computed per record elsewhere: the same result, without the records.
+
+    `exact_keys[k]` is `exact_key(record k, cfg)` (needed when `cfg.exact`); `signatures` holds row k's
+    signature over `cfg.roles` for every record (needed when `cfg.near`; settings must match `cfg`). Only
+    the exact-dedup survivors' rows are read, so the others may hold anything.
+    """
+    cfg = cfg or DedupConfig()
+    n = len(entries)
+    if cfg.exact and (exact_keys is None or len(exact_keys) != n):
+        raise DedupError(f"exact dedup needs an exact key per record: {n} records, "
+                         f"{'no' if exact_keys is None else len(exact_keys)} keys")
+
+    def sign(survivors: np.ndarray, settings: MinHashSettings) -> Signatures:
+        if signatures is None:
+            raise DedupError("near-duplicate dedup needs precomputed signatures of every record")
+        settings.require_compatible(signatures.settings, "precomputed signatures")
+        if len(signatures) != n:
+            raise DedupError(f"{len(signatures)} precomputed signatures for {n} records")
+        return signatures.take(survivors)
+
+    return _deduplicate(entries, cfg, warnings, exact_keys if cfg.exact else None, sign)
+
+
+def _deduplicate(entries: Sequence[DedupEntry], cfg: DedupConfig, warnings: WarningCounts | None,
+                 exact_keys: Sequence[str] | None,
+                 sign: Callable[[np.ndarray, MinHashSettings], Signatures]) -> DedupResult:
+    """Both stages over entries: `exact_keys` (None: no exact stage) and `sign(survivors, settings)`."""
+    n = len(entries)
+    ids = [e.id for e in entries]
+    keys = _choice_keys(entries, warnings)
+    rep = np.arange(n)  # exact representative of each record
+    if exact_keys is not None:
         groups: dict[str, list[int]] = {}
-        for k, text in enumerate(exact_texts):
-            groups.setdefault(text_key(text), []).append(k)
+        for k, key in enumerate(exact_keys):
+            groups.setdefault(key, []).append(k)
         for members in groups.values():
             if len(members) > 1:
                 rep[members] = best_copy(members, keys)
@@ -804,15 +872,7 @@ def deduplicate(records: Sequence[Trajectory], cfg: DedupConfig | None = None,
     sig_values: np.ndarray | None = None
     if cfg.near and len(survivors):
         settings = MinHashSettings.from_config(cfg)
-        if signatures is not None:
-            settings.require_compatible(signatures.settings, "precomputed signatures")
-            if len(signatures) != n:
-                raise DedupError(f"{len(signatures)} precomputed signatures for {n} records")
-            sigs = signatures.take(survivors)
-        elif exact_texts is not None and set(cfg.exact_roles) == set(cfg.roles) and not cfg.exact_include_tools:
-            sigs = sign_texts([exact_texts[k] for k in survivors], settings, num_proc=num_proc, normalised=True)
-        else:
-            sigs = sign_records([records[k] for k in survivors], settings, num_proc=num_proc)
+        sigs = sign(survivors, settings)
         sig_values = sigs.values
         local = near_duplicate_labels(sigs, cfg.threshold)
         near_label = survivors[local]
@@ -852,15 +912,15 @@ def deduplicate(records: Sequence[Trajectory], cfg: DedupConfig | None = None,
         if len(members) < 2:
             continue
         kept = int(kept_of[members[0]])
-        entries = []
+        listed = []
         for k in sorted(members, key=lambda m: (m != kept, m)):
             relation = "kept" if k == kept else "exact_duplicate" if rep[k] != k else "near_duplicate"
             jac = jaccard_to_kept(k)
-            entries.append(ClusterMember(index=k, id=records[k].id, relation=relation, jaccard=jac))
+            listed.append(ClusterMember(index=k, id=ids[k], relation=relation, jaccard=jac))
             if relation != "kept":
-                dropped.append(DroppedRecord(index=k, id=records[k].id, reason=relation, kept_index=kept,
-                                             kept_id=records[kept].id, jaccard=jac))
-        clusters.append(Cluster(cluster_id=cid, kept_index=kept, kept_id=records[kept].id, members=entries))
+                dropped.append(DroppedRecord(index=k, id=ids[k], reason=relation, kept_index=kept,
+                                             kept_id=ids[kept], jaccard=jac))
+        clusters.append(Cluster(cluster_id=cid, kept_index=kept, kept_id=ids[kept], members=listed))
     dropped.sort(key=lambda d: d.index)
     kept_list = [k for k in range(n) if kept_of[k] == k]
     counts = {

@@ -1035,36 +1035,39 @@ class RecordReader:
 
     def read(self, path: str | os.PathLike[str]) -> Iterator[ReadResult]:
         for raw in iter_raw(path):
-            if raw.text is not None:
-                record = canonical_record(raw.text)
-                if record is not None:
-                    yield ReadResult(raw, record, record.id, [])
-                    continue
-            if raw.error is not None:
-                yield ReadResult(raw, None, None, [])
-                continue
-            data = raw.data
-            rid = record_id(data.get("id")) if isinstance(data, dict) else None
-            rid = rid if isinstance(rid, str) else None
-            try:
-                if isinstance(data, dict) and _is_bfcl(data):
-                    answers = self._answers_for(Path(raw.path)) or {}
-                    docs = self._docs_for(Path(raw.path))
-                    adapted = from_bfcl(data, answers.get(str(data.get("id"))), func_docs=docs)
-                    adapted["tools"] = normalise_tools(adapted["tools"])
-                else:
-                    adapted = adapt(data)
-                record = Trajectory.model_validate(adapted)
-            except ShapeError as e:
-                yield ReadResult(raw, None, rid, [(e.message_index, str(e))])
-                continue
-            except ValidationError as e:
-                yield ReadResult(raw, None, rid, validation_errors(e))
-                continue
-            except RecursionError:
-                yield ReadResult(raw, None, rid, [(None, "the record is nested too deeply to read")])
-                continue
-            yield ReadResult(raw, record, record.id, [])
+            yield self.read_record(raw)
+
+    def read_record(self, raw: RawRecord) -> ReadResult:
+        """One raw record read, adapted and validated: what `read` yields for it.
+
+        Callers that hold raw records apart from their files (the build's Arrow rows) read them here,
+        so there is one reading path; a BFCL row still finds its answers beside `raw.path`.
+        """
+        if raw.text is not None:
+            record = canonical_record(raw.text)
+            if record is not None:
+                return ReadResult(raw, record, record.id, [])
+        if raw.error is not None:
+            return ReadResult(raw, None, None, [])
+        data = raw.data
+        rid = record_id(data.get("id")) if isinstance(data, dict) else None
+        rid = rid if isinstance(rid, str) else None
+        try:
+            if isinstance(data, dict) and _is_bfcl(data):
+                answers = self._answers_for(Path(raw.path)) or {}
+                docs = self._docs_for(Path(raw.path))
+                adapted = from_bfcl(data, answers.get(str(data.get("id"))), func_docs=docs)
+                adapted["tools"] = normalise_tools(adapted["tools"])
+            else:
+                adapted = adapt(data)
+            record = Trajectory.model_validate(adapted)
+        except ShapeError as e:
+            return ReadResult(raw, None, rid, [(e.message_index, str(e))])
+        except ValidationError as e:
+            return ReadResult(raw, None, rid, validation_errors(e))
+        except RecursionError:
+            return ReadResult(raw, None, rid, [(None, "the record is nested too deeply to read")])
+        return ReadResult(raw, record, record.id, [])
 
     def _answers_for(self, path: Path) -> dict[str, Any] | None:
         candidate = path.parent / "possible_answer" / path.name
