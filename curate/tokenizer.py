@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +102,24 @@ def builtin_tokenizer_dir(corpus: Path = DEFAULT_CORPUS, vocab_size: int = DEFAU
         tools_file = None
     h.update(json.dumps([vocab_size, tokenizers.__version__, CHATML_TEMPLATE, SPECIAL_TOKENS]).encode())
     target = cache_dir() / "tokenizers" / f"builtin-{h.hexdigest()[:16]}"
-    if (target / "tokenizer.json").exists():
+    return build_once(target, "tokenizer.json",
+                      lambda tmp: build_builtin_tokenizer([corpus], tmp, vocab_size, tools_file))
+
+
+def build_once(target: Path, marker: str, make: Callable[[Path], Any]) -> Path:
+    """A cached folder: `target` if it holds `marker`, else made by `make(tmp)` in a folder beside it and
+    renamed into place, so a killed build never leaves a half-made cache entry and two processes
+    building at once both end up with the one that won the rename."""
+    if (target / marker).exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-building-", dir=target.parent))
     try:
-        build_builtin_tokenizer([corpus], tmp, vocab_size, tools_file)
+        make(tmp)
         try:
             tmp.rename(target)
         except OSError:  # another process built it first
-            if not (target / "tokenizer.json").exists():
+            if not (target / marker).exists():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

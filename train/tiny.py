@@ -41,8 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -50,7 +48,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.tokenizer import DEFAULT_CORPUS, DEFAULT_TOOLS, PAD_TOKEN, builtin_tokenizer_dir, cache_dir
+from curate.tokenizer import DEFAULT_CORPUS, DEFAULT_TOOLS, PAD_TOKEN, build_once, builtin_tokenizer_dir, cache_dir
 from train import quiet_libraries
 
 TINY = "tiny"
@@ -260,21 +258,7 @@ def _cached(name: str, key: list[Any], make: Callable[[Path], Any]) -> Path:
             _hash_files(h, part)
         elif isinstance(part, Path) and part.is_file():
             h.update(part.read_bytes())
-    target = cache_dir() / "models" / f"{name}-{h.hexdigest()[:16]}"
-    if (target / "config.json").exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-building-", dir=target.parent))
-    try:
-        make(tmp)
-        try:
-            tmp.rename(target)
-        except OSError:  # another process built it first
-            if not (target / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return build_once(cache_dir() / "models" / f"{name}-{h.hexdigest()[:16]}", "config.json", make)
 
 
 def tiny_dir(seed: int = 0, pretrained: bool = True, spec: TinySpec | None = None,
