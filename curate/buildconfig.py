@@ -42,9 +42,8 @@ A TOML file given with `--config`, every section optional, unknown keys an error
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -55,6 +54,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from curate.config import read_toml
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -196,12 +197,7 @@ class BuildConfigError(ValueError):
 def load_build_config(path: Path | None) -> BuildConfig:
     if path is None:
         return BuildConfig()
-    try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BuildConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise BuildConfigError(f"{path}: cannot read config: {e}") from None
+    data = read_toml(path, BuildConfigError)
     try:
         return BuildConfig.model_validate(data)
     except ValidationError as e:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -41,16 +42,21 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
+def read_toml(path: Path, error: type[Exception]) -> dict[str, Any]:
+    """A TOML config file's data; `error` (the caller's config error class) names the file and the problem."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise error(f"{path}: cannot read config: {e}") from None
+
+
 def load_lint_config(path: Path | None) -> tuple[LintConfig, Path | None]:
     """Read `[tool.curate.lint]` from `path` (a pyproject.toml or a curate TOML file)."""
     if path is None:
         return LintConfig(), None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config: {e}") from None
+    data = read_toml(path, ConfigError)
     section = data.get("tool", {}).get("curate", {}).get("lint") if path.name == "pyproject.toml" \
         else data.get("lint", data.get("tool", {}).get("curate", {}).get("lint"))
     if section is None:

@@ -65,6 +65,12 @@ def table(rows: Sequence[Sequence[object]], head: Sequence[str]) -> str:
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
+BASE_CSS = """body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 760px; color: #222; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; } td, th { border: 1px solid #ccc; padding: 3px 8px; }
+th { background: #f4f4f4; } .big { font-size: 20px; } svg { display: block; margin: .5em 0 1.5em; }"""
+"""The look the HTML reports share (build and train): page width, tables, SVG charts."""
+
+
 def render_report(m: Manifest, lengths_by_bucket: Mapping[str, Sequence[int]],
                   cluster_sizes: Mapping[int, int]) -> str:
     """The whole page: accounting, mix before/after, splits, length histograms, dedup cluster sizes."""
@@ -78,9 +84,7 @@ def render_report(m: Manifest, lengths_by_bucket: Mapping[str, Sequence[int]],
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>curate build report</title>
 <style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 760px; color: #222; }}
-table {{ border-collapse: collapse; margin: .5em 0 1.5em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
-th {{ background: #f4f4f4; }} .big {{ font-size: 20px; }} svg {{ display: block; margin: .5em 0 1.5em; }}
+{BASE_CSS}
 .hists svg {{ display: inline-block; margin-right: 1em; }}
 </style></head><body>
 <h1>curate build</h1>

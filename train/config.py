@@ -62,12 +62,12 @@ back to a default. The defaults are the QLoRA SFT recipe of the issue:
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from curate.config import read_toml
 from curate.mask import MaskPolicy
 from train import TrainError
 from train.graduation import GraduationThresholds
@@ -182,12 +182,7 @@ def load_train_config(path: Path | None) -> TrainConfig:
     """The config of a TOML file (None: the defaults); TrainError names the file and every bad key."""
     if path is None:
         return TrainConfig()
-    try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TrainError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise TrainError(f"{path}: cannot read config: {e}") from None
+    data = read_toml(path, TrainError)
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as e:

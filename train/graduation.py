@@ -238,13 +238,14 @@ KEY_METRICS: tuple[str, ...] = ("format_accuracy", "tool_call_accuracy", "answer
 """Generation metrics watched for per-bucket regressions (higher is better), besides eval loss."""
 
 
-def _metric(m: BucketMetrics | None, name: str) -> float | None:
+def metric_value(m: BucketMetrics | None, name: str) -> float | None:
+    """One metric of a bucket's generation results (`pass@k`: at the largest k), None when unmeasured."""
     if m is None:
         return None
     if name == "pass@k":
         return m.pass_at_max_k()
     value = getattr(m, name)
-    return value if isinstance(value, float | int) else None
+    return float(value) if isinstance(value, float | int) else None
 
 
 def _at_or_before(history: Sequence[EvalLogEntry], step: int, has: Callable[[EvalLogEntry], bool]
@@ -339,11 +340,11 @@ def bucket_regressions(name: str, losses: dict[str, float], overall_loss: float 
         return found
     for bucket in sorted(set(gen.buckets) & set(ref_gen.buckets)):
         for metric in KEY_METRICS:
-            before_m = _metric(ref_gen.buckets[bucket], metric)
-            after_m = _metric(gen.buckets[bucket], metric)
+            before_m = metric_value(ref_gen.buckets[bucket], metric)
+            after_m = metric_value(gen.buckets[bucket], metric)
             if before_m is None or after_m is None or before_m - after_m <= tolerance:
                 continue
-            o_before, o_after = _metric(ref_gen.overall, metric), _metric(gen.overall, metric)
+            o_before, o_after = metric_value(ref_gen.overall, metric), metric_value(gen.overall, metric)
             improved = o_before is not None and o_after is not None and o_after > o_before
             found.append(Regression(checkpoint=name, bucket=bucket, metric=metric, against=against,
                                     reference=ref_name, before=before_m, after=after_m, overall_before=o_before,
@@ -472,13 +473,13 @@ def compare_with_base(base: BaselineEval, ckpt: CheckpointEval, entry: EvalLogEn
                      | set(base_gen.buckets if base_gen else ()) | set(sft_gen.buckets if sft_gen else ()))
     rows = [BucketComparison(
         bucket=b, base_eval_loss=base.eval_loss_by_bucket.get(b), sft_eval_loss=sft_losses.get(b),
-        base_format_accuracy=_metric(base_gen.buckets.get(b) if base_gen else None, "format_accuracy"),
-        sft_format_accuracy=_metric(sft_gen.buckets.get(b) if sft_gen else None, "format_accuracy"))
+        base_format_accuracy=metric_value(base_gen.buckets.get(b) if base_gen else None, "format_accuracy"),
+        sft_format_accuracy=metric_value(sft_gen.buckets.get(b) if sft_gen else None, "format_accuracy"))
         for b in buckets]
     both = [r for r in rows if r.base_eval_loss is not None and r.sft_eval_loss is not None]
     worse = [r for r in both if r.sft_eval_loss > r.base_eval_loss - t.converged_min_delta]  # type: ignore[operator]
-    base_fmt = _metric(base_gen.overall if base_gen else None, "format_accuracy")
-    sft_fmt = _metric(sft_gen.overall if sft_gen else None, "format_accuracy")
+    base_fmt = metric_value(base_gen.overall if base_gen else None, "format_accuracy")
+    sft_fmt = metric_value(sft_gen.overall if sft_gen else None, "format_accuracy")
     loss_ok = bool(both) and not worse
     fmt_ok = base_fmt is not None and sft_fmt is not None and sft_fmt - base_fmt >= t.converged_min_delta
     sft_overall = entry.eval_loss if entry else None

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from curate.report_html import table
-from train.graduation import CheckpointVerdict
-from train.metrics import BucketMetrics, GenerationEval
+from curate.report_html import BASE_CSS, table
+from train.graduation import CheckpointVerdict, metric_value
+from train.metrics import GenerationEval
 from train.report_models import EvalReport
 
 COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
@@ -93,15 +93,6 @@ def line_chart(title: str, series: Mapping[str, Series], *, width: int = 720, he
     return "".join(out)
 
 
-def _value(m: BucketMetrics | None, metric: str) -> float | None:
-    if m is None:
-        return None
-    if metric == "pass@k":
-        return m.pass_at_max_k()
-    v = getattr(m, metric)
-    return float(v) if v is not None else None
-
-
 def _shade(v: float | None) -> str:
     if v is None:
         return "#f4f4f4"
@@ -122,7 +113,7 @@ def metric_table(metric: str, label: str, models: Sequence[tuple[str, Generation
         cells = []
         for _, g in models:
             m = (g.overall if bucket == "overall" else g.buckets.get(bucket)) if g else None
-            v = _value(m, metric)
+            v = metric_value(m, metric)
             why = m.missing.get("pass_at_k" if metric == "pass@k" else metric, "") if m else "not evaluated"
             text = "—" if v is None else f"{v:.2f}"
             cells.append(f'<td style="background:{_shade(v)}" title="{_e(why)}">{text}</td>')
@@ -232,9 +223,7 @@ def render_report(report: EvalReport) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>curate train report</title>
 <style>
-body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 760px; color: #222; }}
-table {{ border-collapse: collapse; margin: .5em 0 1.5em; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
-th {{ background: #f4f4f4; }} .big {{ font-size: 20px; }} svg {{ display: block; margin: .5em 0 1.5em; }}
+{BASE_CSS}
 .small svg {{ display: inline-block; margin-right: .5em; }} table.metric td {{ text-align: right; }}
 .verdict {{ border: 2px solid #888; padding: .2em 1em; }} .ok {{ color: #2a7a2a; }} .bad {{ color: #b22; }}
 pre {{ white-space: pre-wrap; background: #f7f7f7; padding: .5em; }}
@@ -297,8 +286,8 @@ def print_report(report: EvalReport, console: Any) -> None:
     buckets = sorted(set(losses) | set(rec_gen.buckets if rec_gen else ()) | set(base_gen.buckets if base_gen else ()))
 
     def pair(metric: str, bucket: str) -> str:
-        before = _value(base_gen.buckets.get(bucket) if base_gen else None, metric)
-        after = _value(rec_gen.buckets.get(bucket) if rec_gen else None, metric)
+        before = metric_value(base_gen.buckets.get(bucket) if base_gen else None, metric)
+        after = metric_value(rec_gen.buckets.get(bucket) if rec_gen else None, metric)
         return f"{num(before, 2)} → {num(after, 2)}"
 
     for b in buckets:
