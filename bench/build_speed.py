@@ -61,6 +61,79 @@ def run_one(corpus: Path, n: int) -> dict[str, Any]:
             "records_in": m.records_in, "records_out": m.records_out, "dropped": m.dropped}
 
 
+def cli_run(args: list[str]) -> tuple[float, float, int]:
+    """One `curate ...` command in a fresh process: wall seconds, its peak RSS in MB (of the process tree
+    as the kernel reports it for the waited child: the largest one), and the exit code."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "curate", *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):  # lint exits 1 when there are error findings
+        err = proc.stderr.read().decode(errors="replace").strip().splitlines() if proc.stderr else []
+        raise RuntimeError(f"curate {' '.join(args)} exited {proc.returncode}: {err[-1] if err else ''}")
+    return wall, usage.ru_maxrss / 1024, proc.returncode
+
+
+def lint_jobs_supported() -> bool:
+    out = subprocess.run([sys.executable, "-m", "curate", "lint", "--help"], cwd=REPO, capture_output=True, text=True)
+    return "--jobs" in out.stdout
+
+
+def run(records: int = 100_000, repeat: int = 3, build_repeat: int = 2) -> dict[str, Any]:
+    """`curate lint` and `curate build` end to end (the CLI, fresh processes) with 1 and 2 processes."""
+    from bench.common import machine, table
+    from bench.corpus import scaled_corpus
+
+    started = time.perf_counter()
+    lint_corpus = REPO / "bench" / "data" / f"lint_{records}.jsonl"
+    build_corpus = REPO / "bench" / "data" / f"build_{records}.jsonl"
+    if not lint_corpus.exists():
+        scaled_corpus(records, lint_corpus)
+    if not build_corpus.exists():
+        scaled_corpus(records, build_corpus, prefix_words)
+    tools = str(REPO / "sample_data" / "tools.json")
+    rows, notes = [], []
+    jobs = lint_jobs_supported()
+    for n in (1, 2):
+        if n > 1 and not jobs:
+            rows.append(["curate lint", n, None, None, None, None])
+            notes.append("`curate lint` has no --jobs option yet: linting runs in one process.")
+            continue
+        args = ["lint", str(lint_corpus), "--tools", tools, "--isolated", "--statistics"]
+        args += ["--jobs", str(n)] if jobs else []
+        walls = [cli_run(args) for _ in range(repeat)]
+        rows.append(["curate lint", n, *summarise([w for w, _, _ in walls], records), max(r for _, r, _ in walls)])
+    for n in (1, 2):
+        out = REPO / "bench" / "data" / f"build_out_{n}"
+        args = ["build", str(build_corpus), "--tools", tools, "-o", str(out), "--num-proc", str(n)]
+        walls = [cli_run(args) for _ in range(build_repeat)]
+        rows.append(["curate build", n, *summarise([w for w, _, _ in walls], records), max(r for _, r, _ in walls)])
+    for row in rows:  # against the same command with one process
+        one = next(r for r in rows if r[0] == row[0] and r[1] == 1)
+        row.insert(5, one[2] / row[2] if row[2] else None)
+    return {
+        "stage": "lint_build", "title": f"Lint and build end to end on {records:,} trajectories",
+        "machine": machine(),
+        "tables": [table("The CLI in a fresh process, wall time",
+                         ["command", "processes", "seconds (median)", "range", "records/s", "speed-up vs 1 process",
+                          "peak RSS MB"], rows)],
+        "notes": [f"Lint: median of {repeat} runs; build: median of {build_repeat} runs (each ~1-2 minutes). "
+                  "The lint corpus is the sample corpus repeated (fresh ids), so ~10% of its records carry planted "
+                  "defects; the build corpus gives every copy a seeded run of words so copies are distinct records.",
+                  "Peak RSS is the largest process of the run (main or worker), as the kernel reports it.", *notes],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def summarise(walls: list[float], records: int) -> list[Any]:
+    import statistics
+
+    med = statistics.median(walls)
+    return [med, f"{min(walls):.1f}-{max(walls):.1f}", records / med]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)

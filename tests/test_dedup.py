@@ -20,6 +20,7 @@ import pytest
 from datasketch import MinHash, MinHashLSH
 from datasketch.lsh import _optimal_param
 
+from bench.corpus import planted_corpus
 from curate import dedup
 from curate.buildconfig import DedupConfig
 from curate.dedup import (
@@ -234,29 +235,6 @@ def test_lsh_params_equal_datasketch(num_perm: int) -> None:
             assert (lsh.b, lsh.r) == expected
     lsh = MinHashLSH(threshold=0.8, num_perm=128, weights=dedup.LSH_WEIGHTS)
     assert lsh_params(0.8, 128, *dedup.LSH_WEIGHTS) == (lsh.b, lsh.r)
-
-
-def planted_corpus(seed: int = 0, n_pairs: int = 700, n_single: int = 600) -> tuple[list[str], list[tuple[int, int]]]:
-    """Texts of never-repeated tokens: pairs sharing all but one replaced block, with J spread over 0.5-1."""
-    rng = random.Random(seed)
-    fresh = (f"t{k}" for k in itertools.count())
-    docs: list[list[str]] = []
-    pairs = []
-    for _ in range(n_pairs):
-        length = rng.randint(60, 160)
-        a = [next(fresh) for _ in range(length)]
-        target = rng.uniform(0.5, 1.0)
-        # a block of m new words replaces about m + 4 of the n - 4 shingles: J ~ (n - m - 4) / (n + m + 4)
-        m = max(0, round((length - 4) * (1 - target) / (1 + target)) - 4)
-        start = rng.randrange(0, length - m + 1)
-        b = a[:start] + [next(fresh) for _ in range(m)] + a[start + m:]
-        pairs.append((len(docs), len(docs) + 1))
-        docs += [a, b]
-    docs += [[next(fresh) for _ in range(rng.randint(5, 160))] for _ in range(n_single)]
-    order = list(range(len(docs)))
-    rng.shuffle(order)
-    where = {old: new for new, old in enumerate(order)}
-    return [" ".join(docs[k]) for k in order], [tuple(sorted((where[a], where[b]))) for a, b in pairs]
 
 
 def exact_jaccard(a: str, b: str) -> float:

@@ -1,0 +1,55 @@
+"""The benchmark harness (`make bench`): one command writes bench/RESULTS.md and bench/results.json.
+
+The figures themselves are not tested (timed tests flake on shared machines); what a user relies on is
+that the command runs, writes both files with every stage's tables, and says plainly when a stage failed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import run_all
+
+
+def test_quick_run_writes_results_md_and_json(tmp_path: Path) -> None:
+    lines: list[str] = []
+    assert run_all.main(["--quick", "--only", "dedup", "--out", str(tmp_path)], log=lines.append) == 0
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert data["meta"]["quick"] is True and data["meta"]["stages"] == ["dedup"]
+    (dedup,) = data["results"]
+    assert "error" not in dedup
+    titles = [t["title"] for t in dedup["tables"]]
+    assert run_all.COMPARISON_TABLE in titles
+    lsh = next(t for t in dedup["tables"] if t["title"].startswith("LSH"))
+    for row in lsh["rows"]:  # precision and recall are fractions, measured for every method
+        precision, recall = row[lsh["columns"].index("precision")], row[lsh["columns"].index("recall")]
+        assert 0.0 <= precision <= 1.0 and 0.0 <= recall <= 1.0
+    assert any("bit for bit (and with 2 processes): True" in n for n in dedup["notes"])
+    md = (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
+    assert md.startswith("# Benchmarks") and "## Summary" in md and "Quick mode" in md
+    assert "| dedup | signatures/s, curate sha1_32 vs datasketch loop |" in md
+    assert " cores, Python " in md  # the machine the figures were taken on
+
+
+def test_failed_stage_is_reported_and_the_run_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stages = {"broken": ("bench.no_such_stage", {}, {}), "dedup": run_all.STAGES["dedup"]}
+    monkeypatch.setattr(run_all, "STAGES", stages)
+    lines: list[str] = []
+    assert run_all.main(["--quick", "--out", str(tmp_path)], log=lines.append) == 1
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    broken, dedup = data["results"]
+    assert "No module named 'bench.no_such_stage'" in broken["error"]
+    assert "error" not in dedup  # the next stage still ran
+    md = (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
+    assert "Stages that failed: `broken`" in md and "**Failed:**" in md
+    assert any("broken FAILED" in line for line in lines)
+
+
+def test_unknown_stage_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as e:
+        run_all.main(["--only", "dedupe", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert not (tmp_path / "RESULTS.md").exists()
