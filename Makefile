@@ -24,14 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## bench: every benchmark (prints figures; tens of minutes on 2 cores)
+## bench: every side-by-side benchmark against the peers (bench/run_all.py): installs the peers
+## (the `bench` extra), then writes bench/RESULTS.md and bench/results.json (about 20 minutes on 2 cores)
 bench: $(STAMP)
-	$(BIN)/python bench/lint_speed.py
-	$(BIN)/python bench/dedup_speed.py
-	$(BIN)/python bench/mask_speed.py
-	$(BIN)/python bench/build_speed.py
 	$(BIN)/pip install --quiet -e ".[bench]"
-	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

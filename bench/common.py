@@ -93,7 +93,7 @@ def fmt(value: Any) -> str:
             return f"{value:,.0f}"
         if abs(value) >= 10:
             return f"{value:.1f}"
-        return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}"
+        return f"{value:.3g}" if abs(value) < 1 else f"{value:.4g}"
     return str(value)
 
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import platform
@@ -87,6 +88,11 @@ class Run:
     """Peak RSS before training started (imports, model, data)."""
     final_loss: float
     mean_loss: float
+    eval_loss: float
+    """Mean loss over the trained tokens of the fixed eval examples after the last step (the same
+    function for every configuration: one example per forward, no padding)."""
+    step_seconds: list[float]
+    """Wall seconds of each timed step (2..N)."""
 
 
 # --- the parent: data, processes, table --------------------------------------------------------------
@@ -115,6 +121,8 @@ def workload(steps: int, batch_size: int, out: Path) -> dict[str, Any]:
     model_dir, tokenizer = open_model(str(tiny_dir()))
     limit = max(cfg.data.train_limit or 0, steps * batch_size)
     data = load_split(BUILD / "train.jsonl", tokenizer, cfg.mask, limit=limit, seed=cfg.seed)
+    held_out = load_split(BUILD / "eval.jsonl", tokenizer, cfg.mask, per_bucket=cfg.data.eval_limit_per_bucket,
+                          seed=cfg.seed)
     plan = padded_batches(data.examples, batch_size, seed=cfg.seed)[:steps]
     if len(plan) < steps or any(len(b) < batch_size for b in plan):
         raise SystemExit(f"the sample mix has too few examples for {steps} batches of {batch_size}")
@@ -122,7 +130,8 @@ def workload(steps: int, batch_size: int, out: Path) -> dict[str, Any]:
     batches = [list(range(k, k + batch_size)) for k in range(0, len(examples), batch_size)]
     info = {"model": model_dir, "batches": batches, "tokens_per_batch": cfg.data.tokens_per_batch,
             "budget_batches": packed_batches(examples, cfg.data.tokens_per_batch, seed=cfg.seed),
-            "examples": [{"input_ids": ex.input_ids, "labels": ex.labels} for ex in examples]}
+            "examples": [{"input_ids": ex.input_ids, "labels": ex.labels} for ex in examples],
+            "eval_examples": [{"input_ids": ex.input_ids, "labels": ex.labels} for ex in held_out.examples]}
     out.write_text(json.dumps(info), encoding="utf-8")
     return info
 
@@ -141,6 +150,104 @@ def run_child(config: str, work: Path, threads: int | None) -> Run | str:
             return payload["error"] if "error" in payload else Run(**payload)
     tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
     return f"exit {proc.returncode}: {tail}"
+
+
+@dataclasses.dataclass
+class Measured:
+    configs: list[str]
+    runs: dict[str, list[Run]]
+    errors: dict[str, str]
+    info: dict[str, Any]
+    trl_version: str | None
+    load_start: float
+    started: float
+
+    def label(self, config: str) -> str:
+        return config.format(budget=self.info["tokens_per_batch"], version=self.trl_version or "")
+
+
+def measure(steps: int, batch_size: int, repeat: int, threads: int | None, quick: bool = False,
+            trl: bool = True) -> Measured:
+    """Every configuration `repeat` times, each run in a fresh process, repeats interleaved."""
+    load_start = os.getloadavg()[0]
+    started = time.perf_counter()
+    ensure_build()
+    trl_version = installed_version("trl") if trl else None
+    configs = [OURS_PADDED, OURS_PACKED] + ([] if quick else [OURS_BUDGET])
+    if trl:
+        configs += list(TRL)
+    runs: dict[str, list[Run]] = {c: [] for c in configs}
+    errors: dict[str, str] = {}
+    if trl_version is None and trl:
+        errors.update({c: "trl is not installed (pip install trl)" for c in TRL})
+    with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
+        work = Path(tmp)
+        info = workload(steps, batch_size, work / "workload.json")
+        for _ in range(repeat):  # interleaved: a change of load hits every configuration alike
+            for config in configs:
+                if config not in errors:
+                    out = run_child(config, work, threads)
+                    if isinstance(out, str):
+                        errors[config] = out
+                    else:
+                        runs[config].append(out)
+    info["n_eval"] = len(info.pop("eval_examples"))
+    del info["examples"]
+    return Measured(configs, runs, errors, info, trl_version, load_start, started)
+
+
+def run(steps: int = 6, batch_size: int = 4, repeat: int = 1, threads: int = 1) -> dict[str, Any]:
+    """The side-by-side table for bench/run_all.py: ours (packed, padded) against TRL's SFTTrainer."""
+    from bench.common import machine, table, verdict
+
+    m = measure(steps, batch_size, repeat, threads, quick=True)
+    rows, rates = [], {}
+    for config in m.configs:
+        if config in m.errors:
+            rows.append([m.label(config), "failed: " + m.errors[config], None, None, None, None, None, None])
+            continue
+        rs = m.runs[config]
+        mid = sorted(rs, key=lambda r: r.seconds)[(len(rs) - 1) // 2]
+        per_step = [s for r in rs for s in r.step_seconds]
+        tokens_per_step = mid.tokens / max(len(mid.step_seconds), 1)
+        rates[config] = (mid.tokens / mid.seconds, (max(per_step) - min(per_step)) / statistics.median(per_step))
+        rows.append([m.label(config), mid.tokens / mid.seconds,
+                     f"{tokens_per_step / max(per_step):,.0f}-{tokens_per_step / min(per_step):,.0f}",
+                     statistics.median(r.peak_rss_mb for r in rs), statistics.median(r.eval_loss for r in rs),
+                     mid.final_loss, mid.steps, None])
+    fastest_trl = max((c for c in TRL if c in rates), key=lambda c: rates[c][0], default=None)
+    for row, config in zip(rows, m.configs, strict=True):
+        if config in rates and fastest_trl:
+            row[-1] = rates[config][0] / rates[fastest_trl][0]
+    vs = []
+    pairs = dict.fromkeys(((OURS_PACKED, fastest_trl), (OURS_PADDED, TRL_PADDED), (OURS_PACKED, TRL_FREE_OURS)))
+    for ours, theirs in pairs:
+        if ours in rates and theirs in rates:
+            ratio = rates[ours][0] / rates[theirs][0]
+            vs.append([f"tokens/s, {m.label(ours)} vs {m.label(theirs)}", ratio,
+                       verdict(ratio, max(rates[ours][1], rates[theirs][1]))])
+    return {
+        "stage": "train", "title": "Training: curate train's recipe vs TRL SFTTrainer (tiny Llama, 4-bit NF4 + LoRA)",
+        "machine": machine(), "versions": {k: installed_version(k) for k in
+                                           ("torch", "transformers", "peft", "bitsandbytes", "trl")},
+        "runs": {m.label(c): [dataclasses.asdict(r) for r in m.runs[c]] for c in m.configs},
+        "tables": [
+            table(f"{steps} optimizer steps of the same {batch_size}-example batches, same masks, LoRA and "
+                  f"arguments; steps 2..{steps} timed",
+                  ["configuration", "tokens/s", "range (per step)", "peak RSS MB", "eval loss after", "last train loss",
+                   "steps", "vs fastest TRL"], rows),
+            table("Ours against the peers", ["comparison", "ratio", "verdict"], vs),
+        ],
+        "notes": [f"One torch thread per run ({threads}), each configuration in a fresh process; the range is "
+                  "over the timed steps of the runs. Eval loss: the same function for every configuration after "
+                  f"the last step, on the tiny run's {m.info['n_eval']} eval examples (two per bucket), one "
+                  "example per forward.",
+                  "TRL's padding-free mode is meant for flash attention, which CPUs lack; the last TRL row gives "
+                  "it our sdpa_packed attention so that it differs from ours only by the trainer.",
+                  "The same batches give the same losses up to floating point: equal eval losses show every "
+                  "configuration trained the same thing."],
+        "seconds": round(time.perf_counter() - m.started, 1),
+    }
 
 
 def main() -> None:
@@ -163,28 +270,9 @@ def main() -> None:
     if args.steps < 2:
         parser.error("--steps must be at least 2 (the first step is not timed)")
 
-    load_start = os.getloadavg()[0]
-    started = time.perf_counter()
-    ensure_build()
-    trl_version = None if args.no_trl else installed_version("trl")
-    configs = [OURS_PADDED, OURS_PACKED] + ([] if args.quick else [OURS_BUDGET])
-    if not args.no_trl:
-        configs += list(TRL)
-    runs: dict[str, list[Run]] = {c: [] for c in configs}
-    errors: dict[str, str] = {}
-    if trl_version is None and not args.no_trl:
-        errors.update({c: "trl is not installed (pip install trl)" for c in TRL})
-    with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
-        work = Path(tmp)
-        info = workload(args.steps, args.batch_size, work / "workload.json")
-        for _ in range(args.repeat):  # interleaved: a change of load hits every configuration alike
-            for config in configs:
-                if config not in errors:
-                    out = run_child(config, work, args.threads)
-                    if isinstance(out, str):
-                        errors[config] = out
-                    else:
-                        runs[config].append(out)
+    m = measure(args.steps, args.batch_size, args.repeat, args.threads, quick=args.quick, trl=not args.no_trl)
+    configs, runs, errors, info, trl_version = m.configs, m.runs, m.errors, m.info, m.trl_version
+    load_start, started = m.load_start, m.started
 
     def label(config: str) -> str:
         return config.format(budget=info["tokens_per_batch"], version=trl_version or "")
@@ -199,7 +287,7 @@ def main() -> None:
     width = max(len(label(c)) for c in configs)
     print(f"{'configuration':<{width}} {'steps':>5} {'tokens':>7} {'trained':>7} {'computed':>8} {'seconds':>7} "
           f"{'spread':>6} {'tok/s':>6} {'CPU tok/s':>9} {'1st step':>8} {'peak MB':>7} {'+train':>6} "
-          f"{'last loss':>9} {'mean loss':>9} {'vs padded':>9}")
+          f"{'last loss':>9} {'mean loss':>9} {'eval loss':>9} {'vs padded':>9}")
     summary: dict[str, tuple[Run, float]] = {}
     for config in configs:
         if config in errors:
@@ -218,7 +306,7 @@ def main() -> None:
               f"{statistics.median(r.first_step for r in rs):>8.1f} "
               f"{statistics.median(r.peak_rss_mb for r in rs):>7,.0f} "
               f"{statistics.median(r.peak_rss_mb - r.loaded_rss_mb for r in rs):>6,.0f} "
-              f"{mid.final_loss:>9.4f} {mid.mean_loss:>9.4f} {ratio}")
+              f"{mid.final_loss:>9.4f} {mid.mean_loss:>9.4f} {mid.eval_loss:>9.4f} {ratio}")
     for line in verdict(summary, label):
         print(line)
 
@@ -341,12 +429,35 @@ def train_one(config: str, work: Path, threads: int | None) -> Run:
     computed = (sum(len(b) * max(len(examples[i].input_ids) for i in b) for b in plan[1:]) if config in PADDED
                 else sum(len(ex.input_ids) for ex in timed))
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    ends = [e[0] for e in clock.ends]
     return Run(steps=len(plan), tokens=sum(len(ex.input_ids) for ex in timed),
                trained_tokens=sum(sum(1 for lab in ex.labels[1:] if lab != IGNORE) for ex in timed),
                computed=computed, seconds=round(clock.ends[-1][0] - clock.ends[0][0], 3),
                cpu_seconds=round(clock.ends[-1][1] - clock.ends[0][1], 3),
                first_step=round(clock.ends[0][0] - start, 3), peak_rss_mb=round(rss_mb(), 1),
-               loaded_rss_mb=round(loaded, 1), final_loss=losses[-1], mean_loss=statistics.fmean(losses))
+               loaded_rss_mb=round(loaded, 1), final_loss=losses[-1], mean_loss=statistics.fmean(losses),
+               eval_loss=held_out_loss(trainer.model, info["eval_examples"]),
+               step_seconds=[round(b - a, 3) for a, b in itertools.pairwise(ends)])
+
+
+def held_out_loss(model: Any, rows: list[dict[str, Any]]) -> float:
+    """Mean next-token loss over the trained (label != -100) tokens of `rows`, one example per forward."""
+    import torch
+
+    from curate.mask import IGNORE
+
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for row in rows:
+            ids = torch.tensor([row["input_ids"]])
+            labels = torch.tensor([[IGNORE, *row["labels"][1:]]])
+            logits = model(input_ids=ids).logits.float()
+            loss = torch.nn.functional.cross_entropy(logits[0, :-1], labels[0, 1:], ignore_index=IGNORE,
+                                                     reduction="sum")
+            total += float(loss)
+            count += int((labels[0, 1:] != IGNORE).sum())
+    return round(total / max(count, 1), 5)
 
 
 def trl_trainer(config: str, info: dict[str, Any], examples: list[Any], cfg: Any, targs: Any,
