@@ -6,6 +6,7 @@ Exit codes (all subcommands): 0 success / no error findings, 1 error findings, 2
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +45,8 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                       help="a pyproject.toml or TOML file with [tool.curate.lint] (default: nearest pyproject.toml)")
     lint.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are error findings")
+    lint.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                      help="worker processes (0: one per core); the output is the same for any N")
 
     mask = sub.add_parser("mask", help="render, tokenize and mask trajectories (loss on assistant text only)",
                           description="Masked examples (input_ids, labels, attention_mask) with a fail-closed audit.")
@@ -173,7 +176,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
         # when the config ignores some of them, unless `--ignore` is given too.
         select = _split_codes(args.select) or config.select
         ignore = _split_codes(args.ignore) if args.ignore is not None else [] if args.select else config.ignore
-        linter = Linter(specs, select, ignore)
+        if args.jobs < 0:
+            return _error(f"--jobs must be 0 (one per core) or more, not {args.jobs}")
+        jobs = args.jobs or os.cpu_count() or 1
+        if jobs > 1:  # imported only here: multiprocessing costs start-up time a pre-commit hook would feel
+            from curate.lint_jobs import ParallelLinter
+
+            linter: Any = ParallelLinter(specs, select, ignore, jobs)
+        else:
+            linter = Linter(specs, select, ignore)
     except (ConfigError, ReadError) as e:
         return _error(str(e))
     except ValueError as e:  # an invalid tool spec in a --tools file
@@ -206,6 +217,14 @@ def cmd_lint(args: argparse.Namespace) -> int:
     except ReadError as e:
         out.flush()
         return _error(str(e))
+    except RuntimeError as e:  # BrokenProcessPool: a worker was killed (out of memory, say)
+        if type(e).__name__ != "BrokenProcessPool":
+            raise
+        out.flush()
+        return _error("a lint worker process died (out of memory?); rerun with fewer --jobs")
+    finally:
+        if jobs > 1:
+            linter.close()
     if args.format == "text":
         write_summary(linter.stats, out, color)
     return 1 if errors and not args.exit_zero else 0
