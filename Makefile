@@ -24,10 +24,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-## bench: every side-by-side benchmark against the peers (bench/run_all.py): installs the peers
-## (the `bench` extra), then writes bench/RESULTS.md and bench/results.json (about 20 minutes on 2 cores)
+## bench: every side-by-side benchmark against the peers (bench/run_all.py): installs the peers (the
+## `bench` extra; bfcl-eval without its SDK dependencies), then writes bench/RESULTS.md and
+## bench/results.json (about 20 minutes on 2 cores)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/pip install --quiet --no-deps -r bench/requirements-peers.txt
 	$(BIN)/python bench/run_all.py
 
 clean:
