@@ -25,4 +25,5 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
         "$TORCH" 2>/dev/null || "${PIP[@]}" install --quiet "$TORCH"
   fi
 fi
-"${PIP[@]}" install --quiet -e ".[data,mask,train,dev]"
+# bench: the peers the benchmark tests run against (TRL, rensa); bfcl-eval comes with `make bench`
+"${PIP[@]}" install --quiet -e ".[data,mask,train,dev,bench]"
