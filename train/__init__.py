@@ -6,6 +6,7 @@
     data.py       masked examples of OUT/train.jsonl and OUT/eval.jsonl, packed or padded batches
     callbacks.py  early stopping, metrics.jsonl and TensorBoard logging
     recipe.py     run_training: config in, model, data, Trainer loop, per-bucket eval loss, checkpoints
+    distributed.py  N processes (torchrun / accelerate launch): rank, shards, sums across processes
 
 `train` imports `curate`, never the reverse, and torch, transformers, peft and bitsandbytes are
 imported only inside this package (importing `train` itself imports none of them).

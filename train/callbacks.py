@@ -144,7 +144,7 @@ class ConsoleLog(TrainerCallback):
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        if not logs:
+        if not logs or not state.is_world_process_zero:  # one log for a run of N processes
             return
         where = (f"step {state.global_step}/{state.max_steps} (epoch {state.epoch or 0:.2f})" if state.max_steps
                  else "base model, before training")

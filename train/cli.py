@@ -14,6 +14,12 @@ bottom as the run does:
    per bucket in the terminal say which checkpoint to keep and whether it is ready for RL;
 5. only then RUN.partial/ becomes RUN/.
 
+The same command runs data parallel under `torchrun --nproc_per_node N -m curate train ...` or
+`accelerate launch --multi_gpu --num_processes N -m curate train ...` (`train.distributed`): every
+process trains on its shard and evaluates its share, process 0 alone logs and writes. When one
+process fails, it says so with its rank; the launcher stops the others and the run stays in
+RUN.partial/.
+
 Exit codes: 0 the run finished (whatever the verdict), 2 bad input or a failed run (nothing in
 RUN/; an interrupted run stays in RUN.partial/ to resume), 130 interrupted.
 """
@@ -26,10 +32,14 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from train import TrainError
+
+if TYPE_CHECKING:
+    from train.distributed import Processes
 
 INSTALL_HINT = ("`curate train` needs the model libraries: pip install -e '.[train]' "
                 "(the README's setup does it; on a machine without a GPU it picks torch's CPU build)")
@@ -70,11 +80,14 @@ def run_train(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from train.config import load_train_config
+    from train.distributed import launched
 
     err = Console(stderr=True, highlight=False)
+    procs = launched()  # until the process group is joined (`current_processes`)
 
     def say(msg: str) -> None:
-        err.print(f"[dim]curate train: {msg}[/]")
+        if procs.is_main:
+            err.print(f"[dim]curate train: {msg}[/]")
 
     try:
         if args.config is None and args.model == "tiny":
@@ -89,38 +102,77 @@ def run_train(args: argparse.Namespace) -> int:
         if not build_dir.is_dir():
             raise TrainError(f"{build_dir}: no such folder; give the output folder of `curate build`")
         try:
+            from train.distributed import current_processes, stop_on_sigterm
             from train.recipe import finalize_run, run_training
         except ImportError as e:
             raise TrainError(f"{INSTALL_HINT} ({e})") from None
         from train.report_html import print_report, write_html
         from train.report_models import write_report
 
+        procs = current_processes()
+        if procs.distributed:
+            say(f"{procs.world_size} processes, data parallel: each trains on 1 in {procs.world_size} batches "
+                "and evaluates its share; process 0 writes the run")
         start = time.perf_counter()
-        result = run_training(build_dir, args.model, cfg, Path(args.output), resume=args.resume, log=say,
-                              finalize=False)
-        try:
-            report = evaluate_run(result, cfg, build_dir, args.model, say)
-            write_report(report, result.run_dir / "eval_report.json")
-            write_html(report, result.run_dir / "report.html")
-        except BaseException:
-            say(f"evaluation did not finish; the trained run stays in {result.run_dir}")
-            raise
-        result = finalize_run(result, Path(args.output))
+        with stop_on_sigterm() if procs.distributed else nullcontext():
+            result = run_training(build_dir, args.model, cfg, Path(args.output), resume=args.resume, log=say,
+                                  finalize=False)
+            try:
+                report = evaluate_run(result, cfg, build_dir, args.model, say, procs)
+                if procs.is_main:
+                    write_report(report, result.run_dir / "eval_report.json")
+                    write_html(report, result.run_dir / "report.html")
+            except BaseException:
+                say(f"evaluation did not finish; the trained run stays in {result.run_dir}")
+                raise
+            result = finalize_run(result, Path(args.output))
     except TrainError as e:
-        return _error(str(e))
-    out = Console(highlight=False)
-    print_report(report, out)
-    out.print(f"wrote {result.run_dir}/ (checkpoints, eval_report.json, report.html, metrics.jsonl, tb/) "
-              f"in {time.perf_counter() - start:.0f} s")
+        return _error(f"{procs.describe()}: {e}" if procs.distributed else str(e))
+    except Exception as e:
+        if not procs.distributed:
+            raise
+        return _failed_process(procs, Path(args.output), e)
+    if procs.is_main:
+        out = Console(highlight=False)
+        print_report(report, out)
+        out.print(f"wrote {result.run_dir}/ (checkpoints, eval_report.json, report.html, metrics.jsonl, tb/) "
+                  f"in {time.perf_counter() - start:.0f} s")
     return 0
 
 
-def evaluate_run(result: Any, cfg: Any, build_dir: Path, model_name: str, say: Callable[[str], None]) -> Any:
-    """Generation metrics of the base and of every checkpoint, graded into the eval report."""
+def _failed_process(procs: Processes, output: Path, e: BaseException) -> int:
+    """One process of a data-parallel run failed: where, why, and what to do; the run stays unfinished."""
+    import traceback
+
+    from train.distributed import lost_peer
+
+    work = output.with_name(output.name + ".partial")
+    ckpts = sorted(work.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[-1])) if work.exists() else []
+    if ckpts:
+        then = (f"fix the cause, then continue with --resume {ckpts[-1]} (same launcher and number of processes "
+                "to continue exactly)")
+    else:
+        then = f"no checkpoint was saved: fix the cause and run again (delete {work} first if it is still there)"
+    unfinished = f"the run is not finished and {output} was not written; {then}"
+    if lost_peer(e):  # the cause is in another process: its message, and the launcher's summary, name it
+        return _error(f"{procs.describe()} stopped: another process of the run failed or was killed (its error is "
+                      f"above; the launcher's summary names its rank); {unfinished}")
+    traceback.print_exc()
+    first = str(e).splitlines()[0] if str(e) else ""
+    return _error(f"{procs.describe()} failed ({type(e).__name__}: {first}); the launcher stops the other "
+                  f"processes; {unfinished}")
+
+
+def evaluate_run(result: Any, cfg: Any, build_dir: Path, model_name: str, say: Callable[[str], None],
+                 procs: Processes | None = None) -> Any:
+    """Generation metrics of the base and of every checkpoint, graded into the eval report.
+
+    With N processes (`train.distributed.Processes`) every process calls this and generates its
+    share of the prompts; every process gets the same report.
+    """
     from train.generate import evaluate_generation
     from train.graduation import BaselineEval, CheckpointEval, history_from_log
     from train.model import load_for_generation
-    from train.recipe import METRICS
     from train.report_models import build_report
 
     eval_rows = _read_rows(build_dir / "eval.jsonl")
@@ -132,13 +184,12 @@ def evaluate_run(result: Any, cfg: Any, build_dir: Path, model_name: str, say: C
             return evaluate_generation(
                 model, tokenizer, eval_rows, prompts_per_bucket=g.prompts_per_bucket, n_samples=g.samples,
                 temperature=g.temperature, max_new_tokens=g.max_new_tokens, seed=cfg.seed,
-                batch_size=g.batch_size, turns=g.turns)
+                batch_size=g.batch_size, turns=g.turns, processes=procs)
         finally:
             del model
 
-    rows = [json.loads(line) for line in (result.run_dir / METRICS).read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-    history = history_from_log(rows)
+    # the log history every process holds (RUN/metrics.jsonl is the main process's copy of it)
+    history = history_from_log([{"step": h.get("step", 0), **h} for h in result.log_history])
     base_entry = next((e for e in history if e.step == 0), None)
     say("evaluating the base model by generation (zero-shot baseline)")
     started = time.perf_counter()

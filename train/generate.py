@@ -22,6 +22,7 @@ from curate.mask import TemplateSpans, end_of_turn_token, template_messages
 from curate.records import Message, Trajectory
 from curate.render import assistant_body
 from curate.toolcalls import parse_message_calls
+from train.distributed import Processes
 from train.metrics import (
     BucketMetrics,
     GenerationEval,
@@ -188,7 +189,8 @@ def summarise_all(results_by_bucket: Mapping[str, Sequence[PromptResult]], setti
 def evaluate_generation(model: Any, tokenizer: Any, eval_rows: Iterable[Mapping[str, Any]], *,
                         prompts_per_bucket: int, n_samples: int, temperature: float = 0.7, max_new_tokens: int,
                         seed: int, tools_fallback: Sequence[Mapping[str, Any]] | None = None,
-                        batch_size: int = 4, turns: Turns = "last", examples: int = 3) -> GenerationEval:
+                        batch_size: int = 4, turns: Turns = "last", examples: int = 3,
+                        processes: Processes | None = None) -> GenerationEval:
     """Generate for up to `prompts_per_bucket` eval records per bucket and score the outputs.
 
     One greedy output per prompt gives the accuracy metrics; `n_samples` outputs at `temperature`
@@ -202,6 +204,10 @@ def evaluate_generation(model: Any, tokenizer: Any, eval_rows: Iterable[Mapping[
     prompt, so small batches are often as fast there; on a GPU larger ones pay. Sampling is
     reproducible for a given seed and batch size. `turns`: see `select_prompts`. `examples`:
     greedy outputs kept per bucket for the report.
+
+    `processes` (a run of N processes, `train.distributed`): every process must call this; each one
+    generates every N-th batch of prompts and the outputs are gathered, so every process returns the
+    metrics one process would (batches are seeded one by one, whoever runs them).
     """
     import torch
 
@@ -219,9 +225,14 @@ def evaluate_generation(model: Any, tokenizer: Any, eval_rows: Iterable[Mapping[
     model.eval()
     try:
         with torch.random.fork_rng(devices=fork_devices):
-            greedy, sampled = generator.run(texts, n_samples, temperature, seed)
+            greedy, sampled = generator.run(texts, n_samples, temperature, seed, processes)
     finally:
         model.train(was_training)
+    if processes is not None and processes.distributed:  # every process gets every output
+        mine = [i for batch in processes.shard(generator.batches(texts)) for i in batch]
+        for part in processes.gather({i: (greedy[i], sampled[i]) for i in mine}):
+            for i, (text, samples) in part.items():
+                greedy[i], sampled[i] = text, samples
 
     scorer = TurnScorer()
     results: dict[str, list[PromptResult]] = {b: [] for b in chosen}
@@ -254,11 +265,18 @@ class _Generator:
         self.device = next(model.parameters()).device
         self.config = getattr(model, "config", None)
 
-    def run(self, texts: Sequence[str], n_samples: int, temperature: float, seed: int
-            ) -> tuple[list[tuple[str, bool]], list[list[tuple[str, bool]]]]:
+    def batches(self, texts: Sequence[str]) -> list[list[int]]:
+        """Indices of `texts` per batch: similar lengths together (less padding), in a fixed order."""
+        lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))
+        return [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
+    def run(self, texts: Sequence[str], n_samples: int, temperature: float, seed: int,
+            processes: Processes | None = None) -> tuple[list[tuple[str, bool]], list[list[tuple[str, bool]]]]:
         """For every text: the greedy output and `n_samples` sampled ones, each as (text up to the stop
-        token, whether it stopped). Sampling is seeded once, so it is reproducible for a seed and a
-        batch size."""
+        token, whether it stopped). Each batch is seeded from `seed` and its place in `batches`, so
+        outputs are reproducible for a seed and a batch size, whichever process runs the batch. With
+        `processes`, only this process's share of the batches is run (the rest stays empty)."""
         import copy
 
         import torch
@@ -268,14 +286,12 @@ class _Generator:
                   "pad_token_id": self.pad_id, "use_cache": True}
         greedy_config = GenerationConfig(do_sample=False, num_beams=1, **common)
         sample_config = GenerationConfig(do_sample=True, temperature=temperature, top_k=0, top_p=1.0, **common)
-        # Similar lengths together: less padding. Results go back in the callers' order.
-        lengths = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-        order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))
+        # Results go back in the callers' order.
+        batches = list(enumerate(self.batches(texts)))
         greedy: list[tuple[str, bool]] = [("", False)] * len(texts)
         samples: list[list[tuple[str, bool]]] = [[] for _ in texts]
-        torch.manual_seed(seed)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for number, idx in processes.shard(batches) if processes is not None else batches:
+            torch.manual_seed(seed * 1_000_003 + number)  # a stream per (seed, batch), not seed + batch overlaps
             enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, padding_side="left",
                                  add_special_tokens=False)
             ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)

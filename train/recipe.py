@@ -30,6 +30,12 @@ during a long run; a run that fails or is killed leaves RUN.partial/ (never a RU
 finished) and `--resume RUN.partial/checkpoint-N` continues it in place. When training (and, if the
 caller asks for `finalize=False`, the caller's evaluation) is done, RUN.partial/ is renamed to
 RUN/. Resuming from a checkpoint of a finished RUN/ moves it back to RUN.partial/ until done.
+
+Under `torchrun` / `accelerate launch` (N processes, data parallel; `train.distributed`) every
+process runs this same function: each trains on 1 in N of the planned batches (the Trainer's
+sampler and accelerate shard them), one optimizer step covers N x `grad_accumulation` batches, the
+eval loss is summed per bucket across processes before any mean, and only process 0 writes
+RUN.partial/ and renames it; the others wait at barriers.
 """
 
 from __future__ import annotations
@@ -71,7 +77,9 @@ from train.data import (
     packed_batches,
     padded_batches,
 )
+from train.distributed import Processes, current_processes
 from train.model import ModelInfo, load_model
+from train.tiny import resolve_model
 
 METRICS = "metrics.jsonl"
 RUN_INFO = "run.json"
@@ -96,6 +104,8 @@ class TrainResult:
     eval_buckets: dict[str, dict[str, int]] = field(default_factory=dict)
     """Examples and trained tokens per eval bucket (`bucket/<name>`, `length/<name>`)."""
     seconds: float = 0.0
+    processes: int = 1
+    """Data-parallel processes the run trained with (1: a plain run)."""
     complete: bool = False
 
     def evaluation_at(self, step: int) -> dict[str, Any] | None:
@@ -129,10 +139,19 @@ def token_losses(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tens
     return F.cross_entropy(logits, labels[rows, cols + 1], reduction="none"), rows, cols
 
 
-def bucket_losses(model: Any, examples: list[Example], batches: list[list[int]], collate: Collator,
-                  device: torch.device | str = "cpu") -> tuple[dict[str, float], dict[str, int]]:
-    """Mean token loss overall (`loss`), per capability bucket (`loss/bucket/<name>`) and per length bucket
-    (`loss/length/<name>`), with the trained-token counts behind each."""
+def eval_keys(examples: list[Example]) -> list[str]:
+    """Every key `bucket_losses` can report for these examples, sorted: `loss`, `loss/bucket/<name>`,
+    `loss/length/<name>` (the same list in every process, whichever batches it evaluates)."""
+    keys = {"loss"}
+    for ex in examples:
+        keys.update((f"loss/bucket/{ex.bucket}", f"loss/length/{ex.length_bucket}"))
+    return sorted(keys)
+
+
+def bucket_sums(model: Any, examples: list[Example], batches: list[list[int]], collate: Collator,
+                device: torch.device | str = "cpu") -> tuple[dict[str, float], dict[str, int]]:
+    """Summed token loss (float64) and trained-token counts overall (`loss`), per capability bucket
+    (`loss/bucket/<name>`) and per length bucket (`loss/length/<name>`) over `batches`."""
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
     with torch.no_grad():
@@ -147,8 +166,20 @@ def bucket_losses(model: Any, examples: list[Example], batches: list[list[int]],
                 for key in ("loss", f"loss/bucket/{ex.bucket}", f"loss/length/{ex.length_bucket}"):
                     sums[key] += float(per_example[k])
                     counts[key] += int(n_example[k])
-    means = {k: sums[k] / counts[k] for k in sorted(sums) if counts[k]}
-    return means, dict(counts)
+    return dict(sums), dict(counts)
+
+
+def loss_means(sums: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
+    """Mean token loss per key, for the keys with trained tokens."""
+    return {k: sums[k] / counts[k] for k in sorted(sums) if counts.get(k)}
+
+
+def bucket_losses(model: Any, examples: list[Example], batches: list[list[int]], collate: Collator,
+                  device: torch.device | str = "cpu") -> tuple[dict[str, float], dict[str, int]]:
+    """Mean token loss overall (`loss`), per capability bucket (`loss/bucket/<name>`) and per length bucket
+    (`loss/length/<name>`), with the trained-token counts behind each."""
+    sums, counts = bucket_sums(model, examples, batches, collate, device)
+    return loss_means(sums, counts), {k: counts[k] for k in sorted(counts)}
 
 
 # --- the Trainer -----------------------------------------------------------------------------------
@@ -183,20 +214,30 @@ class SFTTrainer(Trainer):
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: list[str] | None = None,
                  metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Eval loss per bucket; with N processes each takes every N-th eval batch, and the summed losses
+        and token counts (not the means) are added across processes, so every process logs the
+        numbers a single process would."""
         model = self.model
         was_training = model.training
         model.eval()
         start = time.perf_counter()
-        means, counts = bucket_losses(model, self.eval_examples, self.eval_batches, self.data_collator,
-                                      self.args.device)
+        procs = Processes(self.args.process_index, self.args.world_size)
+        sums, counts = bucket_sums(model, self.eval_examples, procs.shard(self.eval_batches), self.data_collator,
+                                   self.args.device)
+        keys = eval_keys(self.eval_examples)
+        # one collective for everything: sums, counts, and the training-loss window of each process
+        totals = procs.sum([sums.get(k, 0.0) for k in keys] + [counts.get(k, 0) for k in keys] + self._window)
+        sums = dict(zip(keys, totals[: len(keys)], strict=True))
+        counts = {k: round(v) for k, v in zip(keys, totals[len(keys): 2 * len(keys)], strict=True)}
+        window_loss, window_tokens = totals[-2], round(totals[-1])
         if was_training:
             model.train()
-        metrics: dict[str, float] = {f"{metric_key_prefix}_{k}": v for k, v in means.items()}
+        metrics: dict[str, float] = {f"{metric_key_prefix}_{k}": v for k, v in loss_means(sums, counts).items()}
         metrics[f"{metric_key_prefix}_tokens"] = counts.get("loss", 0)
         metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - start, 3)
-        if self._window[1]:
-            metrics["loss_since_last_eval"] = self._window[0] / self._window[1]
-            self._window = [0.0, 0]
+        if window_tokens:
+            metrics["loss_since_last_eval"] = window_loss / window_tokens
+        self._window = [0.0, 0]
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
@@ -234,6 +275,10 @@ def training_arguments(cfg: TrainConfig, work: Path) -> TrainingArguments:
         include_num_input_tokens_seen="non_padding",
         restore_callback_states_from_checkpoint=True,
         disable_tqdm=True,
+        # DDP (N processes): every LoRA weight is used in every forward, so DDP need not search the graph
+        # for unused ones (that search also breaks with gradient checkpointing)
+        ddp_find_unused_parameters=False,
+        use_cpu=not torch.cuda.is_available(),  # also what makes N CPU processes data parallel (gloo)
     )
 
 
@@ -245,7 +290,7 @@ def _warmup(ratio: float) -> dict[str, float]:
 
 
 def _resume_checkpoint(resume: str | None, run_dir: Path, work: Path) -> Path | None:
-    """The checkpoint to resume from, after moving a finished RUN/ back to RUN.partial/ if it is there."""
+    """The checkpoint to resume from, in RUN.partial/ (checked here; a finished RUN/ is moved by `_move_back`)."""
     if resume is None:
         return None
     ckpt = Path(resume).expanduser().resolve()
@@ -257,9 +302,14 @@ def _resume_checkpoint(resume: str | None, run_dir: Path, work: Path) -> Path | 
     if ckpt.parent == run_dir.resolve():
         if work.exists():
             raise TrainError(f"both {run_dir} and {work} exist; remove the one you do not want to continue")
-        run_dir.rename(work)
-        ckpt = work.resolve() / ckpt.name
+        ckpt = work.resolve() / ckpt.name  # `_move_back` moves RUN/ there
     return ckpt
+
+
+def _move_back(ckpt: Path | None, run_dir: Path, work: Path) -> None:
+    """Resuming from a checkpoint of a finished RUN/: move it back to RUN.partial/ until the run is done."""
+    if ckpt is not None and ckpt.parent == work.resolve() and not work.exists() and run_dir.exists():
+        run_dir.rename(work)
 
 
 def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, resume: str | None = None,
@@ -268,8 +318,11 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
 
     Raises TrainError (nothing written) on a bad model, tokenizer, data folder or resume path. With
     `finalize=False` the run stays in RUN.partial/ for the caller to evaluate, then `finalize_run`.
+    Under `torchrun`/`accelerate launch` every process calls this; see `train.distributed` for what
+    each one does (only the main one logs through `log` and writes files).
     """
-    say = log or (lambda _m: None)
+    procs = current_processes()
+    say = (log or (lambda _m: None)) if procs.is_main else (lambda _m: None)
     quiet_libraries()
     run_dir = run_dir.resolve()
     work = partial_dir(run_dir)
@@ -285,7 +338,9 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
 
     # 1. seed, model, data: everything that can fail on bad input, before anything is written
     set_seed(cfg.seed)
-    say(f"loading {model} in 4-bit")
+    say(f"loading {model} in 4-bit" + (f" in each of {procs.world_size} processes" if procs.distributed else ""))
+    with procs.main_first():  # `tiny` is built (and cached) once, by the main process
+        resolve_model(model, say)
     net, tokenizer, info = load_model(model, cfg, say)
     say(info.summary())
     train_data = load_split(build_dir / "train.jsonl", tokenizer, cfg.mask, limit=cfg.data.train_limit, seed=cfg.seed)
@@ -305,14 +360,19 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
     collator = Collator(cfg.data.packing, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
     ckpt = _resume_checkpoint(resume, run_dir, work)
 
-    # 2. the run folder
+    # 2. the run folder, written by the main process once every process has checked its input
+    procs.barrier()
     created = not work.exists()
-    work.mkdir(parents=True, exist_ok=True)
-    if ckpt is not None:
-        truncate_metrics(work / METRICS, _trainer_step(ckpt))
-    (work / "train_config.json").write_text(cfg.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    (work / "model.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    _write_data_info(work / "data.json", build_dir, train_data, eval_data, train_plan, eval_plan)
+    if procs.is_main:
+        _move_back(ckpt, run_dir, work)
+        work.mkdir(parents=True, exist_ok=True)
+        if ckpt is not None:
+            truncate_metrics(work / METRICS, _trainer_step(ckpt))
+        (work / "train_config.json").write_text(cfg.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        (work / "model.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        _write_data_info(work / "data.json", build_dir, train_data, eval_data, train_plan, eval_plan, procs,
+                         cfg.optim.grad_accumulation)
+    procs.barrier()
 
     # 3. train
     stopper = EarlyStopping(cfg.eval.patience, cfg.eval.min_delta)
@@ -327,7 +387,10 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
         callbacks=callbacks, eval_examples=eval_data.examples, eval_batches=eval_plan)
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
-    say(f"training: {len(train_plan)} batches an epoch, {cfg.optim.grad_accumulation} per step; "
+    per_step = cfg.optim.grad_accumulation * procs.world_size
+    spread = (f" over {procs.world_size} processes ({cfg.optim.grad_accumulation} each)" if procs.distributed
+              else "")
+    say(f"training: {len(train_plan)} batches an epoch, {per_step} per optimizer step{spread}; "
         f"eval every {cfg.eval.eval_steps} steps on {len(eval_data.examples)} examples")
     start = time.perf_counter()
     try:
@@ -336,7 +399,7 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
             trainer.add_callback(KeepBaseEvaluation({**base, "epoch": 0.0, "step": 0}))
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt is not None else None)
     except BaseException:
-        if created and not any(work.glob("checkpoint-*")):
+        if procs.is_main and created and not any(work.glob("checkpoint-*")):
             shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
         raise
     seconds = time.perf_counter() - start
@@ -349,25 +412,32 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
         run_dir=work, checkpoints=sorted(work.glob("checkpoint-*"), key=_step_of), log_history=history,
         evaluations=[h for h in history if "eval_loss" in h], global_step=trainer.state.global_step,
         stopped_early=stopped, model_info=info, base_model=info.path, eval_buckets=eval_data.bucket_counts(),
-        seconds=round(seconds, 2))
-    _write_run_info(result)
+        seconds=round(seconds, 2), processes=procs.world_size)
+    if procs.is_main:
+        _write_run_info(result)
     say(f"trained {result.global_step} steps in {seconds:.1f} s; checkpoints: "
         + ", ".join(p.name for p in result.checkpoints))
     return finalize_run(result, run_dir) if finalize else result
 
 
 def finalize_run(result: TrainResult, run_dir: Path) -> TrainResult:
-    """Move a run from RUN.partial/ to RUN/ (the checkpoints move with it) and mark it complete."""
+    """Move a run from RUN.partial/ to RUN/ (the checkpoints move with it) and mark it complete.
+
+    With N processes every one calls this: the main one renames, the others wait for it.
+    """
+    procs = current_processes()
     run_dir = run_dir.resolve()
     work = result.run_dir
-    if work != run_dir:
+    if procs.is_main and work != run_dir:
         if run_dir.exists():
             raise TrainError(f"{run_dir} exists; the finished run stays in {work}")
         work.rename(run_dir)
     result.run_dir = run_dir
     result.checkpoints = [run_dir / p.name for p in result.checkpoints]
     result.complete = True
-    _write_run_info(result)
+    if procs.is_main:
+        _write_run_info(result)
+    procs.barrier()
     return result
 
 
@@ -383,14 +453,19 @@ def _trainer_step(ckpt: Path) -> int:
 
 
 def _write_data_info(path: Path, build_dir: Path, train: SplitData, eval_: SplitData,
-                     train_plan: list[list[int]], eval_plan: list[list[int]]) -> None:
+                     train_plan: list[list[int]], eval_plan: list[list[int]], procs: Processes | None = None,
+                     grad_accumulation: int = 1) -> None:
     def side(data: SplitData, plan: list[list[int]]) -> dict[str, Any]:
         tokens = sum(len(ex.input_ids) for ex in data.examples)
         return {"records": data.records, "examples": len(data.examples), "batches": len(plan), "tokens": tokens,
                 "trained_tokens": sum(ex.trained_tokens for ex in data.examples), "dropped": dict(data.dropped),
                 "notes": data.notes, "buckets": data.bucket_counts()}
 
-    info = {"build": str(build_dir.resolve()), "train": side(train, train_plan), "eval": side(eval_, eval_plan)}
+    n = procs.world_size if procs else 1
+    info = {"build": str(build_dir.resolve()), "train": side(train, train_plan), "eval": side(eval_, eval_plan),
+            # each process trains on every n-th planned batch; one optimizer step takes n x grad_accumulation
+            "processes": n, "batches_per_step": n * grad_accumulation,
+            "steps_per_epoch": max(1, math.ceil(math.ceil(len(train_plan) / n) / grad_accumulation))}
     path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
@@ -398,7 +473,7 @@ def _write_run_info(result: TrainResult) -> None:
     evals = result.evaluations
     info = {
         "complete": result.complete, "base_model": result.base_model, "global_step": result.global_step,
-        "stopped_early": result.stopped_early, "seconds": result.seconds,
+        "stopped_early": result.stopped_early, "seconds": result.seconds, "processes": result.processes,
         "checkpoints": [p.name for p in result.checkpoints],
         "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
         "best_eval_loss": min((e["eval_loss"] for e in evals if math.isfinite(e["eval_loss"])), default=None),
