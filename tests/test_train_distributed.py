@@ -119,6 +119,24 @@ def compared(row: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in row.items() if k.startswith("eval_loss") or k in ("eval_tokens", "loss_since_last_eval")}
 
 
+def test_shards_split_the_batches_and_a_plain_run_needs_no_process_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    from train.distributed import Processes, StoppedByLauncher, launched, lost_peer
+
+    shares = [Processes(r, 2).shard(range(5)) for r in (0, 1)]
+    assert shares == [[0, 2, 4], [1, 3]]  # every item once, in rank order, uneven shares allowed
+    plain = Processes()
+    assert plain.is_main and not plain.distributed and plain.shard([1, 2]) == [1, 2]
+    assert plain.sum([1, 2.5]) == [1.0, 2.5] and plain.gather("x") == ["x"]
+    plain.barrier()  # a no-op without a process group
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert launched() == Processes(1, 2) and launched().describe() == "rank 1 of 2"
+    # a collective that failed because another process died points elsewhere; a real error does not
+    assert lost_peer(RuntimeError("[pair.cc:553] Connection closed by peer [127.0.0.1]:55707"))
+    assert lost_peer(StoppedByLauncher("stopped by the launcher (SIGTERM)"))
+    assert not lost_peer(RuntimeError("CUDA out of memory"))
+
+
 @pytest.mark.slow
 def test_two_processes_give_the_eval_losses_of_one_and_one_copy_of_the_run(tiny: Path, build: Path,
                                                                           tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from curate.mask import TemplateSpans  # noqa: E402
 from curate.records import Message  # noqa: E402
 from curate.schemas import SCHEMA_DIR  # noqa: E402
 from curate.tokenizer import load_tokenizer  # noqa: E402
+from train.distributed import Processes  # noqa: E402
 from train.generate import (  # noqa: E402
     PromptResult,
     _Generator,
@@ -181,6 +182,25 @@ def test_cached_prompt_and_padded_batches_give_what_plain_generate_gives(model: 
         greedy, samples = _Generator(model, tokenizer, 6, batch_size).run(texts, 2, 0.7, seed=0)
         assert [g for g, _ in greedy] == expected, batch_size
         assert all(len(s) == 2 for s in samples)
+
+
+def test_a_share_of_the_batches_gives_what_the_whole_run_gives_for_them(model: Any, tokenizer: Any) -> None:
+    """N processes each generate 1 in N batches (`train.distributed`): every batch is seeded on its own,
+    so its outputs do not depend on which process runs it or on the batches before it."""
+    template = TemplateSpans(tokenizer)
+    texts = [template.render(p.messages, p.tools, add_generation_prompt=True)[0]
+             for ps in select_prompts(ROWS, 2, seed=0).values() for p in ps]
+    generator = _Generator(model, tokenizer, 6, 1)
+    greedy, samples = generator.run(texts, 2, 0.7, seed=0)
+    covered: list[int] = []
+    for rank in (0, 1):
+        share = Processes(rank, 2)
+        mine = [i for batch in share.shard(generator.batches(texts)) for i in batch]
+        part_greedy, part_samples = generator.run(texts, 2, 0.7, seed=0, processes=share)
+        assert [part_greedy[i] for i in mine] == [greedy[i] for i in mine]
+        assert [part_samples[i] for i in mine] == [samples[i] for i in mine]
+        covered += mine
+    assert sorted(covered) == list(range(len(texts)))
 
 
 def test_one_sample_gives_no_diversity_and_pass_at_1_only(model: Any, tokenizer: Any) -> None:
