@@ -14,6 +14,11 @@ at export reads the chosen records back from the memory-mapped raw rows, in outp
 time, gathering the `datasets` folder's columns as it writes the JSON Lines files. The Arrow files live
 in a folder beside the output (`.OUT.work-PID`), removed whatever happens.
 
+Two stages scale with the corpus and run on an engine: the facts of every raw row and the near-dup
+clusters of their signatures. `LocalEngine` runs them in this machine's processes, `curate.build_ray.RayEngine`
+on a Ray cluster (`--engine ray`); every other stage is the same code whatever the engine, so outputs are
+byte-identical across engines. Inputs and OUT may be `fsspec` URLs (`curate.storage`).
+
 Every stage counts what it drops and why (`StageCount`), and the manifest checks the invariant
 records in = records out + records dropped. Each record's facts depend on that record alone, so outputs
 are byte-identical for a seed with one process or several. The output folder is written next to its
@@ -28,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +44,8 @@ import numpy as np
 
 from curate import __version__
 from curate.build_stream import (
+    Engine,
+    LocalEngine,
     RecordSource,
     RunLint,
     WorkerSpec,
@@ -47,7 +55,6 @@ from curate.build_stream import (
     prepare_worker,
     quiet_datasets,
     read_raw_dataset,
-    record_facts,
     signature_matrix,
 )
 from curate.buildconfig import BuildConfig
@@ -55,6 +62,7 @@ from curate.jsonl import write_jsonl
 from curate.manifest import InputFile, Manifest, StageCount, check_invariant
 from curate.readers import RawRecord, RecordReader, load_tool_specs
 from curate.records import ToolSpec, Trajectory
+from curate.storage import Location
 
 
 class BuildError(RuntimeError):
@@ -382,26 +390,68 @@ def tools_from(files: Sequence[Path]) -> list[dict[str, Any]]:
 STAGES = ("read", "lint", "exact_dedup", "near_dedup", "decontaminate", "balance", "split")
 
 
-def build(inputs: Sequence[Path], out: Path, cfg: BuildConfig, tools_files: Sequence[Path] = (),
-          tokenizer: str | None = None, decontaminate: Sequence[Path] = (), log: Any = None) -> BuildResult:
-    """Run the whole pipeline and write `out/`; raises BuildError (and writes nothing) on bad input."""
-    say = log or (lambda _msg: None)
-    for p in (*inputs, *tools_files, *decontaminate):
-        if not p.exists():
-            raise BuildError(f"{p}: no such file or directory")
-    tools = tools_from(tools_files)
-    spec = WorkerSpec(tools=tools, keep_invalid=cfg.lint.keep_invalid, dedup=cfg.dedup, buckets=cfg.buckets,
-                      tokenizer=tokenizer, decontaminate=bool(decontaminate))
-    worker = prepare_worker(spec)  # fails early on a tokenizer that can't be loaded, bad tool specs or bucket rules
+def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_files: Sequence[Location] = (),
+          tokenizer: str | None = None, decontaminate: Sequence[Location] = (), log: Any = None,
+          engine: Engine | None = None) -> BuildResult:
+    """Run the whole pipeline and write `out/`; raises BuildError (and writes nothing) on bad input.
 
-    out = out.resolve()
+    Locations are local paths or `fsspec` URLs (`curate.storage`). `engine` runs the per-record stages and
+    the near-dup clustering (default `LocalEngine`; `curate.build_ray.RayEngine` for a Ray cluster): the
+    output is the same whatever the engine.
+    """
+    from curate.storage import StorageError, exists, fetch, local_path, publish
+
+    say = log or (lambda _msg: None)
+    engine = engine or LocalEngine()
+    try:
+        for p in (*inputs, *tools_files, *decontaminate):
+            if not exists(p):
+                raise BuildError(f"{p}: no such file or directory")
+    except StorageError as e:
+        raise BuildError(str(e)) from None
+    final = local_path(out)
+    staging = Path(tempfile.mkdtemp(prefix="curate-build-")) if final is None else None
+    try:
+        with tempfile.TemporaryDirectory(prefix="curate-tools-") as folder:  # remote --tools files: copied here
+            tools = tools_from(fetch(tools_files, Path(folder)))
+        spec = WorkerSpec(tools=tools, keep_invalid=cfg.lint.keep_invalid, dedup=cfg.dedup, buckets=cfg.buckets,
+                          tokenizer=tokenizer, decontaminate=bool(decontaminate))
+        worker = prepare_worker(spec)  # fails early on a tokenizer that can't be loaded, bad tools or bucket rules
+        engine.start()  # fails early on an engine that can't be reached: nothing written yet
+        try:
+            target = (staging / "out") if staging is not None else final
+            assert target is not None
+            result = _build_into(inputs, target.resolve(), cfg, spec, worker.bucketer.buckets, tokenizer,
+                                 decontaminate, say, engine)
+        finally:
+            engine.stop()
+        if staging is not None:
+            say(f"uploading to {out}")
+            publish(result.out, out)
+            result.out = Path(str(out))
+        return result
+    except StorageError as e:
+        raise BuildError(str(e)) from None
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _build_into(inputs: Sequence[Location], out: Path, cfg: BuildConfig, spec: WorkerSpec, buckets: Sequence[str],
+                tokenizer: str | None, decontaminate: Sequence[Location], say: Any, engine: Engine) -> BuildResult:
+    """`build` into the local folder `out`, with a work folder beside it (removed whatever happens)."""
+    from curate.storage import fetch
+
     created = make_parents(out.parent)
     work = out.with_name(f".{out.name}.work-{os.getpid()}")  # the Arrow files: removed whatever happens
     try:
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         try:
-            return _build(inputs, out, work, cfg, spec, worker.bucketer.buckets, tokenizer, decontaminate, say)
+            local_inputs = fetch(inputs, work / "inputs")
+            local_decon = fetch(decontaminate, work / "decontaminate")
+            return _build(local_inputs, [str(p) for p in inputs], out, work, cfg, spec, buckets, tokenizer,
+                          local_decon, [str(p) for p in decontaminate], say, engine)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     except BaseException:
@@ -418,9 +468,11 @@ def make_parents(folder: Path) -> list[Path]:
     return missing
 
 
-def _build(inputs: Sequence[Path], out: Path, work: Path, cfg: BuildConfig, spec: WorkerSpec,
-           buckets: Sequence[str], tokenizer: str | None, decontaminate: Sequence[Path], say: Any) -> BuildResult:
-    """`build` once its inputs are checked and its work folder made."""
+def _build(inputs: Sequence[Path], names: Sequence[str], out: Path, work: Path, cfg: BuildConfig, spec: WorkerSpec,
+           buckets: Sequence[str], tokenizer: str | None, decontaminate: Sequence[Path], decon_names: Sequence[str],
+           say: Any, engine: Engine) -> BuildResult:
+    """`build` once its inputs are checked and local, and its work folder made; `names` (`decon_names`): the
+    inputs (`--decontaminate` files) as given, as the manifest records them."""
     from curate.buckets import length_bucket, length_bucket_names, length_edges
     from curate.dedup import DECONTAMINATION_ROLES, DedupEntry, MinHashSettings, Signatures, deduplicate_entries
     from curate.dedup import decontaminate as find_contaminated
@@ -430,18 +482,18 @@ def _build(inputs: Sequence[Path], out: Path, work: Path, cfg: BuildConfig, spec
     lint_counts: Counter[str] = Counter()
     say("reading")
     hashes = [file_sha256(p) for p in inputs]
-    raw_fp = content_fingerprint([h for h, _ in hashes], [str(p) for p in inputs])
+    raw_fp = content_fingerprint([h for h, _ in hashes], list(names))
     raw, sources = read_raw_dataset(inputs, work / "raw", raw_fp)
     say(f"linting, signing and labelling {len(raw)} records ({cfg.num_proc} process"
-        f"{'es' if cfg.num_proc > 1 else ''})")
-    facts = record_facts(raw, sources, spec, cfg.num_proc, work, spec.fingerprint(raw_fp))
+        f"{'es' if cfg.num_proc > 1 else ''}, {engine.name} engine)")
+    facts = engine.facts(raw, sources, spec, cfg.num_proc, work, spec.fingerprint(raw_fp))
     source_rows = np.bincount(column(facts, "source").to_numpy(), minlength=len(sources)) if len(facts) \
         else np.zeros(len(sources), dtype=np.int64)
     per_input = np.zeros(len(inputs), dtype=np.int64)
     for (f, _), n in zip(sources, source_rows, strict=True):
         per_input[f] += n
-    input_files = [InputFile(path=str(p), sha256=digest, bytes=size, records=int(n))
-                   for p, (digest, size), n in zip(inputs, hashes, per_input, strict=True)]
+    input_files = [InputFile(path=name, sha256=digest, bytes=size, records=int(n))
+                   for name, (digest, size), n in zip(names, hashes, per_input, strict=True)]
     items = gate_records(facts, [path for _, path in sources], cfg.lint.keep_invalid, stages, lint_counts)
     records_in = stages["read"].records_in
 
@@ -455,7 +507,7 @@ def _build(inputs: Sequence[Path], out: Path, work: Path, cfg: BuildConfig, spec
                                 MinHashSettings.from_config(cfg.dedup))
     dres = deduplicate_entries(entries, cfg.dedup, warnings=[it.warnings for it in items],
                                exact_keys=take(facts, "exact_key", rows) if cfg.dedup.exact else None,
-                               signatures=signatures)
+                               signatures=signatures, near_labels=engine.near_labels)
     del signatures
     reasons = Counter(d.reason for d in dres.dropped)
     _count(stages["exact_dedup"], len(items), {"exact_duplicate": reasons["exact_duplicate"]})
@@ -470,6 +522,8 @@ def _build(inputs: Sequence[Path], out: Path, work: Path, cfg: BuildConfig, spec
         say("decontaminating")
         settings = MinHashSettings.from_config(cfg.dedup, roles=DECONTAMINATION_ROLES)
         references, decon_files = sign_references(decontaminate, settings)
+        for f, name in zip(decon_files, decon_names, strict=True):
+            f.path = name
         kept_rows = np.array([it.row for it in kept], dtype=np.int64)
         train = Signatures(signature_matrix(facts, "decon_signature", kept_rows, cfg.dedup.num_perm), settings)
         contaminated = find_contaminated(train, references, cfg.dedup.threshold)

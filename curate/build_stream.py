@@ -33,7 +33,7 @@ import pickle
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -332,6 +332,24 @@ def facts_batch(batch: dict[str, list[Any]], spec_json: str, paths: Sequence[str
     return _worker(spec_json).batch(batch, paths)
 
 
+def facts_table(batch: Any, spec_json: str, paths: Sequence[str]) -> Any:
+    """The facts of one batch of raw rows (a pyarrow Table) as a pyarrow Table with every facts column,
+    `source` and `line` included: what `record_facts` gives for those rows, for engines other than `map`."""
+    import pyarrow as pa
+
+    cols = {name: batch.column(name).to_pylist() for name in ("source", "line", "kind", "payload")}
+    facts = {"source": cols["source"], "line": cols["line"], **facts_batch(cols, spec_json, paths)}
+    schema = facts_features(WorkerSpec.model_validate_json(spec_json)).arrow_schema
+    arrays = []
+    for field in schema:
+        values = facts[field.name]
+        if isinstance(values, np.ndarray) and values.ndim == 2:  # signatures: a fixed-size list per row
+            values = pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), type=field.type.value_type),
+                                                       values.shape[1])
+        arrays.append(pa.array(values, type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def record_facts(raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int, cache_dir: Path,
                  fingerprint: str) -> Any:
     """The facts of every raw row, in order, computed in `num_proc` processes (see `Worker.batch`)."""
@@ -349,6 +367,53 @@ def record_facts(raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec,
                        num_proc=num_proc if num_proc > 1 and len(raw) > BATCH_SIZE else None,
                        cache_file_name=str(cache_dir / "facts.arrow"), new_fingerprint=fingerprint,
                        load_from_cache_file=False)
+
+
+class Engine(Protocol):
+    """What runs the stages that scale with the corpus (see `LocalEngine`)."""
+
+    name: str
+
+    def start(self) -> None:
+        """Connect (or fail with `BuildError`) before anything is written."""
+
+    def stop(self) -> None:
+        """Release what `start` took."""
+
+    def facts(self, raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int,
+              work: Path, fingerprint: str) -> Any:
+        """The facts of every raw row, in order, as a `datasets.Dataset` (what `record_facts` gives)."""
+
+    def near_labels(self, sigs: Any, threshold: float) -> np.ndarray:
+        """What `near_duplicate_labels(sigs, threshold)` gives."""
+
+
+class LocalEngine:
+    """The per-record stages in this machine's processes (`Dataset.map`), near-dup clusters in this process.
+
+    An engine runs the two stages that scale with the corpus: the facts of every raw row, and the clusters
+    of the near-dup signatures. Every other stage is the build's own, the same whatever the engine, so an
+    engine that gives the same facts and labels gives the same output (see `curate.build_ray.RayEngine`).
+    """
+
+    name = "local"
+
+    def start(self) -> None:
+        """Nothing to connect to."""
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+    def facts(self, raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int,
+              work: Path, fingerprint: str) -> Any:
+        """`record_facts`: the facts of every raw row, in order, as a `datasets.Dataset`."""
+        return record_facts(raw, sources, spec, num_proc, work, fingerprint)
+
+    def near_labels(self, sigs: Any, threshold: float) -> np.ndarray:
+        """`near_duplicate_labels`."""
+        from curate.dedup import near_duplicate_labels
+
+        return near_duplicate_labels(sigs, threshold)
 
 
 # --- the main process's side ----------------------------------------------------------------------------

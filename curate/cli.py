@@ -71,8 +71,10 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="lint, dedup, bucket, balance and split into a training set",
                            description="Turn raw trajectory files into a vetted, bucket-balanced ChatML set.")
-    build.add_argument("paths", nargs="+", metavar="INPUT", help="trajectory files or folders")
-    build.add_argument("-o", "--output", required=True, metavar="OUT", help="output folder (replaced atomically)")
+    build.add_argument("paths", nargs="+", metavar="INPUT",
+                       help="trajectory files or folders: paths or fsspec URLs (file://, s3://, …)")
+    build.add_argument("-o", "--output", required=True, metavar="OUT",
+                       help="output folder, a path or an fsspec URL (replaced atomically)")
     build.add_argument("--tools", action="append", default=[], metavar="FILE",
                        help="tool specs for records without their own `tools`; repeatable")
     build.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
@@ -81,7 +83,14 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                        help="drop training records that near-duplicate a record of FILE (e.g. a benchmark)")
     build.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors")
     build.add_argument("--seed", type=int, help="random seed (default: the config's, else 0)")
-    build.add_argument("--num-proc", type=int, metavar="N", help="worker processes (default: the config's, else 1)")
+    build.add_argument("--num-proc", type=int, metavar="N",
+                       help="worker processes, or Ray workers with --engine ray (default: the config's, else 1)")
+    build.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="where the per-record stages and near-dup search run: this machine's processes "
+                            "(default) or a Ray cluster; the output is the same")
+    build.add_argument("--address", metavar="ADDR",
+                       help="with --engine ray: the cluster's address (HOST:PORT, ray://HOST:PORT, auto); "
+                            "default: a Ray instance started on this machine for the run")
 
     dedup = sub.add_parser("dedup", help="exact and near-duplicate removal (the build's dedup stage alone)")
     dedup.add_argument("paths", nargs="+", metavar="INPUT")
@@ -256,6 +265,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from curate.build import BuildError, build
     from curate.buildconfig import BuildConfigError, load_build_config
     from curate.readers import ReadError
+    from curate.storage import as_location
     from curate.tokenizer import TokenizerError
 
     err = Console(stderr=True, highlight=False)
@@ -265,10 +275,18 @@ def cmd_build(args: argparse.Namespace) -> int:
         if args.keep_invalid:
             updates["lint"] = cfg.lint.model_copy(update={"keep_invalid": True})
         cfg = cfg.model_copy(update=updates)
+        if args.address and args.engine != "ray":
+            return _error("--address needs --engine ray")
+        engine = None
+        if args.engine == "ray":
+            from curate.build_ray import RayEngine
+
+            engine = RayEngine(args.address)
         start = time.perf_counter()
-        result = build([Path(p) for p in args.paths], Path(args.output), cfg, [Path(t) for t in args.tools],
-                       args.tokenizer, [Path(d) for d in args.decontaminate],
-                       log=lambda msg: err.print(f"[dim]curate build: {msg}…[/]"))
+        result = build([as_location(p) for p in args.paths], as_location(args.output), cfg,
+                       [as_location(t) for t in args.tools], args.tokenizer,
+                       [as_location(d) for d in args.decontaminate],
+                       log=lambda msg: err.print(f"[dim]curate build: {msg}…[/]"), engine=engine)
     except (BuildError, BuildConfigError, ReadError, TokenizerError) as e:
         return _error(str(e))
     except ValueError as e:  # MixError, BucketConfigError, DedupError: impossible targets and bad rules

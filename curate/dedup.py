@@ -528,9 +528,10 @@ def _expand(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.repeat(starts, counts) + offsets
 
 
-def _self_pairs(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(keys, kind="stable")
-    starts, lengths = _runs(keys[order])
+def _run_pairs(sorted_keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (left, right) pairing each member of a run of equal keys with its next members (at most
+    `max_bucket - 1` of them)."""
+    starts, lengths = _runs(sorted_keys)
     multi = lengths >= 2
     if not multi.any():
         return np.empty(0, np.int64), np.empty(0, np.int64)
@@ -538,10 +539,31 @@ def _self_pairs(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarr
     pos = _expand(starts, lengths)
     ends = np.repeat(starts + lengths, lengths)
     per = np.minimum(ends - 1 - pos, max_bucket - 1)
-    left = np.repeat(pos, per)
-    right = _expand(pos + 1, per)
+    return np.repeat(pos, per), _expand(pos + 1, per)
+
+
+def _self_pairs(keys: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(keys, kind="stable")
+    left, right = _run_pairs(keys[order], max_bucket)
     # stable sort: indices ascend within a bucket, so left < right
     return order[left].astype(np.int64), order[right].astype(np.int64)
+
+
+def bucket_pairs(bands: np.ndarray, keys: np.ndarray, members: np.ndarray,
+                 max_bucket: int = MAX_BUCKET) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs (i < j) of whole LSH buckets, given as rows (band, band key, member): the pairs
+    `candidate_pairs` makes of those buckets (before its de-duplication across bands).
+
+    For an engine that groups rows by (band, key) itself, such as a shuffle across machines: every row of
+    a bucket must be in the rows given.
+    """
+    order = np.lexsort((members, keys, bands))  # by bucket, members ascending within it, as `_self_pairs`
+    bands, keys, members = bands[order], keys[order], members[order]
+    bucket = np.zeros(len(order), dtype=np.int64)
+    if len(order) > 1:
+        bucket[1:] = np.cumsum((bands[1:] != bands[:-1]) | (keys[1:] != keys[:-1]))
+    left, right = _run_pairs(bucket, max_bucket)
+    return members[left].astype(np.int64), members[right].astype(np.int64)
 
 
 def _cross_pairs(keys_a: np.ndarray, keys_b: np.ndarray, max_bucket: int) -> tuple[np.ndarray, np.ndarray]:
@@ -606,10 +628,19 @@ def verified_pairs(sigs: Signatures, threshold: float, other: Signatures | None 
                    weights: tuple[float, float] = LSH_WEIGHTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """LSH candidates whose estimated Jaccard is >= threshold: arrays i, j and the estimates."""
     i, j = candidate_pairs(sigs, threshold, other, max_bucket, weights)
-    b = sigs if other is None else other
-    eq = _equal_slots(sigs.values, b.values, i, j)
-    keep = eq >= _min_equal(threshold, sigs.settings.num_perm)
-    return i[keep], j[keep], eq[keep] / sigs.settings.num_perm
+    return verify_pairs(sigs.values, (sigs if other is None else other).values, i, j, threshold)
+
+
+def verify_pairs(a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray,
+                 threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate pairs (a[i[k]], b[j[k]]) whose estimated Jaccard is >= threshold: i, j and the estimates.
+
+    The one verification rule, shared by every engine (integer slot counts: no float edge cases).
+    """
+    num_perm = a.shape[1]
+    eq = _equal_slots(a, b, i, j)
+    keep = eq >= _min_equal(threshold, num_perm)
+    return i[keep], j[keep], eq[keep] / num_perm
 
 
 def connected_components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -636,7 +667,11 @@ def connected_components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 
 
 def near_duplicate_labels(sigs: Signatures, threshold: float, max_bucket: int = MAX_BUCKET) -> np.ndarray:
-    """Cluster label of each row (the smallest row of its cluster): rows linked by verified LSH pairs."""
+    """Cluster label of each row (the smallest row of its cluster): rows linked by verified LSH pairs.
+
+    Another engine may compute the same labels its own way (`NearLabels`, e.g. the Ray engine's group-by
+    per band): the verified pairs, hence the labels, must be these.
+    """
     i, j, _ = verified_pairs(sigs, threshold, max_bucket=max_bucket)
     return connected_components(len(sigs), i, j)
 
@@ -710,6 +745,8 @@ def completeness(traj: Trajectory) -> tuple[bool, bool]:
 
 
 WarningCounts = Mapping[str, int] | Sequence[int]
+NearLabels = Callable[[Signatures, float], np.ndarray]
+"""`near_duplicate_labels(sigs, threshold)` or an engine's equivalent (same labels, computed elsewhere)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -825,12 +862,14 @@ def deduplicate(records: Sequence[Trajectory], cfg: DedupConfig | None = None,
 
 def deduplicate_entries(entries: Sequence[DedupEntry], cfg: DedupConfig | None = None,
                         warnings: WarningCounts | None = None, exact_keys: Sequence[str] | None = None,
-                        signatures: Signatures | None = None) -> DedupResult:
+                        signatures: Signatures | None = None,
+                        near_labels: NearLabels | None = None) -> DedupResult:
     """`deduplicate` on what was computed per record elsewhere: the same result, without the records.
 
     `exact_keys[k]` is `exact_key(record k, cfg)` (needed when `cfg.exact`); `signatures` holds row k's
     signature over `cfg.roles` for every record (needed when `cfg.near`; settings must match `cfg`). Only
-    the exact-dedup survivors' rows are read, so the others may hold anything.
+    the exact-dedup survivors' rows are read, so the others may hold anything. `near_labels` clusters the
+    survivors' signatures (default `near_duplicate_labels`; the Ray engine passes its distributed one).
     """
     cfg = cfg or DedupConfig()
     n = len(entries)
@@ -846,13 +885,16 @@ def deduplicate_entries(entries: Sequence[DedupEntry], cfg: DedupConfig | None =
             raise DedupError(f"{len(signatures)} precomputed signatures for {n} records")
         return signatures.take(survivors)
 
-    return _deduplicate(entries, cfg, warnings, exact_keys if cfg.exact else None, sign)
+    return _deduplicate(entries, cfg, warnings, exact_keys if cfg.exact else None, sign,
+                        near_labels or near_duplicate_labels)
 
 
 def _deduplicate(entries: Sequence[DedupEntry], cfg: DedupConfig, warnings: WarningCounts | None,
                  exact_keys: Sequence[str] | None,
-                 sign: Callable[[np.ndarray, MinHashSettings], Signatures]) -> DedupResult:
-    """Both stages over entries: `exact_keys` (None: no exact stage) and `sign(survivors, settings)`."""
+                 sign: Callable[[np.ndarray, MinHashSettings], Signatures],
+                 near_labels: NearLabels = near_duplicate_labels) -> DedupResult:
+    """Both stages over entries: `exact_keys` (None: no exact stage) and `sign(survivors, settings)`;
+    `near_labels` clusters the survivors' signatures."""
     n = len(entries)
     ids = [e.id for e in entries]
     keys = _choice_keys(entries, warnings)
@@ -874,7 +916,7 @@ def _deduplicate(entries: Sequence[DedupEntry], cfg: DedupConfig, warnings: Warn
         settings = MinHashSettings.from_config(cfg)
         sigs = sign(survivors, settings)
         sig_values = sigs.values
-        local = near_duplicate_labels(sigs, cfg.threshold)
+        local = near_labels(sigs, cfg.threshold)
         near_label = survivors[local]
         by_label: dict[int, list[int]] = {}
         for pos, lab in enumerate(local.tolist()):

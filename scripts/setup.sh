@@ -25,5 +25,6 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
         "$TORCH" 2>/dev/null || "${PIP[@]}" install --quiet "$TORCH"
   fi
 fi
-# bench: the peers the benchmark tests run against (TRL, rensa); bfcl-eval comes with `make bench`
-"${PIP[@]}" install --quiet -e ".[data,mask,train,dev,bench]"
+# bench: the peers the benchmark tests run against (TRL, rensa); bfcl-eval comes with `make bench`.
+# ray: `curate build --engine ray` (Ray Data; no torch), so its tests run in `make test`
+"${PIP[@]}" install --quiet -e ".[data,mask,train,dev,bench,ray]"
