@@ -25,9 +25,10 @@ def has_long_integer(data: bytes) -> bool:
     """True when `data` has 19 digits in a row (an integer orjson may read as a float).
 
     A translate and a substring search run in C at a few instructions a byte; a regex such as
-    `\\d{19}` costs over a hundred (it tries a match at every position).
+    `\\d{19}` costs over a hundred (it tries a match at every position). `find`, not `in`: for
+    bytes, `in` first tries its operand as an integer and formats an exception when it is not one.
     """
-    return _NINETEEN_ZEROS in data.translate(_DIGITS_AS_ZERO)
+    return data.translate(_DIGITS_AS_ZERO).find(_NINETEEN_ZEROS) >= 0
 
 try:
     from orjson import loads as _orjson_loads
@@ -354,11 +355,16 @@ _NUMBER = re.compile(
     r"0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+"
     r"|(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?[jJ]?"
 )
+# Each body is a run of plain characters, then (escape or lone quote, plain run) pairs: the strings of
+# `'''(?:[^'\\]|\\.|'(?!''))*'''` and so on, matched a run at a time rather than a character at a time.
 _STRING = re.compile(
-    r"""(?P<prefix>[rRuUbBfF]{0,2})(?P<body>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\""""
-    r"""|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""",
+    r"""(?P<prefix>[rRuUbBfF]{0,2})(?P<body>'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''"""
+    r"""|\"\"\"[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*\"\"\""""
+    r"""|'[^'\\\n]*(?:\\.[^'\\\n]*)*'|"[^"\\\n]*(?:\\.[^"\\\n]*)*")""",
     re.DOTALL,
 )
+_STRING_START = frozenset("'\"rRuUbBfF")
+"""The characters `_STRING` can match at: a quote or a prefix letter."""
 _ESCAPE = re.compile(
     r"\\(?:(?P<nl>\n)|(?P<simple>[\\'\"abfnrtv])|x(?P<x>[0-9a-fA-F]{2})|u(?P<u>[0-9a-fA-F]{4})"
     r"|U(?P<U>[0-9a-fA-F]{8})|N\{(?P<N>[^}\n]+)\}|(?P<oct>[0-7]{1,3})|(?P<bad>[xuUN])|(?P<other>.))",
@@ -368,9 +374,30 @@ _SIMPLE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "a": "\a", "b": "\b", "f": "\
                    "r": "\r", "t": "\t", "v": "\v"}
 _DIGITS = frozenset("0123456789.")
 _OPERATOR_WORD = re.compile(r"(?:if|else|for|and|or|in|is|not)(?!\w)")
+_OPERATOR_INITIALS = frozenset("aefino")
+"""The first letters of `_OPERATOR_WORD`'s words."""
 _UNTERMINATED = re.compile(r"[rRuUbBfF]{1,2}[\'\"]")
 _CONSTANTS = {"True": True, "False": False, "None": None}
 _JSON_CONSTANTS = {"true": "True", "false": "False", "null": "None"}
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    """The first position from `pos` on that is not whitespace.
+
+    Each regex call costs a few thousand instructions before it reads a character, so the scanner
+    tests characters itself where one test decides: `str.isspace` is exactly what `\\s` matches,
+    `str.isalnum` or `_` exactly `\\w`. Most positions hold no whitespace, or one space.
+    """
+    if pos < len(text) and text[pos].isspace():
+        pos += 1
+        if pos < len(text) and text[pos].isspace():
+            pos = _WS.match(text, pos).end()
+    return pos
+
+
+def _is_word_char(text: str, pos: int) -> bool:
+    """Whether `\\w` matches at `pos` (a test every `_IDENT` match needs to pass)."""
+    return pos < len(text) and (text[pos].isalnum() or text[pos] == "_")
 
 
 def _unescape(m: re.Match[str]) -> str:
@@ -417,7 +444,7 @@ class PyCallParser:
         m = _NAME.match(self.text, self.pos)
         if not m:
             raise self.fail(f"expected a call such as name(key=value), found {self.excerpt()}")
-        self.name = re.sub(r"\s+", "", m.group(0))
+        self.name = "".join(m.group(0).split())  # `a . b` is `a.b`; split() splits where `\s` matches
         self.pos = m.end()
         self.skip_ws()
         if not self.peek("("):
@@ -430,9 +457,9 @@ class PyCallParser:
             if self.peek(")"):
                 self.pos += 1
                 break
-            kw = _IDENT.match(self.text, self.pos)
+            kw = _IDENT.match(self.text, self.pos) if _is_word_char(self.text, self.pos) else None
             if kw:
-                after = _WS.match(self.text, kw.end()).end()
+                after = _skip_ws(self.text, kw.end())
                 if self.text.startswith("=", after) and not self.text.startswith("==", after):
                     key = kw.group(0)
                     if key in kwargs:
@@ -491,15 +518,17 @@ class PyCallParser:
             if number is None:
                 raise self.non_literal(arg, pos)
             return number
-        m = _STRING.match(text, pos)
-        if m:
-            return self.strings(m, arg)
-        if c in "'\"" or (c in "rRuUbBfF" and _UNTERMINATED.match(text, pos)):
-            raise self.fail(f"argument `{arg}`: unterminated string {self.excerpt()}")
-        number = self.number(arg)
-        if number is not None:
-            return number
-        m = _IDENT.match(text, pos)
+        if c in _STRING_START:
+            m = _STRING.match(text, pos)
+            if m:
+                return self.strings(m, arg)
+            if c in "'\"" or _UNTERMINATED.match(text, pos):
+                raise self.fail(f"argument `{arg}`: unterminated string {self.excerpt()}")
+        elif c.isdecimal():  # a digit beyond ASCII, which `\d` matches too
+            number = self.number(arg)
+            if number is not None:
+                return number
+        m = _IDENT.match(text, pos) if _is_word_char(text, pos) else None
         if m and m.group(0) in _CONSTANTS:
             self.pos = m.end()
             if self.at_expression_continuation():
@@ -520,7 +549,8 @@ class PyCallParser:
         if token[-1] in "jJ":
             raise self.fail(f"argument `{arg}` is a complex number ({token}); use a literal of a JSON type")
         self.pos = m.end()
-        if _IDENT.match(self.text, self.pos) or self.at_expression_continuation():
+        followed_by_name = _is_word_char(self.text, self.pos) and _IDENT.match(self.text, self.pos)
+        if followed_by_name or self.at_expression_continuation():
             raise self.non_literal(arg, m.start())
         clean = token.replace("_", "") if "_" in token else token
         if clean.isdigit():
@@ -558,9 +588,9 @@ class PyCallParser:
                     parts.append(_ESCAPE.sub(_unescape, inner))
                 except CallSyntaxError as e:
                     raise self.fail(f"argument `{arg}`: {e}") from None
-            self.pos = m.end()
-            self.skip_ws()
-            m = _STRING.match(self.text, self.pos)
+            self.pos = _skip_ws(self.text, m.end())
+            more = self.pos < len(self.text) and self.text[self.pos] in _STRING_START
+            m = _STRING.match(self.text, self.pos) if more else None
         if self.at_expression_continuation():
             raise self.non_literal(arg, self.pos)
         return "".join(parts)
@@ -619,13 +649,15 @@ class PyCallParser:
 
     def at_expression_continuation(self, pos: int | None = None) -> bool:
         """True when an operator, call, attribute or subscript follows: the value is an expression."""
-        p = _WS.match(self.text, self.pos if pos is None else pos).end()
+        p = _skip_ws(self.text, self.pos if pos is None else pos)
         if p >= len(self.text):
             return False
         c = self.text[p]
         if c in ".([+-*/%@&|^<>!~":
             return True
-        return self.text.startswith("==", p) or bool(_OPERATOR_WORD.match(self.text, p))
+        if c == "=":
+            return self.text.startswith("==", p)
+        return c in _OPERATOR_INITIALS and _OPERATOR_WORD.match(self.text, p) is not None
 
     def non_literal(self, arg: str, start: int, what: str = "") -> CallSyntaxError:
         snippet = _short(self.text[start:].split("\n", 1)[0], 50)
@@ -633,7 +665,7 @@ class PyCallParser:
         return self.fail(f"argument `{arg}` is {kind}: `{snippet}` (only literal values are allowed)")
 
     def skip_ws(self) -> None:
-        self.pos = _WS.match(self.text, self.pos).end()
+        self.pos = _skip_ws(self.text, self.pos)
 
     def peek(self, s: str) -> bool:
         return self.text.startswith(s, self.pos)

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from curate import toolcalls
 from curate.records import Message
 from curate.toolcalls import (
     MAX_DEPTH,
@@ -622,3 +623,21 @@ def _blocks_by_regex(text: str) -> tuple[list[tuple[int, int, str]], int, int, i
 def test_find_blocks_pairs_tags_as_the_regex_does(text: str) -> None:
     found = find_blocks(text)
     assert (found.spans, found.unclosed, found.stray_closes, found.first_problem) == _blocks_by_regex(text)
+
+
+# The string literal pattern as first written, a character at a time: the scanner's `_STRING` matches
+# a run at a time and must match the same text, with the same groups, at every position.
+_STRING_BY_CHARACTER = re.compile(
+    r"""(?P<prefix>[rRuUbBfF]{0,2})(?P<body>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\""""
+    r"""|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")""",
+    re.DOTALL,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["'", '"', "'''", '"""', "\\", "\\'", '\\"', "\n", "a", " ", "r", "b", "f",
+                                 "é", ")"]), max_size=14).map("".join))
+def test_string_pattern_matches_as_the_character_at_a_time_pattern(text: str) -> None:
+    for pos in range(len(text) + 1):
+        fast, reference = toolcalls._STRING.match(text, pos), _STRING_BY_CHARACTER.match(text, pos)
+        assert (fast and (fast.span(), fast.groupdict())) == (reference and (reference.span(), reference.groupdict()))
