@@ -1013,8 +1013,9 @@ def canonical_record(text: bytes) -> Trajectory | None:
     (legacy `function_call`, extra keys), and texts where JSON parsers differ (`NaN`/`Infinity`,
     escaped surrogates, integers of 19 digits or more). On the lines it accepts it gives the same
     record as decoding, adapting and validating do; a test holds it to that."""
-    if b"NaN" in text or b"Infinity" in text or has_long_integer(text) \
-            or (b"\\u" in text and _SURROGATE_ESCAPE_BYTES.search(text)):
+    # `find`, not `in`: for bytes, `in` first tries its operand as an integer (an exception each time).
+    if text.find(b"NaN") >= 0 or text.find(b"Infinity") >= 0 or has_long_integer(text) \
+            or (text.find(b"\\u") >= 0 and _SURROGATE_ESCAPE_BYTES.search(text)):
         return None
     try:
         record = _VALIDATE_JSON(text)

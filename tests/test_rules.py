@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,9 @@ from hypothesis import strategies as st
 
 from curate.lint import Linter
 from curate.readers import RecordReader
+from curate.records import Trajectory
 from curate.rules import all_rules
+from curate.rules.base import RecordContext
 
 TOOLS = [{
     "type": "function",
@@ -183,6 +187,16 @@ def test_reader_shapes_lint_alike(tmp_path) -> None:
 
 
 # --- the linter's skip flags never change what it reports --------------------------------------------
+
+def test_plain_roles_are_the_roles_the_regex_takes() -> None:
+    """`roles_plain` tests strings, not a regex; every role sequence of up to 6 turns agrees with it."""
+    names = {"s": "system", "u": "user", "a": "assistant", "t": "tool"}
+    for n in range(7):
+        for letters in itertools.product("suat", repeat=n):
+            record = Trajectory(messages=[{"role": names[c], "content": "x"} for c in letters])
+            ctx = RecordContext("p", 1, None, record)
+            assert ctx.roles_plain == bool(re.fullmatch(r"s?u[uat]*a", "".join(letters))), letters
+
 
 def _all_findings(path: Any, skip: bool) -> list[tuple[Any, ...]]:
     linter = Linter(TOOLS, skip=skip)

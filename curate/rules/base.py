@@ -28,9 +28,6 @@ _ANGLE_RE = re.compile(r"<[^<>]{1,40}>")
 CANONICAL_TAGS = frozenset({
     "<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
 })
-# Roles as one letter each (system, user, assistant, tool): an optional system turn first, then a
-# user turn, and an assistant turn last. RL001, RL002 and RL004 have nothing to say on such records.
-_PLAIN_ROLES_RE = re.compile(r"s?u[uat]*a")
 # The tag sequence of a well-formed assistant turn: at most one think block, first, then whole calls.
 _CLEAN_SEQUENCE_RE = re.compile(r"(?:<think></think>)?(?:<tool_call></tool_call>)*")
 
@@ -173,8 +170,12 @@ class RecordContext:
     @cached
     def roles_plain(self) -> bool:
         """True when the roles run system? user … assistant: no system turn after the first message,
-        the first non-system turn is a user's and the last turn is the assistant's."""
-        return _PLAIN_ROLES_RE.fullmatch(self.roles) is not None
+        the first non-system turn is a user's and the last turn is the assistant's. RL001, RL002,
+        RL004 and RS003 have nothing to say on such records. (`s?u[uat]*a` as a regex, in string
+        tests that cost a tenth of a regex call.)"""
+        roles = self.roles
+        rest = roles[1:] if roles.startswith("s") else roles
+        return len(rest) >= 2 and rest[0] == "u" and rest[-1] == "a" and "s" not in rest
 
     @cached
     def no_call_issues(self) -> bool:
