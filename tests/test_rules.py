@@ -16,7 +16,7 @@ from curate.lint import Linter
 from curate.readers import RecordReader
 from curate.records import Trajectory
 from curate.rules import all_rules
-from curate.rules.base import RecordContext
+from curate.rules.base import RecordContext, _is_clean_sequence
 
 TOOLS = [{
     "type": "function",
@@ -196,6 +196,15 @@ def test_plain_roles_are_the_roles_the_regex_takes() -> None:
             record = Trajectory(messages=[{"role": names[c], "content": "x"} for c in letters])
             ctx = RecordContext("p", 1, None, record)
             assert ctx.roles_plain == bool(re.fullmatch(r"s?u[uat]*a", "".join(letters))), letters
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "<b>"]),
+                max_size=8))
+def test_clean_tag_sequence_is_the_regex_sequence(tags: list[str]) -> None:
+    """`tags_clean` compares tag lists; it takes the sequences the regex over their joined text takes."""
+    expected = re.fullmatch(r"(?:<think></think>)?(?:<tool_call></tool_call>)*", "".join(tags)) is not None
+    assert _is_clean_sequence(tags) == expected
 
 
 def _all_findings(path: Any, skip: bool) -> list[tuple[Any, ...]]:
