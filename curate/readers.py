@@ -1003,19 +1003,18 @@ def _preview(value: Any) -> str:
 
 
 _VALIDATE_JSON = Trajectory.__pydantic_validator__.validate_json
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def canonical_record(text: bytes) -> Trajectory | None:
     """The record of a JSON Lines line already in the canonical shape, validated straight from its
     bytes in one pass (pydantic-core parses and validates together); None when the line needs the
-    general path: anything the validator rejects, a message with keys that adaptation would change
-    (legacy `function_call`, extra keys), and texts where JSON parsers differ (`NaN`/`Infinity`,
-    escaped surrogates, integers of 19 digits or more). On the lines it accepts it gives the same
-    record as decoding, adapting and validating do; a test holds it to that."""
+    general path: anything the validator rejects (unpaired surrogate escapes among it: pydantic-core
+    refuses them as json is told to), a message with keys that adaptation would change (legacy
+    `function_call`, extra keys), and texts where JSON parsers differ (`NaN`/`Infinity`, integers of
+    19 digits or more). On the lines it accepts it gives the same record as decoding, adapting and
+    validating do; a test holds it to that."""
     # `find`, not `in`: for bytes, `in` first tries its operand as an integer (an exception each time).
-    if text.find(b"NaN") >= 0 or text.find(b"Infinity") >= 0 or has_long_integer(text) \
-            or (text.find(b"\\u") >= 0 and _SURROGATE_ESCAPE_BYTES.search(text)):
+    if text.find(b"NaN") >= 0 or text.find(b"Infinity") >= 0 or has_long_integer(text):
         return None
     try:
         record = _VALIDATE_JSON(text)

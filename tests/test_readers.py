@@ -859,3 +859,16 @@ def test_random_lines_agree(messages: list[Any], top: dict[str, Any]) -> None:
     record = {**top, "messages": messages}
     _assert_fast_path_agrees(json.dumps(record).encode())
     _assert_fast_path_agrees(json.dumps(record, ensure_ascii=False).encode())
+
+
+_SURROGATE_TEXT = st.lists(st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d", "\ude00", "a", "é", "😀"]),
+                           max_size=4).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(content=_SURROGATE_TEXT, key=_SURROGATE_TEXT, value=_SURROGATE_TEXT)
+def test_lines_with_surrogate_escapes_agree(content: str, key: str, value: str) -> None:
+    """No byte scan for `\\uD800`-style escapes: the validator refuses unpaired ones as json is told to."""
+    record = {"messages": [{"role": "user", "content": content}], "meta": {key: value}}
+    for line in (json.dumps(record).encode(), json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")):
+        _assert_fast_path_agrees(line)
