@@ -861,8 +861,9 @@ def test_random_lines_agree(messages: list[Any], top: dict[str, Any]) -> None:
     _assert_fast_path_agrees(json.dumps(record, ensure_ascii=False).encode())
 
 
-_SURROGATE_TEXT = st.lists(st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d", "\ude00", "a", "é", "😀"]),
-                           max_size=4).map("".join)
+_SURROGATE_TEXT = st.lists(
+    st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d", "\ude00", "a", "é", "😀"]), max_size=4,
+).map("".join)
 
 
 @settings(max_examples=300, deadline=None)
