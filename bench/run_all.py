@@ -1,6 +1,6 @@
 """Every side-by-side benchmark in one run: writes bench/RESULTS.md and bench/results.json.
 
-    python bench/run_all.py [--only STAGE,...] [--quick] [--out DIR]      (or: make bench)
+    python bench/run_all.py [--only STAGE,...] [--keep] [--quick] [--out DIR]      (or: make bench)
 
 Stages, each in a fresh process (its own memory, its own imports), in this order:
 
@@ -15,7 +15,9 @@ Every corpus is generated deterministically (seeded) from the repository's sampl
 data in ../shared/real/bfcl/; nothing is downloaded. A stage that fails is reported in both files
 with its error, the others still run, and the exit code is 1. `--quick` runs tiny sizes (a smoke
 test of the harness, minutes; its figures mean little). The default sizes fit in about 20 minutes on
-a 2-core machine.
+a 2-core machine. `--only STAGE --keep` runs that stage again and keeps every other stage's result from
+the folder's results.json (a failed or changed stage, without running the rest again); the files then
+say which stages were kept and from when.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ STAGES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "engines": ("bench.build_ray_speed", {}, {"records": 2000, "repeat": 1}),
 }
 COMPARISON_TABLE = "Ours against the peers"
+ENGINE_TABLE = "Ray engine against the local engine"
+SUMMARY_TABLES = (COMPARISON_TABLE, ENGINE_TABLE)
+"""Tables whose rows (comparison, ratio, verdict) make up the summary at the top of RESULTS.md."""
 
 
 def run_stage(name: str, quick: bool, out: Path) -> dict[str, Any]:
@@ -67,6 +72,7 @@ def run_stage(name: str, quick: bool, out: Path) -> dict[str, Any]:
                 "seconds": seconds, "machine": machine(), "tables": [], "notes": []}
     result = json.loads(path.read_text(encoding="utf-8"))
     path.unlink()
+    result["stage"] = name  # the harness's name for it (what --only and --keep take)
     result["wall_seconds"] = seconds
     return result
 
@@ -99,12 +105,15 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
              "figures measured in the same run, on the same data. Ratios above 1 favour curate. A difference "
              "inside the spread of the repeats is reported as such, and where a peer is faster the verdict "
              "says OURS SLOWER.", ""]
+    if meta.get("kept"):
+        lines += ["Stages " + ", ".join(f"`{k}`" for k in meta["kept"]) + " were kept from an earlier run of the same "
+                  "command (`--keep`); the date beside each stage says when it ran.", ""]
     if meta["quick"]:
         lines += ["**Quick mode: tiny inputs, one repetition. These figures only show that the harness runs.**", ""]
     summary = []
     for r in results:
         for t in tables_of(r):
-            if t["title"] == COMPARISON_TABLE:
+            if t["title"] in SUMMARY_TABLES:
                 summary += [[r["stage"], *row] for row in t["rows"]]
     lines += ["## Summary", ""]
     lines += md_table(["stage", "comparison", "ratio", "verdict"], summary) if summary else ["(no comparison ran)"]
@@ -112,10 +121,11 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     if failed:
         lines += ["", "Stages that failed: " + ", ".join(f"`{r['stage']}`" for r in failed) + " (below)."]
     for r in results:
-        lines += ["", f"## {r['title']}", ""]
+        lines += ["", f"## {r.get('title') or r['stage']}", ""]
         rm = r.get("machine", {})
         lines += [f"Stage `{r['stage']}`: {r.get('wall_seconds', r.get('seconds', 0)):.0f} s; {rm.get('date', '')}, "
-                  f"load {rm.get('load', '?')} at the end."
+                  f"load {rm.get('load', '?')} at the end" + (" (kept from an earlier run: `--keep`)." if r.get("kept")
+                                                              else ".")
                   + ("" if not r.get("versions") else " Versions: "
                      + ", ".join(f"{k} {v}" for k, v in r["versions"].items()) + "."), ""]
         if "error" in r:
@@ -127,9 +137,26 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def kept_results(out: Path, rerun: list[str], quick: bool, error: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
+    """The results of the stages not run again, from OUT/results.json (same mode: quick or full)."""
+    path = out / "results.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        earlier = {r["stage"]: r for r in data["results"]}
+        same_mode = data["meta"]["quick"] == quick
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        error(f"--keep: cannot read the earlier results in {path} ({e.__class__.__name__}: {e}); run without --keep")
+    if not same_mode:
+        error(f"--keep: {path} holds {'quick' if data['meta']['quick'] else 'full'} figures; "
+              "mixing them with this run's would mislead")
+    return {name: r for name, r in earlier.items() if name in STAGES and name not in rerun}
+
+
 def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated stages (default: all): " + ", ".join(STAGES))
+    parser.add_argument("--keep", action="store_true",
+                        help="with --only: keep the other stages' results from the folder's results.json")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the harness, not the speed")
     parser.add_argument("--out", type=Path, default=REPO / "bench", help="folder for RESULTS.md and results.json")
     args = parser.parse_args(argv)
@@ -137,17 +164,20 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] = print) -> i
     unknown = [s for s in names if s not in STAGES]
     if unknown:
         parser.error(f"unknown stage {unknown[0]!r}; stages: {', '.join(STAGES)}")
+    kept = kept_results(args.out, names, args.quick, parser.error) if args.keep else {}
     args.out.mkdir(parents=True, exist_ok=True)
     start, at_start = time.perf_counter(), machine()
-    results = []
+    fresh = {}
     for name in names:
         log(f"bench: {name} ...")
         result = run_stage(name, args.quick, args.out)
         log(f"bench: {name} {'FAILED' if 'error' in result else 'done'} in {result.get('wall_seconds', 0):.0f} s"
             + (f"\n{result['error']}" if "error" in result else ""))
-        results.append(result)
-    meta = {"machine": at_start, "quick": args.quick, "stages": names,
-            "minutes": (time.perf_counter() - start) / 60}
+        fresh[name] = result
+    order = [s for s in STAGES if s in fresh or s in kept]
+    results = [fresh[s] if s in fresh else {**kept[s], "kept": True} for s in order]
+    meta = {"machine": at_start, "quick": args.quick, "stages": order, "kept": sorted(kept),
+            "minutes": (time.perf_counter() - start) / 60 + sum(r.get("wall_seconds", 0) for r in kept.values()) / 60}
     (args.out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n",
                                            encoding="utf-8")
     (args.out / "RESULTS.md").write_text(render(results, meta), encoding="utf-8")

@@ -53,3 +53,24 @@ def test_unknown_stage_is_a_usage_error(tmp_path: Path) -> None:
         run_all.main(["--only", "dedupe", "--out", str(tmp_path)])
     assert e.value.code == 2
     assert not (tmp_path / "RESULTS.md").exists()
+
+
+def test_keep_runs_one_stage_again_and_keeps_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert run_all.main(["--quick", "--only", "dedup", "--out", str(tmp_path)], log=[].append) == 0
+    before = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["results"][0]
+    stages = {"broken": ("bench.no_such_stage", {}, {}), "dedup": run_all.STAGES["dedup"]}
+    monkeypatch.setattr(run_all, "STAGES", stages)
+    lines: list[str] = []
+    assert run_all.main(["--quick", "--only", "broken", "--keep", "--out", str(tmp_path)], log=lines.append) == 1
+    assert not any(line.startswith("bench: dedup") for line in lines)  # not run again
+    data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert data["meta"]["kept"] == ["dedup"] and data["meta"]["stages"] == ["broken", "dedup"]
+    broken, dedup = data["results"]
+    assert "error" in broken and dedup == {**before, "kept": True}
+    md = (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
+    assert "| dedup | signatures/s, curate sha1_32 vs datasketch loop |" in md  # the kept stage is still summarised
+    assert "kept from an earlier run" in md
+
+    with pytest.raises(SystemExit) as e:  # full figures beside quick ones would mislead
+        run_all.main(["--only", "broken", "--keep", "--out", str(tmp_path)], log=[].append)
+    assert e.value.code == 2
