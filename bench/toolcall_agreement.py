@@ -110,7 +110,7 @@ sys.path.insert(0, str(REPO))
 from bench.common import machine, package_version, table, verdict  # noqa: E402
 from curate.readers import bfcl_answer_value, bfcl_nested_value, load_bfcl_func_docs  # noqa: E402
 from curate.records import FunctionSpec  # noqa: E402
-from curate.rules.base import RecordContext, ToolRegistry  # noqa: E402
+from curate.rules.base import RecordContext, ToolRegistry, closest_name  # noqa: E402
 from curate.toolcalls import ParsedCall, parse_call_text  # noqa: E402
 from curate.validate import SchemaCache  # noqa: E402
 
@@ -519,6 +519,7 @@ def _time_groups(groups: dict[str, list[Case]], check_ours_: Callable[..., Any],
                                               "ours_cpu": [], "ours_warm_cpu": [], "peer_cpu": []}
     for rep in range(repeat + 1):
         cache = SchemaCache()
+        closest_name.cache_clear()  # the did-you-mean cache too: the fresh run starts with nothing known
         runs: tuple[tuple[str, Callable[[list[Case]], Any]], ...] = (
             ("ours", partial(check_ours_, cache=cache)), ("ours_warm", partial(check_ours_, cache=cache)),
             ("peer", check_bfcl))
