@@ -192,13 +192,30 @@ def measure(steps: int, batch_size: int, repeat: int, threads: int | None, quick
                     else:
                         runs[config].append(out)
     info["n_eval"] = len(info.pop("eval_examples"))
+    # tokens of each timed step's batch (steps 2..N), the same batch in every configuration
+    info["step_tokens"] = [sum(len(info["examples"][i]["input_ids"]) for i in batch) for batch in info["batches"][1:]]
     del info["examples"]
     return Measured(configs, runs, errors, info, trl_version, load_start, started)
 
 
+def step_ratios(ours: list[Run], theirs: list[Run]) -> list[float]:
+    """Their seconds over ours for each timed step of each repetition: the same batch on both sides."""
+    return [t / o for a, b in zip(ours, theirs, strict=False)
+            for o, t in zip(a.step_seconds, b.step_seconds, strict=True)]
+
+
+def paired_verdict(ratios: list[float]) -> str:
+    """Ours faster (or slower) only when every paired step says so; otherwise no finding."""
+    if min(ratios) > 1.0:
+        return "ours faster"
+    if max(ratios) < 1.0:
+        return "OURS SLOWER"
+    return "same within the spread"
+
+
 def run(steps: int = 6, batch_size: int = 4, repeat: int = 1, threads: int = 1) -> dict[str, Any]:
     """The side-by-side table for bench/run_all.py: ours (packed, padded) against TRL's SFTTrainer."""
-    from bench.common import machine, table, verdict
+    from bench.common import machine, table
 
     m = measure(steps, batch_size, repeat, threads, quick=True)
     rows, rates = [], {}
@@ -208,24 +225,23 @@ def run(steps: int = 6, batch_size: int = 4, repeat: int = 1, threads: int = 1) 
             continue
         rs = m.runs[config]
         mid = sorted(rs, key=lambda r: r.seconds)[(len(rs) - 1) // 2]
-        per_step = [s for r in rs for s in r.step_seconds]
-        tokens_per_step = mid.tokens / max(len(mid.step_seconds), 1)
-        rates[config] = (mid.tokens / mid.seconds, (max(per_step) - min(per_step)) / statistics.median(per_step))
-        rows.append([m.label(config), mid.tokens / mid.seconds,
-                     f"{tokens_per_step / max(per_step):,.0f}-{tokens_per_step / min(per_step):,.0f}",
+        per_step = [t / sec for r in rs for t, sec in zip(m.info["step_tokens"], r.step_seconds, strict=True)]
+        rates[config] = mid.tokens / mid.seconds
+        rows.append([m.label(config), mid.tokens / mid.seconds, f"{min(per_step):,.0f}-{max(per_step):,.0f}",
                      statistics.median(r.peak_rss_mb for r in rs), statistics.median(r.eval_loss for r in rs),
                      mid.final_loss, mid.steps, None])
-    fastest_trl = max((c for c in TRL if c in rates), key=lambda c: rates[c][0], default=None)
+    fastest_trl = max((c for c in TRL if c in rates), key=lambda c: rates[c], default=None)
     for row, config in zip(rows, m.configs, strict=True):
         if config in rates and fastest_trl:
-            row[-1] = rates[config][0] / rates[fastest_trl][0]
+            row[-1] = rates[config] / rates[fastest_trl]
     vs = []
     pairs = dict.fromkeys(((OURS_PACKED, fastest_trl), (OURS_PADDED, TRL_PADDED), (OURS_PACKED, TRL_FREE_OURS)))
     for ours, theirs in pairs:
         if ours in rates and theirs in rates:
-            ratio = rates[ours][0] / rates[theirs][0]
-            vs.append([f"tokens/s, {m.label(ours)} vs {m.label(theirs)}", ratio,
-                       verdict(ratio, max(rates[ours][1], rates[theirs][1]))])
+            ratio = rates[ours] / rates[theirs]
+            paired = step_ratios(m.runs[ours], m.runs[theirs])
+            vs.append([f"tokens/s, {m.label(ours)} vs {m.label(theirs)} (per-step ratios "
+                       f"{min(paired):.2f}-{max(paired):.2f})", ratio, paired_verdict(paired)])
     return {
         "stage": "train", "title": "Training: curate train's recipe vs TRL SFTTrainer (tiny Llama, 4-bit NF4 + LoRA)",
         "machine": machine(), "versions": {k: installed_version(k) for k in
@@ -239,7 +255,10 @@ def run(steps: int = 6, batch_size: int = 4, repeat: int = 1, threads: int = 1) 
             table("Ours against the peers", ["comparison", "ratio", "verdict"], vs),
         ],
         "notes": [f"One torch thread per run ({threads}), each configuration in a fresh process; the range is "
-                  "over the timed steps of the runs. Eval loss: the same function for every configuration after "
+                  "the tokens/s of each timed step (the batches differ in length, so it shows the batches as much "
+                  "as noise). The verdicts pair the steps instead: every configuration trains the same batch at "
+                  "step k, so each step gives one ratio of the two sides; faster or slower is said only when all "
+                  "of them agree. Eval loss: the same function for every configuration after "
                   f"the last step, on the tiny run's {m.info['n_eval']} eval examples (two per bucket), one "
                   "example per forward.",
                   "TRL's padding-free mode is meant for flash attention, which CPUs lack; the last TRL row gives "
