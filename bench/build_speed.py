@@ -83,8 +83,8 @@ def lint_jobs_supported() -> bool:
 
 def run(records: int = 100_000, repeat: int = 3, build_repeat: int = 2) -> dict[str, Any]:
     """`curate lint` and `curate build` end to end (the CLI, fresh processes) with 1 and 2 processes."""
-    from bench.common import machine, table
-    from bench.corpus import scaled_corpus
+    from bench.common import machine, table, timed
+    from bench.corpus import json_loads_every_line, scaled_corpus
 
     started = time.perf_counter()
     lint_corpus = REPO / "bench" / "data" / f"lint_{records}.jsonl"
@@ -105,6 +105,12 @@ def run(records: int = 100_000, repeat: int = 3, build_repeat: int = 2) -> dict[
         args += ["--jobs", str(n)] if jobs else []
         walls = [cli_run(args) for _ in range(repeat)]
         rows.append(["curate lint", n, *summarise([w for w, _, _ in walls], records), max(r for _, r, _ in walls)])
+    floor = timed(lambda: json_loads_every_line(lint_corpus), repeat)
+    lint_one = next(r for r in rows if r[0] == "curate lint" and r[1] == 1)
+    floor_rows = [["json.loads of every line, in process (the floor)", floor.median,
+                   f"{floor.low:.2f}-{floor.high:.2f}", records / floor.median, 1.0],
+                  ["curate lint, 1 process, CLI end to end", lint_one[2], lint_one[3], lint_one[4],
+                   floor.median / lint_one[2]]]
     for n in (1, 2):
         out = REPO / "bench" / "data" / f"build_out_{n}"
         args = ["build", str(build_corpus), "--tools", tools, "-o", str(out), "--num-proc", str(n)]
@@ -118,7 +124,9 @@ def run(records: int = 100_000, repeat: int = 3, build_repeat: int = 2) -> dict[
         "machine": machine(),
         "tables": [table("The CLI in a fresh process, wall time",
                          ["command", "processes", "seconds (median)", "range", "records/s", "speed-up vs 1 process",
-                          "peak RSS MB"], rows)],
+                          "peak RSS MB"], rows),
+                   table("Lint against the floor of any Python JSONL tool (same file, same run)",
+                         ["what", "seconds (median)", "range", "records/s", "vs the floor"], floor_rows)],
         "notes": [f"Lint: median of {repeat} runs; build: median of {build_repeat} runs (each ~1-2 minutes). "
                   "The lint corpus is the sample corpus repeated (fresh ids), so ~10% of its records carry planted "
                   "defects; the build corpus gives every copy a seeded run of words so copies are distinct records.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import random
@@ -11,6 +12,15 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data" / "raw.jsonl"
+
+
+def json_loads_every_line(path: Path) -> None:
+    """Parse every line of a JSONL file with `json.loads` and nothing else: the floor of any Python
+    JSONL tool, the baseline lint figures are compared with."""
+    with open(path, "rb") as fh:
+        for line in fh:
+            with contextlib.suppress(ValueError, RecursionError):
+                json.loads(line)
 
 
 def scaled_corpus(n: int, out: Path, vary: Callable[[dict[str, Any], int, random.Random], None] | None = None) -> Path:

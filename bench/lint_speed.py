@@ -11,8 +11,6 @@ Also the CLI's start-up time against a bare `python -c pass`. Each figure is the
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import platform
 import statistics
@@ -25,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.corpus import scaled_corpus  # noqa: E402
+from bench.corpus import json_loads_every_line, scaled_corpus  # noqa: E402
 from curate.lint import Linter  # noqa: E402
 from curate.readers import RecordReader, load_tool_specs  # noqa: E402
 
@@ -57,10 +55,7 @@ def main() -> None:
     specs = load_tool_specs(TOOLS)
 
     def json_only() -> None:
-        with open(corpus, "rb") as fh:
-            for line in fh:
-                with contextlib.suppress(ValueError, RecursionError):
-                    json.loads(line)
+        json_loads_every_line(corpus)
 
     def read_validate() -> None:
         for _ in RecordReader().read(corpus):
