@@ -26,7 +26,7 @@ test: $(STAMP)
 
 ## bench: every side-by-side benchmark against the peers (bench/run_all.py): installs the peers (the
 ## `bench` extra; bfcl-eval without its SDK dependencies), then writes bench/RESULTS.md and
-## bench/results.json (about 20 minutes on 2 cores)
+## bench/results.json (16-18 minutes on 2 cores)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/pip install --quiet --no-deps -r bench/requirements-peers.txt
