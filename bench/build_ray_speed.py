@@ -26,9 +26,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from bench.common import Timing, machine, print_stage, relative_spread, table, timed, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    ENGINE_TABLE,
+    Timing,
+    comparison_table,
+    machine,
+    print_stage,
+    relative_spread,
+    table,
+    timed,
+    verdict,
+)
 from bench.corpus import scaled_corpus  # noqa: E402
-from bench.run_all import ENGINE_TABLE  # noqa: E402
 from curate.build import build  # noqa: E402
 from curate.buildconfig import BuildConfig  # noqa: E402
 
@@ -95,13 +104,13 @@ def run(records: int = 20000, repeat: int = 2) -> dict[str, Any]:
         ratio = base.median / ours.median
         ray_rows.append([f"wall time, Ray engine with {n} worker{'s' if n > 1 else ''} vs the local engine with {n} "
                          f"process{'es' if n > 1 else ''}", ratio,
-                         verdict(ratio, relative_spread(ours, base)).replace("ours", "Ray").replace("OURS", "RAY")])
+                         verdict(ratio, relative_spread(ours, base), subject="Ray")])
     return {
         "stage": "engines", "title": f"curate build by engine on {records:,} trajectories: local processes vs Ray",
         "machine": machine(), "versions": {"ray": ray.__version__},
         "tables": [table("Wall time of one build (the Ray cluster already started)",
                          ["engine", "seconds (median)", "range", "records/s", "speed vs local, 1 process"], rows),
-                   table(ENGINE_TABLE, ["comparison", "ratio", "verdict"], ray_rows),
+                   comparison_table(ray_rows, ENGINE_TABLE),
                    table("Ray output byte-identical to the local engine's", ["workers", "identical"],
                          [[n, same] for n, same in identical.items()])],
         "notes": [f"Median of {repeat} builds each, in this process (the library's `build`, as the CLI calls it). "

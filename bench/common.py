@@ -63,16 +63,27 @@ def machine() -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
+COMPARISON_TABLE = "Ours against the peers"
+ENGINE_TABLE = "Ray engine against the local engine"
+SUMMARY_TABLES = (COMPARISON_TABLE, ENGINE_TABLE)
+"""Tables of (comparison, ratio, verdict) rows: bench/run_all.py gathers them into RESULTS.md's summary."""
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> dict[str, Any]:
     """A result table: plain values (numbers stay numbers in results.json; RESULTS.md formats them)."""
     return {"title": title, "columns": list(columns), "rows": [list(r) for r in rows]}
 
 
-def verdict(ratio: float, noise: float = 0.0) -> str:
-    """Ours against a peer, said plainly: a difference inside the spread of the repeats is no finding."""
+def comparison_table(rows: Sequence[Sequence[Any]], title: str = COMPARISON_TABLE) -> dict[str, Any]:
+    """A stage's (comparison, ratio, verdict) rows, under a title the summary of RESULTS.md collects."""
+    return table(title, ["comparison", "ratio", "verdict"], rows)
+
+
+def verdict(ratio: float, noise: float = 0.0, subject: str = "ours") -> str:
+    """`subject` against a peer, said plainly: a difference inside the spread of the repeats is no finding."""
     if abs(ratio - 1.0) <= noise:
         return "same within the spread"
-    return "ours faster" if ratio > 1.0 else "OURS SLOWER"
+    return f"{subject} faster" if ratio > 1.0 else f"{subject.upper()} SLOWER"
 
 
 def relative_spread(*timings: Timing) -> float:

@@ -32,7 +32,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, package_version, print_stage, relative_spread, table, timed, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    comparison_table,
+    machine,
+    package_version,
+    print_stage,
+    relative_spread,
+    table,
+    timed,
+    verdict,
+)
 from bench.corpus import planted_corpus  # noqa: E402
 from curate import dedup  # noqa: E402
 
@@ -210,7 +219,7 @@ def run(pairs: int = 6000, singles: int = 8000, subset: int = 2000, repeat: int 
             table(f"LSH + verification at threshold {THRESHOLD}, precision and recall against exact Jaccard",
                   ["method", "seconds", "range", "vs MinHashLSH", "pairs found", "precision", "recall",
                    f"recall, J >= {THRESHOLD + 0.05:.2f}"], lsh_rows),
-            table("Ours against the peers", ["comparison", "ratio", "verdict"], vs),
+            comparison_table(vs),
         ],
         "notes": [
             f"{n:,} texts: {len(truth):,} planted pairs with exact Jaccard {values.min():.2f}-{values.max():.2f} "

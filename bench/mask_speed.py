@@ -32,7 +32,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from bench.common import machine, package_version, print_stage, relative_spread, table, timed, verdict  # noqa: E402
+from bench.common import (  # noqa: E402
+    comparison_table,
+    machine,
+    package_version,
+    print_stage,
+    relative_spread,
+    table,
+    timed,
+    verdict,
+)
 from curate.mask import Masker, template_messages  # noqa: E402
 from curate.mask_cmd import mask_stream  # noqa: E402
 from curate.readers import RecordReader, load_tool_specs  # noqa: E402
@@ -132,7 +141,7 @@ def run(records: int = 20_000, repeat: int = 3, per_example: int = 500, num_proc
         "tables": [
             table(f"Masked tokens per second ({records:,} trajectories, built-in tokenizer)",
                   ["path", "tokens", "tokens/s", "range", "vs limit", "vs per-example HF"], rows),
-            table("Ours against the peers", ["comparison", "ratio", "verdict"], vs),
+            comparison_table(vs),
             table(f"Agreement with apply_chat_template on the first {len(subset):,} trajectories",
                   ["examples compared", "same input_ids", "same masks", "tokens", "tokens agreeing",
                    "dropped by us (nothing to train)"],

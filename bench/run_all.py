@@ -35,7 +35,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import fmt, machine  # noqa: E402
+from bench.common import SUMMARY_TABLES, fmt, machine  # noqa: E402
 
 # stage -> (module, keyword arguments of its run(): full, quick)
 STAGES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
@@ -46,10 +46,6 @@ STAGES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "lint_build": ("bench.build_speed", {}, {"records": 3000, "repeat": 1, "build_repeat": 1}),
     "engines": ("bench.build_ray_speed", {}, {"records": 2000, "repeat": 1}),
 }
-COMPARISON_TABLE = "Ours against the peers"
-ENGINE_TABLE = "Ray engine against the local engine"
-SUMMARY_TABLES = (COMPARISON_TABLE, ENGINE_TABLE)
-"""Tables whose rows (comparison, ratio, verdict) make up the summary at the top of RESULTS.md."""
 
 
 def run_stage(name: str, quick: bool, out: Path) -> dict[str, Any]:

@@ -107,7 +107,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import machine, package_version, table, verdict  # noqa: E402
+from bench.common import COMPARISON_TABLE, comparison_table, machine, package_version, table, verdict  # noqa: E402
 from curate.readers import bfcl_answer_value, bfcl_nested_value, load_bfcl_func_docs  # noqa: E402
 from curate.records import FunctionSpec  # noqa: E402
 from curate.rules.base import RecordContext, ToolRegistry, closest_name  # noqa: E402
@@ -695,7 +695,7 @@ def run(repeat: int = 5, seed: int = SEED) -> dict[str, Any]:
                   ["class", "count", "right", "why", "example"],
                   [[e["class"], e["count"], e["right"], e["why"], f"{e['example']['record']}: {e['example']['call']}"]
                    for e in disagreements]),
-            table("Ours against the peers", ["comparison", "ratio", "verdict"], comparison),
+            comparison_table(comparison),
         ],
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -734,7 +734,7 @@ def main() -> None:
         print(f"{r['name']:66} {r['ours']:>8,} {r['peer']:>8,} {r['ratio']:>5.2f}  {ranges:>27}  "
               f"{r['ours_cpu']:>8,} {r['peer_cpu']:>8,} {r['ratio_cpu']:>5.2f}")
     for t in result["tables"]:
-        if t["title"] == "Ours against the peers":
+        if t["title"] == COMPARISON_TABLE:
             print()
             for what, ratio, said in t["rows"]:
                 print(f"  {what}: {ratio:.3g} - {said}")

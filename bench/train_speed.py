@@ -215,7 +215,7 @@ def paired_verdict(ratios: list[float]) -> str:
 
 def run(steps: int = 6, batch_size: int = 4, repeat: int = 1, threads: int = 1) -> dict[str, Any]:
     """The side-by-side table for bench/run_all.py: ours (packed, padded) against TRL's SFTTrainer."""
-    from bench.common import machine, table
+    from bench.common import comparison_table, machine, table
 
     m = measure(steps, batch_size, repeat, threads, quick=True)
     rows, rates = [], {}
@@ -252,7 +252,7 @@ def run(steps: int = 6, batch_size: int = 4, repeat: int = 1, threads: int = 1) 
                   f"arguments; steps 2..{steps} timed",
                   ["configuration", "tokens/s", "range (per step)", "peak RSS MB", "eval loss after", "last train loss",
                    "steps", "vs fastest TRL"], rows),
-            table("Ours against the peers", ["comparison", "ratio", "verdict"], vs),
+            comparison_table(vs),
         ],
         "notes": [f"One torch thread per run ({threads}), each configuration in a fresh process; the range is "
                   "the tokens/s of each timed step (the batches differ in length, so it shows the batches as much "

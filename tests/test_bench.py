@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import run_all
+from bench.common import COMPARISON_TABLE
 
 
 def test_quick_run_writes_results_md_and_json(tmp_path: Path) -> None:
@@ -22,7 +23,7 @@ def test_quick_run_writes_results_md_and_json(tmp_path: Path) -> None:
     (dedup,) = data["results"]
     assert "error" not in dedup
     titles = [t["title"] for t in dedup["tables"]]
-    assert run_all.COMPARISON_TABLE in titles
+    assert COMPARISON_TABLE in titles
     lsh = next(t for t in dedup["tables"] if t["title"].startswith("LSH"))
     for row in lsh["rows"]:  # precision and recall are fractions, measured for every method
         precision, recall = row[lsh["columns"].index("precision")], row[lsh["columns"].index("recall")]
