@@ -97,8 +97,12 @@ class BuildResult:
 def file_sha256(path: Path) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
-    if path.is_dir():
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+    if path.is_dir():  # the files the readers read, in their order: never an output folder inside it
+        from curate.readers import _is_datasets_folder, data_files
+
+        tops = [path] if _is_datasets_folder(path) else list(data_files(path))
+        files = [f for t in tops for f in ([t] if t.is_file() else sorted(p for p in t.rglob("*") if p.is_file()))]
+        for f in files:
             h.update(str(f.relative_to(path)).encode())
             with open(f, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -392,24 +396,62 @@ STAGES = ("read", "lint", "exact_dedup", "near_dedup", "decontaminate", "balance
 
 def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_files: Sequence[Location] = (),
           tokenizer: str | None = None, decontaminate: Sequence[Location] = (), log: Any = None,
-          engine: Engine | None = None) -> BuildResult:
+          engine: Engine | None = None, force: bool = False) -> BuildResult:
     """Run the whole pipeline and write `out/`; raises BuildError (and writes nothing) on bad input.
 
     Locations are local paths or `fsspec` URLs (`curate.storage`). `engine` runs the per-record stages and
     the near-dup clustering (default `LocalEngine`; `curate.build_ray.RayEngine` for a Ray cluster): the
-    output is the same whatever the engine.
+    output is the same whatever the engine. An existing `out` is replaced only when it is an earlier build
+    (its manifest), or with `force`, and never when it is `/`, the current folder, an input or holds one
+    (`curate.outputs`); two builds into the same local `out` at once: the second raises BuildError.
     """
-    from curate.storage import StorageError, exists, fetch, local_path, publish
+    from curate.outputs import OutputError, build_marker, check_output_dir, output_lock, remove_stale
+    from curate.storage import StorageError, exists, local_path
 
-    say = log or (lambda _msg: None)
     engine = engine or LocalEngine()
     try:
         for p in (*inputs, *tools_files, *decontaminate):
             if not exists(p):
                 raise BuildError(f"{p}: no such file or directory")
-    except StorageError as e:
+        final = local_path(out)
+        if final is None:
+            _check_remote_output(out, force)
+            return _build_staged(inputs, out, None, cfg, tools_files, tokenizer, decontaminate, log, engine)
+        local = [q for q in (local_path(p) for p in (*inputs, *tools_files, *decontaminate)) if q is not None]
+        check_output_dir(final, local, build_marker, "build output", force)
+        created = make_parents(final.parent)
+        try:
+            with output_lock(final, "build"):
+                check_output_dir(final, local, build_marker, "build output", force)  # as it is now we hold it
+                remove_stale(final)
+                return _build_staged(inputs, out, final, cfg, tools_files, tokenizer, decontaminate, log, engine)
+        except BaseException:
+            for folder in reversed(created):  # a failed run leaves nothing, not even the folders it made
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
+    except (StorageError, OutputError) as e:
         raise BuildError(str(e)) from None
-    final = local_path(out)
+
+
+def _check_remote_output(out: Location, force: bool) -> None:
+    """A remote OUT is replaced only when it holds a build's manifest, or with `force`."""
+    from curate.storage import exists
+
+    if force or not exists(out) or exists(f"{str(out).rstrip('/')}/manifest.json"):
+        return
+    raise BuildError(f"{out}: exists and is not a build output written by curate (no manifest.json); choose "
+                     "another -o, or pass --force to replace it")
+
+
+def _build_staged(inputs: Sequence[Location], out: Location, final: Path | None, cfg: BuildConfig,
+                  tools_files: Sequence[Location], tokenizer: str | None, decontaminate: Sequence[Location],
+                  log: Any, engine: Engine) -> BuildResult:
+    """`build` once OUT is checked (and, when local, locked): a remote OUT is built in a local staging folder
+    and uploaded."""
+    from curate.storage import StorageError, fetch, publish
+
+    say = log or (lambda _msg: None)
     staging = Path(tempfile.mkdtemp(prefix="curate-build-")) if final is None else None
     try:
         with tempfile.TemporaryDirectory(prefix="curate-tools-") as folder:  # remote --tools files: copied here
@@ -439,26 +481,20 @@ def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_fil
 
 def _build_into(inputs: Sequence[Location], out: Path, cfg: BuildConfig, spec: WorkerSpec, buckets: Sequence[str],
                 tokenizer: str | None, decontaminate: Sequence[Location], say: Any, engine: Engine) -> BuildResult:
-    """`build` into the local folder `out`, with a work folder beside it (removed whatever happens)."""
+    """`build` into the local folder `out` (its parent exists), with a work folder beside it (removed whatever
+    happens; one left by a killed run is removed by the next run into the same `out`)."""
     from curate.storage import fetch
 
-    created = make_parents(out.parent)
-    work = out.with_name(f".{out.name}.work-{os.getpid()}")  # the Arrow files: removed whatever happens
+    work = out.with_name(f".{out.name}.work-{os.getpid()}")  # the Arrow files
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
     try:
+        local_inputs = fetch(inputs, work / "inputs")
+        local_decon = fetch(decontaminate, work / "decontaminate")
+        return _build(local_inputs, [str(p) for p in inputs], out, work, cfg, spec, buckets, tokenizer,
+                      local_decon, [str(p) for p in decontaminate], say, engine)
+    finally:
         shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-        try:
-            local_inputs = fetch(inputs, work / "inputs")
-            local_decon = fetch(decontaminate, work / "decontaminate")
-            return _build(local_inputs, [str(p) for p in inputs], out, work, cfg, spec, buckets, tokenizer,
-                          local_decon, [str(p) for p in decontaminate], say, engine)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    except BaseException:
-        for folder in reversed(created):  # a failed run leaves nothing, not even the folders it made
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
 
 
 def make_parents(folder: Path) -> list[Path]:

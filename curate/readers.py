@@ -43,6 +43,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from curate.outputs import is_output_folder
 from curate.records import Trajectory
 from curate.toolcalls import MAX_INT_DIGITS, format_python_call, has_long_integer, json_type, load_json
 
@@ -588,7 +589,8 @@ def _iter_folder(path: Path) -> Iterator[RawRecord]:
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    """Data files and `datasets` folders under `folder`, sorted; hidden and BFCL sidecar folders skipped."""
+    """Data files and `datasets` folders under `folder`, sorted; hidden and BFCL sidecar folders skipped, and
+    so are folders `curate` wrote (a build's OUT, a training run): an output is never read back as input."""
     try:
         entries = sorted(folder.iterdir())
     except OSError as e:
@@ -599,10 +601,14 @@ def _walk(folder: Path) -> Iterator[Path]:
         if entry.is_dir():
             if _is_datasets_folder(entry):
                 yield entry
-            elif entry.name not in SIDECAR_DIRS and not entry.is_symlink():
+            elif entry.name not in SIDECAR_DIRS and not entry.is_symlink() and not is_output_folder(entry):
                 yield from _walk(entry)
         elif entry.suffix.lower() in DATA_SUFFIXES and entry.is_file():
             yield entry
+
+
+data_files = _walk
+"""The files (and `datasets` folders) a folder input is read from, in reading order."""
 
 
 def _iter_dataset_folder(path: Path) -> Iterator[RawRecord]:

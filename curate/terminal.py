@@ -16,6 +16,7 @@ that comes from data goes through `clean` (plain output) or `markup` (Rich outpu
 from __future__ import annotations
 
 import re
+import sys
 
 from rich.markup import escape as _rich_escape
 
@@ -53,3 +54,9 @@ def markup(text: object, limit: int | None = None) -> str:
 
 NAME_LIMIT = 80
 """How many characters of an id, tool or bucket name a line or table shows."""
+
+
+def print_error(message: str) -> int:
+    """Print `curate: error: MESSAGE` (one line, data escaped) to stderr; returns 2, the exit code of errors."""
+    sys.stderr.write(f"curate: error: {clean(message)}\n")
+    return 2
