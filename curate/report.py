@@ -14,22 +14,30 @@ _RESET, _BOLD, _DIM, _RED, _YELLOW, _CYAN = "\033[0m", "\033[1m", "\033[2m", "\0
 
 
 def write_text(findings: Iterable[Finding], out: TextIO, color: bool, show_excerpt: bool = True) -> None:
-    """`path:line: CODE message [record …, message N]`, then the excerpt, one finding at a time."""
+    """`path:line: CODE message [record …, message N]`, then the excerpt, one finding at a time.
+
+    Paths, ids, messages and excerpts come from data: control characters are shown as escapes (a newline
+    in an id must not start a line of its own) and ids are shortened to `NAME_LIMIT`."""
+    from curate.terminal import NAME_LIMIT, clean  # here, not at the top: it loads rich, which JSON output skips
 
     def paint(text: str, *codes: str) -> str:
         return "".join(codes) + text + _RESET if color else text
 
+    paths: dict[str, str] = {}  # a file's findings share its path: clean it once
     for f in findings:
+        path = paths.get(f.path)
+        if path is None:
+            path = paths[f.path] = paint(clean(f.path), _BOLD)
         where = []
         if f.record_id is not None:
-            where.append(f"record {f.record_id}")
+            where.append(f"record {clean(f.record_id, NAME_LIMIT)}")
         if f.message_index is not None:
             where.append(f"message {f.message_index}")
         suffix = paint(f" [{', '.join(where)}]", _DIM) if where else ""
         code = paint(f.code, _BOLD, _RED if f.severity == "error" else _YELLOW)
-        out.write(f"{paint(f.path, _BOLD)}:{f.line}: {code} {f.message}{suffix}\n")
+        out.write(f"{path}:{f.line}: {code} {clean(f.message)}{suffix}\n")
         if show_excerpt and f.excerpt:
-            out.write(paint(f"    | {f.excerpt}", _CYAN) + "\n")
+            out.write(paint(f"    | {clean(f.excerpt)}", _CYAN) + "\n")
 
 
 def write_json(findings: Iterable[Finding], out: TextIO) -> None:
@@ -52,16 +60,21 @@ def _escape_property(text: str) -> str:
 
 
 def write_github(findings: Iterable[Finding], out: TextIO) -> None:
-    """GitHub Actions workflow commands: `::error file=…,line=…,title=CODE::message`."""
+    """GitHub Actions workflow commands: `::error file=…,line=…,title=CODE::message`.
+
+    CR, LF and % in data take GitHub's own encoding; every other control character (an ESC would reach the
+    Actions log and the terminal of a local run) is shown as an escape."""
+    from curate.terminal import clean
+
     for f in findings:
         level = "error" if f.severity == "error" else "warning"
         where = f" (record {f.record_id})" if f.record_id is not None else ""
         if f.message_index is not None:
             where += f" (message {f.message_index})"
-        out.write(
+        out.write(clean(
             f"::{level} file={_escape_property(f.path)},line={f.line},title={_escape_property(f.code)}::"
-            f"{_escape_data(f.code + ' ' + f.message + where)}\n"
-        )
+            f"{_escape_data(f.code + ' ' + f.message + where)}"
+        ) + "\n")
 
 
 def write_summary(stats: LintStats, out: TextIO, color: bool) -> None:
