@@ -338,8 +338,13 @@ def _cluster_key(r: MixInput) -> tuple[int, str]:
 
 def format_mix_table(before: Mapping[str, int], after: Mapping[str, int],
                      copies: Mapping[str, int] | None = None, title: str = "Capability mix") -> Table:
-    """A rich table of records and shares per bucket, before and after balancing (copies shown if given)."""
+    """A rich table of records and shares per bucket, before and after balancing (copies shown if given).
+
+    Bucket names come from build configs: they are shown with control characters escaped, Rich markup
+    taken literally, and shortened to `NAME_LIMIT`."""
     from rich.table import Table
+
+    from curate.terminal import NAME_LIMIT, markup
 
     table = Table(title=title)
     table.add_column("bucket")
@@ -352,7 +357,7 @@ def format_mix_table(before: Mapping[str, int], after: Mapping[str, int],
     n_before, n_after = sum(before.values()), sum(after.values())
     for b in sorted(set(before) | set(after), key=lambda b: (-after.get(b, 0), -before.get(b, 0), b)):
         x, y = before.get(b, 0), after.get(b, 0)
-        row = [b, f"{x:,}", _pct(x, n_before), f"{y:,}", _pct(y, n_after)]
+        row = [markup(b, NAME_LIMIT), f"{x:,}", _pct(x, n_before), f"{y:,}", _pct(y, n_after)]
         if copies is not None:
             row.append(f"{copies.get(b, 0):,}")
         table.add_row(*row)
