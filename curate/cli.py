@@ -6,13 +6,15 @@ Exit codes (all subcommands): 0 success / no error findings, 1 error findings, 2
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from curate import __version__
+from curate.outputs import io_error_message
 
 
 def _split_codes(values: list[str] | None) -> list[str] | None:
@@ -29,6 +31,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
         prog="curate", description="Lint, curate and train on tool-using agent trajectories."
     )
     parser.add_argument("--version", action="version", version=f"curate {__version__}")
+    parser.add_argument("--allow-downloads", action="store_true",
+                        help="let this command download models and tokenizers from the Hugging Face hub "
+                             "(default: offline; also CURATE_ALLOW_DOWNLOADS=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     lint = sub.add_parser("lint", help="check trajectory files (format, roles, tool calls against schemas)",
@@ -67,6 +72,8 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     mask.add_argument("--show", type=int, default=0, metavar="N",
                       help="print N examples with trained tokens highlighted")
     mask.add_argument("-o", "--output", metavar="OUT.jsonl", help="write the masked examples (JSON Lines)")
+    mask.add_argument("--force", action="store_true",
+                      help="replace OUT.jsonl even when it is not an earlier `curate mask` output")
     mask.add_argument("--num-proc", type=int, default=1, metavar="N", help="worker processes")
 
     build = sub.add_parser("build", help="lint, dedup, bucket, balance and split into a training set",
@@ -74,7 +81,11 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     build.add_argument("paths", nargs="+", metavar="INPUT",
                        help="trajectory files or folders: paths or fsspec URLs (file://, s3://, …)")
     build.add_argument("-o", "--output", required=True, metavar="OUT",
-                       help="output folder, a path or an fsspec URL (replaced atomically)")
+                       help="output folder, a path or an fsspec URL (replaced atomically, and only when it is "
+                            "an earlier build, unless --force)")
+    build.add_argument("--force", action="store_true",
+                       help="replace OUT even when it is not an earlier build (never /, the current folder, an "
+                            "input or a folder holding one)")
     build.add_argument("--tools", action="append", default=[], metavar="FILE",
                        help="tool specs for records without their own `tools`; repeatable")
     build.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
@@ -98,12 +109,16 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                        help="kept records; clusters go to OUT.clusters.jsonl")
     dedup.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML): [dedup]")
     dedup.add_argument("--num-proc", type=int, metavar="N")
+    dedup.add_argument("--force", action="store_true",
+                       help="replace OUT.jsonl even when it is not an earlier `curate dedup` output")
     for name, text in (("bucket", "capability and length buckets of every record"),
                        ("stats", "records, lint findings, buckets and lengths, without writing anything")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("paths", nargs="+", metavar="INPUT")
         if name == "bucket":
             p.add_argument("-o", "--output", metavar="OUT.jsonl", help="records with bucket fields added")
+            p.add_argument("--force", action="store_true",
+                           help="replace OUT.jsonl even when it is not an earlier `curate bucket` output")
         p.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
         p.add_argument("--tokenizer", metavar="NAME_OR_PATH", help="tokenizer for token counts (default: built-in)")
         p.add_argument("--tools", action="append", default=[], metavar="FILE")
@@ -140,6 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Plugin commands are looked up (an entry-point scan) only when a built-in one is not asked for.
     parser = build_parser(plugins=not args_list or args_list[0] not in BUILTIN_COMMANDS)
     args = parser.parse_args(args_list)
+    from curate.network import apply_offline_default
+
+    apply_offline_default(args.allow_downloads)  # before any command imports a Hugging Face library
+    with unwind_on_sigterm():
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     try:
         if args.command == "lint":
             return cmd_lint(args)
@@ -162,11 +185,49 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Terminated:
+        return 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main process so that it unwinds like Ctrl-C: every `finally` removes its work
+    folders and temporary files, and the command exits 143."""
+
+
+@contextlib.contextmanager
+def unwind_on_sigterm() -> Iterator[None]:
+    """While in the block, SIGTERM raises `Terminated` in this process (worker processes forked meanwhile die
+    as by default); the previous handler comes back after it.
+
+    Left alone when something else already handles SIGTERM (a launcher, a test harness), or off the main
+    thread, where Python cannot set handlers."""
+    import signal
+    import threading
+
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL or threading.current_thread() is not \
+            threading.main_thread():
+        yield
+        return
+    main_pid = os.getpid()
+
+    def handler(signum: int, _frame: Any) -> None:
+        if os.getpid() != main_pid:  # a forked worker inherited this: die as the default would
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _error(message: str) -> int:
-    sys.stderr.write(f"curate: error: {message}\n")
-    return 2
+    from curate.terminal import print_error
+
+    return print_error(message)
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
@@ -241,6 +302,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def cmd_rule(args: argparse.Namespace) -> int:
     from curate.rules import all_rules
+    from curate.terminal import NAME_LIMIT, clean
 
     rules = all_rules()
     if args.all or not args.code:
@@ -250,10 +312,17 @@ def cmd_rule(args: argparse.Namespace) -> int:
         return 0
     rule = rules.get(args.code.upper())
     if rule is None:
-        return _error(f"no rule `{args.code}`; `curate rule --all` lists them")
+        return _error(f"no rule `{clean(args.code, NAME_LIMIT)}`; `curate rule --all` lists them")
     print(f"{rule.code} ({rule.name}) [{rule.group}, {rule.severity}]\n")
     print(rule.docs())
     return 0
+
+
+def _progress(console: Any) -> Any:
+    """The build's `log`: a dimmed `curate build: …` line per step; file names and notes in it come from data."""
+    from curate.terminal import markup
+
+    return lambda msg: console.print(f"[dim]curate build: {markup(msg)}…[/]")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -268,7 +337,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from curate.storage import as_location
     from curate.tokenizer import TokenizerError
 
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)  # a progress line is never split in two
     try:
         cfg = load_build_config(args.config)
         updates = {k: v for k, v in (("seed", args.seed), ("num_proc", args.num_proc)) if v is not None}
@@ -286,25 +355,29 @@ def cmd_build(args: argparse.Namespace) -> int:
         result = build([as_location(p) for p in args.paths], as_location(args.output), cfg,
                        [as_location(t) for t in args.tools], args.tokenizer,
                        [as_location(d) for d in args.decontaminate],
-                       log=lambda msg: err.print(f"[dim]curate build: {msg}…[/]"), engine=engine)
+                       log=_progress(err), engine=engine, force=args.force)
     except (BuildError, BuildConfigError, ReadError, TokenizerError) as e:
         return _error(str(e))
+    except OSError as e:  # disk full, read-only or vanished output: nothing was left half-written
+        return _error(io_error_message(e, args.output))
     except ValueError as e:  # MixError, BucketConfigError, DedupError: impossible targets and bad rules
         return _error(str(e))
     m = result.manifest
+    from curate.terminal import markup  # bucket names, drop reasons and OUT may hold markup or escapes
+
     out = Console(highlight=False)
     stages = Table(title="Where records went", title_justify="left")
     for col in ("stage", "in", "out", "dropped"):
         stages.add_column(col, justify="left" if col in ("stage", "dropped") else "right")
     for s in m.stages:
         stages.add_row(s.stage, str(s.records_in), str(s.records_out),
-                       ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items())) or "—")
+                       ", ".join(f"{markup(k)} {v}" for k, v in sorted(s.dropped.items())) or "—")
     out.print(stages)
     out.print(result.mix_table)
     out.print(f"[bold]{m.records_in}[/] records in → [bold]{result.train}[/] train + [bold]{result.eval}[/] eval "
               f"({m.copies} up-sampled copies), [bold]{sum(m.dropped.values())}[/] dropped; "
               f"{m.clusters} near-duplicate clusters; {time.perf_counter() - start:.1f} s")
-    out.print(f"wrote {result.out}/ (train.jsonl, eval.jsonl, hf/, manifest.json, clusters.jsonl, report.html)")
+    out.print(f"wrote {markup(result.out)}/ (train.jsonl, eval.jsonl, hf/, manifest.json, clusters.jsonl, report.html)")
     return 0
 
 
@@ -322,3 +395,6 @@ def cmd_stage(args: argparse.Namespace) -> int:
         return _error(str(e))
     except ValueError as e:  # DedupError, BucketConfigError
         return _error(str(e))
+    except OSError as e:
+        return _error(io_error_message(e, getattr(args, "output", None)))
+

@@ -11,15 +11,19 @@ total and per example (the first rows in the terminal; every row of `-o` output 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from curate.jsonl import write_jsonl
+from curate.jsonl import JsonlWriter, commit_together
 from curate.mask import SEGMENTS, MaskedExample, Masker, MaskError, MaskPolicy, MaskResult
+from curate.outputs import first_row_has
 from curate.records import Trajectory
+from curate.terminal import NAME_LIMIT, clean
+from curate.terminal import print_error as _error
 
 BATCH = 512
 
@@ -88,16 +92,26 @@ def mask_stream(trajs: Iterator[Trajectory], masker: Masker, tokenizer_name: str
 
 
 def show_examples(examples: Sequence[MaskedExample], tokenizer: Any, out: TextIO, limit: int) -> None:
-    """Trained tokens highlighted, masked tokens dimmed, alternating shades so token boundaries show."""
+    """Trained tokens highlighted, masked tokens dimmed, alternating shades so token boundaries show.
+
+    Token pieces come from data: line breaks stay line breaks (marked ↵) and tabs stay tabs, every other
+    control character is shown escaped; ids are shortened to `NAME_LIMIT`."""
     from rich.console import Console
     from rich.text import Text
+
+    from curate.terminal import NAME_LIMIT, clean, markup
+
+    def visible(piece: str) -> str:
+        if "\n" not in piece and "\t" not in piece:
+            return clean(piece)
+        return "↵\n".join("\t".join(clean(p) for p in line.split("\t")) for line in piece.split("\n"))
 
     console = Console(file=out, highlight=False, soft_wrap=True)
     backend = tokenizer.backend_tokenizer
     for ex in examples[:limit]:
         text = Text()
         for k, (tok, lab) in enumerate(zip(ex.input_ids, ex.labels, strict=True)):
-            piece = backend.decode([tok], skip_special_tokens=False).replace("\n", "↵\n")
+            piece = visible(backend.decode([tok], skip_special_tokens=False))
             shade = k % 2
             if lab == -100:
                 style = "dim" if shade else "dim underline"
@@ -105,16 +119,21 @@ def show_examples(examples: Sequence[MaskedExample], tokenizer: Any, out: TextIO
                 style = "bold black on green" if shade else "bold black on bright_green"
             text.append(piece, style=style)
         counts = ", ".join(f"{k} {ex.counts[k]}" for k in (*SEGMENTS, "masked"))
-        console.rule(f"[bold]{ex.id}[/] ({len(ex.input_ids)} tokens: {counts}; {ex.method})")
+        console.rule(f"[bold]{markup(ex.id, NAME_LIMIT)}[/] ({len(ex.input_ids)} tokens: {counts}; {ex.method})")
         console.print(text)
     console.print("[bold black on green] trained [/]  [dim]masked[/]  (alternating shades mark token boundaries)")
 
 
 def print_audit(totals: Counter[str], n_examples: int, dropped: Counter[str], examples: Sequence[MaskedExample],
                 out: TextIO, rows: int = 20) -> None:
-    """Per-example rows (the first `rows`; every row of `-o` output carries its `counts`), then totals."""
+    """Per-example rows (the first `rows`; every row of `-o` output carries its `counts`), then totals.
+
+    Ids come from data: shown with control characters escaped and Rich markup taken literally, shortened
+    to `NAME_LIMIT`."""
     from rich.console import Console
     from rich.table import Table
+
+    from curate.terminal import NAME_LIMIT, markup
 
     console = Console(file=out, highlight=False)
     if examples:
@@ -122,10 +141,11 @@ def print_audit(totals: Counter[str], n_examples: int, dropped: Counter[str], ex
         for col in ("id", "tokens", *SEGMENTS, "masked"):
             per.add_column(col, justify="left" if col == "id" else "right")
         for ex in examples[:rows]:
-            per.add_row(str(ex.id), str(len(ex.input_ids)), *(str(ex.counts[k]) for k in (*SEGMENTS, "masked")))
+            per.add_row(markup(ex.id, NAME_LIMIT), str(len(ex.input_ids)),
+                        *(str(ex.counts[k]) for k in (*SEGMENTS, "masked")))
         console.print(per)
-        if len(examples) > rows:
-            console.print(f"… {len(examples) - rows} more; every output row has its per-segment `counts`")
+        if n_examples > rows:
+            console.print(f"… {n_examples - rows} more; every output row has its per-segment `counts`")
     table = Table(title=f"Mask audit: {n_examples} examples, all passed", title_justify="left")
     table.add_column("segment")
     table.add_column("tokens", justify="right")
@@ -137,10 +157,21 @@ def print_audit(totals: Counter[str], n_examples: int, dropped: Counter[str], ex
                       f"{totals[k] / all_tokens:.1%}")
     console.print(table)
     if dropped:
-        console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
+        console.print("dropped: " + ", ".join(f"{markup(k)} {v}" for k, v in sorted(dropped.items())))
+
+
+AUDIT_ROWS = 20
+"""Per-example rows `--audit` prints (every row of `-o` output carries its `counts`)."""
+
+
+def mask_marker(path: Path) -> bool:
+    """An earlier `curate mask -o` output: its `.meta.jsonl` is beside it and its rows are masked examples."""
+    meta = path.with_name(path.name + ".meta.jsonl")
+    return meta.is_file() and (path.stat().st_size == 0 or first_row_has(path, ("input_ids", "labels")))
 
 
 def run(args: Any) -> int:
+    from curate.outputs import OutputError, check_output_file, io_error_message
     from curate.readers import ReadError, load_tool_specs
     from curate.tokenizer import TokenizerError, load_tokenizer
 
@@ -148,55 +179,70 @@ def run(args: Any) -> int:
         policy = MaskPolicy(turns=args.turns, think=args.think, max_length=args.max_length,
                             truncation=args.truncation, template=args.template)
     except ValueError as e:
-        sys.stderr.write(f"curate: error: {e}\n")
-        return 2
+        return _error(str(e))
+    out = Path(args.output) if args.output else None
     try:
+        if out is not None:
+            inputs = [Path(p) for p in (*args.paths, *args.tools) if p != "-"]
+            check_output_file(out, inputs, mask_marker, "mask output", args.force)
         tools = [t for f in args.tools for t in load_tool_specs(f)]
         tokenizer = load_tokenizer(args.tokenizer)
         masker = Masker(tokenizer, policy)
-    except (TokenizerError, MaskError, ReadError) as e:
-        sys.stderr.write(f"curate: error: {e}\n")
-        return 2
+    except (TokenizerError, MaskError, ReadError, OutputError) as e:
+        return _error(str(e))
+    try:
+        with contextlib.ExitStack() as stack:
+            writer = None
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                writer = stack.enter_context(JsonlWriter(out))
+            return _mask_all(args, policy, tokenizer, masker, tools, writer)
+    except ReadError as e:
+        return _error(str(e))
+    except OSError as e:
+        return _error(io_error_message(e, args.output))
+
+
+def _mask_all(args: Any, policy: MaskPolicy, tokenizer: Any, masker: Masker, tools: Sequence[dict[str, Any]],
+              writer: JsonlWriter | None) -> int:
+    """Mask every record, streaming examples to `writer` (kept in memory: only the few the terminal shows)."""
     dropped: Counter[str] = Counter()
     totals: Counter[str] = Counter()
-    kept: list[MaskedExample] = []
+    shown: list[MaskedExample] = []
+    limit = max(args.show, AUDIT_ROWS if args.audit else 0)
     notes: list[str] = []
     n_examples = 0
-    keep = bool(args.output) or bool(args.show) or args.audit
-    try:
-        for result in mask_stream(read_trajectories(args.paths, dropped, tools), masker, args.tokenizer, args.num_proc):
-            dropped.update(result.dropped)
-            notes.extend(n for n in result.notes if n not in notes)
-            if result.failures:
-                f = result.failures[0]
-                sys.stderr.write(
-                    f"curate: error: mask audit failed for record {f.id}: {f.reason}\n"
-                    f"  offending tokens: {f.tokens}\n"
-                    "  nothing was written; report this example (it is a bug in the masking of this template)\n"
-                )
-                return 1
-            n_examples += len(result.examples)
-            for ex in result.examples:
-                totals.update(ex.counts)
-            if keep:
-                kept.extend(result.examples)
-    except ReadError as e:
-        sys.stderr.write(f"curate: error: {e}\n")
-        return 2
+    for result in mask_stream(read_trajectories(args.paths, dropped, tools), masker, args.tokenizer, args.num_proc):
+        dropped.update(result.dropped)
+        notes.extend(n for n in result.notes if n not in notes)
+        if result.failures:
+            f = result.failures[0]
+            sys.stderr.write(
+                f"curate: error: mask audit failed for record {clean(f.id, NAME_LIMIT)}: {clean(f.reason)}\n"
+                f"  offending tokens: {clean(f.tokens)}\n"
+                "  nothing was written; report this example (it is a bug in the masking of this template)\n"
+            )
+            return 1
+        n_examples += len(result.examples)
+        for ex in result.examples:
+            totals.update(ex.counts)
+            if writer is not None:
+                writer.write({"id": ex.id, "input_ids": ex.input_ids, "labels": ex.labels,
+                              "attention_mask": ex.attention_mask, "counts": ex.counts})
+        if len(shown) < limit:
+            shown.extend(result.examples[: limit - len(shown)])
     for note in notes:
-        sys.stderr.write(f"curate: note: {note}\n")
-    if args.show:
-        show_examples(kept, tokenizer, sys.stdout, args.show)
-    if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_jsonl(out, ({"id": ex.id, "input_ids": ex.input_ids, "labels": ex.labels,
-                           "attention_mask": ex.attention_mask, "counts": ex.counts} for ex in kept))
+        sys.stderr.write(f"curate: note: {clean(note)}\n")
+    if writer is not None:
         meta = {"policy": policy.model_dump(), "tokenizer": args.tokenizer or "builtin", "method": masker.method,
                 "examples": n_examples, "dropped": dict(dropped), "tokens": dict(totals), "notes": notes}
-        write_jsonl(out.with_name(out.name + ".meta.jsonl"), iter([meta]))
+        with JsonlWriter(writer.path.with_name(writer.path.name + ".meta.jsonl")) as companion:
+            companion.write(meta)
+            commit_together([writer, companion])
+    if args.show:
+        show_examples(shown, tokenizer, sys.stdout, args.show)
     if args.audit:
-        print_audit(totals, n_examples, dropped, kept, sys.stdout)
+        print_audit(totals, n_examples, dropped, shown, sys.stdout, rows=AUDIT_ROWS)
     elif not args.show:
         print(f"masked {n_examples} examples; trained tokens: {sum(totals[k] for k in SEGMENTS):,}, "
               f"masked tokens: {totals['masked']:,}; dropped: {dict(dropped) or 'none'}")

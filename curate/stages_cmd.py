@@ -20,7 +20,8 @@ from rich.table import Table
 
 from curate.build import BuildError, prepare_record, tools_from
 from curate.buildconfig import BuildConfig, load_build_config
-from curate.jsonl import write_jsonl
+from curate.jsonl import JsonlWriter, commit_together, write_jsonl
+from curate.outputs import Marker, OutputError, check_output_file, first_row_has
 from curate.records import ToolSpec, Trajectory
 
 
@@ -54,22 +55,42 @@ def _config(args: argparse.Namespace) -> BuildConfig:
     return load_build_config(args.config)
 
 
+BUCKET_FIELDS = ("bucket", "signals", "tokens", "length_bucket", "calls", "rounds")
+"""The fields `curate bucket -o` adds to every record: how an earlier output of it is recognised."""
+
+
+def _check_output(out: Path, args: argparse.Namespace, marker: Marker, what: str) -> None:
+    """Refuse an OUT.jsonl that is an input, or that this command did not write (unless --force)."""
+    inputs = [Path(p) for p in (*args.paths, *getattr(args, "tools", []))]
+    try:
+        check_output_file(out, inputs, marker, what, args.force)
+    except OutputError as e:
+        raise BuildError(str(e)) from None
+
+
 def cmd_dedup(args: argparse.Namespace) -> int:
     from curate.dedup import deduplicate
+    from curate.terminal import markup
 
     cfg = _config(args)
+    out = Path(args.output)
+    clusters_file = out.with_name(out.name.removesuffix(".jsonl") + ".clusters.jsonl")
+    _check_output(out, args, lambda p: clusters_file.is_file(), "dedup output")
     records, counts = _read(args.paths, [])
     result = deduplicate(records, cfg.dedup, num_proc=args.num_proc or cfg.num_proc)
-    out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    n = write_jsonl(out, (records[k].model_dump(mode="json", exclude_none=True) for k in result.kept))
-    write_jsonl(out.with_name(out.name.removesuffix(".jsonl") + ".clusters.jsonl"),
-                 (c.model_dump(mode="json") for c in result.clusters))
+    with JsonlWriter(out) as kept, JsonlWriter(clusters_file) as clusters:
+        for k in result.kept:
+            kept.write(records[k].model_dump(mode="json", exclude_none=True))
+        for c in result.clusters:
+            clusters.write(c.model_dump(mode="json"))
+        commit_together([kept, clusters])
+    n = kept.rows
     reasons = Counter(d.reason for d in result.dropped)
     Console(highlight=False).print(
         f"{counts['read']} records read ({counts['unreadable']} unreadable) → {n} kept; "
         f"exact duplicates {reasons['exact_duplicate']}, near duplicates {reasons['near_duplicate']}, "
-        f"{len(result.clusters)} clusters; wrote {out}")
+        f"{len(result.clusters)} clusters; wrote {markup(out)}")
     return 0
 
 
@@ -94,6 +115,8 @@ def _assign(records: list[Trajectory], cfg: BuildConfig, tokenizer: str | None) 
 
 def cmd_bucket(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    if args.output:
+        _check_output(Path(args.output), args, lambda p: first_row_has(p, BUCKET_FIELDS), "bucket output")
     records, counts = _read(args.paths, args.tools)
     labels = _assign(records, cfg, args.tokenizer)
     if args.output:
@@ -115,6 +138,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def _print_distribution(labels: list[dict[str, Any]], counts: Counter[str],
                         findings: Counter[str] | None = None) -> None:
+    from curate.terminal import NAME_LIMIT, markup  # bucket and signal names come from build configs
+
     console = Console(highlight=False)
     by_bucket: dict[str, list[int]] = {}
     for lab in labels:
@@ -125,12 +150,12 @@ def _print_distribution(labels: list[dict[str, Any]], counts: Counter[str],
         table.add_column(col, justify="left" if col == "bucket" else "right")
     for bucket, toks in sorted(by_bucket.items(), key=lambda kv: -len(kv[1])):
         toks = sorted(toks)
-        table.add_row(bucket, str(len(toks)), f"{len(toks) / max(1, len(labels)):.1%}", str(toks[0]),
-                      str(toks[len(toks) // 2]), str(toks[-1]))
+        table.add_row(markup(bucket, NAME_LIMIT), str(len(toks)), f"{len(toks) / max(1, len(labels)):.1%}",
+                      str(toks[0]), str(toks[len(toks) // 2]), str(toks[-1]))
     console.print(table)
     lengths = Counter(lab["length_bucket"] for lab in labels)
-    console.print("length buckets: " + ", ".join(f"{k} {v}" for k, v in sorted(lengths.items())))
+    console.print("length buckets: " + ", ".join(f"{markup(k)} {v}" for k, v in sorted(lengths.items())))
     signals = Counter(s for lab in labels for s in lab["signals"])
-    console.print("signals: " + ", ".join(f"{k} {v}" for k, v in signals.most_common()))
+    console.print("signals: " + ", ".join(f"{markup(k, NAME_LIMIT)} {v}" for k, v in signals.most_common()))
     if findings is not None:
         console.print("lint findings: " + (", ".join(f"{k} {v}" for k, v in sorted(findings.items())) or "none"))

@@ -18,8 +18,6 @@ from __future__ import annotations
 import re
 import sys
 
-from rich.markup import escape as _rich_escape
-
 # C0 and C1 controls, DEL, and the format characters that reorder or hide text on screen (bidi
 # overrides and isolates, line and paragraph separators, zero-width joiners are left alone).
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
@@ -49,7 +47,9 @@ def clean(text: object, limit: int | None = None) -> str:
 
 def markup(text: object, limit: int | None = None) -> str:
     """`clean(text, limit)` with Rich markup escaped: for strings placed inside Rich markup or tables."""
-    return _rich_escape(clean(text, limit))
+    from rich.markup import escape  # here: plain outputs (lint's github and json formats) never load rich
+
+    return escape(clean(text, limit))
 
 
 NAME_LIMIT = 80

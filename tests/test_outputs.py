@@ -1,0 +1,212 @@
+"""`-o` never destroys what curate did not write; faults leave nothing half-written (issue #13, parts 1 and 5).
+
+Every case runs against a scratch project tree and checks that each file the user had is still there, byte
+for byte.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from curate.cli import main
+from curate.outputs import output_lock
+from tests.conftest import REPO
+
+SAMPLE = REPO / "sample_data" / "raw.jsonl"
+TOOLS = REPO / "sample_data" / "tools.json"
+
+
+def snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every file and link under `root` (links not followed): path → bytes, or the link's target."""
+    out: dict[str, bytes | str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = f"-> {os.readlink(p)}"
+            elif p.is_file():
+                out[rel] = p.read_bytes()
+    return out
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A user's project: data, tools, notes, a web app's own manifest.json, an unrelated folder and a link."""
+    root = tmp_path / "proj"
+    (root / "data").mkdir(parents=True)
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)[:300]  # the sample is dirty: bytes, as they are
+    (root / "data" / "raw.jsonl").write_bytes(b"".join(lines))
+    (root / "tools.json").write_bytes(TOOLS.read_bytes())
+    (root / "notes.txt").write_text("my notes\n")
+    (root / "manifest.json").write_text('{"name": "my web app", "version": "1.0"}\n')
+    (root / "other").mkdir()
+    (root / "other" / "a.txt").write_text("precious\n")
+    (root / "link").symlink_to(root / "other")
+    monkeypatch.chdir(root)
+    return root
+
+
+def build(*args: str) -> int:
+    return main(["build", "data/raw.jsonl", "--tools", "tools.json", *args])
+
+
+@pytest.mark.parametrize("out", [".", "data", "..", "/", "data/.."])
+@pytest.mark.parametrize("force", [False, True])
+def test_build_never_replaces_cwd_inputs_their_parents_or_root(project: Path, out: str, force: bool,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(project.parent)
+    assert build("-o", out, *(["--force"] if force else [])) == 2
+    err = capsys.readouterr().err
+    assert "cannot be replaced, even with --force" in err and err.count("\n") == 1
+    assert snapshot(project.parent) == before
+
+
+def test_build_refuses_a_folder_it_did_not_write_unless_forced(project: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(project)
+    assert build("-o", "other") == 2
+    assert "not a build output written by curate" in capsys.readouterr().err
+    assert snapshot(project) == before
+    assert build("-o", "other", "--force") == 0
+    assert (project / "other" / "manifest.json").is_file() and not (project / "other" / "a.txt").exists()
+    assert {k: v for k, v in snapshot(project).items() if not k.startswith(("other", "link"))} == \
+        {k: v for k, v in before.items() if not k.startswith(("other", "link"))}
+
+
+def test_a_foreign_manifest_json_is_not_a_build(project: Path) -> None:
+    (project / "site").mkdir()
+    (project / "site" / "manifest.json").write_text('{"name": "pwa", "icons": []}')
+    (project / "site" / "index.html").write_text("<html></html>")
+    before = snapshot(project)
+    assert build("-o", "site") == 2
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_build_never_writes_through_a_symlink(project: Path, force: bool, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(project)
+    assert build("-o", "link", *(["--force"] if force else [])) == 2
+    assert "symbolic link" in capsys.readouterr().err
+    assert snapshot(project) == before
+
+
+def test_build_replaces_its_own_earlier_output(project: Path) -> None:
+    assert build("-o", "out") == 0
+    first = json.loads((project / "out" / "manifest.json").read_text())
+    assert build("-o", "out", "--seed", "1") == 0
+    second = json.loads((project / "out" / "manifest.json").read_text())
+    assert first["config"]["seed"] == 0 and second["config"]["seed"] == 1
+    assert not [p for p in project.iterdir() if p.name.startswith(".out.")]  # no work, tmp, old or lock left
+
+
+def test_a_folder_input_never_reads_its_own_output_back(project: Path) -> None:
+    """`build DIR -o DIR/out`, run twice: the second run reads the same records, not the first run's output."""
+    assert main(["build", "data", "--tools", "tools.json", "-o", "data/out"]) == 0
+    first = json.loads((project / "data" / "out" / "manifest.json").read_text())
+    assert main(["build", "data", "--tools", "tools.json", "-o", "data/out"]) == 0
+    second = json.loads((project / "data" / "out" / "manifest.json").read_text())
+    assert second["records_in"] == first["records_in"] == 300
+    assert second["inputs"] == first["inputs"]  # the folder's hash leaves the output out too
+
+
+def test_a_second_build_into_the_same_output_stops(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with output_lock(project / "out", "build"):
+        assert build("-o", "out") == 2
+    err = capsys.readouterr().err
+    assert f"another `curate build` (pid {os.getpid()}) is writing this output" in err
+    assert not (project / "out").exists()
+    assert build("-o", "out") == 0  # the lock is released with the run that held it
+
+
+def dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_work_folders_of_dead_runs_are_removed_and_live_ones_kept(project: Path) -> None:
+    dead = dead_pid()
+    for name in (f".out.work-{dead}", f".out.tmp-{dead}", f".out.old-{dead}", ".out.work-1"):
+        (project / name).mkdir()
+        (project / name / "big.arrow").write_bytes(b"x" * 1000)
+    (project / f".out.tmp-{dead}.keep").write_text("not ours: the name does not end with the pid")
+    assert build("-o", "out") == 0
+    left = sorted(p.name for p in project.iterdir() if p.name.startswith(".out"))
+    assert left == [f".out.tmp-{dead}.keep", ".out.work-1"]  # pid 1 is alive: not ours to remove
+
+
+def _fail_on_finish(monkeypatch: pytest.MonkeyPatch, err: int) -> None:
+    from curate import jsonl
+
+    def finish(self: jsonl.JsonlWriter) -> None:
+        raise OSError(err, os.strerror(err), str(self.tmp))
+
+    monkeypatch.setattr(jsonl.JsonlWriter, "finish", finish)
+
+
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EROFS])
+def test_build_disk_full_is_one_line_and_keeps_the_previous_output(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str],
+                                                                   err: int) -> None:
+    assert build("-o", "out") == 0
+    before = snapshot(project)
+    capsys.readouterr()
+    _fail_on_finish(monkeypatch, err)
+    assert build("-o", "out", "--seed", "3") == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("curate: error: ")]
+    assert len(errors) == 1 and errors[0].startswith(f"curate: error: out: cannot write ({os.strerror(err)})")
+    assert errors[0].endswith("nothing was written")
+    assert snapshot(project) == before  # the earlier build intact, no work or tmp folder left
+
+
+def test_mask_disk_full_writes_neither_file(project: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(project)
+    _fail_on_finish(monkeypatch, errno.ENOSPC)
+    assert main(["mask", "data/raw.jsonl", "--tools", "tools.json", "-o", "m.jsonl"]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert snapshot(project) == before
+
+
+@pytest.mark.parametrize("command", [["mask", "--tools", "tools.json"], ["dedup"], ["bucket", "--tools", "tools.json"]])
+def test_file_outputs_refuse_inputs_and_foreign_files(project: Path, command: list[str],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    name, *opts = command
+    before = snapshot(project)
+    tools_is_input = "--tools" in opts  # an input even with --force; else a foreign file, refused without it
+    for out, force in (("data/raw.jsonl", True), ("tools.json", tools_is_input), ("notes.txt", False),
+                       ("other", True)):
+        assert main([name, "data/raw.jsonl", *opts, "-o", out, *(["--force"] if force else [])]) == 2, out
+        err = capsys.readouterr().err
+        assert err.startswith("curate: error: ") and err.count("\n") == 1
+    assert snapshot(project) == before
+    # its own earlier output is replaced without --force; a foreign file only with it
+    assert main([name, "data/raw.jsonl", *opts, "-o", "mine.jsonl"]) == 0
+    assert main([name, "data/raw.jsonl", *opts, "-o", "mine.jsonl"]) == 0
+    assert main([name, "data/raw.jsonl", *opts, "-o", "notes.txt", "--force"]) == 0
+    assert (project / "notes.txt").read_bytes() != before["notes.txt"]
+
+
+def test_sigterm_during_a_build_leaves_no_work_folder(tmp_path: Path) -> None:
+    """SIGTERM unwinds like Ctrl-C: exit 143, no `.OUT.work-PID` (hundreds of MB on a real corpus) left."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "curate", "build", str(SAMPLE), "--tools", str(TOOLS),
+                             "-o", str(tmp_path / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".out.work-") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the build ended before its work folder appeared"
+        time.sleep(0.01)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143, proc.stderr.read() if proc.stderr else ""
+    assert list(tmp_path.iterdir()) == []  # neither OUT, nor its work, tmp or lock files, nor the folders it made
