@@ -20,8 +20,9 @@ demo: $(STAMP)
 	rm -rf out/sample-run out/sample-run.partial
 	$(BIN)/curate train out/sample --model tiny -o out/sample-run
 
-## test: the whole test suite (what CI runs)
+## test: ruff, then the whole test suite (what CI runs)
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 ## bench: every side-by-side benchmark against the peers (bench/run_all.py): installs the peers (the
