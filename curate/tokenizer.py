@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -109,11 +108,20 @@ def builtin_tokenizer_dir(corpus: Path = DEFAULT_CORPUS, vocab_size: int = DEFAU
 def build_once(target: Path, marker: str, make: Callable[[Path], Any]) -> Path:
     """A cached folder: `target` if it holds `marker`, else made by `make(tmp)` in a folder beside it and
     renamed into place, so a killed build never leaves a half-made cache entry and two processes
-    building at once both end up with the one that won the rename."""
+    building at once both end up with the one that won the rename.
+
+    The folder beside is `.TARGET.building-PID`: what a killed process left there is removed by the next
+    build of the same target (`curate.outputs.remove_stale`), never while its process runs.
+    """
     if (target / marker).exists():
         return target
+    from curate.outputs import remove_stale
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-building-", dir=target.parent))
+    remove_stale(target)
+    tmp = target.with_name(f".{target.name}.building-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)  # an earlier attempt of this process that could not clean up
+    tmp.mkdir()
     try:
         make(tmp)
         try:
@@ -127,7 +135,12 @@ def build_once(target: Path, marker: str, make: Callable[[Path], Any]) -> Path:
 
 
 def load_tokenizer(name_or_path: str | None = None) -> Any:
-    """A fast Hugging Face tokenizer: the built-in one (None or "builtin"), a local folder or a hub name."""
+    """A fast Hugging Face tokenizer: the built-in one (None or "builtin"), a local folder or a hub name.
+
+    Code a tokenizer folder ships (`auto_map` in its tokenizer_config.json) is never run
+    (`trust_remote_code=False`): such a tokenizer loads without it or not at all. A hub name is looked up
+    only when downloads are allowed (`curate.network`).
+    """
     if name_or_path in (None, BUILTIN):
         name_or_path = str(builtin_tokenizer_dir())
     try:
@@ -136,13 +149,19 @@ def load_tokenizer(name_or_path: str | None = None) -> Any:
         raise TokenizerError("masking needs `transformers` and `tokenizers`: "
                              "pip install 'curate-agents[mask]'") from None
     try:
-        tok = AutoTokenizer.from_pretrained(name_or_path)
+        tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
     except (OSError, ValueError) as e:
-        local = Path(name_or_path).exists()
-        hint = ("the folder has no loadable tokenizer files" if local else
-                "it is neither a local folder nor reachable on the model hub (offline?); "
-                "give a local folder, or omit --tokenizer for the built-in one")
-        raise TokenizerError(f"cannot load tokenizer `{name_or_path}`: {hint} ({str(e).splitlines()[0]})") from None
+        from curate.network import hub_hint
+
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "custom code" in str(e) or "trust_remote_code" in str(e):
+            hint = ("it ships its own Python code (`auto_map` in tokenizer_config.json), which curate never runs; "
+                    "give a tokenizer that loads without custom code")
+        elif Path(name_or_path).exists():
+            hint = f"the folder has no loadable tokenizer files ({first})"
+        else:
+            hint = f"{hub_hint()}; give a local folder, or omit --tokenizer for the built-in one ({first})"
+        raise TokenizerError(f"cannot load tokenizer `{name_or_path}`: {hint}") from None
     if not getattr(tok, "is_fast", False):
         raise TokenizerError(f"tokenizer `{name_or_path}` is not a fast tokenizer; masks need character offsets")
     return tok

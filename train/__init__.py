@@ -6,6 +6,8 @@
     data.py       masked examples of OUT/train.jsonl and OUT/eval.jsonl, packed or padded batches
     callbacks.py  early stopping, metrics.jsonl and TensorBoard logging
     recipe.py     run_training: config in, model, data, Trainer loop, per-bucket eval loss, checkpoints
+    checkpoints.py  which checkpoints are whole, where one is staged before it counts, resuming from a copy
+    failures.py   a failed write (disk full, read-only, no permission) as one line saying what to do
     distributed.py  N processes (torchrun / accelerate launch): rank, shards, sums across processes
 
 `train` imports `curate`, never the reverse, and torch, transformers, peft and bitsandbytes are
@@ -22,16 +24,19 @@ class TrainError(RuntimeError):
 
 
 class _OptionalKernelNotice(logging.Filter):
-    """bitsandbytes warns at import, on CPUs with AVX512-BF16, that an optional hub kernel package
-    (`kernels`) is missing; it falls back to its own kernels, so for a user the warning is noise.
-    Installed at import of `train` because importing transformers' Trainer imports peft, which
-    imports bitsandbytes."""
+    """bitsandbytes, on CPUs with AVX512-BF16, tries at import to fetch an optional kernel from the model
+    hub (`kernels-community`, through the `kernels` package) and warns when it cannot; it falls back to
+    its own kernels, so for a user the warnings are noise. With downloads off (`curate.network`) the
+    `kernels` package also says that it skips the hub's publisher check. Installed at import of `train`
+    because importing transformers' Trainer imports peft, which imports bitsandbytes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "from kernels-community" not in record.getMessage()
+        message = record.getMessage()
+        return "from kernels-community" not in message and "Skipping publisher trust check" not in message
 
 
 logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_OptionalKernelNotice())
+logging.getLogger("kernels._internals.hf_hub").addFilter(_OptionalKernelNotice())
 
 
 def quiet_libraries() -> None:

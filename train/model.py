@@ -38,11 +38,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from curate.mask import Masker, MaskError, MaskPolicy
+from curate.network import HOW_TO_ALLOW
 from train import TrainError, quiet_libraries
 from train.config import TrainConfig
 
 PACKED_ATTENTION = "sdpa_packed"
-NO_HUB = "pass a local folder or `--model tiny`; no model hub access"
+NO_HUB = f"pass a local folder or `--model tiny`; no model hub access unless downloads are allowed ({HOW_TO_ALLOW})"
+REMOTE_CODE = ("it ships its own Python code (`auto_map`), which curate never runs (trust_remote_code=False); "
+               "give a model that loads with plain transformers")
 
 
 class ModelInfo(BaseModel):
@@ -270,13 +273,19 @@ def _looks_like_path(name: str) -> bool:
 
 
 def load_tokenizer_for(path: str) -> Any:
-    """The model folder's own tokenizer (masks must be made with the tokenizer the model was trained with)."""
+    """The model folder's own tokenizer (masks must be made with the tokenizer the model was trained with).
+
+    Never runs code the folder ships (`curate.tokenizer.load_tokenizer` passes trust_remote_code=False).
+    """
+    from curate.network import hub_hint
     from curate.tokenizer import TokenizerError, load_tokenizer
 
     try:
         return load_tokenizer(path)
     except TokenizerError as e:
-        raise TrainError(f"{e}; {NO_HUB}") from None
+        if Path(path).expanduser().exists():
+            raise TrainError(str(e)) from None
+        raise TrainError(f"model `{path}`: {hub_hint()}; pass a local folder or `--model tiny`") from None
 
 
 def open_model(name_or_path: str, log: Callable[[str], None] | None = None) -> tuple[str, Any]:
@@ -299,6 +308,15 @@ def open_model(name_or_path: str, log: Callable[[str], None] | None = None) -> t
     return path, load_tokenizer_for(path)
 
 
+def model_load_error(name: str, e: BaseException) -> TrainError:
+    """Why the weights of model `name` did not load, in one line: remote code refused, or the file problem."""
+    text = str(e).strip()
+    if "custom code" in text or "trust_remote_code" in text:
+        return TrainError(f"model `{name}`: {REMOTE_CODE}")
+    first = text.splitlines()[0] if text else type(e).__name__
+    return TrainError(f"cannot load model `{name}` ({first}); {NO_HUB}")
+
+
 def load_4bit(path: str, name: str, training: bool = True, attention: str = "sdpa") -> Any:
     """The 4-bit NF4 model of an opened `path`, checked to be 4-bit (`name` is what the user gave).
 
@@ -317,9 +335,9 @@ def load_4bit(path: str, name: str, training: bool = True, attention: str = "sdp
         model = AutoModelForCausalLM.from_pretrained(
             path, quantization_config=quantisation_config(), dtype=torch.bfloat16,
             device_map={"": torch.cuda.current_device()} if torch.cuda.is_available() else None,
-            local_files_only=Path(path).exists(), attn_implementation=attention)
-    except OSError as e:
-        raise TrainError(f"cannot load model `{name}` ({str(e).splitlines()[0]}); {NO_HUB}") from None
+            local_files_only=Path(path).exists(), attn_implementation=attention, trust_remote_code=False)
+    except (OSError, ValueError) as e:
+        raise model_load_error(name, e) from None
     assert_4bit(model, name)
     if training:
         for module in model.modules():
@@ -397,7 +415,7 @@ def load_for_generation(name_or_path: str, adapter: Path | None = None) -> tuple
         rows = model.get_input_embeddings().weight.shape[0]
         if len(tokenizer) > rows:
             model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-        model = PeftModel.from_pretrained(model, str(adapter))
+        model = PeftModel.from_pretrained(model, str(adapter), trust_remote_code=False)
     model.config.use_cache = True
     model.eval()
     return model, tokenizer

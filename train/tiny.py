@@ -133,7 +133,7 @@ def build_tiny(out_dir: Path, seed: int = 0, spec: TinySpec | None = None,
 
     quiet_libraries()
     spec = spec or TinySpec()
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or builtin_tokenizer_dir()))
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir or builtin_tokenizer_dir()), trust_remote_code=False)
     config = tiny_config(tokenizer, spec)
     with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
         torch.manual_seed(seed)
@@ -190,7 +190,7 @@ def pretrain_tiny(model_dir: Path, out_dir: Path, corpus: Path = DEFAULT_CORPUS,
     quiet_libraries()
     spec = spec or PretrainSpec()
     say = log or (lambda _m: None)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), trust_remote_code=False)
     sep = tokenizer.convert_tokens_to_ids(PAD_TOKEN)
     texts = list(pretraining_texts(corpus, tools_file, spec.system_repeats))
     encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
@@ -206,7 +206,7 @@ def pretrain_tiny(model_dir: Path, out_dir: Path, corpus: Path = DEFAULT_CORPUS,
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32, trust_remote_code=False)
         model.config.use_cache = False
         model.train()
         decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
