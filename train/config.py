@@ -1,7 +1,11 @@
 """Configuration of `curate train`, as pydantic models: one TOML file, every section optional.
 
 Unknown keys are an error that names the key and the valid ones, so a typo never silently falls
-back to a default. The defaults are the QLoRA SFT recipe of the issue:
+back to a default. Every size that multiplies memory, time or disk (`lora.r`, batch and token
+budgets, epochs and steps, generation samples and lengths, the seed numpy takes) has an upper bound
+as well as a lower one, and a value outside is an error naming the key and the allowed range
+(`lora.r`: 4096 is out of range; allowed: 1..1024), raised when the file is read, before any model
+loads. The defaults are the QLoRA SFT recipe of the issue:
 
     seed = 0
 
@@ -65,12 +69,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from curate.config import read_toml
 from curate.mask import MaskPolicy
 from train import TrainError
 from train.graduation import GraduationThresholds
+
+MAX_BATCH_TOKENS = 1 << 20
+"""The largest token budget of one batch: activations grow with it, and a typo (an extra zero or three)
+should be an error naming the key, not an out-of-memory crash after the model has loaded."""
+MAX_DECODED = 4096
+"""Sequences one generation batch may decode at once (prompts per batch x samples per prompt)."""
 
 
 class _Section(BaseModel):
@@ -78,8 +88,8 @@ class _Section(BaseModel):
 
 
 class LoraSection(_Section):
-    r: int = Field(16, ge=1, description="LoRA rank")
-    alpha: int | None = Field(None, ge=1, description="LoRA alpha; default 2 * r")
+    r: int = Field(16, ge=1, le=1024, description="LoRA rank")
+    alpha: int | None = Field(None, ge=1, le=65536, description="LoRA alpha; default 2 * r")
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     target_modules: list[str] | None = Field(
         None, description="module names to adapt; default: every linear projection except the output head")
@@ -98,45 +108,55 @@ class OptimSection(_Section):
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.01, ge=0.0)
     max_grad_norm: float = Field(1.0, gt=0.0)
-    epochs: float = Field(3.0, gt=0.0)
-    max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs when given")
-    grad_accumulation: int = Field(1, ge=1)
+    epochs: float = Field(3.0, gt=0.0, le=1000.0, description="a checkpoint is kept for each")
+    max_steps: int | None = Field(None, ge=1, le=10_000_000, description="optimizer steps; overrides epochs when given")
+    grad_accumulation: int = Field(1, ge=1, le=4096)
     gradient_checkpointing: bool = True
 
 
 class DataSection(_Section):
     packing: bool = Field(True, description="padding-free batches (one row, positions restart per example)")
-    tokens_per_batch: int = Field(16384, ge=64, description="packing: token budget of one batch")
-    batch_size: int = Field(4, ge=1, description="padded batches (packing = false): examples per batch")
-    train_limit: int | None = Field(None, ge=1, description="a seeded sample of this many training records")
+    tokens_per_batch: int = Field(16384, ge=64, le=MAX_BATCH_TOKENS, description="packing: token budget of one batch")
+    batch_size: int = Field(4, ge=1, le=4096, description="padded batches (packing = false): examples per batch")
+    train_limit: int | None = Field(None, ge=1, le=1_000_000_000,
+                                     description="a seeded sample of this many training records")
     eval_limit_per_bucket: int | None = Field(
-        None, ge=1, description="at most this many eval records per capability bucket (first in file order)")
+        None, ge=1, le=1_000_000, description="at most this many eval records per capability bucket (first in file "
+        "order)")
 
 
 class EvalSection(_Section):
-    eval_steps: int = Field(50, ge=1)
-    tokens_per_batch: int | None = Field(None, ge=64, description="default: data.tokens_per_batch")
+    eval_steps: int = Field(50, ge=1, le=10_000_000)
+    tokens_per_batch: int | None = Field(None, ge=64, le=MAX_BATCH_TOKENS, description="default: data.tokens_per_batch")
     early_stopping: bool = True
-    patience: int = Field(3, ge=1, description="evaluations without an improvement of min_delta before stopping")
+    patience: int = Field(3, ge=1, le=100_000,
+                          description="evaluations without an improvement of min_delta before stopping")
     min_delta: float = Field(0.01, ge=0.0, description="the smallest drop of eval loss that counts as progress")
 
 
 class GenerationSection(_Section):
-    prompts_per_bucket: int = Field(8, ge=1, description="M: prompts per capability bucket")
-    samples: int = Field(4, ge=1, description="n: sampled completions per prompt (diversity, pass@k)")
+    prompts_per_bucket: int = Field(8, ge=1, le=10_000, description="M: prompts per capability bucket")
+    samples: int = Field(4, ge=1, le=256, description="n: sampled completions per prompt (diversity, pass@k)")
     temperature: float = Field(0.7, gt=0.0)
-    max_new_tokens: int = Field(256, ge=1)
-    batch_size: int = Field(4, ge=1, description="prompts per forward pass (left-padded)")
+    max_new_tokens: int = Field(256, ge=1, le=32768)
+    batch_size: int = Field(4, ge=1, le=1024, description="prompts per forward pass (left-padded)")
     turns: Literal["last", "last_and_call"] = Field(
         "last_and_call", description="which assistant turn of an eval record is prompted: its last one, "
         "or also its last turn with tool calls (eval records mostly end in a plain answer, so `last` "
         "alone would leave tool-call accuracy unmeasured)")
 
+    @model_validator(mode="after")
+    def _decoded_at_once(self) -> GenerationSection:
+        if self.batch_size * self.samples > MAX_DECODED:
+            raise ValueError(f"batch_size x samples = {self.batch_size * self.samples} sequences decoded at once; "
+                             f"at most {MAX_DECODED}: lower one of them")
+        return self
+
 
 class TrainConfig(_Section):
     """Everything a `curate train` run depends on besides its data and model (recorded in RUN/)."""
 
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="numpy takes seeds of 32 bits")
     lora: LoraSection = Field(default_factory=LoraSection)
     optim: OptimSection = Field(default_factory=OptimSection)
     data: DataSection = Field(default_factory=DataSection)
@@ -163,8 +183,52 @@ def _valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list
     return ".".join(section), sorted(model.model_fields)
 
 
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _field_at(loc: tuple[Any, ...]) -> Any:
+    """The pydantic FieldInfo a validation error's location points to (None when it is not a field)."""
+    model: Any = TrainConfig
+    info = None
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return None
+        model = info.annotation
+    return info
+
+
+def allowed_range(loc: tuple[Any, ...]) -> str | None:
+    """The bounds of a numeric setting as `1..1024` (`> 0` and `< 1` for open ends), None without bounds."""
+    info = _field_at(loc)
+    if info is None:
+        return None
+    def num(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else str(x)
+
+    low = high = None
+    for m in info.metadata:
+        if getattr(m, "ge", None) is not None:
+            low = num(m.ge)
+        elif getattr(m, "gt", None) is not None:
+            low = f"> {num(m.gt)}"
+        if getattr(m, "le", None) is not None:
+            high = num(m.le)
+        elif getattr(m, "lt", None) is not None:
+            high = f"< {num(m.lt)}"
+    if low is None and high is None:
+        return None
+    if low is not None and high is not None and not low.startswith(">") and not high.startswith("<"):
+        return f"{low}..{high}"
+    return " and ".join(x for x in (low and (low if low.startswith(">") else f">= {low}"),
+                                    high and (high if high.startswith("<") else f"<= {high}")) if x)
+
+
 def config_error(e: ValidationError, where: str) -> TrainError:
-    """A pydantic error as one message: each key with its problem; unknown keys list the valid ones."""
+    """A pydantic error as one message: each key with its problem; unknown keys list the valid ones, and a
+    number out of bounds gives the allowed range."""
     problems = []
     for err in e.errors():
         loc = tuple(err["loc"])
@@ -173,17 +237,23 @@ def config_error(e: ValidationError, where: str) -> TrainError:
             section, valid = _valid_keys(TrainConfig, loc)
             place = f"[{section}]" if section else "the top level"
             problems.append(f"`{key}`: unknown key; valid keys in {place}: {', '.join(valid)}")
+        elif err["type"] in _RANGE_ERRORS and (bounds := allowed_range(loc)) is not None:
+            problems.append(f"`{key}`: {err['input']!r} is out of range; allowed: {bounds}")
         else:
             problems.append(f"`{key}`: {err['msg'].removeprefix('Value error, ')}")
     return TrainError(f"{where}: " + "; ".join(problems))
+
+
+def validated(data: dict[str, Any], where: str) -> TrainConfig:
+    """`data` as a TrainConfig; TrainError names `where` and every bad key (with its allowed range)."""
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        raise config_error(e, where) from None
 
 
 def load_train_config(path: Path | None) -> TrainConfig:
     """The config of a TOML file (None: the defaults); TrainError names the file and every bad key."""
     if path is None:
         return TrainConfig()
-    data = read_toml(path, TrainError)
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as e:
-        raise config_error(e, str(path)) from None
+    return validated(read_toml(path, TrainError), str(path))
