@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 from transformers.trainer_callback import ExportableState
+
+from curate.terminal import NAME_LIMIT, clean
 
 
 class EarlyStopping(TrainerCallback, ExportableState):
@@ -120,12 +123,17 @@ class MetricsLog(TrainerCallback):
 
 
 def truncate_metrics(path: Path, step: int) -> None:
-    """Drop entries logged after `step` (a resumed run logs them again)."""
+    """Drop entries logged after `step` (a resumed run logs them again); replaced whole, never half-written."""
+    from train.checkpoints import metrics_until
+
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text("".join(line + "\n" for line in metrics_until(path, step)), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class TensorBoard(TensorBoardCallback):
@@ -137,7 +145,10 @@ class TensorBoard(TensorBoardCallback):
 
 
 class ConsoleLog(TrainerCallback):
-    """Readable progress lines for the run log, instead of raw dictionaries or progress bars."""
+    """Readable progress lines for the run log, instead of raw dictionaries or progress bars.
+
+    Bucket names come from the data: they are shown with control characters made visible and
+    shortened (`curate.terminal.clean`); `say` is plain text (the CLI escapes it for Rich)."""
 
     def __init__(self, say: Callable[[str], None]) -> None:
         self.say = say
@@ -150,7 +161,7 @@ class ConsoleLog(TrainerCallback):
                  else "base model, before training")
         if "eval_loss" in logs:
             buckets = {k.split("/", 2)[2]: v for k, v in logs.items() if k.startswith("eval_loss/bucket/")}
-            detail = ", ".join(f"{k} {v:.3f}" for k, v in buckets.items())
+            detail = ", ".join(f"{clean(k, NAME_LIMIT)} {v:.3f}" for k, v in buckets.items())  # names from data
             self.say(f"{where}: eval loss {logs['eval_loss']:.4f}" + (f" (by bucket: {detail})" if detail else ""))
         elif "loss" in logs:
             self.say(f"{where}: loss {logs['loss']:.4f}, lr {logs.get('learning_rate', 0):.2e}, "

@@ -29,7 +29,15 @@ Where a run lives while it runs: RUN.partial/ beside RUN/. Checkpoints can be in
 during a long run; a run that fails or is killed leaves RUN.partial/ (never a RUN/ that looks
 finished) and `--resume RUN.partial/checkpoint-N` continues it in place. When training (and, if the
 caller asks for `finalize=False`, the caller's evaluation) is done, RUN.partial/ is renamed to
-RUN/. Resuming from a checkpoint of a finished RUN/ moves it back to RUN.partial/ until done.
+RUN/. A finished RUN/ is never changed again: `--resume RUN/checkpoint-N -o NEW` trains on in
+NEW.partial/ from a copy of that checkpoint (`train.checkpoints.copy_for_resume`). Every resume
+checks the checkpoint first (`train.checkpoints.checkpoint_damage`), before anything is written.
+RUN.partial/ holds run.json from its first moment (complete: false), so it is known to be a run;
+a folder at -o that `curate train` did not write is never used, and `/`, the current folder, home,
+the build folder or a folder holding it are refused outright (`check_run_output`).
+
+Checkpoints are written beside and renamed into place (`SFTTrainer._save_checkpoint`), so a run
+stopped mid-save (a full disk, SIGTERM) leaves only whole checkpoints to resume from.
 
 Under `torchrun` / `accelerate launch` (N processes, data parallel; `train.distributed`) every
 process runs this same function: each trains on 1 in N of the planned batches (the Trainer's
@@ -42,6 +50,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
 from collections import defaultdict
@@ -56,6 +65,7 @@ from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from curate.mask import IGNORE
+from curate.outputs import protected_reason, run_marker
 from train import TrainError, quiet_libraries
 from train.callbacks import (
     CheckpointPolicy,
@@ -65,6 +75,18 @@ from train.callbacks import (
     MetricsLog,
     TensorBoard,
     truncate_metrics,
+)
+from train.checkpoints import (
+    TRAINER_STATE,
+    checkpoint_damage,
+    checkpoint_folders,
+    copy_for_resume,
+    install,
+    latest_whole,
+    remove_stale_staging,
+    staging_dir,
+    trainer_step,
+    whole_checkpoints,
 )
 from train.config import TrainConfig
 from train.data import (
@@ -78,6 +100,7 @@ from train.data import (
     padded_batches,
 )
 from train.distributed import Processes, current_processes
+from train.failures import CheckpointWriteError, write_advice, write_failure
 from train.model import ModelInfo, load_model
 from train.tiny import resolve_model
 
@@ -198,6 +221,43 @@ class SFTTrainer(Trainer):
         # count trained tokens over the whole accumulated step (labels[..., 1:] != -100), for the loss scale
         self.model_accepts_loss_kwargs = True
         self._window = [0.0, 0]  # training loss since the last evaluation: summed token loss, tokens
+        # every process writes into the same staging folder (its RNG state): named by the writer's pid
+        self._writer_pid = int(Processes(self.args.process_index, self.args.world_size).gather(os.getpid())[0])
+        self._staging: Path | None = None
+
+    def _get_output_dir(self, trial: Any) -> str:
+        if self._staging is not None:  # while a checkpoint is saved: its staging folder
+            return str(self._staging)
+        return super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """The Trainer's checkpoint, written into `.checkpoint-N.tmp-PID/checkpoint-N` and renamed into place
+        once every file is there (`train.checkpoints`): a full disk, a kill or SIGTERM mid-save leaves no
+        `checkpoint-N` that looks whole, and the staging folder is removed (now, or by the next run)."""
+        run = Path(super()._get_output_dir(trial))
+        final = run / f"checkpoint-{self.state.global_step}"
+        staging = staging_dir(run, self.state.global_step, self._writer_pid)
+        writer = self.args.should_save
+        if writer:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._staging = staging
+        try:
+            super()._save_checkpoint(model, trial)
+            self.accelerator.wait_for_everyone()  # every process has written its RNG state
+            if writer:
+                install(staging / final.name, final)
+        except BaseException as e:
+            if writer:
+                shutil.rmtree(staging, ignore_errors=True)
+            reason = write_failure(e) if isinstance(e, Exception) else None
+            if reason is None:
+                raise
+            raise CheckpointWriteError(f"{final}: cannot write the checkpoint ({reason}); "
+                                       f"{write_advice(e)}; nothing of it was kept") from None
+        finally:
+            self._staging = None
+        if writer:
+            shutil.rmtree(staging, ignore_errors=True)
 
     def compute_loss(self, model: Any, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
                      num_items_in_batch: torch.Tensor | int | None = None) -> Any:
@@ -289,34 +349,99 @@ def _warmup(ratio: float) -> dict[str, float]:
     return {"warmup_steps": ratio}
 
 
-def _resume_checkpoint(resume: str | None, run_dir: Path, work: Path) -> Path | None:
-    """The checkpoint to resume from, in RUN.partial/ (checked here; a finished RUN/ is moved by `_move_back`)."""
+def is_run_folder(folder: Path) -> bool:
+    """A folder `curate train` wrote: its run.json (written when the run starts), or, for runs interrupted
+    before run.json was written from the start, the config and model files a run writes first."""
+    return run_marker(folder) or ((folder / "train_config.json").is_file() and (folder / "model.json").is_file())
+
+
+def check_run_output(run_dir: Path, inputs: list[Path]) -> None:
+    """Raise TrainError when `-o run_dir` (or RUN.partial/ beside it) is a place no run may be written: `/`,
+    the current folder, the home folder, an input or a folder holding one, or a symbolic link."""
+    _check_place(run_dir, inputs)
+    _check_place(partial_dir(Path(os.path.realpath(run_dir))), inputs)
+
+
+def _check_place(folder: Path, inputs: list[Path]) -> None:
+    if folder.is_symlink():
+        raise TrainError(f"{folder}: is a symbolic link; give the run folder itself for -o")
+    reason = protected_reason(folder, inputs)
+    if reason is not None:
+        raise TrainError(f"{folder}: {reason}; a run is never written there; give a new folder for -o")
+
+
+@dataclass
+class Resume:
+    """Where a run continues from: `source` as the user named it (checked whole), and `ckpt`, the
+    checkpoint in RUN.partial/ the Trainer resumes from (a copy when `source` belongs to another run)."""
+
+    source: Path
+    ckpt: Path
+    step: int
+
+    @property
+    def copied(self) -> bool:
+        return self.source != self.ckpt
+
+
+def plan_run(run_dir: Path, work: Path, resume: str | None) -> Resume | None:
+    """Check, before anything is read or written, that the run may go where `-o` says, and from where.
+
+    A new run needs RUN/ and RUN.partial/ absent (an empty RUN/ is fine). `--resume RUN.partial/checkpoint-N`
+    continues an interrupted run in place; a checkpoint of any other run (a finished RUN/ included) starts a
+    new run in RUN.partial/ from a copy of it, and the other run is only read. The checkpoint must be whole.
+    """
     if resume is None:
+        if work.exists() or work.is_symlink():
+            if not is_run_folder(work):
+                raise TrainError(f"{work}: exists and was not written by `curate train` (a run trains in RUN.partial/ "
+                                 "beside RUN/); choose another -o")
+            last = latest_whole(work)
+            if last is None:
+                raise TrainError(f"{work} holds an interrupted run with no whole checkpoint; delete it to start over, "
+                                 "or choose another -o")
+            raise TrainError(f"{work} holds an interrupted run; resume with --resume {last}, or delete it to start "
+                             "over")
+        _check_new_run_dir(run_dir)
         return None
-    ckpt = Path(resume).expanduser().resolve()
-    if not (ckpt / "trainer_state.json").exists():
-        raise TrainError(f"--resume {resume}: not a checkpoint folder (no trainer_state.json); give "
-                         f"{work.name}/checkpoint-N or {run_dir.name}/checkpoint-N")
-    if ckpt.parent == work.resolve() and run_dir.exists():
-        raise TrainError(f"both {run_dir} and {work} exist; remove the one you do not want to continue")
-    if ckpt.parent == run_dir.resolve():
-        if work.exists():
+    source = Path(resume).expanduser().resolve()
+    damage = checkpoint_damage(source)
+    if damage is not None:
+        what = "not a checkpoint folder" if not (source / TRAINER_STATE).exists() else "a damaged checkpoint"
+        last = latest_whole(source.parent) if source.parent.is_dir() else None
+        other = f"; the last whole checkpoint there is {last}" if last is not None and last != source else ""
+        raise TrainError(f"--resume {resume}: {what} ({damage}){other}; give {work.name}/checkpoint-N of an "
+                         "interrupted run or a checkpoint of a finished one")
+    step = trainer_step(source)
+    if source.parent == work:
+        if run_dir.exists():
             raise TrainError(f"both {run_dir} and {work} exist; remove the one you do not want to continue")
-        ckpt = work.resolve() / ckpt.name  # `_move_back` moves RUN/ there
-    return ckpt
+        return Resume(source, source, step)
+    if source.parent == run_dir:
+        raise TrainError(f"{run_dir} is a finished run and stays as it is; to train on from {source.name}, resume "
+                         f"into a new folder: --resume {resume} -o NEW_RUN")
+    if work.exists() or work.is_symlink():
+        raise TrainError(f"{work} exists; a run resumed from another run's checkpoint starts in a new folder: "
+                         "choose another -o")
+    _check_new_run_dir(run_dir)
+    return Resume(source, work / source.name, step)
 
 
-def _move_back(ckpt: Path | None, run_dir: Path, work: Path) -> None:
-    """Resuming from a checkpoint of a finished RUN/: move it back to RUN.partial/ until the run is done."""
-    if ckpt is not None and ckpt.parent == work.resolve() and not work.exists() and run_dir.exists():
-        run_dir.rename(work)
+def _check_new_run_dir(run_dir: Path) -> None:
+    if not run_dir.exists():
+        return
+    if run_marker(run_dir):
+        raise TrainError(f"{run_dir} already holds a run; give another -o (to train on from one of its checkpoints: "
+                         f"--resume {run_dir}/checkpoint-N -o NEW_RUN)")
+    if not run_dir.is_dir() or any(run_dir.iterdir()):
+        raise TrainError(f"{run_dir}: exists and was not written by `curate train`; give a new folder for -o")
 
 
 def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, resume: str | None = None,
                  log: Callable[[str], None] | None = None, finalize: bool = True) -> TrainResult:
     """Train a LoRA adapter on the build in `build_dir`; see the module docstring for where files go.
 
-    Raises TrainError (nothing written) on a bad model, tokenizer, data folder or resume path. With
+    Raises TrainError (nothing written) on a bad model, tokenizer, data folder, output or resume path. With
     `finalize=False` the run stays in RUN.partial/ for the caller to evaluate, then `finalize_run`.
     Under `torchrun`/`accelerate launch` every process calls this; see `train.distributed` for what
     each one does (only the main one logs through `log` and writes files).
@@ -324,14 +449,10 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
     procs = current_processes()
     say = (log or (lambda _m: None)) if procs.is_main else (lambda _m: None)
     quiet_libraries()
+    check_run_output(run_dir, [build_dir])
     run_dir = run_dir.resolve()
     work = partial_dir(run_dir)
-    if resume is None and work.exists():
-        ckpts = sorted(work.glob("checkpoint-*"), key=_step_of)
-        hint = f"resume with --resume {ckpts[-1]}" if ckpts else f"delete {work}"
-        raise TrainError(f"{work} holds an interrupted run; {hint}, or delete it to start over")
-    if resume is None and run_dir.exists():
-        raise TrainError(f"{run_dir} already holds a run; give another -o, or delete it to start over")
+    plan = plan_run(run_dir, work, resume)
     for name in ("train.jsonl", "eval.jsonl"):
         if not (build_dir / name).exists():
             raise TrainError(f"{build_dir / name}: not found; give the output folder of `curate build`")
@@ -358,20 +479,29 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
         train_plan = padded_batches(train_data.examples, cfg.data.batch_size, seed=cfg.seed)
         eval_plan = padded_batches(eval_data.examples, cfg.data.batch_size)
     collator = Collator(cfg.data.packing, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
-    ckpt = _resume_checkpoint(resume, run_dir, work)
+    ckpt = plan.ckpt if plan is not None else None
 
     # 2. the run folder, written by the main process once every process has checked its input
     procs.barrier()
     created = not work.exists()
     if procs.is_main:
-        _move_back(ckpt, run_dir, work)
-        work.mkdir(parents=True, exist_ok=True)
-        if ckpt is not None:
-            truncate_metrics(work / METRICS, _trainer_step(ckpt))
-        (work / "train_config.json").write_text(cfg.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        (work / "model.json").write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        _write_data_info(work / "data.json", build_dir, train_data, eval_data, train_plan, eval_plan, procs,
-                         cfg.optim.grad_accumulation)
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+            if created:  # the marker first: whatever happens next, RUN.partial/ is known to be a run
+                _write_run_marker(work, info.path, plan.step if plan is not None else 0)
+            if plan is not None and plan.copied:
+                copy_for_resume(plan.source, work, METRICS)
+            elif plan is not None:
+                remove_stale_staging(work)
+                truncate_metrics(work / METRICS, plan.step)
+            write_file(work / "train_config.json", cfg.model_dump_json(indent=2) + "\n")
+            write_file(work / "model.json", info.model_dump_json(indent=2) + "\n")
+            _write_data_info(work / "data.json", build_dir, train_data, eval_data, train_plan, eval_plan, procs,
+                             cfg.optim.grad_accumulation)
+        except BaseException:
+            if created:  # a full disk while the run folder was set up: nothing of it stays
+                shutil.rmtree(work, ignore_errors=True)
+            raise
     procs.barrier()
 
     # 3. train
@@ -399,7 +529,7 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
             trainer.add_callback(KeepBaseEvaluation({**base, "epoch": 0.0, "step": 0}))
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt is not None else None)
     except BaseException:
-        if procs.is_main and created and not any(work.glob("checkpoint-*")):
+        if procs.is_main and created and not checkpoint_folders(work):
             shutil.rmtree(work, ignore_errors=True)  # nothing worth resuming
         raise
     seconds = time.perf_counter() - start
@@ -409,7 +539,7 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
                   for cb in trainer.callback_handler.callbacks)
     history = list(trainer.state.log_history)
     result = TrainResult(
-        run_dir=work, checkpoints=sorted(work.glob("checkpoint-*"), key=_step_of), log_history=history,
+        run_dir=work, checkpoints=whole_checkpoints(work), log_history=history,
         evaluations=[h for h in history if "eval_loss" in h], global_step=trainer.state.global_step,
         stopped_early=stopped, model_info=info, base_model=info.path, eval_buckets=eval_data.bucket_counts(),
         seconds=round(seconds, 2), processes=procs.world_size)
@@ -429,7 +559,9 @@ def finalize_run(result: TrainResult, run_dir: Path) -> TrainResult:
     run_dir = run_dir.resolve()
     work = result.run_dir
     if procs.is_main and work != run_dir:
-        if run_dir.exists():
+        if run_dir.is_dir() and not run_dir.is_symlink() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # an empty folder the user made for the run
+        if run_dir.exists() or run_dir.is_symlink():
             raise TrainError(f"{run_dir} exists; the finished run stays in {work}")
         work.rename(run_dir)
     result.run_dir = run_dir
@@ -441,15 +573,20 @@ def finalize_run(result: TrainResult, run_dir: Path) -> TrainResult:
     return result
 
 
-def _step_of(path: Path) -> int:
+def write_file(path: Path, text: str) -> None:
+    """Write `path` through a file beside it renamed into place: never half-written, whatever stops the run."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        return int(path.name.rsplit("-", 1)[-1])
-    except ValueError:
-        return -1
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _trainer_step(ckpt: Path) -> int:
-    return int(json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+def _write_run_marker(work: Path, base_model: str, step: int) -> None:
+    """run.json of a run that has just started (complete: false); `_write_run_info` replaces it."""
+    info = {"complete": False, "base_model": base_model, "global_step": step, "checkpoints": []}
+    write_file(work / RUN_INFO, json.dumps(info, indent=2) + "\n")
 
 
 def _write_data_info(path: Path, build_dir: Path, train: SplitData, eval_: SplitData,
@@ -466,7 +603,7 @@ def _write_data_info(path: Path, build_dir: Path, train: SplitData, eval_: Split
             # each process trains on every n-th planned batch; one optimizer step takes n x grad_accumulation
             "processes": n, "batches_per_step": n * grad_accumulation,
             "steps_per_epoch": max(1, math.ceil(math.ceil(len(train_plan) / n) / grad_accumulation))}
-    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_file(path, json.dumps(info, indent=2) + "\n")
 
 
 def _write_run_info(result: TrainResult) -> None:
@@ -478,4 +615,4 @@ def _write_run_info(result: TrainResult) -> None:
         "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
         "best_eval_loss": min((e["eval_loss"] for e in evals if math.isfinite(e["eval_loss"])), default=None),
     }
-    (result.run_dir / RUN_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_file(result.run_dir / RUN_INFO, json.dumps(info, indent=2) + "\n")

@@ -247,15 +247,23 @@ pre {{ white-space: pre-wrap; background: #f7f7f7; padding: .5em; }}
 def write_html(report: EvalReport, path: Path) -> None:
     """Write `render_report(report)` to `path` (via a temporary file, never half-written)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_report(report), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(render_report(report), encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def print_report(report: EvalReport, console: Any) -> None:
-    """The report in the terminal: checkpoints, a per-bucket table (base vs recommended), the verdict."""
-    from rich.markup import escape
+    """The report in the terminal: checkpoints, a per-bucket table (base vs recommended), the verdict.
+
+    Bucket and checkpoint names and the reasons that quote them come from data: every one goes through
+    `curate.terminal.markup` (control characters made visible, Rich markup escaped, names shortened).
+    """
     from rich.panel import Panel
     from rich.table import Table
+
+    from curate.terminal import NAME_LIMIT, markup
 
     g = report.graduation
 
@@ -269,7 +277,7 @@ def print_report(report: EvalReport, console: Any) -> None:
         gen = next((c.generation for c in report.checkpoints if c.name == v.name), None)
         o = gen.overall if gen else None
         marks = " ".join(f"[{_STYLE[c.status]}]{_MARK[c.status]}{_SHORT[c.name]}[/]" for c in v.checks)
-        name = f"[bold]{escape(v.name)}[/] ★" if v.name == g.recommended else escape(v.name)
+        name = f"[bold]{markup(v.name, NAME_LIMIT)}[/] ★" if v.name == g.recommended else markup(v.name, NAME_LIMIT)
         ck.add_row(name, str(v.step), num(v.train_loss), num(v.eval_loss), num(v.generalisation_gap),
                    num(o.format_accuracy if o else None, 2), num(o.tool_call_accuracy if o else None, 2),
                    num(v.pass_at_max_k, 2), num(v.unique_ratio, 2), marks)
@@ -279,7 +287,8 @@ def print_report(report: EvalReport, console: Any) -> None:
     comp = g.comparison
     base_gen = report.base.generation if report.base else None
     rec_gen = rec.generation if rec else None
-    bt = Table(title=f"per bucket: {report.base.name if report.base else 'base'} → {g.recommended or '—'}")
+    bt = Table(title=f"per bucket: {markup(report.base.name if report.base else 'base', NAME_LIMIT)} → "
+                     f"{markup(g.recommended or '—', NAME_LIMIT)}")
     for col in ("bucket", "prompts", "eval loss", "format", "tool calls", "answer", "pass@k", "unique", "regressions"):
         bt.add_column(col, justify="left" if col == "bucket" else "right")
     losses = {b.bucket: (b.base_eval_loss, b.sft_eval_loss) for b in comp.buckets} if comp else {}
@@ -294,12 +303,13 @@ def print_report(report: EvalReport, console: Any) -> None:
         lb, la = losses.get(b, (None, None))
         flagged = [r for r in g.regressions if r.bucket == b and r.checkpoint == g.recommended]
         m = rec_gen.buckets.get(b) if rec_gen else None
-        bt.add_row(escape(b), str(m.prompts if m else 0), f"{num(lb)} → {num(la)}", pair("format_accuracy", b),
-                   pair("tool_call_accuracy", b), pair("answer_match", b), pair("pass@k", b), pair("unique_ratio", b),
+        bt.add_row(markup(b, NAME_LIMIT), str(m.prompts if m else 0), f"{num(lb)} → {num(la)}",
+                   pair("format_accuracy", b), pair("tool_call_accuracy", b), pair("answer_match", b),
+                   pair("pass@k", b), pair("unique_ratio", b),
                    f"[red]{len(flagged)}[/]" if flagged else "0")
     console.print(bt)
 
     head = "[green]ready for RL[/]" if g.ready_for_rl else "[red]not ready for RL[/]"
-    body = "\n".join([f"recommended: [bold]{escape(g.recommended or '—')}[/]", *(f"• {escape(r)}" for r in g.reasons)]
-                     + ([escape(comp.summary)] if comp else []))
+    body = "\n".join([f"recommended: [bold]{markup(g.recommended or '—', NAME_LIMIT)}[/]",
+                      *(f"• {markup(r)}" for r in g.reasons)] + ([markup(comp.summary)] if comp else []))
     console.print(Panel(body, title=head, expand=False))

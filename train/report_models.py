@@ -75,8 +75,11 @@ def build_report(model: str, history: list[EvalLogEntry], checkpoints: list[Chec
 def write_report(report: EvalReport, path: Path) -> None:
     """Write the report as indented JSON (a temporary file renamed into place: never half-written)."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        tmp.write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def schema_text() -> str:

@@ -1,0 +1,71 @@
+"""Failed writes, told to a person: which file, what went wrong, and what to do (disk full, read-only, no
+permission), whether the failure came as an OSError or as torch's or safetensors' own error.
+
+torch.save reports a full disk as `RuntimeError: ... PytorchStreamWriter failed writing file ...` and
+safetensors as `SafetensorError: ... IoError(Os { code: 28, ... })`, without an errno; both are
+recognised here so that `curate train` and `curate merge` answer every one of them with one line and
+exit code 2, never a traceback. Importing this module imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+from train import TrainError
+
+_OS_CODE = re.compile(r"code: (\d+)")
+
+
+class CheckpointWriteError(TrainError):
+    """A checkpoint could not be written (disk full, read-only, no permission); nothing of it was kept."""
+
+
+def _code(e: BaseException) -> int | None:
+    if isinstance(e, OSError):
+        return e.errno
+    m = _OS_CODE.search(str(e)) if type(e).__name__ == "SafetensorError" else None
+    return int(m.group(1)) if m else None
+
+
+def write_failure(e: BaseException) -> str | None:
+    """What went wrong when `e` is a failed read or write, as a short phrase naming the file when it is known;
+    None for any other error."""
+    if isinstance(e, (ConnectionError, TimeoutError)):
+        return None  # another process of the run, not the disk
+    if isinstance(e, OSError):
+        name = Path(os.fsdecode(e.filename)).name if e.filename else None
+        cause = e.strerror or (os.strerror(e.errno) if e.errno else str(e))
+        return f"{name}: {cause}" if name else cause
+    text = str(e)
+    if type(e).__name__ == "SafetensorError" and "IoError" in text:
+        code = _code(e)
+        return f"model weights: {os.strerror(code) if code else 'the write failed'}"
+    if isinstance(e, RuntimeError) and ("PytorchStreamWriter failed" in text or "file write failed" in text):
+        return "a torch.save file: the write failed (disk full?)"
+    return None
+
+
+def write_advice(e: BaseException) -> str:
+    """What a user can do about the failed write `e`."""
+    code = _code(e)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space, or choose an -o on another disk"
+    if code == errno.EROFS:
+        return "the file system is read-only: choose another -o"
+    if code in (errno.EACCES, errno.EPERM):
+        return "no permission: fix the folder's permissions or choose an -o you may write to"
+    return "check that the disk has space and the folder is writable"
+
+
+def failure_line(e: BaseException, where: object) -> str | None:
+    """`WHERE: cannot write (CAUSE); WHAT TO DO` for a failed write `e` (None for any other error); `where` is
+    what the user named (the output), unless the error names its own file."""
+    reason = write_failure(e)
+    if reason is None:
+        return None
+    if isinstance(e, OSError) and e.filename:
+        return f"{os.fsdecode(e.filename)}: {e.strerror or reason}; {write_advice(e)}"
+    return f"{where}: cannot write ({reason}); {write_advice(e)}"
