@@ -6,15 +6,27 @@ Schema. `compile_schema` turns a schema into a checker once; `SchemaCache` keeps
 distinct schema. The checks that carry their own lint codes (missing, unexpected, type, enum) are
 done here, so that each error gets its code and a path; any other JSON Schema keyword (pattern,
 minimum, anyOf, ...) is delegated to `jsonschema`, compiled once per subschema.
+
+One record must never hang or exhaust the linter, so schemas are treated as untrusted input:
+
+- `pattern` and `patternProperties` (ours and jsonschema's) are searched with the `regex` module and a
+  timeout (`PATTERN_TIMEOUT` per search, `PATTERN_BUDGET` for all searches of one `validate` session);
+  a search that does not finish is a `constraint` error naming the pattern, and the value is not
+  checked against it;
+- local `$ref`s are inlined, at most `MAX_INLINED_NODES` schema nodes in all: references that repeat
+  at every level double the schema per level, and past the limit the rest are left unconstrained
+  (a schema problem, TS001).
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import regex
 
 from curate.toolcalls import json_type
 
@@ -178,14 +190,17 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[str] | None = None) -> Checker:
+def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[str] | None = None,
+                   valid: bool = False) -> Checker:
     """Compile a normalised JSON Schema into a checker `check(value, path, errors)`.
 
     `closed_objects`: objects that declare `properties` reject unknown keys unless the schema sets
     `additionalProperties` (tool parameters are closed by default); objects without declared
     properties stay open. Names listed in `required` count as declared. `problems`: when given,
     a subschema whose other keywords are not valid JSON Schema is recorded there and left
-    unchecked; otherwise `SchemaProblem` is raised.
+    unchecked; otherwise `SchemaProblem` is raised. `valid`: the caller has checked the whole schema against
+    the JSON Schema metaschema (`schema_is_valid`), so the parts delegated to jsonschema need not be again
+    (checking them costs far more than using them).
     """
     if not isinstance(schema, dict) or not schema:
         return _accept
@@ -229,18 +244,28 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
         if isinstance(schema.get("required", []), list) else []
     additional = schema.get("additionalProperties")
     if props is not None or required or additional is not None:
-        prop_checks = {k: compile_schema(v, closed_objects=closed_objects, problems=problems)
+        prop_checks = {k: compile_schema(v, closed_objects=closed_objects, problems=problems, valid=valid)
                        for k, v in (props or {}).items()}
         for r in required:  # required but not declared: a schema problem (see build_tool), not the call's
             prop_checks.setdefault(r, _accept)
         if isinstance(additional, dict):
-            extra_check: Checker | None = compile_schema(additional, closed_objects=closed_objects, problems=problems)
+            extra_check: Checker | None = compile_schema(additional, closed_objects=closed_objects, problems=problems,
+                                                         valid=valid)
             closed = False
         else:
             extra_check = None
             closed = additional is False or (additional is None and closed_objects and props is not None)
         # Keys matching `patternProperties` are declared too (their values are checked by delegation).
         patterns = _compile_patterns(schema.get("patternProperties"), problems)
+        known_names: list[str] = []  # the `known:` list of unexpected-argument messages, made once
+
+        def known() -> str:
+            if not known_names:
+                names = sorted(prop_checks)
+                shown = ", ".join(names[:_KNOWN_SHOWN]) or "none"
+                known_names.append(shown + (f", … ({len(names) - _KNOWN_SHOWN:,} more)"
+                                            if len(names) > _KNOWN_SHOWN else ""))
+            return known_names[0]
 
         def check_object(value: Any, path: str, errors: list[ArgumentError]) -> None:
             if not isinstance(value, dict):
@@ -254,22 +279,21 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
                 if sub is not None:
                     if sub is not _accept:
                         sub(v, f"{path}.{k}" if path else k, errors)
-                elif patterns and isinstance(k, str) and any(p.search(k) for p in patterns):
+                elif patterns and isinstance(k, str) and _matches_any(patterns, k):
                     continue
                 elif extra_check is not None:
                     extra_check(v, _join(path, k), errors)
                 elif closed:
-                    known = ", ".join(sorted(prop_checks)) or "none"
                     errors.append(ArgumentError(
                         "unexpected", _join(path, str(k)),
-                        f"unexpected argument `{_join(path, str(k))}` (known: {known})",
+                        f"unexpected argument `{_join(path, str(k))}` (known: {known()})",
                     ))
 
         checks.append(check_object)
 
     items = schema.get("items")
     if isinstance(items, dict) and items:
-        item_check = compile_schema(items, closed_objects=closed_objects, problems=problems)
+        item_check = compile_schema(items, closed_objects=closed_objects, problems=problems, valid=valid)
 
         def check_items(value: Any, path: str, errors: list[ArgumentError]) -> None:
             if isinstance(value, (list, tuple)):
@@ -283,7 +307,7 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
         rest["items"] = schema["items"]
     if rest:
         try:
-            checks.append(_delegate(rest))
+            checks.append(_delegate(rest, valid))
         except SchemaProblem as e:
             if problems is None:
                 raise
@@ -308,37 +332,265 @@ def _accept(value: Any, path: str, errors: list[ArgumentError]) -> None:
     return None
 
 
-def _compile_patterns(patterns: Any, problems: list[str] | None) -> list[re.Pattern[str]]:
-    out: list[re.Pattern[str]] = []
+def _compile_patterns(patterns: Any, problems: list[str] | None) -> list[str]:
+    """The `patternProperties` patterns of a schema, each checked to compile (`regex`, as searched)."""
+    out: list[str] = []
     for p in patterns if isinstance(patterns, dict) else ():
         try:
-            out.append(re.compile(p))
-        except (re.error, TypeError) as e:
+            _regex(p)
+        except (regex.error, TypeError, ValueError, RecursionError) as e:
             if problems is None:
-                raise SchemaProblem(f"invalid patternProperties pattern {p!r}: {e}") from None
-            problems.append(f"invalid patternProperties pattern {p!r}: {e}")
+                raise SchemaProblem(f"invalid patternProperties pattern {_fmt(p, 80)}: {e}") from None
+            problems.append(f"invalid patternProperties pattern {_fmt(p, 80)}: {e}")
+            continue
+        out.append(p)
     return out
 
 
-def _delegate(schema: dict[str, Any]) -> Checker:
-    """Keywords without a lint code of their own (pattern, minimum, anyOf, ...) go to jsonschema."""
+def _matches_any(patterns: list[str], key: str) -> bool:
+    """Whether `key` matches one of `patterns`. A search that does not finish counts as a match (the key is
+    not reported as unexpected): jsonschema, searching the same `patternProperties`, reports it."""
+    return any(pattern_search(p, key) is not False for p in patterns)
+
+
+# --- patterns: `regex` with a time limit ---------------------------------------------------------
+
+PATTERN_TIMEOUT = 0.05
+"""Seconds one pattern search may run. Searches of sane patterns take microseconds; catastrophic
+backtracking (`^(a|aa)+$` against `"a" * 40 + "!"`) would take years."""
+PATTERN_BUDGET = 0.25
+"""Seconds all pattern searches of one validation session (a `CompiledTool.validate` call, or one
+record's calls when the linter passes a `PatternClock`) may take together; past it, patterns are not
+searched at all and each one met is reported as not evaluated."""
+_MAX_PATTERNS = 4096
+
+
+class PatternClock:
+    """The time left for pattern searches in one validation session (see `PATTERN_BUDGET`)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, budget: float = PATTERN_BUDGET) -> None:
+        self.left = budget
+
+
+_clock: PatternClock | None = None
+"""The session in progress: set by `CompiledTool.validate` for the duration of a check (None: searches
+outside a session have `PATTERN_TIMEOUT` each)."""
+_patterns: dict[str, Any] = {}
+
+
+def _regex(pattern: str) -> Any:
+    compiled = _patterns.get(pattern)
+    if compiled is None:
+        if not isinstance(pattern, str):
+            raise TypeError(f"a pattern must be a string, not {json_type(pattern)}")
+        compiled = regex.compile(pattern)
+        if len(_patterns) >= _MAX_PATTERNS:
+            _patterns.clear()
+        _patterns[pattern] = compiled
+    return compiled
+
+
+def pattern_search(pattern: str, text: str) -> bool | None:
+    """Whether `pattern` is found in `text` (JSON Schema's unanchored search), or None when the search
+    did not finish within `PATTERN_TIMEOUT` or the session's `PATTERN_BUDGET` is spent. A pattern
+    the `regex` module cannot compile is reported as not evaluated too."""
+    clock = _clock
+    if clock is not None and clock.left <= 0:
+        return None
+    try:
+        compiled = _regex(pattern)
+    except (regex.error, TypeError, ValueError, RecursionError):
+        return None
+    if clock is None:
+        try:
+            return compiled.search(text, timeout=PATTERN_TIMEOUT) is not None
+        except TimeoutError:
+            return None
+    start = time.perf_counter()
+    try:
+        return compiled.search(text, timeout=min(PATTERN_TIMEOUT, clock.left)) is not None
+    except TimeoutError:
+        return None
+    finally:
+        clock.left -= time.perf_counter() - start
+
+
+def pattern_unfinished(pattern: str, what: str = "value") -> str:
+    """The message for a pattern `pattern_search` could not decide on a `what` (value, key)."""
+    try:
+        _regex(pattern)
+    except (regex.error, TypeError, ValueError, RecursionError) as e:
+        return f"pattern {_fmt(pattern, 80)} cannot be used: {e}"
+    if _clock is not None and _clock.left <= 0:
+        return (f"pattern {_fmt(pattern, 80)} was not evaluated: this record's time for pattern searches "
+                f"({PATTERN_BUDGET:g} s) is spent")
+    return (f"pattern {_fmt(pattern, 80)} did not finish within {PATTERN_TIMEOUT:g} s on this {what} "
+            f"(catastrophic backtracking), so the {what} is not checked against it: rewrite the pattern "
+            "without nested or overlapping repetition such as `(a|aa)+`")
+
+
+def _short_repr(value: Any) -> str:
+    if isinstance(value, str) and len(value) > 60:
+        return repr(value[:60]) + "…"
+    return repr(value)
+
+
+def _pattern_validator() -> Any:
+    """Draft 2020-12 with every keyword that searches a pattern (`pattern`, `patternProperties`,
+    `additionalProperties` and `unevaluatedProperties` beside `patternProperties`) going through
+    `pattern_search`; built once."""
+    global _PATTERN_VALIDATOR
+    if _PATTERN_VALIDATOR is not None:
+        return _PATTERN_VALIDATOR
+    from jsonschema import Draft202012Validator, _keywords, validators
+    from jsonschema.exceptions import ValidationError
+
+    class PatternNotEvaluated(ValidationError):
+        """A pattern search that did not finish: the value is neither valid nor invalid under it."""
+
+    def pattern(validator: Any, patrn: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        if validator.is_type(instance, "string"):
+            found = pattern_search(patrn, instance)
+            if found is None:
+                yield PatternNotEvaluated(pattern_unfinished(patrn))
+            elif not found:
+                yield ValidationError(f"{_short_repr(instance)} does not match {_short_repr(patrn)}")
+
+    def pattern_properties(validator: Any, properties: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        if not validator.is_type(instance, "object"):
+            return
+        for patrn, subschema in properties.items():
+            for k, v in instance.items():
+                found = pattern_search(patrn, k)
+                if found is None:
+                    yield PatternNotEvaluated(pattern_unfinished(patrn, "key"), path=(k,))
+                elif found:
+                    yield from validator.descend(v, subschema, path=k, schema_path=patrn)
+
+    def additional_properties(validator: Any, ap: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        if not validator.is_type(instance, "object"):
+            return
+        declared = schema.get("properties", {})
+        patterns = list(schema.get("patternProperties", {}))
+        extras = []
+        for k in instance:
+            if k in declared:
+                continue
+            for patrn in patterns:
+                found = pattern_search(patrn, k)
+                if found is None:
+                    yield PatternNotEvaluated(pattern_unfinished(patrn, "key"), path=(k,))
+                if found is not False:
+                    break
+            else:
+                extras.append(k)
+        if validator.is_type(ap, "object"):
+            for k in extras:
+                yield from validator.descend(instance[k], ap, path=k)
+        elif not ap and extras:
+            shown = ", ".join(_short_repr(k) for k in sorted(extras, key=str)[:20])
+            more = f" and {len(extras) - 20:,} more" if len(extras) > 20 else ""
+            yield ValidationError(f"Additional properties are not allowed ({shown}{more} unexpected)")
+
+    def unevaluated_properties(validator: Any, up: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        # jsonschema finds the evaluated keys with `re` over every patternProperties in reach: search them
+        # here first, within the time limit; jsonschema then only repeats searches that finished.
+        if validator.is_type(instance, "object"):
+            for patrn in _reachable_patterns(schema):
+                for k in instance:
+                    if pattern_search(patrn, k) is None:
+                        yield PatternNotEvaluated(pattern_unfinished(patrn, "key"), path=(k,))
+                        return
+        yield from _keywords.unevaluatedProperties(validator, up, instance, schema)
+
+    _PATTERN_VALIDATOR = (validators.extend(Draft202012Validator, {
+        "pattern": pattern, "patternProperties": pattern_properties,
+        "additionalProperties": additional_properties, "unevaluatedProperties": unevaluated_properties,
+    }), PatternNotEvaluated)
+    return _PATTERN_VALIDATOR
+
+
+_PATTERN_VALIDATOR: Any = None
+
+
+def _reachable_patterns(schema: Any) -> list[str]:
+    """The `patternProperties` patterns jsonschema consults to find a schema's evaluated keys."""
+    out: list[str] = []
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if isinstance(node.get("patternProperties"), dict):
+            out.extend(p for p in node["patternProperties"] if isinstance(p, str))
+        for key in ("allOf", "anyOf", "oneOf"):
+            if isinstance(node.get(key), list):
+                stack.extend(node[key])
+        for key in ("if", "then", "else"):
+            stack.append(node.get(key))
+        if isinstance(node.get("dependentSchemas"), dict):
+            stack.extend(node["dependentSchemas"].values())
+    return list(dict.fromkeys(out))
+
+
+def schema_is_valid(schema: Any) -> bool:
+    """Whether `schema` passes the JSON Schema 2020-12 metaschema, as `_delegate` checks its parts (patterns
+    must compile; a `$ref` counts as valid wherever it points)."""
+    from jsonschema import Draft202012Validator
+
+    try:
+        return Draft202012Validator(Draft202012Validator.META_SCHEMA,
+                                    format_checker=Draft202012Validator.FORMAT_CHECKER).is_valid(schema)
+    except RecursionError:
+        return False
+
+
+def _delegate(schema: dict[str, Any], valid: bool = False) -> Checker:
+    """Keywords without a lint code of their own (pattern, minimum, anyOf, ...) go to jsonschema; `valid`:
+    `schema` is known to pass the metaschema."""
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import SchemaError
 
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as e:
-        raise SchemaProblem(f"invalid JSON Schema keyword: {e.message}") from None
-    validator = Draft202012Validator(schema)
+    validator_class, not_evaluated = _pattern_validator()
+    if not valid:
+        try:
+            Draft202012Validator.check_schema(schema)  # the metaschema's own patterns are ours: `re` is safe
+        except SchemaError as e:
+            raise SchemaProblem(f"invalid JSON Schema keyword: {e.message}") from None
+    validator = validator_class(schema)
 
     def check(value: Any, path: str, errors: list[ArgumentError]) -> None:
+        said: set[tuple[str, str]] = set()
         for err in validator.iter_errors(value):
+            # a pattern that could not be searched, even inside anyOf/oneOf, is what the user must hear of
+            err = _first_of(err, not_evaluated) or err
             where = path
             for p in err.absolute_path:
                 where = f"{where}[{p}]" if isinstance(p, int) else _join(where, str(p))
-            errors.append(ArgumentError("constraint", where, err.message))
+            message = err.message if len(err.message) <= _MAX_MESSAGE else err.message[:_MAX_MESSAGE - 1] + "…"
+            if (where, message) not in said:  # keywords consulting the same pattern say so once
+                said.add((where, message))
+                errors.append(ArgumentError("constraint", where, message))
 
     return check
+
+
+_MAX_MESSAGE = 300
+"""jsonschema quotes whole values in its messages: longer ones are cut."""
+_KNOWN_SHOWN = 40
+"""Declared names listed in an unexpected-argument message."""
+
+
+def _first_of(err: Any, kind: type) -> Any:
+    stack = [err]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, kind):
+            return e
+        stack.extend(reversed(e.context or ()))
+    return None
 
 
 @dataclass(slots=True)
@@ -351,9 +603,16 @@ class CompiledTool:
     param_order: list[str]
     problems: list[str]
 
-    def validate(self, arguments: dict[str, Any]) -> list[ArgumentError]:
+    def validate(self, arguments: dict[str, Any], clock: PatternClock | None = None) -> list[ArgumentError]:
+        """The ways `arguments` fail the schema, in order. `clock`: the time left for pattern searches,
+        shared by several calls (the linter passes one per record); default: `PATTERN_BUDGET` for this call."""
+        global _clock
         errors: list[ArgumentError] = []
-        self.check(arguments, "", errors)
+        outer, _clock = _clock, clock if clock is not None else PatternClock()
+        try:
+            self.check(arguments, "", errors)
+        finally:
+            _clock = outer
         return errors
 
 
@@ -407,15 +666,25 @@ def build_tool(name: str, parameters: dict[str, Any] | None) -> CompiledTool:
             schema = {}
         if schema.get("type", "object") != "object":
             problems.append(f"parameters must describe an object, not `{schema.get('type')}`")
+        valid = False
         if _has_ref(schema):
-            schema = _inline_refs(schema, schema, problems, ())
+            # One metaschema check of the schema as written: the parts inlining copies then need none of
+            # their own (checking a part costs far more than using it, and a part may be copied many times).
+            valid = not problems and schema_is_valid(schema)
+            try:
+                schema = _inline_refs(schema, schema, problems, (), _NodeBudget())
+            except _TooLarge:
+                problems.append(f"the schema expands past {MAX_INLINED_NODES:,} nodes once its `$ref`s are inlined "
+                                "(references repeated at every level double it); values under its `$ref`s "
+                                "are not checked")
+                schema = _without_refs(schema)
         props = schema.get("properties")
         required = schema.get("required")
         if isinstance(props, dict) and isinstance(required, list):
             for r in required:
                 if isinstance(r, str) and r not in props:
                     problems.append(f"`{r}` is required but not among the properties")
-        check = compile_schema(schema, problems=problems)
+        check = compile_schema(schema, problems=problems, valid=valid)
     except RecursionError:
         problems.append("the schema is nested too deeply (or is circular) to be checked")
         return CompiledTool(name, {}, _accept, [], problems)
@@ -441,17 +710,39 @@ def _has_ref(schema: Any) -> bool:
 
 
 _MAX_REF_DEPTH = 32
+MAX_INLINED_NODES = 5_000
+"""Schema nodes (objects and arrays) that inlining a parameter schema's `$ref`s may copy. Real tool schemas
+copy tens to hundreds; 18 levels of `{"anyOf": [{"$ref": prev}, {"$ref": prev}]}` in a 2 KB record would
+copy a million (each one then compiled, and visited by every call checked against it)."""
 _ANNOTATIONS = frozenset({"description", "title", "default", "examples", "$comment"})
 
 
-def _inline_refs(node: Any, root: dict[str, Any], problems: list[str], seen: tuple[str, ...]) -> Any:
+class _TooLarge(Exception):
+    """The inlined schema would pass `MAX_INLINED_NODES`."""
+
+
+class _NodeBudget:
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = MAX_INLINED_NODES
+
+
+def _inline_refs(node: Any, root: dict[str, Any], problems: list[str], seen: tuple[str, ...],
+                 budget: _NodeBudget) -> Any:
     """Replace local `$ref`s (`#/$defs/X`, `#/definitions/X`, any `#/...` pointer) by their target.
 
     Checkers are compiled per subschema, so a `$ref` left in place could not be resolved. A
-    recursive or unresolvable reference is recorded in `problems` and left unconstrained.
+    recursive or unresolvable reference is recorded in `problems` and left unconstrained. Each
+    object or array copied from a reference's target counts against `budget`; raises `_TooLarge` when
+    it runs out.
     """
+    if seen and isinstance(node, (dict, list)):  # a copy made by inlining (the schema as written is free)
+        budget.left -= 1
+        if budget.left < 0:
+            raise _TooLarge
     if isinstance(node, list):
-        return [_inline_refs(v, root, problems, seen) for v in node]
+        return [_inline_refs(v, root, problems, seen, budget) for v in node]
     if not isinstance(node, dict):
         return node
     ref = node.get("$ref")
@@ -465,15 +756,24 @@ def _inline_refs(node: Any, root: dict[str, Any], problems: list[str], seen: tup
             problems.append(f"`$ref` {ref!r} is recursive; values below it are not checked")
             inlined = {}
         else:
-            inlined = _inline_refs(target, root, problems, (*seen, ref))
-        rest = _inline_refs(rest, root, problems, seen)
+            inlined = _inline_refs(target, root, problems, (*seen, ref), budget)
+        rest = _inline_refs(rest, root, problems, seen, budget)
         if not isinstance(inlined, dict) or not inlined:
             return rest
         if set(rest).isdisjoint(inlined) or set(rest) & set(inlined) <= _ANNOTATIONS:
             return {**inlined, **rest}  # siblings such as `description` beside the `$ref`
         return {"allOf": [inlined, rest]}
-    return {k: (v if k in ("$defs", "definitions") else _inline_refs(v, root, problems, seen))
+    return {k: (v if k in ("$defs", "definitions") else _inline_refs(v, root, problems, seen, budget))
             for k, v in node.items()}
+
+
+def _without_refs(node: Any) -> Any:
+    """`node` with every `$ref` dropped (what it refers to left unconstrained), for schemas too big to inline."""
+    if isinstance(node, list):
+        return [_without_refs(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: (v if k in ("$defs", "definitions") else _without_refs(v)) for k, v in node.items() if k != "$ref"}
 
 
 def _resolve_pointer(root: dict[str, Any], ref: str) -> Any:

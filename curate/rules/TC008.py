@@ -8,6 +8,13 @@ class TC008(CallIssueRule):
     `minimum`/`maximum`, `minLength`, `minItems`, `const`, `anyOf`/`oneOf`/`allOf`, ... checked
     with `jsonschema`, each distinct schema compiled once.
 
+    Patterns (`pattern`, `patternProperties`) are searched with the `regex` module under a time
+    limit: 0.05 s a search, 0.25 s for all of one record's searches. A search that does not finish
+    (catastrophic backtracking, as `^(a|aa)+$` on `"aaaa…a!"`) is reported here, naming the tool and
+    the pattern, and the value is left unchecked: such values almost never match, and the linter must
+    not hang on one record. Once a record's time is spent, its further patterns are reported as not
+    evaluated.
+
     **Anti-pattern**::
 
         schema: {"days": {"type": "integer", "minimum": 1}}   call: {"arguments": {"days": 0}}

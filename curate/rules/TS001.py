@@ -8,9 +8,12 @@ class TS001(Rule):
     """A tool's parameter schema cannot be fully used for checking.
 
     Unknown type names (`"type": "datetime"`), parameters that are not an object schema, required
-    parameters missing from `properties`, invalid JSON Schema keywords. Calls to such a tool are
-    checked as far as the schema allows. Each distinct problem is reported once per run, at the
-    first record where the tool appears.
+    parameters missing from `properties`, invalid JSON Schema keywords, `$ref`s that cannot be
+    resolved or are recursive, and schemas whose `$ref`s expand past 5,000 nodes once inlined
+    (references repeated at every level double the schema per level: 18 levels in 2 KB would make a
+    million nodes); such a schema's `$ref`s are left unconstrained. Calls to such a tool are checked
+    as far as the schema allows. Each distinct problem is reported once per run, at the first
+    record where the tool appears.
 
     **Anti-pattern**::
 
