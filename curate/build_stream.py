@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +41,7 @@ from pydantic import BaseModel, ConfigDict
 
 from curate import __version__
 from curate.buildconfig import BucketConfig, DedupConfig
-from curate.readers import RawRecord, ReadError, ReadResult, RecordReader, iter_raw
+from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadError, ReadResult, RecordReader, iter_raw
 from curate.records import ToolSpec, Trajectory
 
 KIND_LINE, KIND_VALUE, KIND_UNREADABLE = 0, 1, 2
@@ -49,6 +50,13 @@ KIND_LINE, KIND_VALUE, KIND_UNREADABLE = 0, 1, 2
 BATCH_SIZE = 1000
 """Raw rows per `map` batch (and per read-back chunk): enough to batch the tokenizer and the MinHash
 permutations; a batch's working set, not the corpus, is what a process holds."""
+
+LARGE_RECORD_BYTES = 1 << 20
+"""Records from this size on are token-counted in pieces (`count_tokens_in_pieces`): a fast tokenizer's
+encoding of one text takes over a hundred times the text in memory."""
+TOKEN_PIECE = 1 << 18
+"""Characters per piece when counting the tokens of a large record."""
+_TOKEN_CUT = re.compile(r"(?<=\S) (?=\S)")
 
 CROSS_RECORD_RULES = ("RS004", "TS001")
 """Lint rules whose findings depend on earlier records (duplicate ids; tool-schema problems reported once
@@ -88,16 +96,18 @@ class RawRows:
     input holds several; an input given twice counts twice), and `sources[source]` is that file's input
     index and path, so rows stay four small columns. `kind` says what `payload` holds: the bytes of a
     JSON Lines line, a decoded value (pickled), or why the record could not be read (UTF-8).
+    Records over `max_record_bytes` are never held: their row is unreadable, saying so (see `iter_raw`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         self.sources: list[tuple[int, str]] = []
         self.rows = 0
+        self.max_record_bytes = max_record_bytes
 
     def __call__(self, paths: tuple[str, ...]) -> Iterator[dict[str, Any]]:
         for f, path in enumerate(paths):
             known: dict[str, int] = {}
-            for raw in iter_raw(path):
+            for raw in iter_raw(path, self.max_record_bytes):
                 source = known.get(raw.path)
                 if source is None:
                     source = known[raw.path] = len(self.sources)
@@ -112,6 +122,28 @@ class RawRows:
                 yield {"source": source, "line": raw.line, "kind": kind, "payload": payload}
 
 
+def count_tokens_in_pieces(tokenizer: Any, text: str, piece: int = TOKEN_PIECE) -> int:
+    """The tokens of `text` counted piece by piece, each of about `piece` characters, so memory follows the
+    piece, not the text.
+
+    Pieces are cut before a single space between two non-space characters: a byte-level BPE pre-tokenizer
+    (GPT-2's, Qwen's, the built-in tokenizer's) never joins across that cut, so the count is exact for them;
+    other tokenizers may count a token more or less per piece. A stretch of `2 * piece` characters without
+    such a space is cut where it stands (a text no tokenizer reads as words anyway)."""
+    backend = tokenizer.backend_tokenizer
+    encode_batch = getattr(backend, "encode_batch_fast", backend.encode_batch)
+    total = 0
+    i = 0
+    while i < len(text):
+        end = i + piece
+        if end < len(text):
+            m = _TOKEN_CUT.search(text, end, end + piece)
+            end = m.start() if m is not None else end
+        total += len(encode_batch([text[i:end]], add_special_tokens=False)[0])
+        i = end
+    return total
+
+
 def raw_record(path: str, line: int, kind: int, payload: bytes) -> RawRecord:
     """The `RawRecord` a raw row was made from."""
     if kind == KIND_LINE:
@@ -121,13 +153,17 @@ def raw_record(path: str, line: int, kind: int, payload: bytes) -> RawRecord:
     return RawRecord(path, line, error=payload.decode("utf-8", "surrogatepass"))
 
 
-def read_raw_dataset(paths: Sequence[Path], cache_dir: Path, fingerprint: str) -> tuple[Any, list[tuple[int, str]]]:
+def read_raw_dataset(paths: Sequence[Path], cache_dir: Path, fingerprint: str,
+                     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[Any, list[tuple[int, str]]]:
     """Every record of `paths` as Arrow rows on disk under `cache_dir`, and the files they came from
-    (see `RawRows`). Raises `ReadError` for a file that cannot be read at all, as `RecordReader` does."""
+    (see `RawRows`). Raises `ReadError` for a file that cannot be read at all, as `RecordReader` does.
+
+    Records over `max_record_bytes` become unreadable rows (RS001, dropped as `unreadable` by the build)
+    without being held in memory."""
     from datasets import Dataset
     from datasets.exceptions import DatasetGenerationError
 
-    rows = RawRows()
+    rows = RawRows(max_record_bytes)
     try:
         with quiet_datasets():
             # a tuple, not a list: `from_generator` would split a list of paths into shards
@@ -259,6 +295,7 @@ class Worker:
         }
         records: list[Trajectory] = []
         where: list[int] = []
+        sizes: list[int] = []
         rows = zip(batch["source"], batch["line"], batch["kind"], batch["payload"], strict=True)
         first = True  # the batch's first readable record
         for k, (source, line, kind, payload) in enumerate(rows):
@@ -280,6 +317,7 @@ class Worker:
             out["processed"][k] = True
             records.append(attach_tools(record, self.specs))
             where.append(k)
+            sizes.append(len(payload))
 
         cfg = self.spec.dedup
         near_texts = [normalised_text(r, cfg.roles) for r in records] if self.near is not None else None
@@ -296,10 +334,32 @@ class Worker:
         if self.decon is not None:
             user = [normalised_text(r, self.decon.settings.roles) for r in records]
             out["decon_signature"] = self._signatures(self.decon, user, where, n)
-        for k, r, tokens in zip(where, records, self.masker.count_tokens(records), strict=True):
+        for k, r, tokens in zip(where, records, self.count_tokens(records, sizes), strict=True):
             a = self.bucketer.assign(r, tokens)
             out["tokens"][k], out["bucket"][k], out["signals"][k] = tokens, a.bucket, list(a.signals)
         return out
+
+    def count_tokens(self, records: Sequence[Trajectory], sizes: Sequence[int]) -> list[int]:
+        """`Masker.count_tokens` of `records`, those of `LARGE_RECORD_BYTES` or more (`sizes`: their raw
+        rows' bytes) counted in pieces (`count_tokens_in_pieces`)."""
+        from curate.mask import MaskError
+
+        large = {k for k, size in enumerate(sizes) if size >= LARGE_RECORD_BYTES}
+        if not large:
+            return self.masker.count_tokens(records)
+        small = [k for k in range(len(records)) if k not in large]
+        counts = [0] * len(records)
+        for k, n in zip(small, self.masker.count_tokens([records[k] for k in small]), strict=True):
+            counts[k] = n
+        for k in sorted(large):
+            if not records[k].messages:
+                continue
+            try:
+                spans, _ = self.masker.spans(records[k])
+            except MaskError:
+                continue  # as `Masker.count_tokens`: 0 when the record cannot be rendered
+            counts[k] = count_tokens_in_pieces(self.masker.tokenizer, spans[-1].text)
+        return counts
 
     @staticmethod
     def _signatures(hasher: Any, texts: list[str], where: list[int], n: int) -> np.ndarray:

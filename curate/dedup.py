@@ -59,6 +59,12 @@ _MAX32 = np.uint32(0xFFFFFFFF)
 _MERSENNE61 = np.uint64((1 << 61) - 1)
 _CHUNK_SHINGLES = 8192
 """Shingles permuted at once: a (num_perm, chunk) uint32 buffer of 4 MB at 128 permutations."""
+LARGE_TEXT = 1 << 20
+"""Characters from which a text is normalised and signed piece by piece (`_text_windows`), with the same
+result: memory then grows with the piece, not the text (a list of every word or shingle of a 15 MB text
+takes over a gigabyte)."""
+_NON_WORD = re.compile(r"\W")
+_SPACE_RUN = re.compile(r"\s+")
 _VERIFY_CHUNK = 8192
 MAX_BUCKET = 256
 """An LSH bucket larger than this compares each member with its next MAX_BUCKET - 1 members only, bounding the
@@ -79,7 +85,22 @@ class DedupError(ValueError):
 
 def normalise_text(text: str) -> str:
     """NFKC, case-fold, and collapse every run of whitespace to one space (stripped at both ends)."""
+    if len(text) > LARGE_TEXT:  # the same, without a list of every word (`\s` is what `str.split` splits on)
+        return _SPACE_RUN.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _text_windows(text: str, size: int) -> Iterable[str]:
+    """`text` in consecutive pieces of about `size` characters, each cut before a non-word character, so
+    that no word (`words`) is split between two pieces."""
+    i = 0
+    while i < len(text):
+        m = _NON_WORD.search(text, i + size) if i + size < len(text) else None
+        if m is None:
+            yield text[i:]
+            return
+        yield text[i:m.start()]
+        i = m.start()
 
 
 def _render_tool_calls(message: Message) -> str:
@@ -396,8 +417,12 @@ class MinHasher:
         n_shingle = self.settings.shingle
         all_shingles: list[bytes] = []
         counts = []
-        for text in texts:
-            sh = _shingle_bytes(text, n_shingle)
+        for i, text in enumerate(texts):
+            if len(text) > LARGE_TEXT:
+                self._sign_large(text, out[i])
+                sh = []
+            else:
+                sh = _shingle_bytes(text, n_shingle)
             counts.append(len(sh))
             all_shingles += sh
         if not all_shingles:
@@ -421,6 +446,33 @@ class MinHasher:
             lo, hi = int(starts[k]), int(starts[end])
             out[rows[k:end]] = self._permute_min(hv[lo:hi], starts[k:end] - lo).T
             k = end
+
+    def _sign_large(self, text: str, row: np.ndarray) -> None:
+        """Sign one long text into `row` window by window (`_text_windows`), each window's shingles with the
+        last `shingle - 1` words of the one before: the shingles of the whole text, never all held at once."""
+        n = self.settings.shingle
+        carry: list[bytes] = []
+        words = 0
+        for piece in _text_windows(text, LARGE_TEXT // 4):
+            ws = _word_bytes(piece)
+            words += len(ws)
+            ws = carry + ws
+            if len(ws) >= n:
+                self._min_into(list(map(b" ".join, zip(*(ws[k:] for k in range(n)), strict=False))), row)
+            carry = ws[-(n - 1):] if n > 1 else []
+        if words < n:  # fewer words than a shingle: the one shingle of them all
+            shingles = _shingle_bytes(text, n)
+            if shingles:
+                self._min_into(shingles, row)
+
+    def _min_into(self, shingles: list[bytes], row: np.ndarray) -> None:
+        """Lower `row` (one signature) to the minimum hash of `shingles` under each permutation."""
+        hv = _sha1_32(dict.fromkeys(shingles)) if self.settings.hash == "sha1_32" else _xxh3_32(shingles)
+        if self.settings.permutation == "affine32":
+            hv = _fmix32(hv)
+        first = np.zeros(1, dtype=np.int64)
+        for s in range(0, len(hv), _CHUNK_SHINGLES):
+            np.minimum(row, self._permute_min(hv[s:s + _CHUNK_SHINGLES], first)[:, 0], out=row)
 
     def _permute_min(self, hv: np.ndarray, seg_starts: np.ndarray) -> np.ndarray:
         # Shape (num_perm, shingles): reducing along the contiguous axis is several times faster.

@@ -16,6 +16,13 @@ read as absent.
 Strings holding unpaired surrogates (`"\\ud800"`: valid JSON, not Unicode) make a record unreadable,
 since nothing downstream could write them as UTF-8.
 
+A record longer than `max_record_bytes` (default `DEFAULT_MAX_RECORD_BYTES`, 16 MiB) is not parsed: it
+is unreadable, with a message giving its size and how to raise the limit. JSON Lines are read in
+bounded pieces and the rest of an over-long line is skipped unread, so no more than the limit (and a
+little) of one line is ever held, whatever the file (`curate lint /dev/zero` reports one record and
+ends only at the end of the stream); so are the elements of a JSON array and a single-record JSON file.
+Parquet and `datasets` rows are read by Arrow in batches and are not limited here.
+
 `adapt(data)` maps the supported shapes onto the canonical record:
 
 - `messages` (OpenAI style, structured `tool_calls` with `content: null`, content parts),
@@ -36,7 +43,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +60,18 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib pat
     _orjson_loads = None
 
 JSON_ARRAY_CHUNK = 1 << 20
+DEFAULT_MAX_RECORD_BYTES = 16 << 20
+"""Records longer than this many bytes are not parsed (see the module docstring): parsing, checking and
+building on a record takes memory many times its size."""
+_SKIP_CHUNK = 1 << 20
+
+
+def too_large(size: int | None, limit: int) -> str:
+    """The read error of a record over `limit` bytes (`size`: its length, None when not known exactly)."""
+    what = f"{size:,} bytes long" if size is not None else f"longer than {limit:,} bytes"
+    return (f"the record is {what}, over max_record_bytes ({limit:,}), and is not read; to read it, raise "
+            "`max_record_bytes` ([tool.curate.lint] for `curate lint`, the top level of the build config "
+            "for `curate build`)")
 
 
 class ReadError(Exception):
@@ -123,15 +142,17 @@ SIDECAR_DIRS = frozenset({"possible_answer", "multi_turn_func_doc"})
 _BOM = b"\xef\xbb\xbf"
 
 
-def iter_raw(path: str | os.PathLike[str]) -> Iterator[RawRecord]:
-    """Yield the records of one file or folder; raises `ReadError` only if it cannot be opened."""
+def iter_raw(path: str | os.PathLike[str], max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[RawRecord]:
+    """Yield the records of one file or folder; raises `ReadError` only if it cannot be opened.
+
+    Records over `max_record_bytes` are yielded unread, with an error (see the module docstring)."""
     p = str(path)
     if p == "-":
-        yield from _iter_stream(sys.stdin.buffer, "<stdin>", ".jsonl")
+        yield from _iter_stream(sys.stdin.buffer, "<stdin>", ".jsonl", max_record_bytes)
         return
     fs = Path(p)
     if fs.is_dir():
-        yield from _iter_folder(fs)
+        yield from _iter_folder(fs, max_record_bytes)
         return
     if not fs.exists():
         raise ReadError(f"{p}: no such file or directory")
@@ -144,36 +165,39 @@ def iter_raw(path: str | os.PathLike[str]) -> Iterator[RawRecord]:
     except OSError as e:
         raise ReadError(f"{p}: cannot open: {e.strerror}") from None
     with fh:
-        yield from _iter_stream(fh, p, suffix)
+        yield from _iter_stream(fh, p, suffix, max_record_bytes)
 
 
-def _iter_stream(fh: Any, path: str, suffix: str) -> Iterator[RawRecord]:
+def _iter_stream(fh: Any, path: str, suffix: str, limit: int) -> Iterator[RawRecord]:
     try:
-        kind, stream = _sniff(fh, suffix)
+        kind, stream = _sniff(fh, suffix, limit)
     except OSError as e:
         raise ReadError(f"{path}: cannot read: {e.strerror or e}") from None
     if kind == "array":
-        yield from _iter_json_array(stream, path)
+        yield from _iter_json_array(stream, path, limit)
     elif kind == "single":
-        yield from _iter_single_json(stream, path)
+        yield from _iter_single_json(stream, path, limit)
     else:
-        yield from _iter_jsonl_stream(stream, path)
+        yield from _iter_jsonl_stream(stream, path, limit)
 
 
-def _sniff(fh: Any, suffix: str) -> tuple[str, Any]:
+def _sniff(fh: Any, suffix: str, limit: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[str, Any]:
     """The layout of a stream, and the stream back at its start (pipes get the sniffed bytes replayed).
 
     `array` (a top-level JSON array), `single` (one JSON object over several lines, in a .json
-    file) or `jsonl`. Sniffing reads whole lines up to the first one that is not blank.
+    file) or `jsonl`. Sniffing reads whole lines up to the first one that is not blank, at most
+    `limit` bytes of blank lines and of that line (a longer first line is JSON Lines).
     """
     seekable = fh.seekable()
     start = fh.tell() if seekable else 0
     head: list[bytes] = []
     first_line = b""
-    while not first_line.strip(b" \t\r\n"):
-        line = fh.readline()
+    budget = limit + 2
+    while not first_line.strip(b" \t\r\n") and budget > 0:
+        line = fh.readline(budget)
         if not line:
             break
+        budget -= len(line)
         first_line = line.removeprefix(_BOM) if not head else line
         head.append(line)
     if seekable:
@@ -184,9 +208,10 @@ def _sniff(fh: Any, suffix: str) -> tuple[str, Any]:
     first = first_line.lstrip(b" \t\r\n")[:1]
     # JSON Lines (.jsonl, stdin) are only read as an array when pretty-printed, `[` alone on the first
     # line; anything else stays line by line, so that one bad first line costs one record, not the file.
+    whole = first_line.endswith(b"\n") or budget > 0  # the first line ends within the limit
     if first == b"[" and (suffix not in JSONL_SUFFIXES or first_line.strip(b" \t\r\n") == b"["):
         return "array", stream
-    if first == b"{" and suffix == ".json" and _json_type_of_line(first_line) is not dict:
+    if first == b"{" and suffix == ".json" and whole and _json_type_of_line(first_line) is not dict:
         return "single", stream
     return "jsonl", stream
 
@@ -206,6 +231,17 @@ class _Replay:
         else:
             out, self.head = self.head[:n], self.head[n:]
         return out
+
+    def readline(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.fh.readline(size)
+        end = self.head.find(b"\n") + 1 or len(self.head)
+        if size is not None and 0 <= size < end:
+            end = size
+        line, self.head = self.head[:end], self.head[end:]
+        if not line.endswith(b"\n") and not self.head and (size is None or size < 0 or len(line) < size):
+            line += self.fh.readline(-1 if size is None or size < 0 else size - len(line))
+        return line
 
     def __iter__(self) -> Iterator[bytes]:
         head, self.head = self.head, b""
@@ -291,16 +327,45 @@ def _decode_bytes(raw: bytes) -> tuple[Any, str | None]:
     return value, None
 
 
-def _iter_jsonl_stream(fh: Iterable[bytes], path: str) -> Iterator[RawRecord]:
-    for lineno, raw in enumerate(fh, 1):
-        rec = _decode_line(raw, path, lineno)
-        if rec is not None:
-            yield rec
+def _iter_jsonl_stream(fh: Any, path: str, limit: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[RawRecord]:
+    """The records of a JSON Lines stream; a line over `limit` bytes (its line end aside) is skipped unread."""
+    readline = fh.readline
+    size = limit + 2  # room for the line's own `\r\n`
+    lineno = 0
+    while True:
+        raw = readline(size)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) < size or raw.endswith(b"\n"):
+            if len(raw) > limit and len(raw.rstrip(b"\r\n")) > limit:  # over by its last byte or two
+                yield RawRecord(path, lineno, error=too_large(len(raw.rstrip(b"\r\n")), limit))
+                continue
+            rec = _decode_line(raw, path, lineno)
+            if rec is not None:
+                yield rec
+            continue
+        # an over-long line: skip the rest of it in bounded pieces, counting its bytes
+        total = len(raw)
+        del raw
+        while True:
+            piece = readline(_SKIP_CHUNK)
+            total += len(piece)
+            if not piece or piece.endswith(b"\n"):
+                total -= len(piece) - len(piece.rstrip(b"\r\n"))
+                break
+        yield RawRecord(path, lineno, error=too_large(total, limit))
 
 
-def _iter_single_json(fh: Any, path: str) -> Iterator[RawRecord]:
+def _iter_single_json(fh: Any, path: str, limit: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[RawRecord]:
     """One JSON document spread over lines (a pretty-printed record): one record at line 1."""
-    raw = fh.read()
+    raw = fh.read(limit + 4)  # a BOM and a final line end
+    if len(raw) > limit + 3:
+        total = len(raw)
+        while piece := fh.read(_SKIP_CHUNK):
+            total += len(piece)
+        yield RawRecord(path, 1, error=too_large(total, limit))
+        return
     if raw.startswith(_BOM):
         raw = raw[3:]
     try:
@@ -321,6 +386,8 @@ def _iter_single_json(fh: Any, path: str) -> Iterator[RawRecord]:
 _JSON_WS = re.compile(r"[ \t\r\n]*")
 _STRUCTURAL = re.compile(r'["\[\]{}]')
 _STRING_REST = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_STRING_SPECIAL = re.compile(r'["\\]')
+_SKIP_STRUCTURAL = re.compile(r'["\[\]{},]')
 _NUMBER_TAIL = re.compile(r"[0-9.eE+-]+")
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 """What `surrogateescape` makes of bytes that are not UTF-8."""
@@ -329,16 +396,18 @@ _TRUNCATION_SLACK = 16
 
 
 class _JsonArrayStream:
-    """The elements of a top-level JSON array, read in chunks: memory is bounded by the largest element.
+    """The elements of a top-level JSON array, read in chunks: memory is bounded by the largest element,
+    and elements over `limit` characters are skipped unread (in chunks), each one reported.
 
     Bytes that are not UTF-8 are decoded with `surrogateescape`: an element holding them is reported
     and skipped, and reading goes on. So do elements too deep to decode, integers too long to convert
     and NaN/Infinity, whose extent is known. A syntax error stops the reading with one error record.
     """
 
-    def __init__(self, fh: Any, path: str) -> None:
+    def __init__(self, fh: Any, path: str, limit: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         self.fh = fh
         self.path = path
+        self.limit = limit
         self.pending = b""
         """The bytes of a character split between two chunks."""
         self.started = False
@@ -457,8 +526,11 @@ class _JsonArrayStream:
                 value, end = decoder.raw_decode(self.buf, self.pos)
             except json.JSONDecodeError as e:
                 if not self.eof and (e.pos >= len(self.buf) - _TRUNCATION_SLACK
-                                     or e.msg.startswith("Unterminated string")) and self.more():
-                    continue  # the element goes on in the next chunk
+                                     or e.msg.startswith("Unterminated string")):
+                    if len(self.buf) - self.pos > self.limit:  # characters: at least as many bytes
+                        return self.skip_oversized(start_line)
+                    if self.more():
+                        continue  # the element goes on in the next chunk
                 at = self.line + self.buf.count("\n", self.pos, e.pos)
                 bad_byte = _ESCAPED_BYTE.match(self.buf, e.pos) is not None
                 detail = "invalid UTF-8 (re-encode the file as UTF-8)" if bad_byte else e.msg
@@ -473,13 +545,19 @@ class _JsonArrayStream:
                 decoder = self.lenient
                 continue
             if not self.eof and (end == len(self.buf) or (
-                    isinstance(value, (int, float)) and _NUMBER_TAIL.fullmatch(self.buf, end))) and self.more():
-                continue  # a number (or the `]` after it) may go on in the next chunk
+                    isinstance(value, (int, float)) and _NUMBER_TAIL.fullmatch(self.buf, end))):
+                if len(self.buf) - self.pos > self.limit:
+                    return self.skip_oversized(start_line)
+                if self.more():
+                    continue  # a number (or the `]` after it) may go on in the next chunk
             break
         start = self.pos
         bad_byte = self.bad_bytes and _ESCAPED_BYTE.search(self.buf, start, end) is not None
         self.line += self.buf.count("\n", start, end)
         self.pos = end
+        if end - start > self.limit:  # characters: at least as many bytes (it fitted in a chunk: measure it)
+            size = len(self.buf[start:end].encode("utf-8", "surrogateescape"))
+            return RawRecord(self.path, start_line, error=too_large(size, self.limit)), False
         if bad_byte:
             return RawRecord(self.path, start_line,
                              error="invalid UTF-8 in the array element: re-encode the file as UTF-8"), False
@@ -490,6 +568,61 @@ class _JsonArrayStream:
             if problem is not None:
                 return RawRecord(self.path, start_line, error=f"invalid JSON: {problem}"), False
         return RawRecord(self.path, start_line, data=value), False
+
+    def skip_oversized(self, start_line: int) -> tuple[RawRecord, bool]:
+        """Move past the element at `pos`, known to be over the limit, reading on in chunks and keeping
+        none of it (strings of any length included); the element's error record, and whether reading
+        must stop (the file ends inside it)."""
+        depth = 0
+        in_string = escaped = False
+        i = self.pos
+        while True:
+            end = self._scan(i, depth, in_string, escaped)
+            if isinstance(end, int):
+                self.line += self.buf.count("\n", self.pos, end)
+                self.pos = end
+                return RawRecord(self.path, start_line, error=too_large(None, self.limit)), False
+            depth, in_string, escaped = end
+            self.line += self.buf.count("\n", self.pos)
+            self.pos = len(self.buf)
+            if not self.more():
+                return self.fail(f"the array element at line {start_line} is over max_record_bytes "
+                                 f"({self.limit:,}) and is not closed", start_line), True
+            i = self.pos
+
+    def _scan(self, i: int, depth: int, in_string: bool, escaped: bool) -> int | tuple[int, bool, bool]:
+        """Where the element being skipped ends in the buffer (from `i`, in the given state), or the
+        state at the end of the buffer when it goes on."""
+        buf = self.buf
+        n = len(buf)
+        while i < n:
+            if escaped:
+                escaped = False
+                i += 1
+            elif in_string:
+                m = _STRING_SPECIAL.search(buf, i)
+                if m is None:
+                    break
+                i = m.end()
+                escaped = m.group() == "\\"
+                in_string = escaped
+            else:
+                m = _SKIP_STRUCTURAL.search(buf, i)
+                if m is None:
+                    break
+                c = m.group()
+                if c == '"':
+                    in_string = True
+                elif c in "[{":
+                    depth += 1
+                elif depth == 0:  # the `,` or `]` after a scalar element
+                    return m.start()
+                elif c in "]}":
+                    depth -= 1
+                    if depth == 0:
+                        return m.end()
+                i = m.end()
+        return depth, in_string, escaped
 
     def skip_element(self) -> bool:
         """Move past the array or object at `pos` by counting brackets (strings skipped); False at EOF."""
@@ -520,9 +653,9 @@ class _JsonArrayStream:
             i = self.pos
 
 
-def _iter_json_array(fh: Any, path: str) -> Iterator[RawRecord]:
+def _iter_json_array(fh: Any, path: str, limit: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[RawRecord]:
     """Stream the elements of a top-level JSON array, reading the file in growing chunks."""
-    yield from _JsonArrayStream(fh, path)
+    yield from _JsonArrayStream(fh, path, limit)
 
 
 def _drop_nulls(value: Any) -> Any:
@@ -575,7 +708,7 @@ def _is_datasets_folder(path: Path) -> bool:
     )
 
 
-def _iter_folder(path: Path) -> Iterator[RawRecord]:
+def _iter_folder(path: Path, limit: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[RawRecord]:
     """A folder written by `datasets.save_to_disk`, else the data files under it, in path order."""
     if _is_datasets_folder(path):
         yield from _iter_dataset_folder(path)
@@ -583,7 +716,7 @@ def _iter_folder(path: Path) -> Iterator[RawRecord]:
     found = False
     for f in _walk(path):
         found = True
-        yield from _iter_dataset_folder(f) if f.is_dir() else iter_raw(f)
+        yield from _iter_dataset_folder(f) if f.is_dir() else iter_raw(f, limit)
     if not found:
         raise ReadError(f"{path}: a folder with no datasets files and no .jsonl/.json/.parquet files")
 
@@ -1033,14 +1166,17 @@ def canonical_record(text: bytes) -> Trajectory | None:
 
 
 class RecordReader:
-    """Reads records from paths, adapting and validating each; never raises for bad records."""
+    """Reads records from paths, adapting and validating each; never raises for bad records.
 
-    def __init__(self) -> None:
+    `max_record_bytes`: longer records are not parsed but read as unreadable (see `iter_raw`)."""
+
+    def __init__(self, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
         self._bfcl_answers: dict[Path, dict[str, Any] | None] = {}
         self._bfcl_docs: dict[Path, dict[str, list[dict[str, Any]]]] = {}
+        self.max_record_bytes = max_record_bytes
 
     def read(self, path: str | os.PathLike[str]) -> Iterator[ReadResult]:
-        for raw in iter_raw(path):
+        for raw in iter_raw(path, self.max_record_bytes):
             yield self.read_record(raw)
 
     def read_record(self, raw: RawRecord) -> ReadResult:
