@@ -3,7 +3,8 @@
 A TOML file given with `--config`, every section optional, unknown keys an error:
 
     seed = 0
-    num_proc = 2
+    num_proc = 2                  # 1 to 256
+    max_record_bytes = 16777216   # longer records are not parsed: dropped as unreadable (RS001)
 
     [lint]
     keep_invalid = false          # keep records with error findings (dropped by default)
@@ -22,7 +23,8 @@ A TOML file given with `--config`, every section optional, unknown keys an error
     #               "multi_step", "single_call", "chat"]
 
     [length]
-    edges = [256, 512, 1024, 2048]   # token counts; or quantiles = [0.25, 0.5, 0.75]
+    edges = [256, 512, 1024, 2048]   # token counts, increasing, 1 to 2^31-1, at most 64;
+                                     # or quantiles = [0.25, 0.5, 0.75] (at most 64)
 
     [mix]
     strategy = "temperature"      # none | uniform | proportions | temperature
@@ -33,7 +35,8 @@ A TOML file given with `--config`, every section optional, unknown keys an error
                                   # or keep exact shares set by the smallest bucket ("smallest")
     caps = {}                     # bucket -> max records
     floors = {}                   # bucket -> min records
-    upsample = false              # copy records to reach a floor (copies are marked)
+    upsample = false              # copy records to reach a floor (copies are marked); then `total` and
+                                  # the floors together are at most 10,000,000 (copies are made in memory)
 
     [split]
     eval_fraction = 0.1
@@ -55,9 +58,17 @@ from pydantic import (
     model_validator,
 )
 
-from curate.config import read_toml
+from curate.config import MAX_RECORD_BYTES, MIN_RECORD_BYTES, read_toml
+from curate.readers import DEFAULT_MAX_RECORD_BYTES
 
 Role = Literal["system", "user", "assistant", "tool"]
+
+MAX_UPSAMPLED_RECORDS = 10_000_000
+"""With `upsample`, the most records `total` and the floors may ask for: every copy is made in memory."""
+MAX_LENGTH_BUCKETS = 64
+MAX_TOKENS = 2**31 - 1
+"""Token counts are stored as int32."""
+MAX_NUM_PROC = 256
 
 
 class _Section(BaseModel):
@@ -77,7 +88,7 @@ class DedupConfig(_Section):
     shingle: int = Field(5, ge=1, le=32)
     num_perm: int = Field(128, ge=16, le=1024)
     threshold: float = Field(0.8, gt=0.0, lt=1.0)
-    seed: int = 1
+    seed: int = Field(1, ge=0, le=2**32 - 1, description="seeds numpy's generator of the permutations")
     hash: Literal["sha1_32", "xxh3_32"] = Field(
         "sha1_32", description="sha1_32: signatures identical to datasketch's; xxh3_32: about 2x faster")
 
@@ -128,13 +139,19 @@ class BucketConfig(_Section):
 
 
 class LengthConfig(_Section):
-    edges: list[int] | None = None
-    quantiles: list[float] | None = None
+    edges: list[int] | None = Field(
+        None, max_length=MAX_LENGTH_BUCKETS,
+        description=f"token counts where length buckets split: increasing, 1 to {MAX_TOKENS}")
+    quantiles: list[float] | None = Field(None, max_length=MAX_LENGTH_BUCKETS)
 
     @model_validator(mode="after")
     def _one_of(self) -> LengthConfig:
         if self.edges is not None and self.quantiles is not None:
             raise ValueError("give either `edges` or `quantiles`, not both")
+        if self.edges is not None:
+            for e in self.edges:
+                if not 1 <= e <= MAX_TOKENS:
+                    raise ValueError(f"`edges`: {e} is not a token count from 1 to {MAX_TOKENS}")
         if self.edges is not None and sorted(set(self.edges)) != self.edges:
             raise ValueError("`edges` must be strictly increasing")
         if self.quantiles is not None and not all(0 < q < 1 for q in self.quantiles):
@@ -171,6 +188,14 @@ class MixConfig(_Section):
         for name, cap in self.caps.items():
             if name in self.floors and self.floors[name] > cap:
                 raise ValueError(f"bucket `{name}`: floor {self.floors[name]} is above its cap {cap}")
+        if self.upsample:  # copies are made in memory: bound what `total` and the floors can ask for
+            if self.total > MAX_UPSAMPLED_RECORDS:
+                raise ValueError(f"`total` is {self.total:,}; with `upsample = true` it must be from 0 to "
+                                 f"{MAX_UPSAMPLED_RECORDS:,}")
+            floors = sum(self.floors.values())
+            if floors > MAX_UPSAMPLED_RECORDS:
+                raise ValueError(f"`floors` add up to {floors:,}; with `upsample = true` they must add up to at "
+                                 f"most {MAX_UPSAMPLED_RECORDS:,}")
         return self
 
 
@@ -181,7 +206,10 @@ class SplitConfig(_Section):
 
 class BuildConfig(_Section):
     seed: int = 0
-    num_proc: int = Field(1, ge=1)
+    num_proc: int = Field(1, ge=1, le=MAX_NUM_PROC)
+    max_record_bytes: int = Field(
+        DEFAULT_MAX_RECORD_BYTES, ge=MIN_RECORD_BYTES, le=MAX_RECORD_BYTES,
+        description="records longer than this many bytes are not parsed: dropped as unreadable (RS001)")
     lint: LintGate = Field(default_factory=LintGate)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     buckets: BucketConfig = Field(default_factory=BucketConfig)
