@@ -3,19 +3,25 @@
 `Linter` holds the selected rules (fresh instances per run, so cross-record rules such as
 duplicate ids see the whole run), the `--tools` specs and one schema cache. `lint_paths` is the
 entry point for code; `curate lint` wraps it.
+
+A record lists at most `MAX_FINDINGS_PER_RECORD` findings (and a tool call at most
+`MAX_FINDINGS_PER_CALL`, see `curate.rules.base`); past that, one closing finding per code, with that
+code, says how many more there were: one hostile record cannot flood the output or the memory.
+Records longer than `max_record_bytes` are not parsed (RS001, see `curate.readers`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from curate.config import select_codes
-from curate.readers import ReadResult, RecordReader, load_tool_specs
+from curate.readers import DEFAULT_MAX_RECORD_BYTES, ReadResult, RecordReader, load_tool_specs
 from curate.records import Finding, ToolSpec
 from curate.rules import all_rules
-from curate.rules.base import RecordContext, Rule, ToolRegistry
+from curate.rules.base import MAX_FINDINGS_PER_RECORD, RecordContext, Rule, ToolRegistry
 from curate.validate import CompiledTool, SchemaCache
 
 
@@ -29,12 +35,41 @@ class LintStats:
     by_code: dict[str, int] = field(default_factory=dict)
 
 
+def cap_findings(findings: list[Finding], hidden: Mapping[str, int] | None = None,
+                 limit: int = MAX_FINDINGS_PER_RECORD) -> tuple[list[Finding], dict[str, int]]:
+    """A record's findings, in rule order, cut to the first `limit`; and how many were left out, by code
+    (added to `hidden`, those left out before). See `closing_findings`."""
+    left = dict(hidden or {})
+    if len(findings) <= limit:
+        return findings, left
+    for code, n in Counter(f.code for f in findings[limit:]).items():
+        left[code] = left.get(code, 0) + n
+    return findings[:limit], left
+
+
+def closing_findings(path: str, line: int, record_id: str | None, hidden: Mapping[str, int],
+                     limit: int = MAX_FINDINGS_PER_RECORD) -> list[Finding]:
+    """One finding per code of `hidden`, in code order, with that code and severity, saying how many more
+    findings of that code the record has than were listed."""
+    rules = all_rules()
+    return [Finding(path=path, line=line, record_id=record_id, message_index=None, code=code,
+                    severity=rules[code].severity if code in rules else "error",
+                    message=f"… and {n:,} more {code} finding{'s' * (n != 1)} in this record "
+                            f"(at most {limit} are listed per record)")
+            for code, n in sorted(hidden.items())]
+
+
 class Linter:
-    """Runs the selected rules over records; one instance per run."""
+    """Runs the selected rules over records; one instance per run.
+
+    `max_record_bytes`: longer JSON Lines lines (and JSON array elements, single-record JSON files) are
+    not parsed but reported as RS001 (see `curate.readers.iter_raw`). A selection that leaves no rule is a
+    `ConfigError` unless `allow_no_rules` (for workers whose rules all run elsewhere)."""
 
     def __init__(self, tools: Sequence[dict] = (), select: Iterable[str] | None = None,
-                 ignore: Iterable[str] | None = None, skip: bool = True) -> None:
-        codes = select_codes(all_rules(), select, ignore)
+                 ignore: Iterable[str] | None = None, skip: bool = True,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, allow_no_rules: bool = False) -> None:
+        codes = select_codes(all_rules(), select, ignore, allow_none=allow_no_rules)
         self.rules: list[Rule] = [all_rules()[c]() for c in codes]
         self.record_rules = [r for r in self.rules if r.needs_record]
         self.raw_rules = [r for r in self.rules if not r.needs_record]
@@ -50,7 +85,7 @@ class Linter:
         for spec in tools:
             fs = ToolSpec.model_validate(spec).function
             self.external[fs.name] = self.cache.compile(fs.name, fs.parameters)
-        self.reader = RecordReader()
+        self.reader = RecordReader(max_record_bytes)
         self.stats = LintStats()
 
     def lint_path(self, path: str | os.PathLike[str]) -> Iterator[Finding]:
@@ -60,8 +95,27 @@ class Linter:
             yield from self.lint_result(result)
 
     def lint_result(self, result: ReadResult) -> Iterator[Finding]:
-        raw = result.raw
+        """The findings of one record read (see `record_findings`), closing findings included, counted."""
         self.stats.records += 1
+        findings, hidden = self.record_findings(result)
+        if hidden:
+            raw = result.raw
+            rid = result.record.id if result.record is not None else result.record_id
+            findings = findings + closing_findings(raw.path, raw.line, rid, hidden)
+        if not findings:
+            return
+        has_error = False
+        for finding in findings:
+            self.stats.by_code[finding.code] = self.stats.by_code.get(finding.code, 0) + 1
+            has_error = has_error or finding.severity == "error"
+            yield finding
+        if has_error:
+            self.stats.records_with_errors += 1
+
+    def record_findings(self, result: ReadResult) -> tuple[list[Finding], dict[str, int]]:
+        """One record's findings in rule order, at most `MAX_FINDINGS_PER_RECORD`, and the counts by code of
+        those left out (for `closing_findings`); not counted in `stats`."""
+        raw = result.raw
         findings: list[Finding] = []
         record = result.record
         if record is None:
@@ -78,16 +132,10 @@ class Linter:
                 for rule in group:
                     findings.extend(rule.check(ctx))
         if not findings:
-            return
+            return findings, {}
         if len(self.rule_groups) > 1:
             findings.sort(key=lambda f: self.order[f.code])  # stable: rule order, then message order
-        has_error = False
-        for finding in findings:
-            self.stats.by_code[finding.code] = self.stats.by_code.get(finding.code, 0) + 1
-            has_error = has_error or finding.severity == "error"
-            yield finding
-        if has_error:
-            self.stats.records_with_errors += 1
+        return cap_findings(findings)
 
 
 def lint_paths(paths: Sequence[str | os.PathLike[str]], tools_files: Sequence[str | os.PathLike[str]] = (),

@@ -22,8 +22,8 @@ from multiprocessing import get_all_start_methods, get_context
 from typing import Any
 
 from curate.config import select_codes
-from curate.lint import Linter, LintStats
-from curate.readers import RawRecord, iter_raw
+from curate.lint import Linter, LintStats, cap_findings, closing_findings
+from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, iter_raw
 from curate.records import Finding
 from curate.rules import all_rules
 from curate.rules.base import RecordContext
@@ -43,6 +43,8 @@ class RecordFacts:
     cross-record rules need (`readable`, the record's id, and the schema problems of its own tools)."""
 
     findings: list[Finding]
+    hidden: dict[str, int]
+    """Findings left out past the per-record cap, by code (`Linter.record_findings`)."""
     readable: bool
     record_id: str | None
     own_tools: list[tuple[str, list[str]]] | None
@@ -74,7 +76,7 @@ _external_problems = False
 
 def _init_worker(tools: Sequence[dict], select: list[str] | None, ignore: list[str]) -> None:
     global _worker, _external_problems
-    _worker = Linter(tools, select, [*ignore, *CROSS_RECORD_RULES])
+    _worker = Linter(tools, select, [*ignore, *CROSS_RECORD_RULES], allow_no_rules=True)
     _external_problems = any(t.problems for t in _worker.external.values())
 
 
@@ -84,7 +86,7 @@ def _lint_batch(batch: list[RawTuple]) -> list[RecordFacts]:
     out = []
     for path, line, data, error, text in batch:
         result = linter.reader.read_record(RawRecord(path, line, data, error, text))
-        findings = list(linter.lint_result(result))
+        findings, hidden = linter.record_findings(result)
         record = result.record
         own = None
         if record is not None and record.tools:
@@ -92,7 +94,7 @@ def _lint_batch(batch: list[RawTuple]) -> list[RecordFacts]:
             specs = {t.function.name: t.function for t in record.tools}
             compiled = [(n, linter.cache.compile(n, s.parameters).problems) for n, s in specs.items()]
             own = compiled if _external_problems else [(n, p) for n, p in compiled if p] or None
-        out.append(RecordFacts(findings, record is not None, result.record_id, own))
+        out.append(RecordFacts(findings, hidden, record is not None, result.record_id, own))
     return out
 
 
@@ -100,7 +102,9 @@ class ParallelLinter:
     """`Linter`'s interface (`lint_path`, `stats`) over `jobs` worker processes."""
 
     def __init__(self, tools: Sequence[dict] = (), select: Iterable[str] | None = None,
-                 ignore: Iterable[str] | None = None, jobs: int = 2) -> None:
+                 ignore: Iterable[str] | None = None, jobs: int = 2,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+        self.max_record_bytes = max_record_bytes
         self.select = list(select) if select is not None else None
         self.ignore = list(ignore or ())
         self.tools = list(tools)
@@ -134,7 +138,7 @@ class ParallelLinter:
     def lint_path(self, path: str | os.PathLike[str]) -> Iterator[Finding]:
         """Findings of one file or folder, in record order, as `Linter.lint_path` gives them."""
         self.stats.files += 1
-        raws = iter_raw(path)  # raises ReadError before anything is submitted, as Linter does
+        raws = iter_raw(path, self.max_record_bytes)  # raises ReadError before anything is submitted, as Linter does
         pool = self._executor()
         pending: deque[tuple[list[RawRecord], Future[list[RecordFacts]]]] = deque()
         batch: list[RawRecord] = []
@@ -159,13 +163,17 @@ class ParallelLinter:
         order = self.main.order
         for raw, facts in zip(raws, future.result(), strict=True):
             self.stats.records += 1
-            findings = facts.findings
+            findings, hidden = facts.findings, facts.hidden
             if facts.readable and self.cross:
                 tools = _ToolProblems(facts.own_tools or [], self.main.external)
                 ctx = RecordContext(raw.path, raw.line, facts.record_id, None, tools)  # type: ignore[arg-type]
                 extra = [f for rule in self.cross for f in rule.check(ctx)]
                 if extra:
                     findings = sorted(findings + extra, key=lambda f: order[f.code])  # stable, as Linter sorts
+                    # What the worker left out sorts after all it listed: the cap, applied again, cuts the same.
+                    findings, hidden = cap_findings(findings, hidden)
+            if hidden:
+                findings = findings + closing_findings(raw.path, raw.line, facts.record_id, hidden)
             has_error = False
             for finding in findings:
                 self.stats.by_code[finding.code] = self.stats.by_code.get(finding.code, 0) + 1

@@ -8,17 +8,20 @@ scanning tags, validating arguments) is done once per record by the context and 
 
 from __future__ import annotations
 
-import difflib
 import functools
+import heapq
 import inspect
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rapidfuzz import fuzz, process
+
 from curate.records import Finding, FunctionSpec, Message, Severity, Trajectory
 from curate.toolcalls import OPEN_TAG, Blocks, ParsedCall, find_blocks, parse_message_calls
-from curate.validate import ArgumentError, CompiledTool, SchemaCache
+from curate.validate import ArgumentError, CompiledTool, PatternClock, SchemaCache
 
 # Tag-like tokens near the protocol's own tags: `<tool-call>`, `<toolcall>`, `< think >`, `<Think>`, ...
 TAG_RE = re.compile(
@@ -34,6 +37,11 @@ _CALL_PAIR = ["<tool_call>", "</tool_call>"]
 
 _CODES_BY_KIND = {"missing": "TC003", "unexpected": "TC004", "type": "TC005", "enum": "TC006",
                   "constraint": "TC008"}
+
+MAX_FINDINGS_PER_CALL = 50
+"""Issues listed for one tool call; past it, one closing issue per code says how many more there were."""
+MAX_FINDINGS_PER_RECORD = 200
+"""Findings listed for one record (see `curate.lint.cap_findings`)."""
 
 
 class cached:
@@ -86,10 +94,14 @@ class ToolRegistry:
         self.own = {spec.name: spec for spec in record_tools}
         self._cache = cache
         self._compiled: dict[str, CompiledTool] = {}
+        self._names: tuple[str, ...] | None = None
 
     @property
-    def names(self) -> list[str]:
-        return list(dict.fromkeys([*self.own, *self.external]))
+    def names(self) -> tuple[str, ...]:
+        """Every tool name the record may call, its own first (made once: suggestions ask per unknown call)."""
+        if self._names is None:
+            self._names = tuple(dict.fromkeys([*self.own, *self.external])) if self.own else tuple(self.external)
+        return self._names
 
     def get(self, name: str) -> CompiledTool | None:
         spec = self.own.get(name)
@@ -101,15 +113,19 @@ class ToolRegistry:
         return tool
 
     def suggest(self, name: str) -> str | None:
-        return closest_name(name, tuple(self.names))
+        return closest_name(name, self.names)
 
 
 @functools.lru_cache(maxsize=4096)
 def closest_name(name: str, names: tuple[str, ...]) -> str | None:
-    """The known name most like `name` (difflib, ratio >= 0.6), or None. Cached: a corpus that misnames a
-    tool usually misnames it the same way in many records, and difflib costs ~0.1 ms a name."""
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return close[0] if close else None
+    """The known name most like `name`, or None when none is at least 60% alike.
+
+    Likeness is rapidfuzz's `ratio` (normalised InDel similarity, `2 * matches / total length`, what difflib's
+    ratio approximates), the first of equally alike names winning; compiled code, so a 10,000-tool list
+    costs a millisecond or two a name. Cached: a corpus that misnames a tool usually misnames it the same way
+    in many records."""
+    best = process.extractOne(name, names, scorer=fuzz.ratio, score_cutoff=60)
+    return best[0] if best else None
 
 
 class RecordContext:
@@ -222,21 +238,24 @@ class RecordContext:
 
     @cached
     def call_issues(self) -> list[CallIssue]:
-        """Every per-call problem (TC001-TC006, TC008, TC009) of the record, in message order."""
+        """Every per-call problem (TC001-TC006, TC008, TC009) of the record, in message order; at most
+        `MAX_FINDINGS_PER_CALL` per call, then one closing issue per code saying how many more there were.
+        Pattern searches of all the record's calls share one `PatternClock`."""
         issues: list[CallIssue] = []
+        clock = PatternClock()
         for calls in self.calls:
             for call in calls:
-                issues.extend(self._check_call(call))
+                issues.extend(_cap_call_issues(self._check_call(call, clock)))
         return issues
 
-    def _check_call(self, call: ParsedCall) -> list[CallIssue]:
+    def _check_call(self, call: ParsedCall, clock: PatternClock | None = None) -> list[CallIssue]:
         if call.error is not None:
             return [CallIssue("TC001", call, call.error)]
         assert call.name is not None and self.tools is not None
         tool = self.tools.get(call.name)
         if tool is None:
             hint = self.tools.suggest(call.name)
-            known = ", ".join(sorted(self.tools.names)[:8]) or (
+            known = ", ".join(heapq.nsmallest(8, self.tools.names)) or (
                 "none: the record has no `tools` and none were given with --tools"
             )
             more = f"; did you mean `{hint}`?" if hint else f" (known: {known})"
@@ -261,9 +280,22 @@ class RecordContext:
                 "TC009", call,
                 f"positional arguments in the call to `{call.name}`: write them by name ({names})",
             ))
-        for err in tool.validate(arguments):
+        for err in tool.validate(arguments, clock):
             issues.append(CallIssue(_CODES_BY_KIND[err.kind], call, _describe(call.name, err)))
         return issues
+
+
+def _cap_call_issues(issues: list[CallIssue]) -> list[CallIssue]:
+    """The first `MAX_FINDINGS_PER_CALL` issues of one call, then one per code for those left out."""
+    if len(issues) <= MAX_FINDINGS_PER_CALL:
+        return issues
+    kept = issues[:MAX_FINDINGS_PER_CALL]
+    left = Counter(issue.code for issue in issues[MAX_FINDINGS_PER_CALL:])
+    call = issues[0].call
+    for code, n in sorted(left.items()):
+        kept.append(CallIssue(code, call, f"… and {n:,} more finding{'s' * (n != 1)} like this in this call "
+                              f"(at most {MAX_FINDINGS_PER_CALL} are listed per call)"))
+    return kept
 
 
 def _is_clean_sequence(tags: list[str]) -> bool:
@@ -306,8 +338,29 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+_LEADING_SPACE = re.compile(r"\s*")
+
+
 def shorten(text: str, limit: int = 100) -> str:
-    """One line of at most `limit` characters, for excerpts."""
+    """One line of at most `limit` characters, for excerpts: stripped, `\r` dropped, newlines shown as ⏎.
+
+    Work is proportional to the excerpt, not to `text` (each finding of a huge call takes an excerpt of
+    it): a long text is cut to a window first, widened only while the window cannot decide the result."""
+    if len(text) <= 4 * limit:
+        return _shorten_whole(text, limit)
+    start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]  # `\s*` always matches
+    size = 2 * limit
+    while start + size < len(text):
+        # `text` goes on past the window, so the stripped text holds the window up to its last non-space
+        # character: that decides the excerpt once it is over `limit` characters without `\r`.
+        window = text[start:start + size].rstrip().replace("\r", "").replace("\n", "⏎")
+        if len(window) > limit:
+            return window[: limit - 1] + "…"
+        size *= 2
+    return _shorten_whole(text[start:], limit)
+
+
+def _shorten_whole(text: str, limit: int) -> str:
     text = text.strip().replace("\r", "").replace("\n", "⏎")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
