@@ -459,6 +459,27 @@ def test_a_finished_run_is_resumed_only_into_a_new_run(tmp_path: Path, finished:
     assert steps[0] == 0 and steps == sorted(steps) and len(steps) == len(set(steps))
 
 
+def test_a_full_disk_while_copying_a_finished_runs_checkpoint_leaves_nothing(tmp_path: Path, finished: Path,
+                                                                             tiny: Path, build: Path, quick: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch,
+                                                                             capfd: pytest.CaptureFixture[str]) -> None:
+    run = Path(shutil.copytree(finished, tmp_path / "run"))
+    ckpt = sorted(run.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[-1]
+    before = snapshot(tmp_path)
+    copyfile = shutil.copyfile
+
+    def full(src: Any, dst: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(dst).name == "optimizer.pt":
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return copyfile(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", full)
+    assert curate("train", build, "--model", tiny, "--config", quick, "--resume", ckpt, "-o", tmp_path / "new") == 2
+    line = error_line(capfd.readouterr().err)
+    assert "optimizer.pt: No space left on device); free some space" in line and line.endswith("nothing was written")
+    assert snapshot(tmp_path) == before  # the finished run as it was, no new.partial/
+
+
 def test_build_once_removes_what_dead_builds_left(tmp_path: Path) -> None:
     from curate.tokenizer import build_once
 

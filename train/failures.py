@@ -12,18 +12,31 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 from pathlib import Path
 
 from train import TrainError
 
 _OS_CODE = re.compile(r"code: (\d+)")
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
 
 
 class CheckpointWriteError(TrainError):
     """A checkpoint could not be written (disk full, read-only, no permission); nothing of it was kept."""
 
 
+def _first_copy_error(e: shutil.Error) -> tuple[str, str] | None:
+    """(destination, reason) of the first file `shutil.copytree` could not copy."""
+    errors = e.args[0] if e.args and isinstance(e.args[0], list) else []
+    first = errors[0] if errors and isinstance(errors[0], tuple) and len(errors[0]) == 3 else None
+    return (str(first[1]), str(first[2])) if first else None
+
+
 def _code(e: BaseException) -> int | None:
+    if isinstance(e, shutil.Error):
+        first = _first_copy_error(e)
+        m = _ERRNO.search(first[1]) if first else None
+        return int(m.group(1)) if m else None
     if isinstance(e, OSError):
         return e.errno
     m = _OS_CODE.search(str(e)) if type(e).__name__ == "SafetensorError" else None
@@ -35,6 +48,12 @@ def write_failure(e: BaseException) -> str | None:
     None for any other error."""
     if isinstance(e, (ConnectionError, TimeoutError)):
         return None  # another process of the run, not the disk
+    if isinstance(e, shutil.Error):  # copytree: one error per file, in a list
+        first = _first_copy_error(e)
+        if first is None:
+            return "copying failed"
+        code = _code(e)
+        return f"{Path(first[0]).name}: {os.strerror(code) if code else first[1]}"
     if isinstance(e, OSError):
         name = Path(os.fsdecode(e.filename)).name if e.filename else None
         cause = e.strerror or (os.strerror(e.errno) if e.errno else str(e))
