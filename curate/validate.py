@@ -377,19 +377,73 @@ class PatternClock:
 _clock: PatternClock | None = None
 """The session in progress: set by `CompiledTool.validate` for the duration of a check (None: searches
 outside a session have `PATTERN_TIMEOUT` each)."""
-_patterns: dict[str, Any] = {}
+_patterns: dict[str, tuple[Any, int]] = {}
 
 
-def _regex(pattern: str) -> Any:
-    compiled = _patterns.get(pattern)
-    if compiled is None:
+def _regex(pattern: str) -> tuple[Any, int]:
+    """`pattern` compiled with `regex`, and the longest text it may search without a time limit (cached)."""
+    found = _patterns.get(pattern)
+    if found is None:
         if not isinstance(pattern, str):
             raise TypeError(f"a pattern must be a string, not {json_type(pattern)}")
-        compiled = regex.compile(pattern)
+        found = (regex.compile(pattern), _unlimited_length(pattern))
         if len(_patterns) >= _MAX_PATTERNS:
             _patterns.clear()
-        _patterns[pattern] = compiled
-    return compiled
+        _patterns[pattern] = found
+    return found
+
+
+_UNLIMITED_LENGTH = {0: 1024, 1: 1024, 2: 64}
+"""By the number of repetitions with a choice (`_choices`): the longest text a pattern may search without a
+time limit, the search then being at most about a million steps. Setting a `regex` timeout costs more than
+searching a short value (1.5 µs a call); the search is still timed against the session's budget."""
+
+
+def _unlimited_length(pattern: str) -> int:
+    """The longest text `pattern` may search without a timeout (-1: none; see `_UNLIMITED_LENGTH`)."""
+    try:
+        import re._parser as sre_parse  # the stdlib's own parser; `regex` reads a superset of its syntax
+
+        choices = _choices(sre_parse.parse(pattern).data, nested=False)
+    except Exception:  # any pattern the stdlib parser cannot read is searched with a timeout
+        return -1
+    return _UNLIMITED_LENGTH.get(choices, -1) if choices is not None else -1
+
+
+def _choices(items: Any, nested: bool) -> int | None:
+    """How many repetitions with a choice (`{m,n}` with m < n, `*`, `+`, `?`) a parsed pattern has, or None
+    when backtracking could multiply: a choice or an alternation inside a repetition, backreferences,
+    lookarounds, conditionals (everything but plain atoms, groups, alternations and repetitions)."""
+    from re import _constants as c
+
+    total = 0
+    for op, av in items:
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)):
+            low, high, sub = av
+            if high > low:
+                if nested:
+                    return None
+                total += 1
+            inner = _choices(sub, nested or high > 1)
+            if inner is None:
+                return None
+            total += inner
+        elif op is c.SUBPATTERN:
+            inner = _choices(av[-1], nested)
+            if inner is None:
+                return None
+            total += inner
+        elif op is c.BRANCH:
+            if nested:
+                return None
+            for branch in av[1]:
+                inner = _choices(branch, nested)
+                if inner is None:
+                    return None
+                total += inner
+        elif op not in (c.LITERAL, c.NOT_LITERAL, c.IN, c.ANY, c.AT, c.CATEGORY, c.RANGE, c.NEGATE):
+            return None
+    return total
 
 
 def pattern_search(pattern: str, text: str) -> bool | None:
@@ -400,7 +454,7 @@ def pattern_search(pattern: str, text: str) -> bool | None:
     if clock is not None and clock.left <= 0:
         return None
     try:
-        compiled = _regex(pattern)
+        compiled, unlimited = _regex(pattern)
     except (regex.error, TypeError, ValueError, RecursionError):
         return None
     if clock is None:
@@ -410,6 +464,8 @@ def pattern_search(pattern: str, text: str) -> bool | None:
             return None
     start = time.perf_counter()
     try:
+        if len(text) <= unlimited:  # the common case: a simple pattern on a short value
+            return compiled.search(text) is not None
         return compiled.search(text, timeout=min(PATTERN_TIMEOUT, clock.left)) is not None
     except TimeoutError:
         return None

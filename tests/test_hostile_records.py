@@ -28,7 +28,7 @@ from curate.lint import Linter
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, iter_raw
 from curate.records import FindingList
 from curate.rules.base import MAX_FINDINGS_PER_CALL, MAX_FINDINGS_PER_RECORD, _shorten_whole, closest_name, shorten
-from curate.validate import MAX_INLINED_NODES, PatternClock, build_tool, pattern_search
+from curate.validate import MAX_INLINED_NODES, PatternClock, _unlimited_length, build_tool, pattern_search
 from tests.conftest import REPO, run_cli
 
 HANG = 60
@@ -124,6 +124,17 @@ def test_pattern_search_answers_and_a_spent_clock_answers_none() -> None:
     errors = tool_.validate({"c": "OSL"}, spent)
     assert [e.kind for e in errors] == ["constraint"] and "not evaluated" in errors[0].message
     assert tool_.validate({"c": "OSL"}) == []  # a fresh session has its own budget
+
+
+@pytest.mark.parametrize(("pattern", "unlimited"), [
+    (BACKTRACKING, False), (ISSUE_PATTERN, False), ("^x?y?z?$", False), ("(?=.*[0-9])", False), (r"(a)\1", False),
+    (r"\p{L}+", False),  # `regex` syntax the stdlib parser cannot read: searched with the time limit
+    ("^[A-Z]{2,3}-[0-9]{4}$", True), ("^(foo|bar)[0-9]+$", True), (r"^(\d{3}-){2}\d{4}$", True),
+])
+def test_only_patterns_that_cannot_backtrack_much_skip_the_time_limit(pattern: str, unlimited: bool) -> None:
+    """Setting a `regex` timeout costs more than searching a short value, so simple patterns on short values
+    go without one (still timed against the record's budget); any nesting or lookaround never does."""
+    assert (_unlimited_length(pattern) > 0) is unlimited
 
 
 # --- 2. $ref chains ----------------------------------------------------------------------------------------

@@ -245,7 +245,8 @@ class RecordContext:
         clock = PatternClock()
         for calls in self.calls:
             for call in calls:
-                issues.extend(_cap_call_issues(self._check_call(call, clock)))
+                found = self._check_call(call, clock)
+                issues.extend(found if len(found) <= MAX_FINDINGS_PER_CALL else _cap_call_issues(found))
         return issues
 
     def _check_call(self, call: ParsedCall, clock: PatternClock | None = None) -> list[CallIssue]:
