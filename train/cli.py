@@ -69,8 +69,12 @@ def add_train(sub: Any) -> None:
                         "decoder built offline and seeded, for CPU runs and tests")
     p.add_argument("--config", type=Path, help="a TOML file of training settings (defaults: see README; with "
                    "`--model tiny` and no config, settings sized for a 2-core CPU)")
-    p.add_argument("-o", "--output", required=True, metavar="RUN", help="the run folder to create")
-    p.add_argument("--resume", metavar="CHECKPOINT", help="continue from a checkpoint folder of this run")
+    p.add_argument("-o", "--output", required=True, metavar="RUN",
+                   help="the run folder to create (never an existing run, a folder curate did not write, the "
+                        "current folder, home or the build folder)")
+    p.add_argument("--resume", metavar="CHECKPOINT",
+                   help="continue from a checkpoint: RUN.partial/checkpoint-N continues an interrupted run in place; "
+                        "a finished run's RUN/checkpoint-N trains on into a new -o from a copy")
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.set_defaults(run=run_train)
 
