@@ -234,16 +234,24 @@ def output_lock(out: Path, command: str) -> Iterator[None]:
         os.close(fd)
 
 
+def write_advice(code: int | None) -> str:
+    """What a user can do about a write that failed with errno `code` (the one mapping for every command)."""
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space, or choose an -o on another disk"
+    if code == errno.EROFS:
+        return "the file system is read-only: choose another -o"
+    if code in (errno.EACCES, errno.EPERM):
+        return "no permission: fix the folder's permissions or choose an -o you may write to"
+    return "check that the disk has space and the folder is writable"
+
+
 def io_error_message(e: OSError, output: object = None) -> str:
     """One line for an I/O error while writing: the output (else the file), the cause, and what to do.
 
     The output the user named is what they can act on; the file that failed is a temporary one beside it."""
     where = output or e.filename or "the output"
     cause = e.strerror or str(e)
-    hint = {errno.ENOSPC: "free some space or choose another -o", errno.EROFS: "the file system is read-only: "
-            "choose another -o", errno.EACCES: "choose an -o you may write to", errno.EDQUOT: "free some space "
-            "(disk quota) or choose another -o"}.get(e.errno or 0, "check the path, then run again")
-    return f"{where}: cannot write ({cause}); {hint}; nothing was written"
+    return f"{where}: cannot write ({cause}); {write_advice(e.errno)}; nothing was written"
 
 
 def _read_pid(lock: Path) -> int | None:

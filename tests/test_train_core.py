@@ -377,12 +377,13 @@ def test_resume_continues_from_the_saved_step(trained: Any, build_dir: Path, tin
     shutil.copytree(trained.run_dir, run)
     first = trained.checkpoints[0]
     saved = json.loads((first / "trainer_state.json").read_text())["global_step"]
-    resumed = run_training(build_dir, str(tiny), run_config(), run, resume=str(run / first.name))
+    new = tmp_path / "new"  # a finished run stays as it is: it is resumed into a new one
+    resumed = run_training(build_dir, str(tiny), run_config(), new, resume=str(run / first.name))
     assert resumed.global_step > saved
     assert resumed.global_step == trained.global_step
-    assert resumed.complete and resumed.run_dir == run.resolve()
+    assert resumed.complete and resumed.run_dir == new.resolve()
     assert resumed.evaluations[-1]["eval_loss"] == pytest.approx(trained.evaluations[-1]["eval_loss"], abs=1e-4)
-    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in (new / "metrics.jsonl").read_text().splitlines()
              if "eval_loss" in line]
     assert steps == sorted(steps) and len(steps) == len(set(steps))  # nothing logged twice
 
@@ -468,7 +469,8 @@ def test_an_interrupted_run_is_never_taken_for_a_finished_one(build_dir: Path, t
 
     run = tmp_path / "run"
     (tmp_path / "run.partial" / "checkpoint-3").mkdir(parents=True)
-    with pytest.raises(TrainError, match=r"holds an interrupted run; resume with --resume .*checkpoint-3"):
+    (tmp_path / "run.partial" / "run.json").write_text('{"complete": false, "global_step": 0, "checkpoints": []}')
+    with pytest.raises(TrainError, match=r"holds an interrupted run with no whole checkpoint; delete it"):
         run_training(build_dir, str(tiny), run_config(), run)
     with pytest.raises(TrainError, match="not a checkpoint folder"):
         run_training(build_dir, str(tiny), run_config(), run, resume=str(tmp_path / "run.partial" / "checkpoint-3"))

@@ -204,4 +204,5 @@ def test_a_failing_process_names_its_rank_and_the_run_stays_unfinished(tiny: Pat
     assert not run.exists()
     partial = tmp_path / "run.partial"
     assert (partial / "checkpoint-2" / "adapter_model.safetensors").exists()
-    assert not (partial / "eval_report.json").exists() and not (partial / "run.json").exists()
+    assert not (partial / "eval_report.json").exists()
+    assert json.loads((partial / "run.json").read_text())["complete"] is False  # a run, marked unfinished

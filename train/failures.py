@@ -9,7 +9,6 @@ exit code 2, never a traceback. Importing this module imports neither torch nor 
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 import shutil
@@ -68,15 +67,10 @@ def write_failure(e: BaseException) -> str | None:
 
 
 def write_advice(e: BaseException) -> str:
-    """What a user can do about the failed write `e`."""
-    code = _code(e)
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return "free some space, or choose an -o on another disk"
-    if code == errno.EROFS:
-        return "the file system is read-only: choose another -o"
-    if code in (errno.EACCES, errno.EPERM):
-        return "no permission: fix the folder's permissions or choose an -o you may write to"
-    return "check that the disk has space and the folder is writable"
+    """What a user can do about the failed write `e` (`curate.outputs.write_advice`, the one mapping)."""
+    from curate.outputs import write_advice as advice
+
+    return advice(_code(e))
 
 
 def failure_line(e: BaseException, where: object) -> str | None:
