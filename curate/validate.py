@@ -26,8 +26,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import regex
-
 from curate.toolcalls import json_type
 
 try:
@@ -338,7 +336,7 @@ def _compile_patterns(patterns: Any, problems: list[str] | None) -> list[str]:
     for p in patterns if isinstance(patterns, dict) else ():
         try:
             _regex(p)
-        except (regex.error, TypeError, ValueError, RecursionError) as e:
+        except (TypeError, ValueError, RecursionError) as e:
             if problems is None:
                 raise SchemaProblem(f"invalid patternProperties pattern {_fmt(p, 80)}: {e}") from None
             problems.append(f"invalid patternProperties pattern {_fmt(p, 80)}: {e}")
@@ -386,7 +384,13 @@ def _regex(pattern: str) -> tuple[Any, int]:
     if found is None:
         if not isinstance(pattern, str):
             raise TypeError(f"a pattern must be a string, not {json_type(pattern)}")
-        found = (regex.compile(pattern), _unlimited_length(pattern))
+        import regex  # here: records without patterns never pay for the import
+
+        try:
+            compiled = regex.compile(pattern)
+        except regex.error as e:
+            raise ValueError(str(e)) from None
+        found = (compiled, _unlimited_length(pattern))
         if len(_patterns) >= _MAX_PATTERNS:
             _patterns.clear()
         _patterns[pattern] = found
@@ -455,7 +459,7 @@ def pattern_search(pattern: str, text: str) -> bool | None:
         return None
     try:
         compiled, unlimited = _regex(pattern)
-    except (regex.error, TypeError, ValueError, RecursionError):
+    except (TypeError, ValueError, RecursionError):
         return None
     if clock is None:
         try:
@@ -477,7 +481,7 @@ def pattern_unfinished(pattern: str, what: str = "value") -> str:
     """The message for a pattern `pattern_search` could not decide on a `what` (value, key)."""
     try:
         _regex(pattern)
-    except (regex.error, TypeError, ValueError, RecursionError) as e:
+    except (TypeError, ValueError, RecursionError) as e:
         return f"pattern {_fmt(pattern, 80)} cannot be used: {e}"
     if _clock is not None and _clock.left <= 0:
         return (f"pattern {_fmt(pattern, 80)} was not evaluated: this record's time for pattern searches "

@@ -17,8 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from rapidfuzz import fuzz, process
-
 from curate.records import Finding, FunctionSpec, Message, Severity, Trajectory
 from curate.toolcalls import OPEN_TAG, Blocks, ParsedCall, find_blocks, parse_message_calls
 from curate.validate import ArgumentError, CompiledTool, PatternClock, SchemaCache
@@ -124,6 +122,8 @@ def closest_name(name: str, names: tuple[str, ...]) -> str | None:
     ratio approximates), the first of equally alike names winning; compiled code, so a 10,000-tool list
     costs a millisecond or two a name. Cached: a corpus that misnames a tool usually misnames it the same way
     in many records."""
+    from rapidfuzz import fuzz, process  # here: most lint runs never ask, and the import costs 5 ms
+
     best = process.extractOne(name, names, scorer=fuzz.ratio, score_cutoff=60)
     return best[0] if best else None
 
