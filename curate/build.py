@@ -181,13 +181,13 @@ def take(facts: Any, name: str, rows: np.ndarray) -> list[Any]:
     return column(facts, name).take(pa.array(rows, type=pa.int64())).to_pylist()
 
 
-def sign_references(paths: Sequence[Path], settings: Any) -> tuple[Any, list[InputFile]]:
+def sign_references(paths: Sequence[Path], settings: Any, max_record_bytes: int) -> tuple[Any, list[InputFile]]:
     """Signatures of the readable records of `--decontaminate` files, signed as the workers sign
-    training records (`settings`), a chunk of records in memory at a time."""
+    training records (`settings`), a chunk of records in memory at a time (none over `max_record_bytes`)."""
     from curate.dedup import MinHasher, Signatures, normalised_text
 
     hasher = MinHasher(settings)
-    reader = RecordReader()
+    reader = RecordReader(max_record_bytes)
     parts: list[np.ndarray] = [np.empty((0, settings.num_perm), dtype=np.uint32)]
     files: list[InputFile] = []
     for p in paths:
@@ -519,7 +519,7 @@ def _build(inputs: Sequence[Path], names: Sequence[str], out: Path, work: Path, 
     say("reading")
     hashes = [file_sha256(p) for p in inputs]
     raw_fp = content_fingerprint([h for h, _ in hashes], list(names))
-    raw, sources = read_raw_dataset(inputs, work / "raw", raw_fp)
+    raw, sources = read_raw_dataset(inputs, work / "raw", raw_fp, cfg.max_record_bytes)
     say(f"linting, signing and labelling {len(raw)} records ({cfg.num_proc} process"
         f"{'es' if cfg.num_proc > 1 else ''}, {engine.name} engine)")
     facts = engine.facts(raw, sources, spec, cfg.num_proc, work, spec.fingerprint(raw_fp))
@@ -557,7 +557,7 @@ def _build(inputs: Sequence[Path], names: Sequence[str], out: Path, work: Path, 
     if decontaminate and kept:
         say("decontaminating")
         settings = MinHashSettings.from_config(cfg.dedup, roles=DECONTAMINATION_ROLES)
-        references, decon_files = sign_references(decontaminate, settings)
+        references, decon_files = sign_references(decontaminate, settings, cfg.max_record_bytes)
         for f, name in zip(decon_files, decon_names, strict=True):
             f.path = name
         kept_rows = np.array([it.row for it in kept], dtype=np.int64)

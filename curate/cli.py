@@ -20,7 +20,7 @@ from curate.outputs import io_error_message
 def _split_codes(values: list[str] | None) -> list[str] | None:
     if values is None:
         return None
-    return [c for v in values for c in v.split(",") if c.strip()]
+    return [c for v in values for c in v.split(",")]  # a blank part is kept: `select_codes` refuses it
 
 
 BUILTIN_COMMANDS = frozenset({"lint", "mask", "build", "dedup", "bucket", "stats", "rule"})
@@ -244,7 +244,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         specs = [s for f in tool_files for s in load_tool_specs(f)]
         # The command line replaces the configured selection: `--select RL` shows RL findings even
         # when the config ignores some of them, unless `--ignore` is given too.
-        select = _split_codes(args.select) or config.select
+        select = _split_codes(args.select) if args.select is not None else config.select
         ignore = _split_codes(args.ignore) if args.ignore is not None else [] if args.select else config.ignore
         if args.jobs < 0:
             return _error(f"--jobs must be 0 (one per core) or more, not {args.jobs}")
@@ -252,9 +252,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
         if jobs > 1:  # imported only here: multiprocessing costs start-up time a pre-commit hook would feel
             from curate.lint_jobs import ParallelLinter
 
-            linter: Any = ParallelLinter(specs, select, ignore, jobs)
+            linter: Any = ParallelLinter(specs, select, ignore, jobs, max_record_bytes=config.max_record_bytes)
         else:
-            linter = Linter(specs, select, ignore)
+            linter = Linter(specs, select, ignore, max_record_bytes=config.max_record_bytes)
     except (ConfigError, ReadError) as e:
         return _error(str(e))
     except ValueError as e:  # an invalid tool spec in a --tools file

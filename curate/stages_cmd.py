@@ -25,7 +25,7 @@ from curate.outputs import Marker, OutputError, check_output_file, first_row_has
 from curate.records import ToolSpec, Trajectory
 
 
-def _read(paths: list[str], tools_files: list[str],
+def _read(paths: list[str], tools_files: list[str], cfg: BuildConfig,
           findings: Counter[str] | None = None) -> tuple[list[Trajectory], Counter[str]]:
     """Readable records of `paths`, prepared as the build prepares them; with `findings`, every record
     is also linted in the same pass and the findings counted by code."""
@@ -34,7 +34,7 @@ def _read(paths: list[str], tools_files: list[str],
     counts: Counter[str] = Counter()
     tools = tools_from([Path(t) for t in tools_files])
     specs = [ToolSpec.model_validate(t) for t in tools]
-    linter = Linter(tools)
+    linter = Linter(tools, max_record_bytes=cfg.max_record_bytes)
     seen: set[str] = set()
     out: list[Trajectory] = []
     for p in paths:
@@ -76,7 +76,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     out = Path(args.output)
     clusters_file = out.with_name(out.name.removesuffix(".jsonl") + ".clusters.jsonl")
     _check_output(out, args, lambda p: clusters_file.is_file(), "dedup output")
-    records, counts = _read(args.paths, [])
+    records, counts = _read(args.paths, [], cfg)
     result = deduplicate(records, cfg.dedup, num_proc=args.num_proc or cfg.num_proc)
     out.parent.mkdir(parents=True, exist_ok=True)
     with JsonlWriter(out) as kept, JsonlWriter(clusters_file) as clusters:
@@ -117,7 +117,7 @@ def cmd_bucket(args: argparse.Namespace) -> int:
     cfg = _config(args)
     if args.output:
         _check_output(Path(args.output), args, lambda p: first_row_has(p, BUCKET_FIELDS), "bucket output")
-    records, counts = _read(args.paths, args.tools)
+    records, counts = _read(args.paths, args.tools, cfg)
     labels = _assign(records, cfg, args.tokenizer)
     if args.output:
         out = Path(args.output)
@@ -131,7 +131,7 @@ def cmd_bucket(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     cfg = _config(args)
     findings: Counter[str] = Counter()
-    records, counts = _read(args.paths, args.tools, findings)
+    records, counts = _read(args.paths, args.tools, cfg, findings)
     _print_distribution(_assign(records, cfg, args.tokenizer), counts, findings)
     return 0
 

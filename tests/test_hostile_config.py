@@ -123,3 +123,38 @@ def test_a_runaway_build_config_is_one_line_exit_2_before_any_work(tmp_path: Pat
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.count("\n") == 1 and "`floors` add up to 99,999,999,999" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag", ["", " ", "RL,", "ZZ9"])
+def test_a_command_line_selector_that_checks_nothing_is_an_error(tmp_path: Path, flag: str) -> None:
+    """`--select ""` used to fall back to every rule (or the config's) and report as usual."""
+    data = write_jsonl(tmp_path / "data.jsonl", [BAD])
+    res = run_cli("lint", str(data), "--isolated", "--select", flag, cwd=tmp_path, timeout=60)
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.startswith("curate: error: ") and res.stderr.count("\n") == 1
+
+
+def test_max_record_bytes_of_the_lint_config_is_honoured(tmp_path: Path) -> None:
+    big = {"id": "big", "messages": [{"role": "user", "content": "x" * 5000},
+                                     {"role": "assistant", "content": "ok"}]}
+    write_jsonl(tmp_path / "data.jsonl", [big])
+    (tmp_path / "pyproject.toml").write_text("[tool.curate.lint]\nmax_record_bytes = 2048\n")
+    res = run_cli("lint", "data.jsonl", cwd=tmp_path, timeout=60)
+    assert res.returncode == 1 and "RS001 the record is 5,100 bytes long, over max_record_bytes (2,048)" in res.stdout
+    (tmp_path / "pyproject.toml").write_text("[tool.curate.lint]\nmax_record_bytes = 8192\n")
+    assert run_cli("lint", "data.jsonl", cwd=tmp_path, timeout=60).returncode == 0
+
+
+def test_max_record_bytes_of_the_build_config_is_honoured(tmp_path: Path) -> None:
+    import json
+
+    ok = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"question number {i} about apples"},
+                                       {"role": "assistant", "content": f"answer {i}"}]} for i in range(30)]
+    big = {"id": "big", "messages": [{"role": "user", "content": "y " * 4000}, {"role": "assistant", "content": "ok"}]}
+    write_jsonl(tmp_path / "data.jsonl", [*ok, big])
+    (tmp_path / "build.toml").write_text("max_record_bytes = 4096\n")
+    res = run_cli("build", "data.jsonl", "--config", "build.toml", "-o", "out", cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["records_in"] == 31 and manifest["dropped"].get("unreadable") == 1
+    assert manifest["lint_findings"].get("RS001") == 1
