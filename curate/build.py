@@ -49,7 +49,6 @@ from curate.build_stream import (
     RecordSource,
     RunLint,
     WorkerSpec,
-    attach_tools,
     column,
     content_fingerprint,
     prepare_worker,
@@ -63,6 +62,7 @@ from curate.manifest import InputFile, Manifest, StageCount, check_invariant
 from curate.readers import RawRecord, RecordReader, load_tool_specs
 from curate.records import ToolSpec, Trajectory
 from curate.storage import Location
+from curate.toolset import ToolSet
 
 
 class BuildError(RuntimeError):
@@ -208,10 +208,10 @@ def sign_references(paths: Sequence[Path], settings: Any, max_record_bytes: int)
     return Signatures(np.concatenate(parts), settings), files
 
 
-def prepare_record(record: Trajectory, raw: RawRecord, specs: Sequence[ToolSpec], seen: set[str]) -> Trajectory:
-    """A readable record as the stages want it: the `--tools` specs attached when it has none (exported
-    records carry the tools they call), and an id of its own."""
-    return unique_id(attach_tools(record, specs), f"{Path(raw.path).stem}-{raw.line}", seen)
+def prepare_record(record: Trajectory, raw: RawRecord, tools: ToolSet, seen: set[str]) -> Trajectory:
+    """A readable record as the stages want it: with every tool it calls (`ToolSet.attach`), and an id of its
+    own."""
+    return unique_id(tools.attach(record), f"{Path(raw.path).stem}-{raw.line}", seen)
 
 
 def unique_id(record: Trajectory, fallback: str, seen: set[str]) -> Trajectory:
@@ -254,14 +254,14 @@ def export_row(row: dict[str, Any], item: Item, split: str, copy_of: str | None 
 class RecordDumper:
     """`record.model_dump(mode="json", exclude_none=True)`, with the `--tools` specs dumped once.
 
-    Most exported records carry the `--tools` specs attached to them (`attach_tools`), and those specs
+    Most exported records carry the `--tools` specs attached to them (`ToolSet.attach`), and those specs
     are most of each row: dumping them once, and their JSON text once for the `datasets` folder, halves
     the export's time. A record carrying those very spec objects gets the shared dump, in the place the
     field has in a whole-record dump (right after `messages`); any other record is dumped whole.
     """
 
     def __init__(self, specs: Sequence[ToolSpec]) -> None:
-        self.specs = list(specs)  # the very objects `attach_tools` attached
+        self.specs = list(specs)  # the very objects `ToolSet.attach` attached
         self.tools = [t.model_dump(mode="json", exclude_none=True) for t in self.specs]
         self.tools_json = json.dumps(self.tools, ensure_ascii=False)
 

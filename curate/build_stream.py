@@ -43,6 +43,7 @@ from curate import __version__
 from curate.buildconfig import BucketConfig, DedupConfig
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadError, ReadResult, RecordReader, iter_raw
 from curate.records import ToolSpec, Trajectory
+from curate.toolset import ToolSet
 
 KIND_LINE, KIND_VALUE, KIND_UNREADABLE = 0, 1, 2
 """How a raw row holds its record: a JSON Lines line's bytes, a pickled decoded value, or an error."""
@@ -225,13 +226,6 @@ def facts_features(spec: WorkerSpec) -> Any:
     return Features(cols)
 
 
-def attach_tools(record: Trajectory, specs: Sequence[ToolSpec]) -> Trajectory:
-    """The `--tools` specs attached to a record that has none: exported records carry the tools they call."""
-    if specs and not record.tools:
-        return record.model_copy(update={"tools": list(specs)})
-    return record
-
-
 class Worker:
     """One process's linter, reader, tokenizer, bucketer and MinHashers, built once (see `_worker`)."""
 
@@ -249,6 +243,7 @@ class Worker:
         self.schema_rule = all_rules()["TS001"]
         self.errors = frozenset(code for code, rule in all_rules().items() if rule.severity == "error")
         self.specs = [ToolSpec.model_validate(t) for t in spec.tools]
+        self.toolset = ToolSet(self.specs)
         self.masker = Masker(load_tokenizer(spec.tokenizer))
         self.bucketer = Bucketer(spec.buckets)
         cfg = spec.dedup
@@ -315,7 +310,7 @@ class Worker:
             if not self.spec.keep_invalid and not self.errors.isdisjoint(codes):
                 continue  # the lint gate drops it: nothing more to compute
             out["processed"][k] = True
-            records.append(attach_tools(record, self.specs))
+            records.append(self.toolset.attach(record))
             where.append(k)
             sizes.append(len(payload))
 
@@ -533,6 +528,7 @@ class RecordSource:
         self.paths = [path for _, path in sources]
         self.reader = RecordReader()
         self.specs = [ToolSpec.model_validate(t) for t in tools]
+        self.toolset = ToolSet(self.specs)
         self.chunk = chunk
 
     def records(self, rows: Sequence[int]) -> Iterator[Trajectory]:
@@ -546,7 +542,7 @@ class RecordSource:
                 result = self.reader.read_record(raw_record(self.paths[source], line, kind, payload))
                 if result.record is None:  # cannot happen: the workers read this very row
                     raise RuntimeError(f"{self.paths[source]}:{line}: a record read before could not be read again")
-                yield attach_tools(result.record, self.specs)
+                yield self.toolset.attach(result.record)
 
 
 def content_fingerprint(hashes: Sequence[str], extra: object) -> str:

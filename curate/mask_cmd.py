@@ -32,21 +32,19 @@ def read_trajectories(paths: Sequence[str], dropped: Counter[str],
                       tools: Sequence[dict[str, Any]] = ()) -> Iterator[Trajectory]:
     """Canonical records of the inputs; unreadable or invalid ones are counted, not masked.
 
-    Records without `tools` get the `--tools` specs, so their system turn lists the tools they call.
-    """
+    Every record carries the tools it calls (`ToolSet.attach`: the `--tools` specs when it has none of its
+    own), so its system turn lists them as training will."""
     from curate.readers import RecordReader
-    from curate.records import ToolSpec
+    from curate.toolset import ToolSet
 
-    specs = [ToolSpec.model_validate(t) for t in tools]
+    toolset = ToolSet.from_dicts(tools)
     reader = RecordReader()
     for path in paths:
         for result in reader.read(path):
             if result.record is None:
                 dropped["unreadable_record"] += 1
-            elif specs and not result.record.tools:
-                yield result.record.model_copy(update={"tools": specs})
             else:
-                yield result.record
+                yield toolset.attach(result.record)
 
 
 def batches(items: Iterator[Trajectory], size: int) -> Iterator[list[Trajectory]]:

@@ -22,7 +22,8 @@ from curate.build import BuildError, prepare_record, tools_from
 from curate.buildconfig import BuildConfig, load_build_config
 from curate.jsonl import JsonlWriter, commit_together, write_jsonl
 from curate.outputs import Marker, OutputError, check_output_file, first_row_has
-from curate.records import ToolSpec, Trajectory
+from curate.records import Trajectory
+from curate.toolset import ToolSet
 
 
 def _read(paths: list[str], tools_files: list[str], cfg: BuildConfig,
@@ -33,7 +34,7 @@ def _read(paths: list[str], tools_files: list[str], cfg: BuildConfig,
 
     counts: Counter[str] = Counter()
     tools = tools_from([Path(t) for t in tools_files])
-    specs = [ToolSpec.model_validate(t) for t in tools]
+    toolset = ToolSet.from_dicts(tools)
     linter = Linter(tools, max_record_bytes=cfg.max_record_bytes)
     seen: set[str] = set()
     out: list[Trajectory] = []
@@ -47,7 +48,7 @@ def _read(paths: list[str], tools_files: list[str], cfg: BuildConfig,
             if r.record is None:
                 counts["unreadable"] += 1
                 continue
-            out.append(prepare_record(r.record, r.raw, specs, seen))
+            out.append(prepare_record(r.record, r.raw, toolset, seen))
     return out, counts
 
 

@@ -40,15 +40,15 @@ def cache_dir() -> Path:
 
 def _corpus_texts(paths: Iterable[Path], tools: list[Any]) -> Iterator[str]:
     from curate.readers import RecordReader
+    from curate.toolset import ToolSet
 
+    toolset = ToolSet(tools)
     reader = RecordReader()
     for path in paths:
         for result in reader.read(path):
             rec = result.record
             if rec is not None and rec.messages:
-                if tools and not rec.tools:  # rendered as they will be trained: with their tools
-                    rec = rec.model_copy(update={"tools": tools})
-                yield render_chatml(rec).text
+                yield render_chatml(toolset.attach(rec)).text  # rendered as they will be trained: with their tools
 
 
 def build_builtin_tokenizer(corpus: Iterable[Path], out_dir: Path, vocab_size: int = DEFAULT_VOCAB_SIZE,

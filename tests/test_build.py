@@ -375,17 +375,17 @@ def test_record_dumper_gives_the_whole_record_dump(cache: str) -> None:
     """The export dumps the shared `--tools` specs once; every row must still be the record's own dump,
     key order included (ids renamed, meta added, extra fields, records with their own tools)."""
     from curate.build import RecordDumper, with_id
-    from curate.build_stream import attach_tools
     from curate.readers import RecordReader, load_tool_specs
-    from curate.records import ToolSpec
+    from curate.toolset import ToolSet
 
-    dumper = RecordDumper([ToolSpec.model_validate(t) for t in load_tool_specs(TOOLS)])
+    toolset = ToolSet.from_dicts(load_tool_specs(TOOLS))
+    dumper = RecordDumper(toolset.external)
     records = [r.record for r in RecordReader().read(SAMPLE) if r.record is not None]
     records.append(records[0].model_copy(update={"id": None, "tools": None, "meta": None}))
     records.append(records[1].model_validate({**records[1].model_dump(), "tools": None, "source": "x", "n": 1}))
     shared = 0
     for k, r in enumerate(records):
-        r = attach_tools(r, dumper.specs)
+        r = toolset.attach(r)
         if k % 3 == 0:
             r = with_id(r, f"renamed-{k}")
         dump, tools_json = dumper.dump(r)

@@ -154,18 +154,16 @@ def pretraining_texts(corpus: Path = DEFAULT_CORPUS, tools_file: Path | None = D
     """Rendered records of `corpus`, as training renders them; a repeated system turn is dropped after
     its first `system_repeats` occurrences (it would only be memorised again)."""
     from curate.readers import RecordReader, load_tool_specs
-    from curate.records import ToolSpec
     from curate.render import IM_END, IM_START, render_chatml
+    from curate.toolset import ToolSet
 
-    tools = [ToolSpec.model_validate(t) for t in load_tool_specs(tools_file)] if tools_file else []
+    toolset = ToolSet.from_dicts(load_tool_specs(tools_file) if tools_file else [])
     seen: dict[str, int] = {}
     for result in RecordReader().read(corpus):
         rec = result.record
         if rec is None or not rec.messages:
             continue
-        if tools and not rec.tools:
-            rec = rec.model_copy(update={"tools": tools})
-        text = render_chatml(rec).text
+        text = render_chatml(toolset.attach(rec)).text
         if text.startswith(f"{IM_START}system"):
             cut = text.find(IM_END) + len(IM_END) + 1
             system = text[:cut]
