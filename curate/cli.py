@@ -15,6 +15,7 @@ from typing import Any
 
 from curate import __version__
 from curate.outputs import io_error_message
+from curate.terminal import print_error
 
 
 def _split_codes(values: list[str] | None) -> list[str] | None:
@@ -24,6 +25,13 @@ def _split_codes(values: list[str] | None) -> list[str] | None:
 
 
 BUILTIN_COMMANDS = frozenset({"lint", "mask", "build", "dedup", "bucket", "stats", "rule"})
+
+
+def add_jobs_option(parser: argparse.ArgumentParser, default: int | None, text: str) -> None:
+    """`-j N` / `--jobs N`, the one name of every command's worker processes; `--num-proc N`, its earlier name
+    on mask, build and dedup, still works (`args.jobs` either way; 0 becomes one per core in `main`)."""
+    parser.add_argument("-j", "--jobs", "--num-proc", dest="jobs", type=int, default=default, metavar="N",
+                        help=f"{text}; 0: one per core")
 
 
 def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -50,8 +58,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                       help="a pyproject.toml or TOML file with [tool.curate.lint] (default: nearest pyproject.toml)")
     lint.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     lint.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are error findings")
-    lint.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                      help="worker processes (0: one per core); the output is the same for any N")
+    add_jobs_option(lint, 1, "worker processes; the output is the same for any N")
 
     mask = sub.add_parser("mask", help="render, tokenize and mask trajectories (loss on assistant text only)",
                           description="Masked examples (input_ids, labels, attention_mask) with a fail-closed audit.")
@@ -74,7 +81,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     mask.add_argument("-o", "--output", metavar="OUT.jsonl", help="write the masked examples (JSON Lines)")
     mask.add_argument("--force", action="store_true",
                       help="replace OUT.jsonl even when it is not an earlier `curate mask` output")
-    mask.add_argument("--num-proc", type=int, default=1, metavar="N", help="worker processes")
+    add_jobs_option(mask, 1, "worker processes (each loads the tokenizer); the output is the same for any N")
 
     build = sub.add_parser("build", help="lint, dedup, bucket, balance and split into a training set",
                            description="Turn raw trajectory files into a vetted, bucket-balanced ChatML set.")
@@ -94,8 +101,8 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                        help="drop training records that near-duplicate a record of FILE (e.g. a benchmark)")
     build.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors")
     build.add_argument("--seed", type=int, help="random seed (default: the config's, else 0)")
-    build.add_argument("--num-proc", type=int, metavar="N",
-                       help="worker processes, or Ray workers with --engine ray (default: the config's, else 1)")
+    add_jobs_option(build, None, "worker processes, or Ray workers with --engine ray (default: the config's "
+                    "`num_proc`, else 1); the output is the same for any N")
     build.add_argument("--engine", choices=("local", "ray"), default="local",
                        help="where the per-record stages and near-dup search run: this machine's processes "
                             "(default) or a Ray cluster; the output is the same")
@@ -108,7 +115,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     dedup.add_argument("-o", "--output", required=True, metavar="OUT.jsonl",
                        help="kept records; clusters go to OUT.clusters.jsonl")
     dedup.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML): [dedup]")
-    dedup.add_argument("--num-proc", type=int, metavar="N")
+    add_jobs_option(dedup, None, "worker processes signing records (default: the config's `num_proc`, else 1)")
     dedup.add_argument("--force", action="store_true",
                        help="replace OUT.jsonl even when it is not an earlier `curate dedup` output")
     for name, text in (("bucket", "capability and length buckets of every record"),
@@ -163,6 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from curate.parallel import WorkerDied, resolve_jobs
+
+    try:
+        if getattr(args, "jobs", None) is not None:  # one meaning of --jobs N for every command: 0 is one per core
+            args.jobs = resolve_jobs(args.jobs)
+    except ValueError as e:
+        return print_error(str(e))
     try:
         if args.command == "lint":
             return cmd_lint(args)
@@ -180,6 +194,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return int(args.run(args))
         parser.print_help()
         return 2
+    except WorkerDied as e:  # a worker process of --jobs N was killed (out of memory, say)
+        sys.stdout.flush()
+        return print_error(str(e))
     except BrokenPipeError:
         sys.stderr.close()  # e.g. `curate lint … | head`
         return 1
@@ -246,9 +263,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         # when the config ignores some of them, unless `--ignore` is given too.
         select = _split_codes(args.select) if args.select is not None else config.select
         ignore = _split_codes(args.ignore) if args.ignore is not None else [] if args.select else config.ignore
-        if args.jobs < 0:
-            return _error(f"--jobs must be 0 (one per core) or more, not {args.jobs}")
-        jobs = args.jobs or os.cpu_count() or 1
+        jobs = args.jobs
         if jobs > 1:  # imported only here: multiprocessing costs start-up time a pre-commit hook would feel
             from curate.lint_jobs import ParallelLinter
 
@@ -287,11 +302,6 @@ def cmd_lint(args: argparse.Namespace) -> int:
     except ReadError as e:
         out.flush()
         return _error(str(e))
-    except RuntimeError as e:  # BrokenProcessPool: a worker was killed (out of memory, say)
-        if type(e).__name__ != "BrokenProcessPool":
-            raise
-        out.flush()
-        return _error("a lint worker process died (out of memory?); rerun with fewer --jobs")
     finally:
         if jobs > 1:
             linter.close()
@@ -340,7 +350,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False, soft_wrap=True)  # a progress line is never split in two
     try:
         cfg = load_build_config(args.config)
-        updates = {k: v for k, v in (("seed", args.seed), ("num_proc", args.num_proc)) if v is not None}
+        updates = {k: v for k, v in (("seed", args.seed), ("num_proc", args.jobs)) if v is not None}
         if args.keep_invalid:
             updates["lint"] = cfg.lint.model_copy(update={"keep_invalid": True})
         cfg = cfg.model_copy(update=updates)

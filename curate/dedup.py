@@ -32,7 +32,6 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -502,10 +501,11 @@ def sign_texts(texts: Sequence[str], settings: MinHashSettings, num_proc: int = 
         texts = [normalise_text(t) for t in texts]
     if num_proc <= 1 or len(texts) <= batch_size:
         return Signatures(MinHasher(settings).sign_texts(texts), settings)
+    from curate.parallel import ordered_map
+
     payload = settings.model_dump_json()
-    batches = [(payload, list(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
-    with ProcessPoolExecutor(max_workers=num_proc) as pool:
-        parts = list(pool.map(_sign_chunk, batches))
+    batches = ((payload, list(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size))
+    parts = list(ordered_map(_sign_chunk, batches, num_proc, "dedup"))
     return Signatures(np.concatenate(parts), settings)
 
 

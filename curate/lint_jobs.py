@@ -8,7 +8,7 @@ them out, and the main process runs those very rule objects, in input order, on 
 report for each record (its id, and the problems of its own tool schemas). Each record's findings are
 then sorted into rule order, as `Linter` sorts them, so the output is byte-identical to one process.
 
-Memory stays bounded: at most `2 * jobs` batches are in flight.
+Memory stays bounded: at most `2 * jobs` batches are in flight (`curate.parallel.WorkerPool`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_all_start_methods, get_context
 from typing import Any
 
 from curate.config import select_codes
 from curate.lint import Linter, LintStats, cap_findings, closing_findings
+from curate.parallel import WorkerPool
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, iter_raw
 from curate.records import Finding
 from curate.rules import all_rules
@@ -114,7 +113,7 @@ class ParallelLinter:
         codes = set(select_codes(all_rules(), self.select, self.ignore))
         self.cross = [r for r in self.main.rules if r.code in CROSS_RECORD_RULES and r.code in codes]
         self.stats = LintStats()
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
 
     def __enter__(self) -> ParallelLinter:
         return self
@@ -124,44 +123,39 @@ class ParallelLinter:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
             self._pool = None
 
-    def _executor(self) -> ProcessPoolExecutor:
+    def _workers(self) -> WorkerPool:
         if self._pool is None:
-            method = "fork" if "fork" in get_all_start_methods() else None
-            self._pool = ProcessPoolExecutor(self.jobs, mp_context=get_context(method),
-                                             initializer=_init_worker,
-                                             initargs=(self.tools, self.select, self.ignore))
+            self._pool = WorkerPool(self.jobs, "lint", initializer=_init_worker,
+                                    initargs=(self.tools, self.select, self.ignore))
         return self._pool
 
     def lint_path(self, path: str | os.PathLike[str]) -> Iterator[Finding]:
         """Findings of one file or folder, in record order, as `Linter.lint_path` gives them."""
         self.stats.files += 1
         raws = iter_raw(path, self.max_record_bytes)  # raises ReadError before anything is submitted, as Linter does
-        pool = self._executor()
-        pending: deque[tuple[list[RawRecord], Future[list[RecordFacts]]]] = deque()
-        batch: list[RawRecord] = []
+        sent: deque[list[RawRecord]] = deque()  # the batches in flight, in order, to merge with their facts
 
-        def submit() -> None:
-            pending.append((batch, pool.submit(_lint_batch, [(r.path, r.line, r._data, r._error, r.text)
-                                                              for r in batch])))
+        def batches() -> Iterator[list[RawTuple]]:
+            batch: list[RawRecord] = []
+            for raw in raws:
+                batch.append(raw)
+                if len(batch) == BATCH:
+                    sent.append(batch)
+                    yield [(r.path, r.line, r._data, r._error, r.text) for r in batch]
+                    batch = []
+            if batch:
+                sent.append(batch)
+                yield [(r.path, r.line, r._data, r._error, r.text) for r in batch]
 
-        for raw in raws:
-            batch.append(raw)
-            if len(batch) == BATCH:
-                submit()
-                batch = []
-                while len(pending) >= 2 * self.jobs:
-                    yield from self._merge(*pending.popleft())
-        if batch:
-            submit()
-        while pending:
-            yield from self._merge(*pending.popleft())
+        for facts in self._workers().imap(_lint_batch, batches()):
+            yield from self._merge(sent.popleft(), facts)
 
-    def _merge(self, raws: list[RawRecord], future: Future[list[RecordFacts]]) -> Iterator[Finding]:
+    def _merge(self, raws: list[RawRecord], facts_of: list[RecordFacts]) -> Iterator[Finding]:
         order = self.main.order
-        for raw, facts in zip(raws, future.result(), strict=True):
+        for raw, facts in zip(raws, facts_of, strict=True):
             self.stats.records += 1
             findings, hidden = facts.findings, facts.hidden
             if facts.readable and self.cross:

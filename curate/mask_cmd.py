@@ -2,7 +2,7 @@
 
     curate mask FILE... [--tokenizer NAME_OR_PATH] [--turns all|last] [--think keep|drop|mask]
                         [--max-length N --truncation drop|cut_front] [--template auto|chatml|tokenizer]
-                        [--audit] [--show N] [-o OUT.jsonl] [--num-proc N]
+                        [--audit] [--show N] [-o OUT.jsonl] [--jobs N]
 
 Every example is audited (fail-closed, always): a failure stops the run with the example id and
 the offending tokens, exit code 1. `--audit` also prints trained and masked tokens per segment in
@@ -74,19 +74,17 @@ def _mask_in_worker(batch: list[dict[str, Any]]) -> MaskResult:
 
 
 def mask_stream(trajs: Iterator[Trajectory], masker: Masker, tokenizer_name: str | None,
-                num_proc: int = 1) -> Iterator[MaskResult]:
-    """Mask in batches, in this process or in `num_proc` worker processes (order kept)."""
-    if num_proc <= 1:
+                jobs: int = 1) -> Iterator[MaskResult]:
+    """Mask in batches, in this process or in `jobs` worker processes (order kept)."""
+    if jobs <= 1:
         for batch in batches(trajs, BATCH):
             yield masker.mask(batch)
         return
-    import multiprocessing as mp
+    from curate.parallel import ordered_map
 
-    ctx = mp.get_context("spawn")  # tokenizers' thread pool does not survive fork
-    with ctx.Pool(num_proc, initializer=_init_worker,
-                  initargs=(tokenizer_name, masker.policy.model_dump())) as pool:
-        payload = ([t.model_dump(exclude_none=True) for t in b] for b in batches(trajs, BATCH))
-        yield from pool.imap(_mask_in_worker, payload)
+    payload = ([t.model_dump(exclude_none=True) for t in b] for b in batches(trajs, BATCH))
+    yield from ordered_map(_mask_in_worker, payload, jobs, "mask", initializer=_init_worker,
+                           initargs=(tokenizer_name, masker.policy.model_dump()), tokenizers=True)
 
 
 def show_examples(examples: Sequence[MaskedExample], tokenizer: Any, out: TextIO, limit: int) -> None:
@@ -210,7 +208,7 @@ def _mask_all(args: Any, policy: MaskPolicy, tokenizer: Any, masker: Masker, too
     limit = max(args.show, AUDIT_ROWS if args.audit else 0)
     notes: list[str] = []
     n_examples = 0
-    for result in mask_stream(read_trajectories(args.paths, dropped, tools), masker, args.tokenizer, args.num_proc):
+    for result in mask_stream(read_trajectories(args.paths, dropped, tools), masker, args.tokenizer, args.jobs):
         dropped.update(result.dropped)
         notes.extend(n for n in result.notes if n not in notes)
         if result.failures:

@@ -1,6 +1,6 @@
 """`curate dedup`, `curate bucket`, `curate stats`: the build's stages, each on its own.
 
-    curate dedup INPUT... -o OUT.jsonl [--config FILE]         # kept records + OUT.clusters.jsonl
+    curate dedup INPUT... -o OUT.jsonl [--config FILE] [--jobs N]  # kept records + OUT.clusters.jsonl
     curate bucket INPUT... [-o OUT.jsonl] [--config FILE] [--tokenizer T] [--tools FILE]
     curate stats INPUT... [--config FILE] [--tokenizer T] [--tools FILE]
 
@@ -78,7 +78,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     clusters_file = out.with_name(out.name.removesuffix(".jsonl") + ".clusters.jsonl")
     _check_output(out, args, lambda p: clusters_file.is_file(), "dedup output")
     records, counts = _read(args.paths, [], cfg)
-    result = deduplicate(records, cfg.dedup, num_proc=args.num_proc or cfg.num_proc)
+    result = deduplicate(records, cfg.dedup, num_proc=args.jobs or cfg.num_proc)
     out.parent.mkdir(parents=True, exist_ok=True)
     with JsonlWriter(out) as kept, JsonlWriter(clusters_file) as clusters:
         for k in result.kept:

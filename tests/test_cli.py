@@ -97,3 +97,19 @@ def test_stdin_and_statistics(weather_tools: Path) -> None:
 def test_pre_commit_hook_is_declared() -> None:
     text = (REPO / ".pre-commit-hooks.yaml").read_text()
     assert "id: curate-lint" in text and "entry: curate lint" in text
+
+
+def test_jobs_is_one_option_on_every_command_and_num_proc_its_alias() -> None:
+    from curate.cli import build_parser
+
+    parser = build_parser(plugins=False)
+    commands = {"lint": ["x"], "mask": ["x"], "build": ["x", "-o", "o"], "dedup": ["x", "-o", "o.jsonl"]}
+    for command, rest in commands.items():
+        for flag in ("-j", "--jobs", "--num-proc"):
+            assert parser.parse_args([command, *rest, flag, "3"]).jobs == 3, (command, flag)
+        help_text = " ".join(run_cli(command, "--help").stdout.split())
+        assert "-j N, --jobs N, --num-proc N" in help_text and "0: one per core" in help_text
+    for command in ("mask", "dedup"):
+        res = run_cli(command, "x.jsonl", *(["-o", "o.jsonl"] if command == "dedup" else []), "--num-proc", "-2")
+        assert res.returncode == 2 and "--jobs must be 0 (one per core) or more, not -2" in res.stderr
+        assert "Traceback" not in res.stderr

@@ -278,3 +278,21 @@ def test_mask_cli_audit_show_and_output(tmp_path: Path, tokenizer: Any) -> None:
     bad = run_cli("mask", str(data), "--tokenizer", str(tmp_path / "no-such-tokenizer"),
                   env={"CURATE_CACHE": env_cache})
     assert bad.returncode == 2 and "cannot load tokenizer" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_mask_jobs_and_its_alias_num_proc_give_the_output_of_one_process(tmp_path: Path, tokenizer: Any) -> None:
+    """`--jobs N` and `--num-proc N` (its earlier name) are one option: the same bytes as one process."""
+    import os
+
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)
+    data = tmp_path / "d.jsonl"
+    data.write_bytes(b"".join(lines[:1100]))  # three batches of 512
+    env = {"CURATE_CACHE": os.environ["CURATE_CACHE"]}
+    outs = {}
+    for name, flags in {"one": ["-j", "1"], "jobs": ["--jobs", "2"], "num-proc": ["--num-proc", "2"]}.items():
+        out = tmp_path / f"{name}.jsonl"
+        res = run_cli("mask", str(data), "--tools", str(REPO / "sample_data" / "tools.json"), "-o", str(out), *flags,
+                      env=env)
+        assert res.returncode == 0, res.stderr
+        outs[name] = out.read_bytes()
+    assert outs["one"] == outs["jobs"] == outs["num-proc"] and outs["one"].count(b"\n") > 1000
