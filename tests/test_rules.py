@@ -16,7 +16,8 @@ from curate.lint import Linter
 from curate.readers import RecordReader
 from curate.records import Trajectory
 from curate.rules import all_rules
-from curate.rules.base import RecordContext, _is_clean_sequence
+from curate.rules.base import CallRule, CheckedCall, RecordContext, _is_clean_sequence, call_rules
+from curate.validate import ErrorKind
 
 TOOLS = [{
     "type": "function",
@@ -222,7 +223,8 @@ def test_skip_flags_keep_the_sample_corpus_findings() -> None:
 _PIECES = ["<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
            "<tool-call>", "< think >", "<Think>", "<toolcall/>", "<b>", "a < b", ">", "<", " text ",
            json.dumps({"name": "get_weather", "arguments": {"city": "Oslo"}}),
-           json.dumps({"name": "get_weather", "arguments": {"city": 3, "x": 1}}), "get_weather(city='Oslo')"]
+           json.dumps({"name": "get_weather", "arguments": {"city": 3, "x": 1}}), "get_weather(city='Oslo')",
+           "get_weather('Oslo')", "get_weather('Oslo', 'kelvin', 2, 4, city='Rome')", "get_wether(1)", "f(x=y)"]
 
 
 def _soup() -> Any:
@@ -241,3 +243,81 @@ def test_skip_flags_keep_findings_on_random_records(tmp_path) -> None:
         assert _all_findings(path, skip=True) == _all_findings(path, skip=False)
 
     check()
+
+
+def test_plain_calls_skipped_by_call_rules_keep_findings(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`skip_plain_calls` is a promise: asking those rules about every call finds nothing more."""
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(records=st.lists(_soup(), min_size=1, max_size=5))
+    def check(records: list[Any]) -> None:
+        path = tmp_path / "soup.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        skipping = _all_findings(path, skip=True)
+        with monkeypatch.context() as m:
+            m.setattr(call_rules(), "every_call", call_rules().checking)
+            assert _all_findings(path, skip=True) == skipping
+
+    check()
+
+
+# --- call rules: one file each, one parse and one validation per call ----------------------------------
+
+def test_every_argument_error_kind_is_reported_by_one_call_rule() -> None:
+    kinds = call_rules().by_error_kind
+    assert sorted(kinds) == sorted(ErrorKind.__args__)
+    assert {kind: rule.code for kind, rule in kinds.items()} == {
+        "missing": "TC003", "unexpected": "TC004", "type": "TC005", "enum": "TC006", "constraint": "TC008"}
+
+
+@pytest.fixture
+def fresh_call_rules() -> Any:
+    call_rules.cache_clear()
+    yield
+    call_rules.cache_clear()
+
+
+class TC099(CallRule):
+    """An argument is an empty string.
+
+    **Anti-pattern**::
+
+        {"name": "get_weather", "arguments": {"city": ""}}
+
+    **Best practice**::
+
+        {"name": "get_weather", "arguments": {"city": "Oslo"}}
+    """
+
+    code = "TC099"
+    name = "empty-string-argument"
+
+    def check_call(self, call: CheckedCall) -> Any:
+        for key, value in call.arguments.items():
+            if value == "":
+                yield f"argument `{key}` of `{call.name}` is empty"
+
+
+def test_a_new_call_rule_is_one_class(tmp_path, monkeypatch: pytest.MonkeyPatch, fresh_call_rules: None) -> None:
+    """A call rule registered beside the others is asked about every call (plain ones too, as it does not
+    set `skip_plain_calls`), positional values mapped in, and reports like the others."""
+    monkeypatch.setitem(all_rules(), "TC099", TC099)
+    records = [convo(U, ("assistant", call({"city": ""}))),
+               convo(U, ("assistant", "<tool_call>\nget_weather('')\n</tool_call>")),
+               convo(U, ("assistant", call({"city": "Oslo"})))]
+    path = tmp_path / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    found = [(f.line, f.code, f.message) for f in Linter(TOOLS).lint_path(path)]
+    assert found == [(1, "TC099", "argument `city` of `get_weather` is empty"),
+                     (2, "TC009", "positional arguments in the call to `get_weather`: write them by name (city=…)"),
+                     (2, "TC099", "argument `city` of `get_weather` is empty")]
+
+
+def test_an_argument_error_kind_without_a_rule_fails_at_once(monkeypatch: pytest.MonkeyPatch,
+                                                               fresh_call_rules: None) -> None:
+    monkeypatch.setattr(all_rules()["TC006"], "argument_errors", frozenset())
+    with pytest.raises(RuntimeError, match="no call rule reports enum argument errors"):
+        call_rules()
+    monkeypatch.setattr(all_rules()["TC006"], "argument_errors", frozenset({"enum", "type"}))
+    call_rules.cache_clear()
+    with pytest.raises(RuntimeError, match="TC006 and TC005 both report `type`"):
+        call_rules()

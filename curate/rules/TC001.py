@@ -1,7 +1,9 @@
-from curate.rules.base import CallIssueRule
+from collections.abc import Iterator
+
+from curate.rules.base import CallRule, CheckedCall
 
 
-class TC001(CallIssueRule):
+class TC001(CallRule):
     """A tool call cannot be parsed.
 
     Each `<tool_call>` block must hold one call, as JSON (`{"name": ..., "arguments": {...}}`,
@@ -24,3 +26,13 @@ class TC001(CallIssueRule):
 
     code = "TC001"
     name = "unparseable-tool-call"
+    skip_plain_calls = True  # a plain call parsed and passes nothing positionally
+
+    def check_call(self, call: CheckedCall) -> Iterator[str]:
+        if call.parsed.error is not None:
+            yield call.parsed.error
+            return
+        named = call.parsed.arguments or {}
+        for key, _ in call.mapped:
+            if key in named:
+                yield f"argument `{key}` given both by position and by name"

@@ -1,7 +1,8 @@
-from curate.rules.base import CallIssueRule
+from curate.rules.base import CallRule, CheckedCall
+from curate.validate import ArgumentError
 
 
-class TC003(CallIssueRule):
+class TC003(CallRule):
     """A call leaves out a required argument.
 
     Checked against the tool's parameter schema (`required`), recursively for nested objects.
@@ -18,3 +19,7 @@ class TC003(CallIssueRule):
 
     code = "TC003"
     name = "missing-required-argument"
+    argument_errors = frozenset({"missing"})
+
+    def argument_message(self, call: CheckedCall, err: ArgumentError) -> str:
+        return f"{err.message} in the call to `{call.name}`"

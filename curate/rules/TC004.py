@@ -1,7 +1,10 @@
-from curate.rules.base import CallIssueRule
+from collections.abc import Iterator
+
+from curate.rules.base import CallRule, CheckedCall
+from curate.validate import ArgumentError
 
 
-class TC004(CallIssueRule):
+class TC004(CallRule):
     """A call passes an argument its tool does not declare.
 
     Tool parameters are closed by default: an object schema that lists `properties` accepts no
@@ -17,3 +20,15 @@ class TC004(CallIssueRule):
 
     code = "TC004"
     name = "unexpected-argument"
+    argument_errors = frozenset({"unexpected"})
+    skip_plain_calls = True  # only positional values can outnumber the parameters
+
+    def check_call(self, call: CheckedCall) -> Iterator[str]:
+        if call.tool is None:
+            return
+        given, most = len(call.parsed.positional), len(call.tool.param_order)
+        if given > most:
+            yield f"`{call.name}` takes at most {most} arguments, {given} given positionally"
+
+    def argument_message(self, call: CheckedCall, err: ArgumentError) -> str:
+        return f"{err.message} in the call to `{call.name}`"

@@ -1,7 +1,7 @@
-from curate.rules.base import CallIssueRule
+from curate.rules.base import CallRule
 
 
-class TC005(CallIssueRule):
+class TC005(CallRule):
     """An argument has the wrong JSON type.
 
     Types are checked recursively (array items, nested properties). Integers are accepted where a
@@ -20,3 +20,4 @@ class TC005(CallIssueRule):
 
     code = "TC005"
     name = "argument-type-mismatch"
+    argument_errors = frozenset({"type"})

@@ -1,7 +1,7 @@
-from curate.rules.base import CallIssueRule
+from curate.rules.base import CallRule
 
 
-class TC006(CallIssueRule):
+class TC006(CallRule):
     """An argument takes a value outside its parameter's `enum`.
 
     Enumerations are exact: case and type matter (`"Celsius"` is not `"celsius"`, `1` is not
@@ -18,3 +18,4 @@ class TC006(CallIssueRule):
 
     code = "TC006"
     name = "value-not-in-enum"
+    argument_errors = frozenset({"enum"})

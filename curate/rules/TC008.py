@@ -1,7 +1,7 @@
-from curate.rules.base import CallIssueRule
+from curate.rules.base import CallRule
 
 
-class TC008(CallIssueRule):
+class TC008(CallRule):
     """An argument breaks another JSON Schema constraint of its parameter.
 
     Everything the schema says beyond types, required, unknown keys and enums: `pattern`,
@@ -26,3 +26,4 @@ class TC008(CallIssueRule):
 
     code = "TC008"
     name = "schema-constraint-violation"
+    argument_errors = frozenset({"constraint"})

@@ -1,7 +1,9 @@
-from curate.rules.base import CallIssueRule
+from collections.abc import Iterator
+
+from curate.rules.base import CallRule, CheckedCall
 
 
-class TC009(CallIssueRule):
+class TC009(CallRule):
     """A Python-style call passes arguments by position.
 
     Positional arguments depend on the order of the parameters in the schema, which JSON objects do
@@ -20,3 +22,9 @@ class TC009(CallIssueRule):
     code = "TC009"
     name = "positional-argument"
     severity = "warning"
+    skip_plain_calls = True  # a plain call passes nothing positionally
+
+    def check_call(self, call: CheckedCall) -> Iterator[str]:
+        if call.tool is not None and call.parsed.positional:
+            names = ", ".join(f"{key}=…" for key, _ in call.mapped)
+            yield f"positional arguments in the call to `{call.name}`: write them by name ({names})"

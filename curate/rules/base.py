@@ -4,22 +4,25 @@ A rule is a small class in a file of its own (sqlfluff style): its docstring is 
 documentation (why it matters, an **Anti-pattern** and a **Best practice**), `code` is stable
 forever, and `check` yields findings for one record. Work several rules need (parsing tool calls,
 scanning tags, validating arguments) is done once per record by the context and cached there.
+
+The rules about one tool call (TC001-TC006, TC008, TC009) are `CallRule`s: each call is parsed once
+(`curate.toolcalls`), its tool looked up and its arguments validated once (`curate.validate`), and
+every call rule reads that one `CheckedCall` (`RecordContext.call_issues`).
 """
 
 from __future__ import annotations
 
 import functools
-import heapq
 import inspect
 import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args
 
 from curate.records import Finding, FunctionSpec, Message, Severity, Trajectory
 from curate.toolcalls import OPEN_TAG, Blocks, ParsedCall, find_blocks, parse_message_calls
-from curate.validate import ArgumentError, CompiledTool, PatternClock, SchemaCache
+from curate.validate import ArgumentError, CompiledTool, ErrorKind, PatternClock, SchemaCache
 
 # Tag-like tokens near the protocol's own tags: `<tool-call>`, `<toolcall>`, `< think >`, `<Think>`, ...
 TAG_RE = re.compile(
@@ -32,9 +35,6 @@ CANONICAL_TAGS = frozenset({
 })
 _THINK_PAIR = ["<think>", "</think>"]
 _CALL_PAIR = ["<tool_call>", "</tool_call>"]
-
-_CODES_BY_KIND = {"missing": "TC003", "unexpected": "TC004", "type": "TC005", "enum": "TC006",
-                  "constraint": "TC008"}
 
 MAX_FINDINGS_PER_CALL = 50
 """Issues listed for one tool call; past it, one closing issue per code says how many more there were."""
@@ -77,6 +77,28 @@ class CallIssue:
     code: str
     call: ParsedCall
     message: str
+
+
+@dataclass(slots=True)
+class CheckedCall:
+    """One tool call as the call rules see it: parsed once, its tool looked up and its arguments validated once."""
+
+    parsed: ParsedCall
+    """What the one tool-call parser (`curate.toolcalls`) made of the call; `parsed.error` when it could not."""
+    tool: CompiledTool | None
+    """The tool the call names (the record's own, else `--tools`); None when it did not parse or names none."""
+    tools: ToolRegistry
+    """Every tool the record may call (for suggestions)."""
+    arguments: dict[str, Any]
+    """The named arguments, with the positional values mapped in (a value given both ways keeps its name's)."""
+    mapped: list[tuple[str, Any]]
+    """The positional values by the parameter they map onto, in the schema's order (empty without a tool)."""
+    errors: list[ArgumentError]
+    """What the validator (`curate.validate`) finds wrong with `arguments`, in its order; empty without a tool."""
+
+    @property
+    def name(self) -> str | None:
+        return self.parsed.name
 
 
 class ToolRegistry:
@@ -238,51 +260,43 @@ class RecordContext:
 
     @cached
     def call_issues(self) -> list[CallIssue]:
-        """Every per-call problem (TC001-TC006, TC008, TC009) of the record, in message order; at most
+        """Every per-call issue of the record (all `CallRule`s, selected or not), in message order; at most
         `MAX_FINDINGS_PER_CALL` per call, then one closing issue per code saying how many more there were.
         Pattern searches of all the record's calls share one `PatternClock`."""
         issues: list[CallIssue] = []
         clock = PatternClock()
+        rules = call_rules()
         for calls in self.calls:
             for call in calls:
-                found = self._check_call(call, clock)
+                found = self._check_call(call, clock, rules)
                 issues.extend(found if len(found) <= MAX_FINDINGS_PER_CALL else _cap_call_issues(found))
         return issues
 
-    def _check_call(self, call: ParsedCall, clock: PatternClock | None = None) -> list[CallIssue]:
-        if call.error is not None:
-            return [CallIssue("TC001", call, call.error)]
-        assert call.name is not None and self.tools is not None
-        tool = self.tools.get(call.name)
-        if tool is None:
-            hint = self.tools.suggest(call.name)
-            known = ", ".join(heapq.nsmallest(8, self.tools.names)) or (
-                "none: the record has no `tools` and none were given with --tools"
-            )
-            more = f"; did you mean `{hint}`?" if hint else f" (known: {known})"
-            return [CallIssue("TC002", call, f"unknown tool `{call.name}`{more}")]
-        issues: list[CallIssue] = []
+    def _check_call(self, call: ParsedCall, clock: PatternClock | None = None,
+                    rules: CallRules | None = None) -> list[CallIssue]:
+        """The issues of one call, uncapped: each call rule's `check_call` in rule order, then the validator's
+        errors in its order, each reported by the rule whose `argument_errors` names its kind."""
+        assert self.tools is not None
+        if rules is None:
+            rules = call_rules()
+        tool = self.tools.get(call.name) if call.error is None and call.name is not None else None
         arguments = call.arguments or {}
-        if call.positional:
-            arguments = dict(arguments)  # positional values are mapped in below
-            order = tool.param_order
-            if len(call.positional) > len(order):
-                issues.append(CallIssue(
-                    "TC004", call,
-                    f"`{call.name}` takes at most {len(order)} arguments, {len(call.positional)} given positionally",
-                ))
-            mapped = list(zip(order, call.positional, strict=False))
+        mapped: list[tuple[str, Any]] = []
+        if tool is not None and call.positional:
+            arguments = dict(arguments)  # the positional values are mapped in
+            mapped = list(zip(tool.param_order, call.positional, strict=False))
             for key, value in mapped:
-                if key in arguments:
-                    issues.append(CallIssue("TC001", call, f"argument `{key}` given both by position and by name"))
                 arguments.setdefault(key, value)
-            names = ", ".join(f"{k}=…" for k, _ in mapped)
-            issues.append(CallIssue(
-                "TC009", call,
-                f"positional arguments in the call to `{call.name}`: write them by name ({names})",
-            ))
-        for err in tool.validate(arguments, clock):
-            issues.append(CallIssue(_CODES_BY_KIND[err.kind], call, _describe(call.name, err)))
+        errors = tool.validate(arguments, clock) if tool is not None else []
+        plain = tool is not None and not call.positional
+        asked = rules.every_call if plain else rules.checking
+        if not asked and not errors:
+            return []  # the common case: a call the rules have nothing to say about
+        checked = CheckedCall(call, tool, self.tools, arguments, mapped, errors)
+        issues = [CallIssue(rule.code, call, message) for rule in asked for message in rule.check_call(checked)]
+        for err in errors:
+            rule = rules.by_error_kind[err.kind]
+            issues.append(CallIssue(rule.code, call, rule.argument_message(checked, err)))
         return issues
 
 
@@ -321,13 +335,6 @@ def _scan_tags(content: str | None, role: str) -> list[Tag]:
         if text in CANONICAL_TAGS or TAG_RE.fullmatch(text):
             tags.append(Tag(text, m.start()))
     return tags
-
-
-def _describe(name: str, err: ArgumentError) -> str:
-    if err.kind in ("missing", "unexpected"):
-        return f"{err.message} in the call to `{name}`"
-    where = f"argument `{err.path}`" if err.path else "the arguments"
-    return f"{where} of `{name}`: {err.message}"
 
 
 def printable(text: str) -> str:
@@ -394,13 +401,64 @@ class Rule:
         return inspect.getdoc(cls) or ""
 
 
-class CallIssueRule(Rule):
-    """Reports the per-call issues the context computed for this rule's code."""
+class CallRule(Rule):
+    """A rule about one tool call at a time; it reports in either or both of two ways.
+
+    - `check_call` yields the message of each problem the rule finds in a `CheckedCall`. Every call is
+      asked, unless the rule sets `skip_plain_calls`.
+    - `argument_errors` names the kinds of validator errors (`curate.validate.ArgumentError.kind`) the rule
+      reports, each worded by `argument_message`. Each kind has exactly one rule.
+
+    A call's issues are the `check_call` messages in rule order, then the validator's errors in its order;
+    the first `MAX_FINDINGS_PER_CALL` are kept (`RecordContext.call_issues`).
+    """
 
     group = "tool-calls"
     skip_when = "no_call_issues"
+    argument_errors: ClassVar[frozenset[str]] = frozenset()
+    skip_plain_calls: ClassVar[bool] = False
+    """True when `check_call` never reports a plain call: one that parsed, names a known tool and passes no
+    positional values. Such calls, most of them, are then not handed to it."""
+
+    def check_call(self, call: CheckedCall) -> Iterator[str]:
+        """The messages of this rule's problems in `call` (none by default)."""
+        return iter(())
+
+    def argument_message(self, call: CheckedCall, err: ArgumentError) -> str:
+        """The message for a validator error of one of `argument_errors`: where in the arguments, and what."""
+        where = f"argument `{err.path}`" if err.path else "the arguments"
+        return f"{where} of `{call.name}`: {err.message}"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         for issue in ctx.call_issues:
             if issue.code == self.code:
                 yield ctx.finding(self, issue.message, issue.call.message_index, issue.call.raw)
+
+
+class CallRules:
+    """Every `CallRule`, selected or not (a call's issues, and so its cap, are the same whatever is selected)."""
+
+    def __init__(self, rules: list[CallRule]) -> None:
+        self.checking = [r for r in rules if type(r).check_call is not CallRule.check_call]
+        """The rules with a `check_call`, in code order."""
+        self.every_call = [r for r in self.checking if not r.skip_plain_calls]
+        """Those asked about plain calls too."""
+        self.by_error_kind: dict[str, CallRule] = {}
+        for rule in rules:
+            for kind in rule.argument_errors:
+                if kind in self.by_error_kind:
+                    raise RuntimeError(f"{rule.code} and {self.by_error_kind[kind].code} both report "
+                                       f"`{kind}` argument errors: give the kind to one of them")
+                self.by_error_kind[kind] = rule
+        unclaimed = [kind for kind in get_args(ErrorKind) if kind not in self.by_error_kind]
+        if unclaimed:
+            raise RuntimeError(f"no call rule reports {', '.join(unclaimed)} argument errors: name the kind in "
+                               "one rule's `argument_errors`")
+
+
+@functools.cache
+def call_rules() -> CallRules:
+    """The call rules of `curate.rules.all_rules`, one instance each (call rules keep no state)."""
+    from curate.rules import all_rules  # here: the rule modules import this one
+
+    return CallRules([cls() for cls in all_rules().values() if issubclass(cls, CallRule)])
