@@ -764,8 +764,11 @@ def _record(i: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", ["jsonl", "array"])
 def test_reading_keeps_memory_bounded(tmp_path: Path, kind: str) -> None:
+    """Reading holds one record at a time. pydantic-core's JSON string cache (16,384 strings, bounded) takes
+    up to ~0.9 MB while the first ~16,000 distinct strings are read, so both sizes measured are past that:
+    from 10,000 records, a half-filled cache against a full one looked like a 2x growth that stops there."""
     peaks = {}
-    for n in (10_000, 50_000):
+    for n in (30_000, 100_000):
         p = tmp_path / f"{kind}{n}.{'jsonl' if kind == 'jsonl' else 'json'}"
         with open(p, "w", encoding="utf-8") as fh:  # written lazily, one record at a time
             fh.write("" if kind == "jsonl" else "[\n")
@@ -774,8 +777,9 @@ def test_reading_keeps_memory_bounded(tmp_path: Path, kind: str) -> None:
                 fh.write(json.dumps(_record(i)) + sep)
         count, peaks[n] = _peak_while_reading(p)
         assert count == n
-    assert peaks[50_000] < 8 * 2**20, peaks  # a few MB, whatever the file size
-    assert peaks[50_000] < 2 * peaks[10_000], peaks  # 5x the records, not 5x the memory
+        p.unlink()
+    assert peaks[100_000] < 8 * 2**20, peaks  # a few MB, whatever the file size
+    assert peaks[100_000] < 1.5 * peaks[30_000], peaks  # 3.3x the records, not 3.3x the memory
 
 
 def test_rawrecord_defaults() -> None:
