@@ -67,11 +67,13 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import regex
+from pydantic import Field, model_validator
 
-from curate.buildconfig import BucketConfig, BucketRule, BuildConfigError, LengthConfig
-from curate.records import Trajectory
+from curate.config import ConfigError, ConfigSection
+from curate.records import Role, Trajectory
 from curate.toolcalls import OPEN_TAG, load_json, parse_message_calls
 
 FALLBACK = "other"
@@ -107,6 +109,85 @@ _CODE_LINE = (
     r"[ \t]*(?:(?:def|class)[ \t]+\w+[ \t]*[(:]|(?:async[ \t]+)?function[ \t]+\w+[ \t]*\("
     r"|import[ \t]+[\w.]+|from[ \t]+[\w.]+[ \t]+import[ \t]+\w)"
 )
+
+# --- the config sections: [buckets] and [length] of a build config ---------------------------------------
+
+MAX_LENGTH_BUCKETS = 64
+MAX_TOKENS = 2**31 - 1
+"""Token counts are stored as int32."""
+
+
+class BucketRule(ConfigSection):
+    """A capability signal: every condition given must hold (unset conditions are ignored).
+
+    `any_of` adds alternatives: the rule holds when its own conditions hold and at least one
+    alternative does. Regular expressions use the `regex` module and are compiled once, when a
+    `curate.buckets.Bucketer` is built (an invalid one is a `BucketConfigError` naming the rule).
+    """
+
+    pattern: str | list[str] | None = Field(
+        None, description="a `regex` pattern searched in the texts of `roles`, or a list: any of them "
+        "(several simple patterns search faster than one alternation in the `regex` module)")
+    roles: list[Role] = Field(default_factory=lambda: ["user", "assistant"])
+    tool_pattern: str | None = Field(
+        None, description="a `regex` pattern searched in the names of the tools called")
+    tools_match: Literal["any", "all"] = Field(
+        "any", description="`tool_pattern` must match one called tool (`any`) or every call, at least one (`all`)")
+    min_calls: int | None = Field(None, ge=0)
+    max_calls: int | None = Field(None, ge=0)
+    min_rounds: int | None = Field(None, ge=0, description="a round: an assistant turn with at least one call")
+    max_rounds: int | None = Field(None, ge=0)
+    min_parallel: int | None = Field(None, ge=1, description="most calls in one assistant turn at least this")
+    tool_error_then_call: bool | None = Field(
+        None, description="a tool result reporting an error (JSON with an `error` key, or text matching "
+        "`error_pattern`) followed by another call")
+    error_pattern: str | list[str] | None = Field(
+        None, description="a pattern or a list (any of them); default: curate.buckets.DEFAULT_ERROR_PATTERNS")
+    min_chars: int | None = Field(None, ge=0, description="characters of all message contents at least this")
+    min_tokens: int | None = Field(
+        None, ge=0, description="tokens at least this (counted by the caller, else estimated from characters)")
+    no_tools: bool | None = Field(None, description="the conversation makes no tool call")
+    final_json: bool | None = Field(
+        None, description="the last assistant answer is a JSON object or array (a ```json fence allowed)")
+    alone: bool | None = Field(
+        None, description="a fallback: holds only when no rule without `alone` holds")
+    any_of: list[BucketRule] = Field(default_factory=list, description="alternatives; at least one must hold")
+
+
+class BucketConfig(ConfigSection):
+    """`[buckets]` of a build config: the capability rules and their precedence."""
+
+    rules: dict[str, BucketRule] | None = None
+    """Replaces the default rules when given (see curate.buckets.DEFAULT_RULES)."""
+    precedence: list[str] | None = None
+    """Bucket names, first wins; every rule must be named (`other`, the fallback, may be). Default:
+    curate.buckets.DEFAULT_PRECEDENCE for the default rules, the order of `rules` for custom ones."""
+
+
+class LengthConfig(ConfigSection):
+    """`[length]` of a build config: where length buckets split, given or taken from quantiles."""
+
+    edges: list[int] | None = Field(
+        None, max_length=MAX_LENGTH_BUCKETS,
+        description=f"token counts where length buckets split: increasing, 1 to {MAX_TOKENS}")
+    quantiles: list[float] | None = Field(None, max_length=MAX_LENGTH_BUCKETS)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> LengthConfig:
+        if self.edges is not None and self.quantiles is not None:
+            raise ValueError("give either `edges` or `quantiles`, not both")
+        if self.edges is not None:
+            for e in self.edges:
+                if not 1 <= e <= MAX_TOKENS:
+                    raise ValueError(f"`edges`: {e} is not a token count from 1 to {MAX_TOKENS}")
+        if self.edges is not None and sorted(set(self.edges)) != self.edges:
+            raise ValueError("`edges` must be strictly increasing")
+        if self.quantiles is not None and not all(0 < q < 1 for q in self.quantiles):
+            raise ValueError("`quantiles` must lie strictly between 0 and 1")
+        return self
+
+
+# --- the default rules -----------------------------------------------------------------------------------
 
 DEFAULT_RULES: dict[str, BucketRule] = {
     "error_recovery": BucketRule(tool_error_then_call=True),
@@ -169,7 +250,7 @@ DEFAULT_PRECEDENCE: tuple[str, ...] = (
 """First wins; see the module docstring for the reasoning."""
 
 
-class BucketConfigError(BuildConfigError):
+class BucketConfigError(ConfigError):
     """A bucket configuration a person has to fix; names the rule and the key at fault."""
 
 

@@ -151,7 +151,7 @@ def add_plugin_commands(sub: Any) -> None:
             register = ep.load()
         except ImportError as e:  # a broken install: say so when the command is used, not on every command
             broken = sub.add_parser(ep.name, help=f"(unavailable: {e})")
-            broken.set_defaults(run=lambda _args, e=e, name=ep.name: _error(
+            broken.set_defaults(run=lambda _args, e=e, name=ep.name: print_error(
                 f"`curate {name}` cannot load ({e}); reinstall with `pip install -e '.[train]'`"))
             continue
         register(sub)
@@ -170,13 +170,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Run the handler of the command, `cmd_<name>(args) -> exit code`; the errors every command may meet are
+    reported here, once: a config to fix, a worker process that died, a closed pipe, Ctrl-C, SIGTERM."""
+    from curate.config import ConfigError
     from curate.parallel import WorkerDied, resolve_jobs
 
-    try:
-        if getattr(args, "jobs", None) is not None:  # one meaning of --jobs N for every command: 0 is one per core
+    if getattr(args, "jobs", None) is not None:  # one meaning of --jobs N for every command: 0 is one per core
+        try:
             args.jobs = resolve_jobs(args.jobs)
-    except ValueError as e:
-        return print_error(str(e))
+        except ValueError as e:
+            return print_error(str(e))
     try:
         if args.command == "lint":
             return cmd_lint(args)
@@ -184,17 +187,19 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return cmd_rule(args)
         if args.command == "build":
             return cmd_build(args)
-        if args.command in ("dedup", "bucket", "stats"):
-            return cmd_stage(args)
         if args.command == "mask":
-            from curate.mask_cmd import run
+            from curate.mask_cmd import cmd_mask
 
-            return run(args)
-        if getattr(args, "run", None) is not None:  # a plugin command
+            return cmd_mask(args)
+        if args.command in ("dedup", "bucket", "stats"):
+            from curate import stages_cmd
+
+            return _stage(getattr(stages_cmd, f"cmd_{args.command}"), args)
+        if getattr(args, "run", None) is not None:  # a plugin command: its `cmd_<name>`
             return int(args.run(args))
         parser.print_help()
         return 2
-    except WorkerDied as e:  # a worker process of --jobs N was killed (out of memory, say)
+    except (ConfigError, WorkerDied) as e:  # a worker of --jobs N killed (out of memory, say)
         sys.stdout.flush()
         return print_error(str(e))
     except BrokenPipeError:
@@ -241,15 +246,10 @@ def unwind_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _error(message: str) -> int:
-    from curate.terminal import print_error
-
-    return print_error(message)
-
-
 def cmd_lint(args: argparse.Namespace) -> int:
-    from curate.config import ConfigError, find_pyproject, load_lint_config
+    from curate.config import ConfigError, find_pyproject
     from curate.lint import Linter
+    from curate.lint_config import load_lint_config
     from curate.readers import ReadError, load_tool_specs
     from curate.report import stream_is_color, write_github, write_json, write_summary, write_text
 
@@ -270,14 +270,16 @@ def cmd_lint(args: argparse.Namespace) -> int:
             linter: Any = ParallelLinter(specs, select, ignore, jobs, max_record_bytes=config.max_record_bytes)
         else:
             linter = Linter(specs, select, ignore, max_record_bytes=config.max_record_bytes)
-    except (ConfigError, ReadError) as e:
-        return _error(str(e))
+    except ReadError as e:
+        return print_error(str(e))
+    except ConfigError:
+        raise  # reported by `_run`, as every command's
     except ValueError as e:  # an invalid tool spec in a --tools file
-        return _error(f"invalid tool spec: {e}")
+        return print_error(f"invalid tool spec: {e}")
 
     missing = [p for p in args.paths if p != "-" and not Path(p).exists()]
     if missing:  # before any output, so that --format json never prints half an array
-        return _error(f"{missing[0]}: no such file or directory")
+        return print_error(f"{missing[0]}: no such file or directory")
     out = sys.stdout
     color = stream_is_color(out)
     errors = 0
@@ -301,7 +303,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
             write_text(findings(), out, color)
     except ReadError as e:
         out.flush()
-        return _error(str(e))
+        return print_error(str(e))
     finally:
         if jobs > 1:
             linter.close()
@@ -322,7 +324,7 @@ def cmd_rule(args: argparse.Namespace) -> int:
         return 0
     rule = rules.get(args.code.upper())
     if rule is None:
-        return _error(f"no rule `{clean(args.code, NAME_LIMIT)}`; `curate rule --all` lists them")
+        return print_error(f"no rule `{clean(args.code, NAME_LIMIT)}`; `curate rule --all` lists them")
     print(f"{rule.code} ({rule.name}) [{rule.group}, {rule.severity}]\n")
     print(rule.docs())
     return 0
@@ -342,7 +344,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from curate.build import BuildError, build
-    from curate.buildconfig import BuildConfigError, load_build_config
+    from curate.buildconfig import load_build_config
+    from curate.config import ConfigError
     from curate.readers import ReadError
     from curate.storage import as_location
     from curate.tokenizer import TokenizerError
@@ -355,7 +358,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             updates["lint"] = cfg.lint.model_copy(update={"keep_invalid": True})
         cfg = cfg.model_copy(update=updates)
         if args.address and args.engine != "ray":
-            return _error("--address needs --engine ray")
+            return print_error("--address needs --engine ray")
         engine = None
         if args.engine == "ray":
             from curate.build_ray import RayEngine
@@ -366,12 +369,14 @@ def cmd_build(args: argparse.Namespace) -> int:
                        [as_location(t) for t in args.tools], args.tokenizer,
                        [as_location(d) for d in args.decontaminate],
                        log=_progress(err), engine=engine, force=args.force)
-    except (BuildError, BuildConfigError, ReadError, TokenizerError) as e:
-        return _error(str(e))
+    except (BuildError, ReadError, TokenizerError) as e:
+        return print_error(str(e))
     except OSError as e:  # disk full, read-only or vanished output: nothing was left half-written
-        return _error(io_error_message(e, args.output))
-    except ValueError as e:  # MixError, BucketConfigError, DedupError: impossible targets and bad rules
-        return _error(str(e))
+        return print_error(io_error_message(e, args.output))
+    except ConfigError:
+        raise  # reported by `_run`, as every command's (bucket rules that do not compile included)
+    except ValueError as e:  # MixError, DedupError: impossible targets
+        return print_error(str(e))
     m = result.manifest
     from curate.terminal import markup  # bucket names, drop reasons and OUT may hold markup or escapes
 
@@ -391,20 +396,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stage(args: argparse.Namespace) -> int:
+def _stage(handler: Any, args: argparse.Namespace) -> int:
+    """Run `curate dedup`, `bucket` or `stats` (`curate.stages_cmd.cmd_<name>`), their errors one line each."""
     from curate.build import BuildError
-    from curate.buildconfig import BuildConfigError
+    from curate.config import ConfigError
     from curate.readers import ReadError
-    from curate.stages_cmd import cmd_bucket, cmd_dedup, cmd_stats
     from curate.tokenizer import TokenizerError
 
-    run = {"dedup": cmd_dedup, "bucket": cmd_bucket, "stats": cmd_stats}[args.command]
     try:
-        return run(args)
-    except (BuildError, BuildConfigError, ReadError, TokenizerError) as e:
-        return _error(str(e))
-    except ValueError as e:  # DedupError, BucketConfigError
-        return _error(str(e))
+        return int(handler(args))
+    except (BuildError, ReadError, TokenizerError) as e:
+        return print_error(str(e))
+    except ConfigError:
+        raise  # reported by `_run`, as every command's
+    except ValueError as e:  # DedupError
+        return print_error(str(e))
     except OSError as e:
-        return _error(io_error_message(e, getattr(args, "output", None)))
-
+        return print_error(io_error_message(e, getattr(args, "output", None)))

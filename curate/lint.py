@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from curate.config import select_codes
+from curate.lint_config import select_codes
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, ReadResult, RecordReader, load_tool_specs
 from curate.records import Finding, ToolSpec
 from curate.rules import all_rules

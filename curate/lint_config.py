@@ -16,89 +16,62 @@ rule to check: a linter that checks nothing must not report "clean".
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from curate.config import ConfigError, ConfigSection, read_toml, validate
 from curate.readers import DEFAULT_MAX_RECORD_BYTES
 
 MIN_RECORD_BYTES = 1 << 10
 MAX_RECORD_BYTES = 1 << 30
-"""Bounds of `max_record_bytes`: memory per record is a multiple of the limit."""
+"""Bounds of `max_record_bytes` (here and in a build config): memory per record is a multiple of the limit."""
 
 
-class ConfigError(ValueError):
-    """A configuration a person has to fix (unknown key, unknown rule code, bad TOML)."""
-
-
-class LintConfig(BaseModel):
+class LintConfig(ConfigSection):
     """The keys of `[tool.curate.lint]`."""
 
-    model_config = ConfigDict(extra="forbid")
-
     select: list[str] | None = None
-    ignore: list[str] = []
-    tools: list[str] = []
+    ignore: list[str] = Field(default_factory=list)
+    tools: list[str] = Field(default_factory=list)
     max_record_bytes: int = Field(
         DEFAULT_MAX_RECORD_BYTES, ge=MIN_RECORD_BYTES, le=MAX_RECORD_BYTES,
         description="records longer than this many bytes are not parsed but reported (RS001)")
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest `pyproject.toml` at or above `start`."""
-    for folder in (start.resolve(), *start.resolve().parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_toml(path: Path, error: type[Exception]) -> dict[str, Any]:
-    """A TOML config file's data; `error` (the caller's config error class) names the file and the problem."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise error(f"{path}: cannot read config: {e}") from None
-
-
 def load_lint_config(path: Path | None) -> tuple[LintConfig, Path | None]:
-    """Read `[tool.curate.lint]` from `path` (a pyproject.toml or a curate TOML file)."""
+    """Read `[tool.curate.lint]` from `path` (a pyproject.toml, or a curate TOML file with `[lint]`).
+
+    Raises `ConfigError` (`FILE: [tool.curate.lint] key: problem; what to do`) for a bad key or selection."""
     if path is None:
         return LintConfig(), None
-    data = read_toml(path, ConfigError)
-    section = data.get("tool", {}).get("curate", {}).get("lint") if path.name == "pyproject.toml" \
-        else data.get("lint", data.get("tool", {}).get("curate", {}).get("lint"))
-    if section is None:
+    data = read_toml(path)
+    if path.name != "pyproject.toml" and "lint" in data:
+        table, section = data["lint"], "lint"
+    else:
+        tool = data.get("tool")
+        curate = tool.get("curate") if isinstance(tool, dict) else None
+        table, section = curate.get("lint") if isinstance(curate, dict) else None, "tool.curate.lint"
+    if table is None:
         return LintConfig(), path
-    try:
-        config = LintConfig.model_validate(section)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"`{'.'.join(str(x) for x in err['loc'])}`: {err['msg'].lower()}" for err in e.errors()
-        )
-        raise ConfigError(f"{path}: [tool.curate.lint]: {problems} "
-                          f"(known keys: {', '.join(LintConfig.model_fields)})") from None
+    config = validate(LintConfig, table, path, section)
     from curate.rules import all_rules
 
-    select_codes(all_rules(), config.select, config.ignore,
-                 names=(f"{path}: [tool.curate.lint] `select`", f"{path}: [tool.curate.lint] `ignore`"))
+    select_codes(all_rules(), config.select, config.ignore, where=f"{path}: [{section}]")
     return config, path
 
 
 def select_codes(rules: Mapping[str, object], select: Iterable[str] | None,
-                 ignore: Iterable[str] | None, names: tuple[str, str] = ("--select", "--ignore"),
-                 allow_none: bool = False) -> list[str]:
+                 ignore: Iterable[str] | None, where: str | None = None, allow_none: bool = False) -> list[str]:
     """Rule codes chosen by code prefixes (ruff style: `TC` selects TC001...; `ALL` selects every rule).
 
     Raises `ConfigError` for a selector that is not a string, is empty or blank, or matches no rule, for an
     empty `select` list, and (unless `allow_none`: a worker whose rules all run elsewhere) when the selection
-    leaves no rule at all; `names` say where the selectors come from, for the message."""
+    leaves no rule at all. `where` is the config table the selectors come from (`FILE: [tool.curate.lint]`);
+    None for the command line's `--select` and `--ignore`."""
     known = ", ".join(sorted({c[:2] for c in rules}))
+    names = (f"{where} select", f"{where} ignore") if where else ("--select", "--ignore")
 
     def expand(selectors: Iterable[str], what: str) -> set[str]:
         chosen: set[str] = set()
@@ -121,5 +94,6 @@ def select_codes(rules: Mapping[str, object], select: Iterable[str] | None,
     chosen = set(rules) if select is None else expand(select, names[0])
     chosen -= expand(ignore or (), names[1])
     if not chosen and not allow_none:
-        raise ConfigError(f"{names[0]} and {names[1]} leave no rule to check; ignore fewer codes")
+        both = f"{where} select, ignore: together they" if where else "--select and --ignore"
+        raise ConfigError(f"{both} leave no rule to check; ignore fewer codes")
     return sorted(chosen)

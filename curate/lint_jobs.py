@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from curate.config import select_codes
 from curate.lint import Linter, LintStats, cap_findings, closing_findings
+from curate.lint_config import select_codes
 from curate.parallel import WorkerPool
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, iter_raw
 from curate.records import Finding

@@ -22,8 +22,7 @@ from curate.jsonl import JsonlWriter, commit_together
 from curate.mask import SEGMENTS, MaskedExample, Masker, MaskError, MaskPolicy, MaskResult
 from curate.outputs import first_row_has
 from curate.records import Trajectory
-from curate.terminal import NAME_LIMIT, clean
-from curate.terminal import print_error as _error
+from curate.terminal import NAME_LIMIT, clean, print_error
 
 BATCH = 512
 
@@ -166,7 +165,7 @@ def mask_marker(path: Path) -> bool:
     return meta.is_file() and (path.stat().st_size == 0 or first_row_has(path, ("input_ids", "labels")))
 
 
-def run(args: Any) -> int:
+def cmd_mask(args: Any) -> int:
     from curate.outputs import OutputError, check_output_file, io_error_message
     from curate.readers import ReadError, load_tool_specs
     from curate.tokenizer import TokenizerError, load_tokenizer
@@ -175,7 +174,7 @@ def run(args: Any) -> int:
         policy = MaskPolicy(turns=args.turns, think=args.think, max_length=args.max_length,
                             truncation=args.truncation, template=args.template)
     except ValueError as e:
-        return _error(str(e))
+        return print_error(str(e))
     out = Path(args.output) if args.output else None
     try:
         if out is not None:
@@ -185,7 +184,7 @@ def run(args: Any) -> int:
         tokenizer = load_tokenizer(args.tokenizer)
         masker = Masker(tokenizer, policy)
     except (TokenizerError, MaskError, ReadError, OutputError) as e:
-        return _error(str(e))
+        return print_error(str(e))
     try:
         with contextlib.ExitStack() as stack:
             writer = None
@@ -194,9 +193,9 @@ def run(args: Any) -> int:
                 writer = stack.enter_context(JsonlWriter(out))
             return _mask_all(args, policy, tokenizer, masker, tools, writer)
     except ReadError as e:
-        return _error(str(e))
+        return print_error(str(e))
     except OSError as e:
-        return _error(io_error_message(e, args.output))
+        return print_error(io_error_message(e, args.output))
 
 
 def _mask_all(args: Any, policy: MaskPolicy, tokenizer: Any, masker: Masker, tools: Sequence[dict[str, Any]],

@@ -1,4 +1,4 @@
-"""Balancing the capability mix, and the train/eval split.
+"""Balancing the capability mix: how many records of each capability bucket go out, and which.
 
 `balance(items, cfg, seed)` takes `(index, bucket, cluster_id)` triples and picks how many records of
 each bucket go out, and which:
@@ -25,8 +25,7 @@ Every input record is accounted for: `before[b] == after[b] - copies[b] + droppe
 cannot be met raise `MixError` saying what and how to fix it. Everything is seeded: a bucket's draw
 depends only on the seed, the bucket's name and its members, not on input order.
 
-`split_eval(items, cfg, seed)` puts whole near-duplicate clusters on one side, stratified by bucket;
-see its docstring.
+The split that follows, train/eval, is `curate.split`.
 """
 
 from __future__ import annotations
@@ -37,12 +36,58 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from curate.buildconfig import MixConfig, SplitConfig
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, model_validator
+
+from curate.config import ConfigSection
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+
+MAX_UPSAMPLED_RECORDS = 10_000_000
+"""With `upsample`, the most records `total` and the floors may ask for: every copy is made in memory."""
+
+
+class MixConfig(ConfigSection):
+    """`[mix]` of a build config: how `balance` shares records out among capability buckets."""
+
+    strategy: Literal["none", "uniform", "proportions", "temperature"] = "temperature"
+    alpha: float = Field(0.5, ge=0.0, le=1.0)
+    proportions: dict[str, NonNegativeFloat] = Field(default_factory=dict)
+    total: int = Field(0, ge=0)
+    fit: Literal["cap", "smallest"] = Field(
+        "cap", description="with total = 0: `cap` down-samples each bucket to its share of all records and "
+        "keeps smaller buckets whole (the mix moves toward the target without discarding more than needed); "
+        "`smallest` keeps the exact shares, the smallest bucket relative to its share setting the total")
+    caps: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    floors: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    upsample: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> MixConfig:
+        if self.strategy == "proportions":
+            if not self.proportions:
+                raise ValueError("strategy `proportions` needs `proportions` (bucket -> share)")
+            total = sum(self.proportions.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"`proportions` must sum to 1, they sum to {total:g}")
+        elif self.proportions:
+            raise ValueError(f"`proportions` is only used with strategy `proportions`, not `{self.strategy}`: "
+                             "set `strategy = \"proportions\"` or remove `proportions`")
+        for name, cap in self.caps.items():
+            if name in self.floors and self.floors[name] > cap:
+                raise ValueError(f"bucket `{name}`: floor {self.floors[name]} is above its cap {cap}")
+        if self.upsample:  # copies are made in memory: bound what `total` and the floors can ask for
+            if self.total > MAX_UPSAMPLED_RECORDS:
+                raise ValueError(f"`total` is {self.total:,}; with `upsample = true` it must be from 0 to "
+                                 f"{MAX_UPSAMPLED_RECORDS:,}")
+            floors = sum(self.floors.values())
+            if floors > MAX_UPSAMPLED_RECORDS:
+                raise ValueError(f"`floors` add up to {floors:,}; with `upsample = true` they must add up to at "
+                                 f"most {MAX_UPSAMPLED_RECORDS:,}")
+        return self
 
 
 class MixError(ValueError):
@@ -310,7 +355,7 @@ def _pick(members: list[MixInput], n: int, rng: random.Random) -> list[MixItem]:
         return []
     clusters: dict[tuple[int, str], list[MixInput]] = defaultdict(list)
     for r in members:  # members are sorted by index, so each cluster's list is too
-        clusters[_cluster_key(r)].append(r)
+        clusters[cluster_key(r)].append(r)
     keys = sorted(clusters)
     rng.shuffle(keys)
     queues = []
@@ -331,7 +376,7 @@ def _pick(members: list[MixInput], n: int, rng: random.Random) -> list[MixItem]:
     return out
 
 
-def _cluster_key(r: MixInput) -> tuple[int, str]:
+def cluster_key(r: MixInput) -> tuple[int, str]:
     """A sortable key for a record's cluster: its id as text, or the record itself when it has none."""
     return (1, str(r.index)) if r.cluster_id is None else (0, str(r.cluster_id))
 
@@ -373,78 +418,10 @@ def _pct(n: int, total: int) -> str:
     return f"{100 * n / total:.1f}%" if total else "-"
 
 
-# --- the eval split ----------------------------------------------------------------------------
+def __getattr__(name: str) -> Any:
+    """`split_eval` moved to `curate.split`; importable from here until the build imports it from there."""
+    if name == "split_eval":
+        from curate.split import split_eval
 
-
-def split_eval(items: Iterable[Item], cfg: SplitConfig | None = None, seed: int = 0) -> tuple[list[int], list[int]]:
-    """Split records into (train indices, eval indices), stratified by bucket, clusters kept whole.
-
-    `items` are `(index, bucket, cluster_id)` triples, `MixInput`s or `MixItem`s (copies included:
-    a copy shares its original's index and goes where it goes, so its index repeats on that side).
-    A cluster belongs to the bucket most of its records are in (ties: the first name). Each bucket
-    sends whole clusters, in a seeded random order, to eval until it holds `eval_fraction` of the
-    bucket's records (rounded, never overshooting with a large cluster), raised to `eval_min` records
-    when the bucket has more than `eval_min` clusters, and never the whole bucket (one cluster at
-    least stays in train). `eval_fraction = 0` means no eval split. Both lists come out sorted.
-    """
-    cfg = cfg or SplitConfig()
-    rows: list[tuple[int, str, Hashable | None]] = []
-    for it in items:
-        if isinstance(it, (MixItem, MixInput)):
-            rows.append((it.index, it.bucket, it.cluster_id))
-        else:
-            r = MixInput(*it)
-            rows.append((r.index, r.bucket, r.cluster_id))
-    if cfg.eval_fraction == 0:
-        return sorted(r[0] for r in rows), []
-
-    record_bucket: dict[int, str] = {}
-    record_cluster: dict[int, tuple[int, str]] = {}
-    for index, bucket, cluster in rows:
-        key = _cluster_key(MixInput(index, bucket, cluster))
-        if record_cluster.setdefault(index, key) != key or record_bucket.setdefault(index, bucket) != bucket:
-            raise MixError(f"record {index} is given with two different buckets or clusters")
-    members: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for index in sorted(record_cluster):
-        members[record_cluster[index]].append(index)
-    by_bucket: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for key in sorted(members):
-        votes = Counter(record_bucket[i] for i in members[key])
-        top = max(votes.values())
-        by_bucket[min(b for b, v in votes.items() if v == top)].append(key)
-
-    eval_clusters: set[tuple[int, str]] = set()
-    for bucket in sorted(by_bucket):
-        keys = by_bucket[bucket]
-        n = sum(len(members[k]) for k in keys)
-        target = min(math.floor(cfg.eval_fraction * n + 0.5), n - 1)
-        if len(keys) > cfg.eval_min:
-            target = max(target, cfg.eval_min)
-        rng = random.Random(f"split:{seed}:{bucket}")
-        order = list(keys)
-        rng.shuffle(order)
-        chosen: list[tuple[int, str]] = []
-        got = 0
-        for k in order:  # whole clusters, never past the target
-            if got + len(members[k]) <= target:
-                chosen.append(k)
-                got += len(members[k])
-                if got == target:
-                    break
-        if len(keys) > cfg.eval_min and got < cfg.eval_min:  # large clusters skipped: top up, smallest first
-            taken = set(chosen)
-            rest = sorted((k for k in order if k not in taken), key=lambda k: len(members[k]))
-            for k in rest:
-                if got >= cfg.eval_min:
-                    break
-                chosen.append(k)
-                got += len(members[k])
-        if len(chosen) == len(keys):  # never the whole bucket
-            chosen.pop()
-        eval_clusters.update(chosen)
-
-    train: list[int] = []
-    evals: list[int] = []
-    for index, _bucket, _cluster in rows:
-        (evals if record_cluster[index] in eval_clusters else train).append(index)
-    return sorted(train), sorted(evals)
+        return split_eval
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,13 +14,17 @@ from curate.buckets import (
     DEFAULT_PRECEDENCE,
     DEFAULT_RULES,
     FALLBACK,
+    BucketConfig,
     BucketConfigError,
     Bucketer,
+    BucketRule,
+    LengthConfig,
     length_bucket,
     length_bucket_names,
     length_edges,
 )
-from curate.buildconfig import BucketConfig, BucketRule, BuildConfigError, LengthConfig, load_build_config
+from curate.buildconfig import BuildConfigError, load_build_config
+from curate.config import ConfigError
 from curate.readers import RecordReader
 from curate.records import Trajectory
 
@@ -365,8 +369,9 @@ class TestConfig:
         with pytest.raises(BucketConfigError, match="`rules` is empty"):
             Bucketer(BucketConfig(rules={}))
 
-    def test_config_error_is_a_build_config_error(self) -> None:
-        assert issubclass(BucketConfigError, BuildConfigError)
+    def test_config_error_is_a_config_error(self) -> None:
+        """The command line reports every config error, bucket rules included, as one line, exit 2."""
+        assert issubclass(BucketConfigError, ConfigError) and issubclass(BuildConfigError, ConfigError)
 
 
 # --- the sample corpus -------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from datasketch.lsh import _optimal_param
 
 from bench.corpus import planted_corpus
 from curate import dedup
-from curate.buildconfig import DedupConfig
 from curate.dedup import (
+    DedupConfig,
     DedupError,
     MinHashSettings,
     Signatures,

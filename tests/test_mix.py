@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from curate.buildconfig import MixConfig, SplitConfig
-from curate.mix import MixError, MixInput, MixItem, MixResult, balance, format_mix_table, split_eval
+from curate.mix import MixConfig, MixError, MixInput, MixItem, MixResult, balance, format_mix_table
+from curate.split import SplitConfig, split_eval
 
 
 def corpus(sizes: dict[str, int], cluster_size: int = 1, start: int = 0) -> list[tuple[int, str, int | None]]:

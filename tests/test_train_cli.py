@@ -32,7 +32,7 @@ def test_unknown_config_key_exits_2_naming_it(tmp_path: Path) -> None:
     build = write_build(tmp_path / "build")
     res = run_cli("train", str(build), "--model", "tiny", "--config", str(cfg), "-o", str(tmp_path / "run"))
     assert res.returncode == 2
-    assert "optim.learning_rate" in res.stderr and "lr" in res.stderr
+    assert "train.toml: [optim] learning_rate: unknown key;" in res.stderr and "lr" in res.stderr
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
 
 

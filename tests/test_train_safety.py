@@ -562,29 +562,29 @@ def test_a_stale_checkpoint_staging_folder_is_removed_on_resume(tmp_path: Path, 
 
 
 @pytest.mark.parametrize(("toml", "message"), [
-    ("[lora]\nr = 4096", "`lora.r`: 4096 is out of range; allowed: 1..1024"),
-    ("[lora]\nr = 0", "`lora.r`: 0 is out of range; allowed: 1..1024"),
-    ("[lora]\nalpha = 1_000_000", "`lora.alpha`: 1000000 is out of range; allowed: 1..65536"),
-    ("[data]\ntokens_per_batch = 100_000_000", "`data.tokens_per_batch`: 100000000 is out of range; allowed: "
+    ("[lora]\nr = 4096", "[lora] r: 4096 is out of range; allowed: 1..1024"),
+    ("[lora]\nr = 0", "[lora] r: 0 is out of range; allowed: 1..1024"),
+    ("[lora]\nalpha = 1_000_000", "[lora] alpha: 1000000 is out of range; allowed: 1..65536"),
+    ("[data]\ntokens_per_batch = 100_000_000", "[data] tokens_per_batch: 100000000 is out of range; allowed: "
                                                  "64..1048576"),
-    ("[data]\nbatch_size = 100_000", "`data.batch_size`: 100000 is out of range; allowed: 1..4096"),
-    ("[data]\neval_limit_per_bucket = 10_000_000", "`data.eval_limit_per_bucket`: 10000000 is out of range; "
+    ("[data]\nbatch_size = 100_000", "[data] batch_size: 100000 is out of range; allowed: 1..4096"),
+    ("[data]\neval_limit_per_bucket = 10_000_000", "[data] eval_limit_per_bucket: 10000000 is out of range; "
                                                      "allowed: 1..1000000"),
-    ("[eval]\ntokens_per_batch = 10_000_000", "`eval.tokens_per_batch`: 10000000 is out of range; allowed: "
+    ("[eval]\ntokens_per_batch = 10_000_000", "[eval] tokens_per_batch: 10000000 is out of range; allowed: "
                                                 "64..1048576"),
-    ("[optim]\nepochs = 1e6", "`optim.epochs`: 1000000.0 is out of range; allowed: > 0 and <= 1000"),
-    ("[optim]\nmax_steps = 1_000_000_000", "`optim.max_steps`: 1000000000 is out of range; allowed: 1..10000000"),
-    ("[optim]\ngrad_accumulation = 100_000", "`optim.grad_accumulation`: 100000 is out of range; allowed: 1..4096"),
-    ("[generation]\nsamples = 10_000", "`generation.samples`: 10000 is out of range; allowed: 1..256"),
-    ("[generation]\nmax_new_tokens = 1_000_000", "`generation.max_new_tokens`: 1000000 is out of range; allowed: "
+    ("[optim]\nepochs = 1e6", "[optim] epochs: 1000000.0 is out of range; allowed: > 0 and <= 1000"),
+    ("[optim]\nmax_steps = 1_000_000_000", "[optim] max_steps: 1000000000 is out of range; allowed: 1..10000000"),
+    ("[optim]\ngrad_accumulation = 100_000", "[optim] grad_accumulation: 100000 is out of range; allowed: 1..4096"),
+    ("[generation]\nsamples = 10_000", "[generation] samples: 10000 is out of range; allowed: 1..256"),
+    ("[generation]\nmax_new_tokens = 1_000_000", "[generation] max_new_tokens: 1000000 is out of range; allowed: "
                                                    "1..32768"),
-    ("[generation]\nprompts_per_bucket = 1_000_000", "`generation.prompts_per_bucket`: 1000000 is out of range; "
+    ("[generation]\nprompts_per_bucket = 1_000_000", "[generation] prompts_per_bucket: 1000000 is out of range; "
                                                        "allowed: 1..10000"),
-    ("[generation]\nbatch_size = 100_000", "`generation.batch_size`: 100000 is out of range; allowed: 1..1024"),
-    ("[generation]\nbatch_size = 1024\nsamples = 256", "`generation`: batch_size x samples = 262144 sequences "
+    ("[generation]\nbatch_size = 100_000", "[generation] batch_size: 100000 is out of range; allowed: 1..1024"),
+    ("[generation]\nbatch_size = 1024\nsamples = 256", "[generation]: batch_size x samples = 262144 sequences "
                                                         "decoded at once; at most 4096"),
-    ("seed = -1", "`seed`: -1 is out of range; allowed: 0..4294967295"),
-    ("seed = 18446744073709551616", "`seed`: 18446744073709551616 is out of range; allowed: 0..4294967295"),
+    ("seed = -1", "seed: -1 is out of range; allowed: 0..4294967295"),
+    ("seed = 18446744073709551616", "seed: 18446744073709551616 is out of range; allowed: 0..4294967295"),
 ])
 def test_sizes_that_multiply_memory_are_bounded_naming_key_and_range(tmp_path: Path, toml: str, message: str) -> None:
     from train import TrainError
@@ -605,9 +605,9 @@ def test_bounds_are_checked_before_the_model_loads(tmp_path: Path, build: Path,
     config = tmp_path / "train.toml"
     config.write_text("[lora]\nr = 100000\n")
     assert curate("train", build, "--model", model, "--config", config, "-o", tmp_path / "run") == 2
-    assert "`lora.r`: 100000 is out of range; allowed: 1..1024" in error_line(capfd.readouterr().err)
+    assert "train.toml: [lora] r: 100000 is out of range; allowed: 1..1024" in error_line(capfd.readouterr().err)
     assert curate("train", build, "--model", "tiny", "--seed", "-5", "-o", tmp_path / "run") == 2
-    assert "--seed: `seed`: -5 is out of range" in error_line(capfd.readouterr().err)
+    assert "--seed: seed: -5 is out of range" in error_line(capfd.readouterr().err)
     assert names(tmp_path) == ["model", "train.toml"]
 
 

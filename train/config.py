@@ -4,8 +4,9 @@ Unknown keys are an error that names the key and the valid ones, so a typo never
 back to a default. Every size that multiplies memory, time or disk (`lora.r`, batch and token
 budgets, epochs and steps, generation samples and lengths, the seed numpy takes) has an upper bound
 as well as a lower one, and a value outside is an error naming the key and the allowed range
-(`lora.r`: 4096 is out of range; allowed: 1..1024), raised when the file is read, before any model
-loads. The defaults are the QLoRA SFT recipe of the issue:
+(`train.toml: [lora] r: 4096 is out of range; allowed: 1..1024`, the format of every config
+error, `curate.config`), raised when the file is read, before any model loads. The defaults are
+the QLoRA SFT recipe of the issue:
 
     seed = 0
 
@@ -69,9 +70,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from curate.config import read_toml
+from curate.config import ConfigError, ConfigSection, read_toml, validate
 from curate.mask import MaskPolicy
 from train import TrainError
 from train.graduation import GraduationThresholds
@@ -83,11 +84,7 @@ MAX_DECODED = 4096
 """Sequences one generation batch may decode at once (prompts per batch x samples per prompt)."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoraSection(_Section):
+class LoraSection(ConfigSection):
     r: int = Field(16, ge=1, le=1024, description="LoRA rank")
     alpha: int | None = Field(None, ge=1, le=65536, description="LoRA alpha; default 2 * r")
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
@@ -102,7 +99,7 @@ class LoraSection(_Section):
         return self.alpha if self.alpha is not None else 2 * self.r
 
 
-class OptimSection(_Section):
+class OptimSection(ConfigSection):
     lr: float = Field(2e-4, gt=0.0)
     scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
@@ -114,7 +111,7 @@ class OptimSection(_Section):
     gradient_checkpointing: bool = True
 
 
-class DataSection(_Section):
+class DataSection(ConfigSection):
     packing: bool = Field(True, description="padding-free batches (one row, positions restart per example)")
     tokens_per_batch: int = Field(16384, ge=64, le=MAX_BATCH_TOKENS, description="packing: token budget of one batch")
     batch_size: int = Field(4, ge=1, le=4096, description="padded batches (packing = false): examples per batch")
@@ -125,7 +122,7 @@ class DataSection(_Section):
         "order)")
 
 
-class EvalSection(_Section):
+class EvalSection(ConfigSection):
     eval_steps: int = Field(50, ge=1, le=10_000_000)
     tokens_per_batch: int | None = Field(None, ge=64, le=MAX_BATCH_TOKENS, description="default: data.tokens_per_batch")
     early_stopping: bool = True
@@ -134,7 +131,7 @@ class EvalSection(_Section):
     min_delta: float = Field(0.01, ge=0.0, description="the smallest drop of eval loss that counts as progress")
 
 
-class GenerationSection(_Section):
+class GenerationSection(ConfigSection):
     prompts_per_bucket: int = Field(8, ge=1, le=10_000, description="M: prompts per capability bucket")
     samples: int = Field(4, ge=1, le=256, description="n: sampled completions per prompt (diversity, pass@k)")
     temperature: float = Field(0.7, gt=0.0)
@@ -153,7 +150,7 @@ class GenerationSection(_Section):
         return self
 
 
-class TrainConfig(_Section):
+class TrainConfig(ConfigSection):
     """Everything a `curate train` run depends on besides its data and model (recorded in RUN/)."""
 
     seed: int = Field(0, ge=0, le=2**32 - 1, description="numpy takes seeds of 32 bits")
@@ -170,90 +167,17 @@ class TrainConfig(_Section):
         return self.eval.tokens_per_batch or self.data.tokens_per_batch
 
 
-def _valid_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[str]]:
-    """The section a validation error points into and its valid keys (for the message)."""
-    section: list[str] = []
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
-        ann = getattr(field, "annotation", None) if field is not None else None
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
-            break
-        model = ann
-        section.append(str(part))
-    return ".".join(section), sorted(model.model_fields)
-
-
-_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
-
-
-def _field_at(loc: tuple[Any, ...]) -> Any:
-    """The pydantic FieldInfo a validation error's location points to (None when it is not a field)."""
-    model: Any = TrainConfig
-    info = None
-    for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return None
-        info = model.model_fields.get(str(part))
-        if info is None:
-            return None
-        model = info.annotation
-    return info
-
-
-def allowed_range(loc: tuple[Any, ...]) -> str | None:
-    """The bounds of a numeric setting as `1..1024` (`> 0` and `< 1` for open ends), None without bounds."""
-    info = _field_at(loc)
-    if info is None:
-        return None
-    def num(x: float) -> str:
-        return str(int(x)) if float(x).is_integer() else str(x)
-
-    low = high = None
-    for m in info.metadata:
-        if getattr(m, "ge", None) is not None:
-            low = num(m.ge)
-        elif getattr(m, "gt", None) is not None:
-            low = f"> {num(m.gt)}"
-        if getattr(m, "le", None) is not None:
-            high = num(m.le)
-        elif getattr(m, "lt", None) is not None:
-            high = f"< {num(m.lt)}"
-    if low is None and high is None:
-        return None
-    if low is not None and high is not None and not low.startswith(">") and not high.startswith("<"):
-        return f"{low}..{high}"
-    return " and ".join(x for x in (low and (low if low.startswith(">") else f">= {low}"),
-                                    high and (high if high.startswith("<") else f"<= {high}")) if x)
-
-
-def config_error(e: ValidationError, where: str) -> TrainError:
-    """A pydantic error as one message: each key with its problem; unknown keys list the valid ones, and a
-    number out of bounds gives the allowed range."""
-    problems = []
-    for err in e.errors():
-        loc = tuple(err["loc"])
-        key = ".".join(str(x) for x in loc) or "(top)"
-        if err["type"] == "extra_forbidden":
-            section, valid = _valid_keys(TrainConfig, loc)
-            place = f"[{section}]" if section else "the top level"
-            problems.append(f"`{key}`: unknown key; valid keys in {place}: {', '.join(valid)}")
-        elif err["type"] in _RANGE_ERRORS and (bounds := allowed_range(loc)) is not None:
-            problems.append(f"`{key}`: {err['input']!r} is out of range; allowed: {bounds}")
-        else:
-            problems.append(f"`{key}`: {err['msg'].removeprefix('Value error, ')}")
-    return TrainError(f"{where}: " + "; ".join(problems))
+class TrainConfigError(TrainError, ConfigError):
+    """A training config a person has to fix: `FILE: [section] key: problem; what to do` (`curate.config`)."""
 
 
 def validated(data: dict[str, Any], where: str) -> TrainConfig:
-    """`data` as a TrainConfig; TrainError names `where` and every bad key (with its allowed range)."""
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as e:
-        raise config_error(e, where) from None
+    """`data` as a TrainConfig; TrainConfigError names `where` and every bad key (with its allowed range)."""
+    return validate(TrainConfig, data, where, error=TrainConfigError)
 
 
 def load_train_config(path: Path | None) -> TrainConfig:
-    """The config of a TOML file (None: the defaults); TrainError names the file and every bad key."""
+    """The config of a TOML file (None: the defaults); TrainConfigError names the file and every bad key."""
     if path is None:
         return TrainConfig()
-    return validated(read_toml(path, TrainError), str(path))
+    return validated(read_toml(path, TrainConfigError), str(path))
