@@ -9,7 +9,6 @@ or else as the data files under them, in path order.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -132,11 +131,6 @@ class _Replay:
         if not line.endswith(b"\n") and not self.head and (size is None or size < 0 or len(line) < size):
             line += self.fh.readline(-1 if size is None or size < 0 else size - len(line))
         return line
-
-    def __iter__(self) -> Iterator[bytes]:
-        head, self.head = self.head, b""
-        yield from io.BytesIO(head)  # whole lines, split on b"\n" only, as the file itself is
-        yield from self.fh
 
 
 _SNIFF_DECODER = json.JSONDecoder(parse_int=len, parse_constant=lambda name: None)
