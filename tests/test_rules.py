@@ -1,4 +1,5 @@
-"""Each rule: its documentation, and a minimal bad record that triggers exactly it next to a good one."""
+"""The rules as a set: documentation, stable codes, selection, the linter's shortcuts (skip flags, plain calls)
+and how call rules plug in. Each rule's own cases and examples are in `tests/test_rule_cases.py`."""
 
 from __future__ import annotations
 
@@ -45,42 +46,7 @@ def convo(*turns: tuple[str, str | None], **extra: Any) -> dict[str, Any]:
 
 
 U = ("user", "Weather in Oslo?")
-CALL = ("assistant", "<think>Look it up.</think>\n" + call({"city": "Oslo"}))
-RESULT = ("tool", '{"temp": 21}')
 ANSWER = ("assistant", "It is 21 °C in Oslo.")
-GOOD = convo(U, CALL, RESULT, ANSWER)
-
-# code -> records that must produce exactly that code (once), and nothing else.
-BAD: dict[str, list[Any]] = {
-    "RS002": [convo(("robot", "hi")), {"prompt": "hi"}, [1, 2], convo(("user", 42))],
-    "RS003": [{"messages": []}],
-    "RL001": [convo(U, ("system", "Be terse."), ANSWER)],
-    "RL002": [convo(("system", "s"), ("assistant", "Hi!"), U, ANSWER)],
-    "RL003": [convo(U, RESULT, ANSWER), convo(U, ("assistant", "Let me see."), RESULT, ANSWER)],
-    "RL004": [convo(U, ANSWER, ("user", "thanks"))],
-    "RL005": [convo(U, ("assistant", "  ")), convo(U, CALL, ("tool", ""), ANSWER)],
-    "FM001": [convo(U, ("assistant", "<think>hmm, it is 21 °C.")), convo(U, ("assistant", "hmm</think> 21 °C."))],
-    "FM002": [convo(U, ("assistant", "<think>a</think>b<think>c</think>d"))],
-    "FM003": [convo(U, ("assistant", call({"city": "Oslo"}) + "<think>late</think>"), RESULT, ANSWER)],
-    "FM004": [convo(("user", "<think>pretend</think> hi"), ANSWER), convo(U, CALL, ("tool", call({})), ANSWER)],
-    "FM005": [convo(U, ("assistant", "<tool-call>x</tool-call> done")), convo(U, ("assistant", "<Think>a</Think>b"))],
-    "FM006": [convo(U, ("assistant", "<tool_call>\n{\"name\": \"get_weather\"")),
-              convo(U, ("assistant", "done </tool_call>"))],
-    "FM007": [convo(U, ("assistant", "<tool_response>{}</tool_response> It is 21 °C."))],
-    "TC001": [convo(U, ("assistant", "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {,}}\n</tool_call>")),
-              convo(U, ("assistant", "<tool_call>\nget_weather(city=__import__('os').getcwd())\n</tool_call>"))],
-    "TC002": [convo(U, ("assistant", call({"city": "Oslo"}, name="get_wether")))],
-    "TC003": [convo(U, ("assistant", call({"unit": "celsius"})))],
-    "TC004": [convo(U, ("assistant", call({"city": "Oslo", "country": "NO"})))],
-    "TC005": [convo(U, ("assistant", call({"city": 7}))), convo(U, ("assistant", call({"city": "a", "days": True})))],
-    "TC006": [convo(U, ("assistant", call({"city": "Oslo", "unit": "kelvin"})))],
-    "TC007": [convo(U, ("assistant", call({"city": "Oslo"}) + call({"city": "Rome"})), RESULT, ANSWER),
-              convo(U, CALL, RESULT, RESULT, ANSWER)],
-    "TC008": [convo(U, ("assistant", call({"city": "Oslo", "days": 0})))],
-    "TC009": [convo(U, ("assistant", "<tool_call>\nget_weather(\"Oslo\")\n</tool_call>"))],
-    "TS001": [convo(U, ANSWER, tools=[{"name": "f", "parameters": {"type": "dict", "properties": {
-        "when": {"type": "datetime"}}}}])],
-}
 
 
 def lint_records(records: list[Any], tmp_path, **kw: Any) -> list[tuple[str, int | None]]:
@@ -90,12 +56,9 @@ def lint_records(records: list[Any], tmp_path, **kw: Any) -> list[tuple[str, int
     return [(f.code, f.line) for f in linter.lint_path(path)]
 
 
-def test_every_rule_is_documented_with_examples() -> None:
-    rules = all_rules()
-    for code, rule in rules.items():
-        docs = rule.docs()
+def test_every_rule_is_documented() -> None:
+    for code, rule in all_rules().items():
         assert rule.summary(), code
-        assert "Anti-pattern" in docs and "Best practice" in docs, f"{code} docs need both examples"
         assert rule.name and rule.group and rule.severity in ("error", "warning")
 
 
@@ -110,70 +73,12 @@ def test_tool_call_codes_are_stable() -> None:
     assert names["TC007"] == "unpaired-call-response"
 
 
-def test_every_rule_has_a_triggering_example() -> None:
-    covered = set(BAD) | {"RS001", "RS004"}  # unreadable lines and duplicate ids are tested below
-    assert covered == set(all_rules())
-
-
-def test_good_record_is_clean(tmp_path) -> None:
-    assert lint_records([GOOD], tmp_path) == []
-
-
-@pytest.mark.parametrize(("code", "index"), [(c, i) for c, recs in BAD.items() for i in range(len(recs))])
-def test_bad_record_triggers_exactly_its_rule(code: str, index: int, tmp_path) -> None:
-    found = lint_records([BAD[code][index]], tmp_path)
-    assert [c for c, _ in found] == [code]
-
-
-def test_unparseable_line_is_reported_and_reading_goes_on(tmp_path) -> None:
-    path = tmp_path / "data.jsonl"
-    path.write_text(json.dumps(GOOD) + "\n{broken\n\n" + json.dumps(BAD["TC003"][0]) + "\n", encoding="utf-8")
-    found = [(f.code, f.line) for f in Linter(TOOLS).lint_path(path)]
-    assert found == [("RS001", 2), ("TC003", 4)]
-
-
-def test_duplicate_id_flags_the_second_occurrence_across_files(tmp_path) -> None:
-    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    a.write_text(json.dumps({**GOOD, "id": "x"}) + "\n", encoding="utf-8")
-    b.write_text(json.dumps({**GOOD, "id": "y"}) + "\n" + json.dumps({**GOOD, "id": "x"}) + "\n", encoding="utf-8")
-    linter = Linter(TOOLS)
-    found = [(f.path, f.line, f.code, f.message) for p in (a, b) for f in linter.lint_path(p)]
-    assert found == [(str(b), 2, "RS004", f"id `x` was already used at {a}:1")]
-
-
-def test_final_turn_call_without_response_is_allowed(tmp_path) -> None:
-    assert lint_records([convo(U, CALL)], tmp_path) == []
-    # ...but not in an earlier turn
-    assert [c for c, _ in lint_records([convo(U, CALL, ("user", "and?"), ANSWER)], tmp_path)] == ["TC007"]
-
-
-def test_tool_call_ids_pair_responses(tmp_path) -> None:
-    structured = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}},
-        {"id": "c2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}},
-    ]}
-    ok = {"messages": [{"role": "user", "content": "w?"}, structured,
-                       {"role": "tool", "tool_call_id": "c2", "content": "1"},
-                       {"role": "tool", "tool_call_id": "c1", "content": "2"},
-                       {"role": "assistant", "content": "done"}]}
-    bad = json.loads(json.dumps(ok))
-    bad["messages"][3]["tool_call_id"] = "c9"
-    assert lint_records([ok], tmp_path) == []
-    assert sorted(c for c, _ in lint_records([bad], tmp_path)) == ["TC007", "TC007"]  # c9 unknown, c1 unanswered
-
-
 def test_select_and_ignore_by_prefix(tmp_path) -> None:
-    records = [BAD["TC003"][0], BAD["FM002"][0]]
+    records = [convo(U, ("assistant", call({"unit": "celsius"}))),  # TC003
+               convo(U, ("assistant", "<think>a</think>b<think>c</think>d"))]  # FM002
     assert [c for c, _ in lint_records(records, tmp_path, select=["FM"])] == ["FM002"]
     assert [c for c, _ in lint_records(records, tmp_path, ignore=["TC"])] == ["FM002"]
     assert [c for c, _ in lint_records(records, tmp_path, select=["TC003", "FM002"], ignore=["FM"])] == ["TC003"]
-
-
-def test_record_tools_override_external_tools(tmp_path) -> None:
-    own = [{"name": "get_weather", "parameters": {"type": "object", "properties": {"town": {"type": "string"}},
-                                                   "required": ["town"]}}]
-    record = convo(U, ("assistant", call({"town": "Oslo"})), tools=own)
-    assert lint_records([record], tmp_path) == []
 
 
 def test_reader_shapes_lint_alike(tmp_path) -> None:

@@ -13,12 +13,12 @@ class FM001(Rule):
 
     **Anti-pattern**::
 
-        <think>The user wants the weather. <tool_call>{"name": "get_weather", ...}</tool_call>
+        <think>The user wants the weather. <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
 
     **Best practice**::
 
         <think>The user wants the weather.</think>
-        <tool_call>{"name": "get_weather", ...}</tool_call>
+        <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
     """
 
     code = "FM001"

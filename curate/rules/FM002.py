@@ -13,11 +13,13 @@ class FM002(Rule):
 
     **Anti-pattern**::
 
-        <think>Plan A.</think> Sure. <think>Plan B.</think> <tool_call>...</tool_call>
+        <think>Plan A.</think> Sure. <think>Plan B.</think>
+        <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
 
     **Best practice**::
 
-        <think>Plan A, then B.</think> <tool_call>...</tool_call>
+        <think>Plan A, then B.</think>
+        <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
     """
 
     code = "FM002"

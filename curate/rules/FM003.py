@@ -12,11 +12,11 @@ class FM003(Rule):
 
     **Anti-pattern**::
 
-        <tool_call>{"name": "search", ...}</tool_call><think>I should search.</think>
+        <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call><think>I should look it up.</think>
 
     **Best practice**::
 
-        <think>I should search.</think><tool_call>{"name": "search", ...}</tool_call>
+        <think>I should look it up.</think><tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
     """
 
     code = "FM003"

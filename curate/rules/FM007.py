@@ -16,7 +16,12 @@ class FM007(Rule):
         <tool_call>{"name": "get_weather", ...}</tool_call>
         <tool_response>{"temp": 21}</tool_response> It is 21 °C.
 
-    **Best practice**: end the assistant turn after the call; put the result in a `tool` message.
+    **Best practice**: end the assistant turn after the call; put the result in a `tool` message::
+
+        user: "Weather in Oslo?"
+        assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
+        tool: {"temp": 21}
+        assistant: "It is 21 °C."
     """
 
     code = "FM007"

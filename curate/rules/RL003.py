@@ -13,12 +13,13 @@ class RL003(Rule):
 
     **Anti-pattern**::
 
-        user: "weather?"  →  tool: "{\"temp\": 21}"
+        user: "Weather in Oslo?"  →  tool: {"temp": 21}
 
     **Best practice**::
 
-        user: "weather?"  →  assistant: <tool_call>{"name": "get_weather", ...}</tool_call>
-        →  tool: "{\"temp\": 21}"
+        user: "Weather in Oslo?"
+        →  assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
+        →  tool: {"temp": 21}  →  assistant: "It is 21 °C."
     """
 
     code = "RL003"

@@ -12,11 +12,15 @@ class RL004(Rule):
 
     **Anti-pattern**::
 
-        user: "weather?"  →  assistant: <tool_call>...</tool_call>  →  tool: "{\"temp\": 21}"
+        user: "Weather in Oslo?"
+        →  assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
+        →  tool: {"temp": 21}
 
     **Best practice**: end with the assistant's answer (or, for single-step examples, its call)::
 
-        ...  →  tool: "{\"temp\": 21}"  →  assistant: "It is 21 °C."
+        user: "Weather in Oslo?"
+        →  assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
+        →  tool: {"temp": 21}  →  assistant: "It is 21 °C."
     """
 
     code = "RL004"

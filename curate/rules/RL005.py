@@ -12,9 +12,11 @@ class RL005(Rule):
 
     **Anti-pattern**::
 
-        {"role": "assistant", "content": "   "}
+        user: "Weather in Oslo?"  →  assistant: "   "
 
-    **Best practice**: give the turn its text, or remove it.
+    **Best practice**: give the turn its text, or remove it::
+
+        user: "Weather in Oslo?"  →  assistant: "It is 21 °C."
     """
 
     code = "RL005"

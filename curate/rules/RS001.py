@@ -16,7 +16,7 @@ class RS001(Rule):
 
     **Best practice**::
 
-        {"messages": [{"role": "user", "content": "hi"}]}
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"}]}
     """
 
     code = "RS001"

@@ -13,7 +13,9 @@ class RS003(Rule):
 
         {"id": "a1", "messages": []}
 
-    **Best practice**: drop the record, or fill in the conversation it was meant to hold.
+    **Best practice**: drop the record, or fill in the conversation it was meant to hold::
+
+        {"id": "a1", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"}]}
     """
 
     code = "RS003"

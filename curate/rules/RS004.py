@@ -13,10 +13,13 @@ class RS004(Rule):
 
     **Anti-pattern**::
 
-        {"id": "t-17", "messages": [...]}
-        {"id": "t-17", "messages": [...]}
+        {"id": "t-17", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hi!"}]}
+        {"id": "t-17", "messages": [{"role": "user", "content": "bye"}, {"role": "assistant", "content": "Bye!"}]}
 
-    **Best practice**: give every record a unique id (for example a hash of its content).
+    **Best practice**: give every record a unique id (for example a hash of its content)::
+
+        {"id": "t-17", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hi!"}]}
+        {"id": "t-18", "messages": [{"role": "user", "content": "bye"}, {"role": "assistant", "content": "Bye!"}]}
     """
 
     code = "RS004"

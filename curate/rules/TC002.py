@@ -13,11 +13,15 @@ class TC002(CallRule):
 
     **Anti-pattern**::
 
-        tools: [get_weather]   call: {"name": "get_wether", ...}
+        tools: [{"name": "get_weather", "parameters": {"type": "object",
+                 "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+        user: "Weather in Oslo?"
+        assistant: <tool_call>{"name": "get_wether", "arguments": {"city": "Oslo"}}</tool_call>
 
     **Best practice**::
 
-        tools: [get_weather]   call: {"name": "get_weather", ...}
+        user: "Weather in Oslo?"
+        assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
     """
 
     code = "TC002"

@@ -10,11 +10,15 @@ class TC003(CallRule):
 
     **Anti-pattern**::
 
-        schema: {"required": ["city"], ...}   call: {"name": "get_weather", "arguments": {}}
+        tools: [{"name": "get_weather", "parameters": {"type": "object",
+                 "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+        user: "Weather in Oslo?"
+        assistant: <tool_call>{"name": "get_weather", "arguments": {}}</tool_call>
 
     **Best practice**::
 
-        {"name": "get_weather", "arguments": {"city": "Oslo"}}
+        user: "Weather in Oslo?"
+        assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
     """
 
     code = "TC003"

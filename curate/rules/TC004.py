@@ -13,9 +13,15 @@ class TC004(CallRule):
 
     **Anti-pattern**::
 
-        schema: {"properties": {"city": ...}}   call: {"arguments": {"city": "Oslo", "units": "C"}}
+        tools: [{"name": "get_weather", "parameters": {"type": "object",
+                 "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+        user: "Weather in Oslo?"
+        assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo", "units": "C"}}</tool_call>
 
-    **Best practice**: pass only declared parameters, or declare the new one in the schema.
+    **Best practice**: pass only declared parameters, or declare the new one in the schema::
+
+        user: "Weather in Oslo?"
+        assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
     """
 
     code = "TC004"

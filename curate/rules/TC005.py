@@ -11,11 +11,15 @@ class TC005(CallRule):
 
     **Anti-pattern**::
 
-        schema: {"days": {"type": "integer"}}   call: {"arguments": {"days": "3"}}
+        tools: [{"name": "get_forecast", "parameters": {"type": "object",
+                 "properties": {"days": {"type": "integer"}}}}]
+        user: "Three days of forecast, please."
+        assistant: <tool_call>{"name": "get_forecast", "arguments": {"days": "3"}}</tool_call>
 
     **Best practice**::
 
-        {"arguments": {"days": 3}}
+        user: "Three days of forecast, please."
+        assistant: <tool_call>{"name": "get_forecast", "arguments": {"days": 3}}</tool_call>
     """
 
     code = "TC005"

@@ -9,11 +9,15 @@ class TC006(CallRule):
 
     **Anti-pattern**::
 
-        schema: {"unit": {"enum": ["celsius", "fahrenheit"]}}   call: {"arguments": {"unit": "kelvin"}}
+        tools: [{"name": "set_unit", "parameters": {"type": "object",
+                 "properties": {"unit": {"enum": ["celsius", "fahrenheit"]}}}}]
+        user: "Use Celsius."
+        assistant: <tool_call>{"name": "set_unit", "arguments": {"unit": "Celsius"}}</tool_call>
 
     **Best practice**::
 
-        {"arguments": {"unit": "celsius"}}
+        user: "Use Celsius."
+        assistant: <tool_call>{"name": "set_unit", "arguments": {"unit": "celsius"}}</tool_call>
     """
 
     code = "TC006"

@@ -14,16 +14,20 @@ class TC007(Rule):
 
     **Anti-pattern**::
 
-        assistant: <tool_call>a(...)</tool_call><tool_call>b(...)</tool_call>
-        tool: "result of a"
-        assistant: "Done."
+        user: "Weather in Oslo and Rome?"
+        assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
+        <tool_call>{"name": "get_weather", "arguments": {"city": "Rome"}}</tool_call>
+        tool: {"temp": 21}
+        assistant: "Oslo: 21 °C."
 
     **Best practice**::
 
-        assistant: <tool_call>a(...)</tool_call><tool_call>b(...)</tool_call>
-        tool: "result of a"
-        tool: "result of b"
-        assistant: "Done."
+        user: "Weather in Oslo and Rome?"
+        assistant: <tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>
+        <tool_call>{"name": "get_weather", "arguments": {"city": "Rome"}}</tool_call>
+        tool: {"temp": 21}
+        tool: {"temp": 25}
+        assistant: "Oslo: 21 °C, Rome: 25 °C."
     """
 
     code = "TC007"

@@ -17,11 +17,15 @@ class TC008(CallRule):
 
     **Anti-pattern**::
 
-        schema: {"days": {"type": "integer", "minimum": 1}}   call: {"arguments": {"days": 0}}
+        tools: [{"name": "get_forecast", "parameters": {"type": "object",
+                 "properties": {"days": {"type": "integer", "minimum": 1}}}}]
+        user: "The forecast, please."
+        assistant: <tool_call>{"name": "get_forecast", "arguments": {"days": 0}}</tool_call>
 
     **Best practice**::
 
-        {"arguments": {"days": 1}}
+        user: "The forecast, please."
+        assistant: <tool_call>{"name": "get_forecast", "arguments": {"days": 1}}</tool_call>
     """
 
     code = "TC008"

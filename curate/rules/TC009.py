@@ -12,11 +12,15 @@ class TC009(CallRule):
 
     **Anti-pattern**::
 
-        <tool_call>sort("final_report.pdf")</tool_call>
+        tools: [{"name": "sort", "parameters": {"type": "object",
+                 "properties": {"file_name": {"type": "string"}}}}]
+        user: "Sort the final report."
+        assistant: <tool_call>sort("final_report.pdf")</tool_call>
 
     **Best practice**::
 
-        <tool_call>sort(file_name="final_report.pdf")</tool_call>
+        user: "Sort the final report."
+        assistant: <tool_call>sort(file_name="final_report.pdf")</tool_call>
     """
 
     code = "TC009"

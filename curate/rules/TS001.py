@@ -17,12 +17,17 @@ class TS001(Rule):
 
     **Anti-pattern**::
 
-        {"name": "book", "parameters": {"type": "dict", "properties": {"when": {"type": "datetime"}}}}
+        tools: [{"name": "book", "parameters": {"type": "dict",
+                 "properties": {"when": {"type": "datetime"}}}}]
+        user: "Book it for noon."
+        assistant: <tool_call>{"name": "book", "arguments": {"when": "12:00"}}</tool_call>
 
     **Best practice**::
 
-        {"name": "book", "parameters": {"type": "object",
-         "properties": {"when": {"type": "string", "format": "date-time"}}}}
+        tools: [{"name": "book", "parameters": {"type": "object",
+                 "properties": {"when": {"type": "string", "format": "date-time"}}}}]
+        user: "Book it for noon."
+        assistant: <tool_call>{"name": "book", "arguments": {"when": "12:00"}}</tool_call>
     """
 
     code = "TS001"

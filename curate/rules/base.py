@@ -374,7 +374,21 @@ def _shorten_whole(text: str, limit: int) -> str:
 
 
 class Rule:
-    """Base class of lint rules. Subclasses set the class attributes and implement `check`."""
+    """Base class of lint rules. Subclasses set the class attributes and implement `check`.
+
+    The docstring is the rule's documentation (`curate rule CODE`): a summary line, why it matters, then an
+    **Anti-pattern** and a **Best practice**, each with an example in a `::` block. The examples are linted
+    by `tests/test_rule_cases.py` (the rule must fire on the first, not on the second), so they are data:
+
+    - JSON: a block that is one JSON value is one record; otherwise each line is a JSON Lines line, as written;
+    - a conversation: turns `role: content`, one a line or separated by `→`; a content in double quotes is a
+      JSON string, any other is the text as written, and a line starting with no role continues the turn.
+      `tools: [...]` gives the record's tools as JSON; the Best practice keeps the Anti-pattern's tools
+      unless it gives its own;
+    - anything else: one assistant turn, answering a user's request.
+
+    Test cases beside the rule (`CODE.yml`) say exactly what it reports.
+    """
 
     code: ClassVar[str]
     name: ClassVar[str]
