@@ -6,8 +6,6 @@ means adding a file. `register` adds an adapter from elsewhere (a plugin, a test
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any
 
 from curate.readers.errors import ShapeError
@@ -32,6 +30,9 @@ def adapters() -> tuple[ShapeAdapter, ...]:
 
 def _found() -> dict[str, ShapeAdapter]:
     """The `ADAPTER` of each module in this folder, by name."""
+    import importlib  # on first use only: readers are imported by every command, start-up counts
+    import pkgutil
+
     found: dict[str, ShapeAdapter] = {}
     for info in pkgutil.iter_modules(__path__):
         if info.name == "base":
