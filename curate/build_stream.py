@@ -416,12 +416,28 @@ def record_facts(raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec,
         features = facts_features(spec)
         return Dataset.from_dict({name: [] for name in features}, features=features)
     kwargs = {"spec_json": spec_json, "paths": [path for _, path in sources]}
-    with quiet_datasets():
-        return raw.map(facts_batch, batched=True, batch_size=BATCH_SIZE, fn_kwargs=kwargs,
-                       remove_columns=["kind", "payload"], features=facts_features(spec),
-                       num_proc=num_proc if num_proc > 1 and len(raw) > BATCH_SIZE else None,
-                       cache_file_name=str(cache_dir / "facts.arrow"), new_fingerprint=fingerprint,
-                       load_from_cache_file=False)
+    try:
+        with quiet_datasets():
+            return raw.map(facts_batch, batched=True, batch_size=BATCH_SIZE, fn_kwargs=kwargs,
+                           remove_columns=["kind", "payload"], features=facts_features(spec),
+                           num_proc=num_proc if num_proc > 1 and len(raw) > BATCH_SIZE else None,
+                           cache_file_name=str(cache_dir / "facts.arrow"), new_fingerprint=fingerprint,
+                           load_from_cache_file=False)
+    except Exception as e:
+        raise_interrupt_behind(e)
+        raise
+
+
+def raise_interrupt_behind(e: BaseException) -> None:
+    """Re-raise the Ctrl-C or SIGTERM that `e` was raised while handling, if any.
+
+    `datasets`' process pool turns an interrupt into a `TimeoutError` while it cleans up; the user pressed
+    Ctrl-C, and the command must unwind as for Ctrl-C (exit 130, work folder removed), not report a bug."""
+    cause = e.__context__ or e.__cause__
+    while cause is not None:
+        if not isinstance(cause, Exception):  # KeyboardInterrupt, curate.cli.Terminated
+            raise cause.with_traceback(None) from None
+        cause = cause.__context__ or cause.__cause__
 
 
 class Engine(Protocol):

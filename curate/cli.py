@@ -226,24 +226,57 @@ def unwind_on_sigterm() -> Iterator[None]:
     import signal
     import threading
 
+    global _UNWINDING
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL or threading.current_thread() is not \
             threading.main_thread():
         yield
         return
     main_pid = os.getpid()
+    _quiet_forked_workers()
 
     def handler(signum: int, _frame: Any) -> None:
-        if os.getpid() != main_pid:  # a forked worker inherited this: die as the default would
+        if os.getpid() != main_pid:  # forked without the at-fork reset (should not happen): die as by default
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
         raise Terminated()
 
     signal.signal(signal.SIGTERM, handler)
+    _UNWINDING = True
     try:
         yield
     finally:
+        _UNWINDING = False
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_UNWINDING = False
+_AT_FORK_REGISTERED = False
+
+
+def _quiet_forked_workers() -> None:
+    """Worker processes forked while a command runs (the build's `datasets.map(num_proc=…)` pool) ignore
+    Ctrl-C and die at once on SIGTERM.
+
+    A terminal's Ctrl-C reaches every process of the group: a worker killed by it mid-task is replaced by the
+    pool while the main process, interrupted too, terminates the pool, and the replacement, missed by that
+    terminate, keeps the run hanging with its work folder in place. Ignoring SIGINT in the workers leaves the
+    decision to the main process, whose unwinding terminates them (SIGTERM, default action: no Python
+    handler that a worker blocked in native code could not run). Processes started with exec (`spawn`,
+    subprocesses) are not affected."""
+    import signal
+
+    global _AT_FORK_REGISTERED
+    if _AT_FORK_REGISTERED:
+        return
+
+    def in_child() -> None:
+        if _UNWINDING:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    os.register_at_fork(after_in_child=in_child)
+    _AT_FORK_REGISTERED = True
 
 
 def cmd_lint(args: argparse.Namespace) -> int:

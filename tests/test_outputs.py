@@ -210,3 +210,29 @@ def test_sigterm_during_a_build_leaves_no_work_folder(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 143, proc.stderr.read() if proc.stderr else ""
     assert list(tmp_path.iterdir()) == []  # neither OUT, nor its work, tmp or lock files, nor the folders it made
+
+
+def test_ctrl_c_during_a_parallel_build_unwinds_without_hanging(tmp_path: Path) -> None:
+    """Ctrl-C reaches every process of the terminal's group. A worker killed by it used to be replaced by the
+    pool while the main process terminated it, and the replacement hung the run with its work folder in place;
+    `datasets` then reported the interrupt as a TimeoutError traceback, exit 1."""
+    psutil = pytest.importorskip("psutil")
+    corpus = tmp_path / "in" / "raw.jsonl"
+    corpus.parent.mkdir()
+    corpus.write_bytes(SAMPLE.read_bytes() * 4)
+    out = tmp_path / "o"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "curate", "build", str(corpus), "--tools", str(TOOLS),
+                             "--num-proc", "2", "-o", str(out / "out")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(psutil.Process(proc.pid).children()) < 2:  # the map's worker processes are at work
+        assert proc.poll() is None and time.monotonic() < deadline, "the build ended before its workers started"
+        time.sleep(0.02)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert list(out.iterdir()) == []  # no OUT, no work folder, no lock
