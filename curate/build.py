@@ -98,9 +98,9 @@ def file_sha256(path: Path) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
     if path.is_dir():  # the files the readers read, in their order: never an output folder inside it
-        from curate.readers import _is_datasets_folder, data_files
+        from curate.readers import data_files, is_datasets_folder
 
-        tops = [path] if _is_datasets_folder(path) else list(data_files(path))
+        tops = [path] if is_datasets_folder(path) else list(data_files(path))
         files = [f for t in tops for f in ([t] if t.is_file() else sorted(p for p in t.rglob("*") if p.is_file()))]
         for f in files:
             h.update(str(f.relative_to(path)).encode())

@@ -42,8 +42,6 @@ from curate.readers.shapes.bfcl import (
 )
 from curate.readers.tool_specs import load_tool_specs, normalise_tools
 
-_is_datasets_folder = is_datasets_folder  # the name `curate.build` imports
-
 __all__ = [
     "DEFAULT_MAX_RECORD_BYTES",
     "JSON_ARRAY_CHUNK",
