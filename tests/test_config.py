@@ -23,7 +23,8 @@ LOADERS = {
 @pytest.mark.parametrize(("name", "text", "line"), [
     # an unknown key: the closest valid one, then every valid one
     ("pyproject.toml", "[tool.curate.lint]\nslect = ['RL']",
-     "[tool.curate.lint] slect: unknown key; did you mean `select`? valid keys: ignore, max_record_bytes, select, tools"),
+     "[tool.curate.lint] slect: unknown key; did you mean `select`? valid keys: ignore, max_record_bytes, select, "
+     "tools"),
     ("build.toml", "[dedup]\nshingel = 3", "[dedup] shingel: unknown key; did you mean `shingle`? valid keys: exact,"),
     ("train.toml", "[optim]\nlrr = 0.1", "[optim] lrr: unknown key; did you mean `lr`? valid keys: epochs,"),
     # a number out of range: the allowed range

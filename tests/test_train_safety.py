@@ -206,7 +206,7 @@ def test_a_model_folder_that_ships_code_is_never_run_by_train(tmp_path: Path, ti
 def test_loading_for_generation_and_merging_never_runs_model_code(tmp_path: Path, tiny: Path, partial: Any) -> None:
     """The other two loaders of train: the evaluation's (`load_for_generation`) and merge's base."""
     from train import TrainError
-    from train.cli import merge_checkpoint
+    from train.merge import merge_checkpoint
     from train.model import load_4bit
 
     sentinel = tmp_path / "SENTINEL"

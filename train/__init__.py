@@ -23,6 +23,10 @@ class TrainError(RuntimeError):
     """A run that cannot start or go on, with what to do about it (the CLI exits with code 2)."""
 
 
+INSTALL_HINT = ("`curate train` needs the model libraries: pip install -e '.[train]' "
+                "(the README's setup does it; on a machine without a GPU it picks torch's CPU build)")
+
+
 class _OptionalKernelNotice(logging.Filter):
     """bitsandbytes, on CPUs with AVX512-BF16, tries at import to fetch an optional kernel from the model
     hub (`kernels-community`, through the `kernels` package) and warns when it cannot; it falls back to

@@ -23,6 +23,7 @@ import shutil
 import struct
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from curate.outputs import remove_stale
 
@@ -53,9 +54,28 @@ def checkpoint_folders(run: Path) -> list[Path]:
     return sorted(found, key=step_of)
 
 
+def partial_dir(run_dir: Path) -> Path:
+    """RUN.partial/ beside RUN/: where a run lives until it is finished (`train.recipe`)."""
+    return run_dir.with_name(run_dir.name + ".partial")
+
+
+def trainer_state(ckpt: Path) -> dict[str, Any]:
+    """The Trainer's state saved with a checkpoint (trainer_state.json: global_step, epoch, log history)."""
+    return json.loads((ckpt / TRAINER_STATE).read_text(encoding="utf-8"))
+
+
 def trainer_step(ckpt: Path) -> int:
     """The global step a whole checkpoint was saved at."""
-    return int(json.loads((ckpt / TRAINER_STATE).read_text(encoding="utf-8"))["global_step"])
+    return int(trainer_state(ckpt)["global_step"])
+
+
+def saved_step(ckpt: Path) -> int | None:
+    """The global step of any checkpoint folder; None when it records none (not saved by `curate train`)."""
+    try:
+        step = trainer_state(ckpt).get("global_step")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def _safetensors_damage(path: Path) -> str | None:

@@ -83,6 +83,7 @@ from train.checkpoints import (
     copy_for_resume,
     install,
     latest_whole,
+    partial_dir,
     remove_stale_staging,
     staging_dir,
     trainer_step,
@@ -138,10 +139,6 @@ class TrainResult:
     @property
     def base_evaluation(self) -> dict[str, Any] | None:
         return self.evaluation_at(0)
-
-
-def partial_dir(run_dir: Path) -> Path:
-    return run_dir.with_name(run_dir.name + ".partial")
 
 
 # --- loss ------------------------------------------------------------------------------------------
