@@ -293,6 +293,26 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny: Path, build_dir: 
 # --- data --------------------------------------------------------------------------------------------
 
 
+def test_packing_is_decided_once_and_the_model_loader_is_told(tiny: Path) -> None:
+    """`[data] packing` is read in one place (`Batching.of`): plans, collator, and the attention the loader is
+    told to use; the loader itself does not read the data section."""
+    from train.data import Batching, Example, packed_batches, padded_batches
+    from train.model import PACKED_ATTENTION, load_model
+
+    examples = [Example(f"e{k}", list(range(3 + k)), list(range(3 + k)), "b", "all") for k in range(9)]
+    packed = Batching.of(config(data={"tokens_per_batch": 64}))
+    padded = Batching.of(config(data={"packing": False, "batch_size": 2}))
+    assert packed.train_plan(examples, seed=1) == packed_batches(examples, 64, seed=1)
+    assert padded.train_plan(examples, seed=1) == padded_batches(examples, 2, seed=1)
+    assert padded.eval_plan(examples) == padded_batches(examples, 2)
+    rows = [[examples[0], examples[1]]]
+    assert "position_ids" in packed.collator(None)(rows) and "attention_mask" not in packed.collator(None)(rows)
+    assert "attention_mask" in padded.collator(0)(rows)
+    told = {packing: load_model(str(tiny), config(data={"packing": not packing}), packed=packing)[2].attention
+            for packing in (True, False)}
+    assert told == {True: PACKED_ATTENTION, False: "sdpa"}
+
+
 def test_examples_keep_their_buckets_and_packing_restarts_positions(loaded: tuple[Any, Any, Any],
                                                                      build_dir: Path) -> None:
     from curate.mask import IGNORE

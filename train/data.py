@@ -26,7 +26,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pydantic import ValidationError
@@ -34,6 +34,9 @@ from pydantic import ValidationError
 from curate.mask import IGNORE, Masker, MaskError, MaskPolicy
 from curate.records import Trajectory
 from train import TrainError
+
+if TYPE_CHECKING:
+    from train.config import TrainConfig
 
 BUILD_KEYS = ("bucket", "length_bucket", "signals", "tokens", "split", "copy_of")
 """Keys `curate build` adds to a canonical record (see curate.build.export_row)."""
@@ -227,6 +230,37 @@ def collate_padded(examples: list[Example], pad_id: int) -> dict[str, torch.Tens
         labels[r, 1:n] = torch.tensor(ex.labels[1:])
         mask[r, :n] = 1
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+
+@dataclass(frozen=True, slots=True)
+class Batching:
+    """How a run's examples go into batches, decided once from the config (`[data] packing`): packed rows up to a
+    token budget, or padded rows of `batch_size` examples. The recipe plans and collates with it and tells the
+    model loader which it is (packed rows need an attention that keeps their examples apart)."""
+
+    packed: bool
+    tokens_per_batch: int
+    eval_tokens_per_batch: int
+    batch_size: int
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> Batching:
+        return cls(cfg.data.packing, cfg.data.tokens_per_batch, cfg.eval_tokens_per_batch, cfg.data.batch_size)
+
+    def train_plan(self, examples: list[Example], seed: int) -> list[list[int]]:
+        """The training batches, in a seeded order."""
+        if self.packed:
+            return packed_batches(examples, self.tokens_per_batch, seed=seed)
+        return padded_batches(examples, self.batch_size, seed=seed)
+
+    def eval_plan(self, examples: list[Example]) -> list[list[int]]:
+        """The evaluation batches, in file order."""
+        if self.packed:
+            return packed_batches(examples, self.eval_tokens_per_batch)
+        return padded_batches(examples, self.batch_size)
+
+    def collator(self, pad_id: int | None) -> Collator:
+        return Collator(self.packed, pad_id if pad_id is not None else 0)
 
 
 @dataclass(slots=True)

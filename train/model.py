@@ -1,6 +1,6 @@
 """The model of a run: a 4-bit NF4 base (bitsandbytes) wrapped in a PEFT LoRA, and the checks it needs.
 
-    load_model(name_or_path, cfg) -> (model, tokenizer, ModelInfo)
+    load_model(name_or_path, cfg, packed=True) -> (model, tokenizer, ModelInfo)
 
 Loading follows the QLoRA recipe: `BitsAndBytesConfig(load_in_4bit, nf4, double quantisation,
 bfloat16 compute)`, `peft.prepare_model_for_kbit_training`, then LoRA on every linear projection
@@ -352,13 +352,16 @@ def load_base(name_or_path: str, training: bool = True, attention: str = "sdpa")
     return load_4bit(path, name_or_path, training, attention), tokenizer, path
 
 
-def load_model(name_or_path: str, cfg: TrainConfig,
-               log: Callable[[str], None] | None = None) -> tuple[Any, Any, ModelInfo]:
-    """The model to train: the checked 4-bit base, prepared for k-bit training, wrapped in LoRA."""
+def load_model(name_or_path: str, cfg: TrainConfig, log: Callable[[str], None] | None = None,
+               packed: bool = True) -> tuple[Any, Any, ModelInfo]:
+    """The model to train: the checked 4-bit base, prepared for k-bit training, wrapped in LoRA.
+
+    `packed`: the batches it will see are packed rows (`train.data.Batching` decides), so its attention runs
+    each example of a row on its own (`sdpa_packed`); padded rows get PyTorch's SDPA."""
     quiet_libraries()
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    attention = PACKED_ATTENTION if cfg.data.packing else "sdpa"
+    attention = PACKED_ATTENTION if packed else "sdpa"
     path, tokenizer = open_model(name_or_path, log)
     check_chat_template(tokenizer, cfg.mask)
     model = load_4bit(path, name_or_path, training=True, attention=attention)

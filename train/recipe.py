@@ -92,13 +92,12 @@ from train.checkpoints import (
 from train.config import TrainConfig
 from train.data import (
     BatchDataset,
+    Batching,
     Collator,
     Example,
     SplitData,
     example_of_positions,
     load_split,
-    packed_batches,
-    padded_batches,
 )
 from train.distributed import Processes, current_processes
 from train.failures import CheckpointWriteError, write_advice, write_failure
@@ -459,7 +458,8 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
     say(f"loading {model} in 4-bit" + (f" in each of {procs.world_size} processes" if procs.distributed else ""))
     with procs.main_first():  # `tiny` is built (and cached) once, by the main process
         resolve_model(model, say)
-    net, tokenizer, info = load_model(model, cfg, say)
+    batching = Batching.of(cfg)  # packed or padded, decided here once: the loader is told
+    net, tokenizer, info = load_model(model, cfg, say, packed=batching.packed)
     say(info.summary())
     train_data = load_split(build_dir / "train.jsonl", tokenizer, cfg.mask, limit=cfg.data.train_limit, seed=cfg.seed)
     eval_data = load_split(build_dir / "eval.jsonl", tokenizer, cfg.mask, per_bucket=cfg.data.eval_limit_per_bucket)
@@ -469,13 +469,9 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
             + (f" (dropped: {dropped})" if dropped else ""))
         for note in data.notes[:5]:
             say(f"note: {note}")
-    if cfg.data.packing:
-        train_plan = packed_batches(train_data.examples, cfg.data.tokens_per_batch, seed=cfg.seed)
-        eval_plan = packed_batches(eval_data.examples, cfg.eval_tokens_per_batch)
-    else:
-        train_plan = padded_batches(train_data.examples, cfg.data.batch_size, seed=cfg.seed)
-        eval_plan = padded_batches(eval_data.examples, cfg.data.batch_size)
-    collator = Collator(cfg.data.packing, tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0)
+    train_plan = batching.train_plan(train_data.examples, seed=cfg.seed)
+    eval_plan = batching.eval_plan(eval_data.examples)
+    collator = batching.collator(tokenizer.pad_token_id)
     ckpt = plan.ckpt if plan is not None else None
 
     # 2. the run folder, written by the main process once every process has checked its input
