@@ -1,14 +1,28 @@
 """The model side of curate-agents: QLoRA SFT on a `curate build` output, with per-bucket evaluation.
 
-    config.py     TrainConfig: every knob of a run, loaded from TOML (unknown keys are an error)
-    tiny.py       `--model tiny`: a small Llama decoder built offline and seeded, briefly pretrained
-    model.py      the 4-bit base (bitsandbytes NF4) wrapped in a PEFT LoRA, with the checks it needs
-    data.py       masked examples of OUT/train.jsonl and OUT/eval.jsonl, packed or padded batches
-    callbacks.py  early stopping, metrics.jsonl and TensorBoard logging
-    recipe.py     run_training: config in, model, data, Trainer loop, per-bucket eval loss, checkpoints
-    checkpoints.py  which checkpoints are whole, where one is staged before it counts, resuming from a copy
-    failures.py   a failed write (disk full, read-only, no permission) as one line saying what to do
+A run reads top to bottom (`curate train`, `train.cli`): config → model → data → train → evaluate →
+graduate → report. What each module holds, in that order:
+
+    cli.py          `curate train` and `curate merge`: options, messages and exit codes only
+    config.py       TrainConfig: every knob of a run, one TOML file (read by curate.config; unknown keys are errors)
+    tiny.py         `--model tiny`: a small Llama decoder built offline and seeded, briefly pretrained
+    model.py        the 4-bit base (bitsandbytes NF4) wrapped in a PEFT LoRA, with the checks it needs; the
+                    packed attention (`sdpa_packed`)
+    data.py         masked examples of OUT/train.jsonl and OUT/eval.jsonl; Batching: packed or padded batches
+    recipe.py       run_training: config in, model, data, Trainer loop, per-bucket eval loss, checkpoints;
+                    where a run may go and how it resumes
+    callbacks.py    early stopping, metrics.jsonl, TensorBoard and the console log
+    checkpoints.py  RUN.partial/, which checkpoints are whole, their step, staging, resuming from a copy
+    failures.py     a failed write (disk full, read-only, no permission) as one line saying what to do
     distributed.py  N processes (torchrun / accelerate launch): rank, shards, sums across processes
+    evaluate.py     evaluate_run: the base and every checkpoint by generation, graded into the report
+    generate.py     generation on the eval split: prompts, batched sampling, per-bucket metrics
+    scoring.py      one generated assistant turn against the reference (format, tool calls, arguments)
+    metrics.py      pass@k, diversity, per-bucket aggregates
+    graduation.py   which checkpoint to keep, and is it ready for RL (thresholds: `[graduation]`)
+    report_models.py  RUN/eval_report.json as a pydantic model (schemas/eval_report.schema.json)
+    report_html.py  RUN/report.html and the terminal summary
+    merge.py        merge_checkpoint: a checkpoint's adapter merged into a bf16 copy of its base
 
 `train` imports `curate`, never the reverse, and torch, transformers, peft and bitsandbytes are
 imported only inside this package (importing `train` itself imports none of them).
