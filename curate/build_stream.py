@@ -491,33 +491,39 @@ class LocalEngine:
 
 
 class RunLint:
-    """The cross-record lint rules, decided in input order on the facts: what `Linter` reports for them
-    in one `curate lint` run over the same inputs."""
+    """The lint gate's cross-record half: every cross-record rule, decided in input order on the facts by the
+    decider `curate lint` uses (`curate.lint.CrossRecordRules`), so the build counts what one lint run reports.
+
+    The workers leave `CROSS_RECORD_RULES` out and keep what those rules observe of each readable record in
+    the facts: RS004 needs only the record's id and place; TS001's observation is the `ts001` and
+    `ts001_external` columns (`Worker.tool_schema_keys`). A rule declared cross-record that the workers would
+    run per batch, or whose observation the facts lack, cannot be decided here: `RunLint()` raises at once.
+    """
+
+    OBSERVED = ("TS001",)
+    """The cross-record rules whose observations the facts carry."""
 
     def __init__(self) -> None:
+        from curate.lint import CrossRecordRules
         from curate.rules import all_rules
+        from curate.rules.base import CrossRecordRule, RecordContext
+        from curate.rules.TS001 import SchemaProblems
 
-        rules = all_rules()
-        self.severity = {code: rules[code].severity for code in CROSS_RECORD_RULES}
-        self.first_at: dict[str, tuple[str, int]] = {}
-        self.reported: set[str] = set()
-        self.external_checked = False
+        self.rules = CrossRecordRules(cls() for cls in all_rules().values() if cls.cross_record)
+        if sorted(self.rules.codes) != sorted(CROSS_RECORD_RULES):
+            raise RuntimeError(f"the build's workers leave out {', '.join(CROSS_RECORD_RULES)}, but the cross-record "
+                               f"rules are {', '.join(self.rules.codes)}: update `CROSS_RECORD_RULES` (a bug)")
+        for rule in self.rules.rules:
+            if rule.code not in self.OBSERVED and type(rule).observe is not CrossRecordRule.observe:
+                raise RuntimeError(f"{rule.code} observes records, but the build's facts do not carry what it "
+                                   "observes: add it to `Worker.batch` and `RunLint.codes` (a bug)")
+        self._where, self._schema_problems = RecordContext, SchemaProblems
 
     def codes(self, record_id: str | None, path: str, line: int, ts001: list[str],
               ts001_external: list[str]) -> list[str]:
-        """The codes these rules report for the next readable record."""
-        out = []
-        # RS004: an id already used at another (path, line); the first use is not a finding
-        if record_id is not None and self.first_at.setdefault(record_id, (path, line)) != (path, line):
-            out.append("RS004")
-        # TS001: each distinct problem once per run; the --tools specs' problems at the first readable record
-        keys = ts001 if self.external_checked else ts001 + ts001_external
-        self.external_checked = True
-        for key in keys:
-            if key not in self.reported:
-                self.reported.add(key)
-                out.append("TS001")
-        return out
+        """The codes the cross-record rules report for the next readable record."""
+        observed = {"TS001": self._schema_problems(ts001, ts001_external)} if ts001 or ts001_external else {}
+        return [f.code for f in self.rules.decide(self._where(path, line, record_id, None), observed)]
 
 
 def column(ds: Any, name: str) -> Any:

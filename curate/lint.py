@@ -1,8 +1,13 @@
 """The lint engine: records in, findings out.
 
 `Linter` holds the selected rules (fresh instances per run, so cross-record rules such as
-duplicate ids see the whole run), the `--tools` specs and one schema cache. `lint_paths` is the
-entry point for code; `curate lint` wraps it.
+duplicate ids see the whole run), the `--tools` specs and one schema cache; `curate lint` wraps it.
+
+A record is linted in two steps, so that the first can run in any process (`curate lint --jobs`, the
+build's workers): `Linter.lint_alone` runs the rules that look at one record alone and notes what the
+cross-record rules need of it (a `LintedRecord`); `Linter.finish`, called in input order where every
+record passes, has the cross-record rules decide (`CrossRecordRules`, the one place they are decided),
+adds the closing findings and counts. `Linter.lint_result` does both.
 
 A record lists at most `MAX_FINDINGS_PER_RECORD` findings (and a tool call at most
 `MAX_FINDINGS_PER_CALL`, see `curate.rules.base`); past that, one closing finding per code, with that
@@ -16,12 +21,13 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from curate.lint_config import select_codes
-from curate.readers import DEFAULT_MAX_RECORD_BYTES, ReadResult, RecordReader, load_tool_specs
+from curate.readers import DEFAULT_MAX_RECORD_BYTES, ReadResult, RecordReader
 from curate.records import Finding, ToolSpec
 from curate.rules import all_rules
-from curate.rules.base import MAX_FINDINGS_PER_RECORD, RecordContext, Rule, ToolRegistry
+from curate.rules.base import MAX_FINDINGS_PER_RECORD, CrossRecordRule, RecordContext, Rule, ToolRegistry
 from curate.validate import CompiledTool, SchemaCache
 
 
@@ -59,20 +65,72 @@ def closing_findings(path: str, line: int, record_id: str | None, hidden: Mappin
             for code, n in sorted(hidden.items())]
 
 
+class CrossRecordRules:
+    """The run's cross-record rules (`curate.rules.base.CrossRecordRule`), decided in one place, in input order.
+
+    `observe` runs wherever a record is linted and gives what each rule needs of it; `decide`, called for every
+    readable record in input order by the one process that sees them all, gives the rules' findings. `Linter`,
+    `curate.lint_jobs.ParallelLinter` and the build's lint gate (`curate.build_stream.RunLint`) all decide
+    through this class, so a rule declared cross-record gets the same findings from each.
+    """
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules: list[CrossRecordRule] = [r for r in rules if isinstance(r, CrossRecordRule)]
+        self._observers = [r for r in self.rules if type(r).observe is not CrossRecordRule.observe]
+
+    @property
+    def codes(self) -> list[str]:
+        return [rule.code for rule in self.rules]
+
+    def observe(self, ctx: RecordContext) -> dict[str, Any]:
+        """What the rules need of one readable record, by code (rules that noted nothing are left out)."""
+        observed = {}
+        for rule in self._observers:
+            seen = rule.observe(ctx)
+            if seen is not None:
+                observed[rule.code] = seen
+        return observed
+
+    def decide(self, ctx: RecordContext, observed: Mapping[str, Any]) -> list[Finding]:
+        """The findings of the next readable record in input order, in rule order; `ctx` need only say where the
+        record is (`path`, `line`, `record_id`), `observed` is what `observe` gave for it."""
+        found: list[Finding] = []
+        for rule in self.rules:
+            found += rule.decide(ctx, observed.get(rule.code))
+        return found
+
+
+@dataclass(slots=True)
+class LintedRecord:
+    """One record linted alone (`Linter.lint_alone`): what `Linter.finish` needs to complete it in input order."""
+
+    findings: list[Finding]
+    """The findings of the rules that look at this record alone, in rule order, at most `MAX_FINDINGS_PER_RECORD`."""
+    hidden: dict[str, int]
+    """Findings left out past that cap, by code."""
+    record_id: str | None
+    readable: bool
+    """False for a record that could not be read or adapted: no cross-record rule sees it."""
+    observed: dict[str, Any]
+    """What the cross-record rules need of it, by code (`CrossRecordRules.observe`)."""
+
+
 class Linter:
     """Runs the selected rules over records; one instance per run.
 
     `max_record_bytes`: longer JSON Lines lines (and JSON array elements, single-record JSON files) are
     not parsed but reported as RS001 (see `curate.readers.iter_raw`). A selection that leaves no rule is a
-    `ConfigError` unless `allow_no_rules` (for workers whose rules all run elsewhere)."""
+    `ConfigError`."""
 
     def __init__(self, tools: Sequence[dict] = (), select: Iterable[str] | None = None,
                  ignore: Iterable[str] | None = None, skip: bool = True,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, allow_no_rules: bool = False) -> None:
-        codes = select_codes(all_rules(), select, ignore, allow_none=allow_no_rules)
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+        codes = select_codes(all_rules(), select, ignore)
         self.rules: list[Rule] = [all_rules()[c]() for c in codes]
-        self.record_rules = [r for r in self.rules if r.needs_record]
-        self.raw_rules = [r for r in self.rules if not r.needs_record]
+        self.cross = CrossRecordRules(self.rules)
+        alone = [r for r in self.rules if not r.cross_record]
+        self.record_rules = [r for r in alone if r.needs_record]
+        self.raw_rules = [r for r in alone if not r.needs_record]
         # Record rules grouped by their `skip_when` flag (None: always run), in code order within a
         # group; findings are sorted back into rule order per record, so grouping never shows.
         groups: dict[str | None, list[Rule]] = {}
@@ -94,30 +152,21 @@ class Linter:
         for result in self.reader.read(path):
             yield from self.lint_result(result)
 
-    def lint_result(self, result: ReadResult) -> Iterator[Finding]:
-        """The findings of one record read (see `record_findings`), closing findings included, counted."""
-        self.stats.records += 1
-        findings, hidden = self.record_findings(result)
-        if hidden:
-            raw = result.raw
-            rid = result.record.id if result.record is not None else result.record_id
-            findings = findings + closing_findings(raw.path, raw.line, rid, hidden)
-        if not findings:
-            return
-        has_error = False
-        for finding in findings:
-            self.stats.by_code[finding.code] = self.stats.by_code.get(finding.code, 0) + 1
-            has_error = has_error or finding.severity == "error"
-            yield finding
-        if has_error:
-            self.stats.records_with_errors += 1
+    def lint_result(self, result: ReadResult) -> list[Finding]:
+        """The findings of the next record read in input order, closing findings included, counted in `stats`."""
+        linted, ctx = self._lint_alone(result)
+        return self.finish(ctx.path, ctx.line, linted, ctx)
 
-    def record_findings(self, result: ReadResult) -> tuple[list[Finding], dict[str, int]]:
-        """One record's findings in rule order, at most `MAX_FINDINGS_PER_RECORD`, and the counts by code of
-        those left out (for `closing_findings`); not counted in `stats`."""
+    def lint_alone(self, result: ReadResult) -> LintedRecord:
+        """One record linted by the rules that look at it alone, and what the cross-record rules need of it;
+        in any process, in any order (not counted in `stats`)."""
+        return self._lint_alone(result)[0]
+
+    def _lint_alone(self, result: ReadResult) -> tuple[LintedRecord, RecordContext]:
         raw = result.raw
         findings: list[Finding] = []
         record = result.record
+        observed: dict[str, Any] = {}
         if record is None:
             ctx = RecordContext(raw.path, raw.line, result.record_id, None, read_error=raw.error,
                                 shape_errors=result.shape_errors)
@@ -131,17 +180,35 @@ class Linter:
                     continue  # the common case: a clean record, nothing for these rules to report
                 for rule in group:
                     findings.extend(rule.check(ctx))
-        if not findings:
-            return findings, {}
-        if len(self.rule_groups) > 1:
-            findings.sort(key=lambda f: self.order[f.code])  # stable: rule order, then message order
-        return cap_findings(findings)
+            if self.cross.rules:
+                observed = self.cross.observe(ctx)
+        hidden: dict[str, int] = {}
+        if findings:
+            if len(self.rule_groups) > 1:
+                findings.sort(key=lambda f: self.order[f.code])  # stable: rule order, then message order
+            findings, hidden = cap_findings(findings)
+        return LintedRecord(findings, hidden, ctx.record_id, record is not None, observed), ctx
 
-
-def lint_paths(paths: Sequence[str | os.PathLike[str]], tools_files: Sequence[str | os.PathLike[str]] = (),
-               select: Iterable[str] | None = None, ignore: Iterable[str] | None = None) -> Iterator[Finding]:
-    """Lint files and folders; the tools of `tools_files` apply to every record."""
-    specs = [s for f in tools_files for s in load_tool_specs(f)]
-    linter = Linter(specs, select, ignore)
-    for p in paths:
-        yield from linter.lint_path(p)
+    def finish(self, path: str, line: int, linted: LintedRecord, ctx: RecordContext | None = None) -> list[Finding]:
+        """The findings of the next record in input order (`linted`, from `lint_alone` in any process, found at
+        `path`:`line`; `ctx`: its context, when this process has it): the cross-record rules' added in rule
+        order, the cap applied again, closing findings at the end; counted in `stats`."""
+        self.stats.records += 1
+        findings, hidden = linted.findings, linted.hidden
+        if linted.readable and self.cross.rules:
+            where = ctx if ctx is not None else RecordContext(path, line, linted.record_id, None)
+            decided = self.cross.decide(where, linted.observed)
+            if decided:
+                findings = sorted(findings + decided, key=lambda f: self.order[f.code])  # stable
+                # What `lint_alone` left out sorts after all it listed: the cap, applied again, cuts as one cap would.
+                findings, hidden = cap_findings(findings, hidden)
+        if hidden:
+            findings = findings + closing_findings(path, line, linted.record_id, hidden)
+        if findings:
+            has_error = False
+            for finding in findings:
+                self.stats.by_code[finding.code] = self.stats.by_code.get(finding.code, 0) + 1
+                has_error = has_error or finding.severity == "error"
+            if has_error:
+                self.stats.records_with_errors += 1
+        return findings

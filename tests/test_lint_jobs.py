@@ -1,4 +1,5 @@
-"""`curate lint --jobs N`: the same findings, in the same order, as one process, whatever the batching."""
+"""`curate lint --jobs N`: the same findings, in the same order, as one process, whatever the batching; and the
+cross-record rules decided by one decider for `lint`, `lint --jobs` and the build's lint gate."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from curate import cli, lint_jobs
-from curate.lint import Linter
+from curate.lint import CrossRecordRules, Linter
 from curate.lint_jobs import ParallelLinter
 from curate.readers import load_tool_specs
+from curate.records import Finding
+from curate.rules import all_rules
+from curate.rules.base import CrossRecordRule, RecordContext
 from tests.conftest import REPO, run_cli, write_jsonl
 
 SAMPLE = REPO / "sample_data" / "raw.jsonl"
@@ -106,3 +110,104 @@ def test_bad_jobs_and_a_dying_worker_are_clear_errors(tmp_path: Path, monkeypatc
     assert cli.main(["lint", str(data), "--isolated", "--format", "json", "-j", "2"]) == 2
     err = capsys.readouterr().err
     assert "a lint worker process died" in err and "--jobs" in err
+
+
+# --- cross-record rules: one decider for lint, lint --jobs and the build --------------------------------------
+
+def test_the_rules_keeping_state_are_the_cross_record_rules() -> None:
+    """A rule keeping state between records gives wrong findings wherever records are linted in batches,
+    unless it is declared cross-record (and so decided by `CrossRecordRules`, in input order)."""
+    stateful = [code for code, rule in all_rules().items() if "__init__" in vars(rule)]
+    assert stateful == [code for code, rule in all_rules().items() if rule.cross_record] == ["RS004", "TS001"]
+    assert all(issubclass(all_rules()[code], CrossRecordRule) for code in stateful)
+
+
+def test_lint_lint_jobs_and_the_build_decide_cross_record_rules_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                      ) -> None:
+    """On a corpus with repeated ids and broken tool schemas, `Linter`, `ParallelLinter(jobs=2)` and the build's
+    gate count the same findings, each deciding every cross-record rule through `CrossRecordRules.decide`, once
+    per readable record."""
+    from curate.build import build
+    from curate.buildconfig import BuildConfig
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    corpus = cross_record_corpus()
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join((json.dumps(r) if not isinstance(r, str) else r) + "\n" for r in corpus), encoding="utf-8")
+    tools = tmp_path / "tools.json"
+    tools.write_text(json.dumps([{"type": "function", "function": BROKEN_SPEC}]), encoding="utf-8")
+    readable = sum(not isinstance(r, str) for r in corpus)
+    cross = sorted(code for code, rule in all_rules().items() if rule.cross_record)
+
+    decided: list[list[str]] = []
+    real = CrossRecordRules.decide
+
+    def spy(self: CrossRecordRules, ctx: RecordContext, observed: dict) -> list[Finding]:
+        decided.append(self.codes)
+        return real(self, ctx, observed)
+
+    monkeypatch.setattr(CrossRecordRules, "decide", spy)
+    counts = {}
+    specs = load_tool_specs(tools)
+    one = Linter(specs)
+    list(one.lint_path(data))
+    counts["lint"] = one.stats.by_code
+    with ParallelLinter(specs, jobs=2) as many:
+        list(many.lint_path(data))
+    counts["lint -j 2"] = many.stats.by_code
+    counts["build"] = build([data], tmp_path / "out", BuildConfig(), [tools]).manifest.lint_findings
+    assert decided == [cross] * (3 * readable)
+    assert counts["lint"] == counts["lint -j 2"] == counts["build"]
+    assert counts["build"]["RS004"] > 5 and counts["build"]["TS001"] == 2  # `broken` in --tools, `mine` in records
+
+
+class RS099(CrossRecordRule):
+    """A record asks what an earlier record asked (a rule registered by a test).
+
+    **Anti-pattern**::
+
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"}]}
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hi!"}]}
+
+    **Best practice**::
+
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"}]}
+        {"messages": [{"role": "user", "content": "bye"}, {"role": "assistant", "content": "Bye!"}]}
+    """
+
+    code = "RS099"
+    name = "repeated-request"
+    group = "record"
+    severity = "warning"
+
+    def __init__(self) -> None:
+        self.first: dict[str, tuple[str, int]] = {}
+
+    def observe(self, ctx: RecordContext) -> str | None:
+        assert ctx.record is not None
+        return next((m.content for m in ctx.record.messages if m.role == "user"), None)
+
+    def decide(self, ctx: RecordContext, observed: str | None) -> list[Finding]:
+        if observed is None:
+            return []
+        first = self.first.setdefault(observed, (ctx.path, ctx.line))
+        return [] if first == (ctx.path, ctx.line) else [ctx.finding(self, f"asked before at line {first[1]}")]
+
+
+def test_a_new_cross_record_rule_is_decided_alike_with_any_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """A cross-record rule registered beside the others, observing records in the workers, gets the same findings
+    from `lint` and `lint --jobs` (the workers are forked: they see it registered). The build's facts do not
+    carry what it observes: the build's gate refuses it rather than count it wrong."""
+    from curate.build_stream import RunLint
+
+    monkeypatch.setattr(lint_jobs, "BATCH", 7)
+    monkeypatch.setitem(all_rules(), "RS099", RS099)
+    records = [{"id": f"r{k % 9}", "messages": [{"role": "user", "content": f"q{k % 13}"},
+                                               {"role": "assistant", "content": "ok"}]} for k in range(60)]
+    a, b = write_jsonl(tmp_path / "a.jsonl", records), write_jsonl(tmp_path / "b.jsonl", records)
+    expected, got = lint_both([a, b], [])
+    assert got == expected
+    assert sum(f.code == "RS099" for f in got) == (60 - 13) + 60 and {"RS004", "RS099"} <= {f.code for f in got}
+    with pytest.raises(RuntimeError, match="RS099"):
+        RunLint()

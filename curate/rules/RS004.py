@@ -1,10 +1,8 @@
-from collections.abc import Iterator
-
 from curate.records import Finding
-from curate.rules.base import RecordContext, Rule
+from curate.rules.base import CrossRecordRule, RecordContext
 
 
-class RS004(Rule):
+class RS004(CrossRecordRule):
     """Two records share an `id`.
 
     Ids are how findings, dedup clusters and eval splits point at records; a repeated id makes
@@ -29,10 +27,13 @@ class RS004(Rule):
 
     def __init__(self) -> None:
         self.seen: dict[str, tuple[str, int]] = {}
+        """Where each id was first used."""
 
-    def check(self, ctx: RecordContext) -> Iterator[Finding]:
+    def decide(self, ctx: RecordContext, observed: None) -> list[Finding]:
         if ctx.record_id is None:
-            return
-        first = self.seen.setdefault(ctx.record_id, (ctx.path, ctx.line))
-        if first != (ctx.path, ctx.line):
-            yield ctx.finding(self, f"id `{ctx.record_id}` was already used at {first[0]}:{first[1]}")
+            return []
+        here = (ctx.path, ctx.line)
+        first = self.seen.setdefault(ctx.record_id, here)
+        if first == here:
+            return []
+        return [ctx.finding(self, f"id `{ctx.record_id}` was already used at {first[0]}:{first[1]}")]

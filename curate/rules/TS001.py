@@ -1,10 +1,23 @@
-from collections.abc import Iterator
+from typing import NamedTuple
 
 from curate.records import Finding
-from curate.rules.base import RecordContext, Rule
+from curate.rules.base import CrossRecordRule, RecordContext
+from curate.validate import CompiledTool
 
 
-class TS001(Rule):
+class SchemaProblems(NamedTuple):
+    """What TS001 observes of one record: the problems of its own tools' schemas, and of the `--tools` specs
+    it does not redefine, as their messages."""
+
+    own: list[str]
+    external: list[str]
+
+
+def problem_message(tool: str, problem: str) -> str:
+    return f"tool `{tool}`: {problem}"
+
+
+class TS001(CrossRecordRule):
     """A tool's parameter schema cannot be fully used for checking.
 
     Unknown type names (`"type": "datetime"`), parameters that are not an object schema, required
@@ -36,21 +49,34 @@ class TS001(Rule):
     severity = "warning"
 
     def __init__(self) -> None:
-        self.reported: set[tuple[str, str]] = set()
+        self.reported: set[str] = set()
+        """The problems reported so far in the run."""
         self.external_checked = False
+        """Whether the run's first readable record, where the `--tools` specs' problems count, was decided."""
+        self._external: tuple[dict[str, CompiledTool], list[tuple[str, str]]] | None = None
+        """The `--tools` specs (the same dict for every record of a run) and (name, message) of their problems."""
 
-    def check(self, ctx: RecordContext) -> Iterator[Finding]:
-        if ctx.tools is None:
-            return
+    def observe(self, ctx: RecordContext) -> SchemaProblems | None:
+        tools = ctx.tools
+        if tools is None:
+            return None
+        own = [problem_message(name, problem) for name in tools.own
+               for problem in tools.get(name).problems] if tools.own else []  # type: ignore[union-attr]
+        if self._external is None or self._external[0] is not tools.external:  # the same dict all run long
+            self._external = (tools.external, [(name, problem_message(name, problem))
+                                               for name, tool in tools.external.items() for problem in tool.problems])
+        problems = self._external[1]
+        external = [message for name, message in problems if name not in tools.own] if problems else []
+        return SchemaProblems(own, external) if own or external else None
+
+    def decide(self, ctx: RecordContext, observed: SchemaProblems | None) -> list[Finding]:
         # The record's own tools every time; the --tools specs once per run (they never change).
-        names = list(ctx.tools.own)
-        if not self.external_checked:
-            names += [n for n in ctx.tools.external if n not in ctx.tools.own]
-            self.external_checked = True
-        for name in names:
-            tool = ctx.tools.get(name) if name in ctx.tools.own else ctx.tools.external[name]
-            assert tool is not None
-            for problem in tool.problems:
-                if (name, problem) not in self.reported:
-                    self.reported.add((name, problem))
-                    yield ctx.finding(self, f"tool `{name}`: {problem}")
+        first, self.external_checked = not self.external_checked, True
+        if observed is None:
+            return []
+        found = []
+        for message in observed.own + observed.external if first else observed.own:
+            if message not in self.reported:
+                self.reported.add(message)
+                found.append(ctx.finding(self, message))
+        return found

@@ -5,9 +5,14 @@ documentation (why it matters, an **Anti-pattern** and a **Best practice**), `co
 forever, and `check` yields findings for one record. Work several rules need (parsing tool calls,
 scanning tags, validating arguments) is done once per record by the context and cached there.
 
-The rules about one tool call (TC001-TC006, TC008, TC009) are `CallRule`s: each call is parsed once
-(`curate.toolcalls`), its tool looked up and its arguments validated once (`curate.validate`), and
-every call rule reads that one `CheckedCall` (`RecordContext.call_issues`).
+Two kinds of rules have a base class of their own:
+
+- `CallRule`: the rules about one tool call (TC001-TC006, TC008, TC009). Each call is parsed once
+  (`curate.toolcalls`), its tool looked up and its arguments validated once (`curate.validate`), and
+  every call rule reads that one `CheckedCall` (`RecordContext.call_issues`).
+- `CrossRecordRule`: the rules whose findings depend on earlier records of the run (RS004, TS001), in two
+  halves: what one record shows (`observe`, wherever the record is linted) and the decision in input order
+  (`decide`, in the one place that sees every record: `curate.lint.CrossRecordRules`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import functools
 import inspect
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, get_args
 
@@ -401,6 +406,8 @@ class Rule:
     has nothing to report on it: the linter then doesn't run the rule. Each flag is computed once
     per record and shared by the rules naming it; `Linter(skip=False)` runs every rule anyway, and
     a test holds both modes to the same findings."""
+    cross_record: ClassVar[bool] = False
+    """True for a `CrossRecordRule`: its findings depend on earlier records, so it keeps state."""
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         raise NotImplementedError
@@ -413,6 +420,36 @@ class Rule:
     @classmethod
     def docs(cls) -> str:
         return inspect.getdoc(cls) or ""
+
+
+class CrossRecordRule(Rule):
+    """A rule whose findings on a record depend on the records before it in the run: it keeps state.
+
+    Records may be linted in several processes (`curate lint --jobs`, the build's workers), and only one
+    place sees them all in input order, so the rule comes in two halves:
+
+    - `observe(ctx)`: what the rule needs of one readable record, from that record alone; it may run in any
+      process, so it keeps no state between records and returns something small and picklable (None when
+      there is nothing to note, the common case).
+    - `decide(ctx, observed)`: the record's findings given every record before it, called for each readable
+      record in input order by `curate.lint.CrossRecordRules`, whose instance alone keeps the state. There
+      `ctx` may only say where the record is (`path`, `line`, `record_id`): all else comes in `observed`.
+
+    `check` runs both on one record, for a caller that lints every record of the run in order itself.
+    """
+
+    cross_record = True
+
+    def observe(self, ctx: RecordContext) -> Any:
+        """What `decide` needs of this record beyond where it is (nothing by default)."""
+        return None
+
+    def decide(self, ctx: RecordContext, observed: Any) -> Iterable[Finding]:
+        """This record's findings, given every record before it (called once per readable record, in input order)."""
+        raise NotImplementedError
+
+    def check(self, ctx: RecordContext) -> Iterator[Finding]:
+        return iter(self.decide(ctx, self.observe(ctx)))
 
 
 class CallRule(Rule):
