@@ -385,7 +385,8 @@ def _final_answer_is_json(traj: Trajectory) -> bool:
 # --- compiled rules ----------------------------------------------------------------------------
 
 
-Check = Callable[[_Facts], bool]
+Condition = Callable[[_Facts], bool]
+"""One condition of a bucket rule: true when a record's facts meet it."""
 
 
 class _Rule:
@@ -417,7 +418,7 @@ class _Rule:
             raise BucketConfigError(f"{where}: `error_pattern` is only used with `tool_error_then_call`")
         alternatives = [_Rule(alt, f"{where}, any_of[{i}]", nested=True) for i, alt in enumerate(rule.any_of)]
 
-        checks: list[Check] = []
+        checks: list[Condition] = []
         if min_calls is not None:
             checks.append(lambda f: f.calls >= min_calls)
         if max_calls is not None:
@@ -461,7 +462,7 @@ class _Rule:
         return True
 
 
-def _any_check(alternatives: list[_Rule]) -> Check:
+def _any_check(alternatives: list[_Rule]) -> Condition:
     def any_holds(f: _Facts) -> bool:
         for alt in alternatives:  # noqa: SIM110 - a plain loop: no generator per record
             if alt.holds(f):
@@ -471,7 +472,7 @@ def _any_check(alternatives: list[_Rule]) -> Check:
     return any_holds
 
 
-def _tool_check(tool_re: regex.Pattern[str], every: bool) -> Check:
+def _tool_check(tool_re: regex.Pattern[str], every: bool) -> Condition:
     """A check on the names of the tools called; each distinct name is matched once per Bucketer."""
     seen: dict[str, bool] = {}
 
