@@ -156,12 +156,14 @@ def closest_name(name: str, names: tuple[str, ...]) -> str | None:
 
 
 class RecordContext:
-    """One record as the rules see it, with the shared analysis cached."""
+    """One record as the rules see it, with the shared analysis cached.
+
+    `record` is None for a record that could not be read or adapted (only rules with `needs_record = False`
+    see those), and in a `CrossRecordRule.decide`, which may only learn where the record is."""
 
     def __init__(self, path: str, line: int, record_id: str | None, record: Trajectory | None,
                  tools: ToolRegistry | None = None, read_error: str | None = None,
-                 shape_errors: list[tuple[int | None, str]] | None = None,
-                 raw: dict[str, Any] | None = None) -> None:
+                 shape_errors: list[tuple[int | None, str]] | None = None) -> None:
         self.path = path
         self.line = line
         self.record_id = record_id
@@ -169,7 +171,6 @@ class RecordContext:
         self.tools = tools
         self.read_error = read_error
         self.shape_errors = shape_errors or []
-        self.raw = raw
 
     def finding(self, rule: Rule, message: str, message_index: int | None = None,
                 excerpt: str | None = None) -> Finding:
