@@ -9,7 +9,7 @@ processes reads, adapts, validates and lints each record and, for those passing 
 exact-dedup key, MinHash signature(s), completeness, token count and capability bucket. The main process
 never holds the records: it reads the facts' small columns, decides what needs the whole run in input
 order (the cross-record lint rules, unique ids, the lint gate), runs the global stages on those columns
-(exact and near dedup with `deduplicate_entries`, decontamination, length edges, balance, split), and
+(exact and near dedup with `DedupStage`, decontamination, length edges, balance, split), and
 at export reads the chosen records back from the memory-mapped raw rows, in output order, a batch at a
 time, gathering the `datasets` folder's columns as it writes the JSON Lines files. The Arrow files live
 in a folder beside the output (`.OUT.work-PID`), removed whatever happens.
@@ -510,7 +510,7 @@ def _build(inputs: Sequence[Path], names: Sequence[str], out: Path, work: Path, 
     """`build` once its inputs are checked and local, and its work folder made; `names` (`decon_names`): the
     inputs (`--decontaminate` files) as given, as the manifest records them."""
     from curate.buckets import length_bucket, length_bucket_names, length_edges
-    from curate.dedup import DECONTAMINATION_ROLES, DedupEntry, MinHashSettings, Signatures, deduplicate_entries
+    from curate.dedup import DECONTAMINATION_ROLES, DedupEntry, DedupStage, MinHashSettings, Signatures
     from curate.dedup import decontaminate as find_contaminated
     from curate.mix import balance, split_eval
 
@@ -537,14 +537,15 @@ def _build(inputs: Sequence[Path], names: Sequence[str], out: Path, work: Path, 
     rows = np.array([it.row for it in items], dtype=np.int64)
     entries = [DedupEntry(it.id, ends, tools) for it, ends, tools in
                zip(items, take(facts, "ends_with_answer", rows), take(facts, "has_tool_result", rows), strict=True)]
-    signatures = None
-    if cfg.dedup.near and items:
-        signatures = Signatures(signature_matrix(facts, "signature", rows, cfg.dedup.num_perm),
-                                MinHashSettings.from_config(cfg.dedup))
-    dres = deduplicate_entries(entries, cfg.dedup, warnings=[it.warnings for it in items],
-                               exact_keys=take(facts, "exact_key", rows) if cfg.dedup.exact else None,
-                               signatures=signatures, near_labels=engine.near_labels)
-    del signatures
+    dedup = DedupStage(entries, cfg.dedup, warnings=[it.warnings for it in items],
+                       exact_keys=take(facts, "exact_key", rows) if cfg.dedup.exact else None)
+    near = labels = None
+    if dedup.settings is not None:  # the exact-dedup survivors' signatures, clustered by the engine
+        near = Signatures(signature_matrix(facts, "signature", rows[dedup.survivors], cfg.dedup.num_perm),
+                          dedup.settings)
+        labels = engine.near_labels(near, cfg.dedup.threshold)
+    dres = dedup.result(near, labels)
+    del near
     reasons = Counter(d.reason for d in dres.dropped)
     _count(stages["exact_dedup"], len(items), {"exact_duplicate": reasons["exact_duplicate"]})
     _count(stages["near_dedup"], stages["exact_dedup"].records_out, {"near_duplicate": reasons["near_duplicate"]})
