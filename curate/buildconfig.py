@@ -55,7 +55,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from curate.buckets import BucketConfig, BucketRule, LengthConfig
+from curate.buckets import BucketConfig, BucketConfigError, Bucketer, BucketRule, LengthConfig
 from curate.config import ConfigError, ConfigSection, read_toml, validate
 from curate.dedup import DedupConfig
 from curate.lint_config import MAX_RECORD_BYTES, MIN_RECORD_BYTES
@@ -98,7 +98,15 @@ class BuildConfig(ConfigSection):
 
 
 def load_build_config(path: Path | None) -> BuildConfig:
-    """The config in the TOML file `path` (None: the defaults); `BuildConfigError` names every bad key."""
+    """The config in the TOML file `path` (None: the defaults); `BuildConfigError` names every bad key.
+
+    Bucket rules are compiled here too (`Bucketer`), so a rule that cannot work (an invalid regular expression,
+    no condition, a precedence naming unknown buckets) is an error naming the file before any work starts."""
     if path is None:
         return BuildConfig()
-    return validate(BuildConfig, read_toml(path, BuildConfigError), path, error=BuildConfigError)
+    cfg = validate(BuildConfig, read_toml(path, BuildConfigError), path, error=BuildConfigError)
+    try:
+        Bucketer(cfg.buckets)
+    except BucketConfigError as e:
+        raise BuildConfigError(f"{path}: {e}") from None
+    return cfg

@@ -41,6 +41,10 @@ LOADERS = {
      "[buckets.rules.x] any_of: input should be a valid list"),
     ("build.toml", "[buckets.rules.x]\nany_of = [{min_calls = 1}, {min_calls = -1}]",
      "[buckets.rules.x.any_of[1]] min_calls: -1 is out of range; allowed: >= 0"),
+    # bucket rules are compiled when the file is read
+    ("build.toml", "[buckets.rules.x]\npattern = \"(\"",
+     "[buckets] rule `x`: `pattern` is not a valid regular expression"),
+    ("build.toml", "[buckets]\nprecedence = [\"chat\"]", "[buckets] `precedence` leaves out rule(s) `error_recovery`"),
     # a whole section's own check
     ("build.toml", "[length]\nedges = [512, 256]", "[length]: `edges` must be strictly increasing"),
     # the file itself
