@@ -506,15 +506,15 @@ class RunLint:
     def __init__(self) -> None:
         from curate.lint import CrossRecordRules
         from curate.rules import all_rules
-        from curate.rules.base import CrossRecordRule, RecordContext
+        from curate.rules.base import RecordContext
         from curate.rules.TS001 import SchemaProblems
 
         self.rules = CrossRecordRules(cls() for cls in all_rules().values() if cls.cross_record)
         if sorted(self.rules.codes) != sorted(CROSS_RECORD_RULES):
             raise RuntimeError(f"the build's workers leave out {', '.join(CROSS_RECORD_RULES)}, but the cross-record "
                                f"rules are {', '.join(self.rules.codes)}: update `CROSS_RECORD_RULES` (a bug)")
-        for rule in self.rules.rules:
-            if rule.code not in self.OBSERVED and type(rule).observe is not CrossRecordRule.observe:
+        for rule in self.rules.observing:
+            if rule.code not in self.OBSERVED:
                 raise RuntimeError(f"{rule.code} observes records, but the build's facts do not carry what it "
                                    "observes: add it to `Worker.batch` and `RunLint.codes` (a bug)")
         self._where, self._schema_problems = RecordContext, SchemaProblems

@@ -76,7 +76,9 @@ class CrossRecordRules:
 
     def __init__(self, rules: Iterable[Rule]) -> None:
         self.rules: list[CrossRecordRule] = [r for r in rules if isinstance(r, CrossRecordRule)]
-        self._observers = [r for r in self.rules if type(r).observe is not CrossRecordRule.observe]
+        self.observing = [r for r in self.rules if type(r).observe is not CrossRecordRule.observe]
+        """The rules that observe records (the others need only where a record is)."""
+        self._deciders = [(rule.code, rule.decide) for rule in self.rules]
 
     @property
     def codes(self) -> list[str]:
@@ -85,7 +87,7 @@ class CrossRecordRules:
     def observe(self, ctx: RecordContext) -> dict[str, Any]:
         """What the rules need of one readable record, by code (rules that noted nothing are left out)."""
         observed = {}
-        for rule in self._observers:
+        for rule in self.observing:
             seen = rule.observe(ctx)
             if seen is not None:
                 observed[rule.code] = seen
@@ -95,8 +97,8 @@ class CrossRecordRules:
         """The findings of the next readable record in input order, in rule order; `ctx` need only say where the
         record is (`path`, `line`, `record_id`), `observed` is what `observe` gave for it."""
         found: list[Finding] = []
-        for rule in self.rules:
-            found += rule.decide(ctx, observed.get(rule.code))
+        for code, decide in self._deciders:
+            found += decide(ctx, observed.get(code))
         return found
 
 
@@ -180,7 +182,7 @@ class Linter:
                     continue  # the common case: a clean record, nothing for these rules to report
                 for rule in group:
                     findings.extend(rule.check(ctx))
-            if self.cross.rules:
+            if self.cross.observing:
                 observed = self.cross.observe(ctx)
         hidden: dict[str, int] = {}
         if findings:
