@@ -84,21 +84,23 @@ class CrossRecordRules:
     def codes(self) -> list[str]:
         return [rule.code for rule in self.rules]
 
-    def observe(self, ctx: RecordContext) -> dict[str, Any]:
-        """What the rules need of one readable record, by code (rules that noted nothing are left out)."""
-        observed = {}
+    def observe(self, ctx: RecordContext) -> dict[str, Any] | None:
+        """What the rules need of one readable record, by code (rules that noted nothing left out; None: nothing)."""
+        observed = None
         for rule in self.observing:
             seen = rule.observe(ctx)
             if seen is not None:
+                if observed is None:
+                    observed = {}
                 observed[rule.code] = seen
         return observed
 
-    def decide(self, ctx: RecordContext, observed: Mapping[str, Any]) -> list[Finding]:
+    def decide(self, ctx: RecordContext, observed: Mapping[str, Any] | None) -> list[Finding]:
         """The findings of the next readable record in input order, in rule order; `ctx` need only say where the
         record is (`path`, `line`, `record_id`), `observed` is what `observe` gave for it."""
         found: list[Finding] = []
         for code, decide in self._deciders:
-            found += decide(ctx, observed.get(code))
+            found += decide(ctx, observed.get(code) if observed else None)
         return found
 
 
@@ -113,8 +115,8 @@ class LintedRecord:
     record_id: str | None
     readable: bool
     """False for a record that could not be read or adapted: no cross-record rule sees it."""
-    observed: dict[str, Any]
-    """What the cross-record rules need of it, by code (`CrossRecordRules.observe`)."""
+    observed: dict[str, Any] | None
+    """What the cross-record rules need of it, by code (`CrossRecordRules.observe`); None: nothing."""
 
 
 class Linter:
@@ -168,7 +170,7 @@ class Linter:
         raw = result.raw
         findings: list[Finding] = []
         record = result.record
-        observed: dict[str, Any] = {}
+        observed: dict[str, Any] | None = None
         if record is None:
             ctx = RecordContext(raw.path, raw.line, result.record_id, None, read_error=raw.error,
                                 shape_errors=result.shape_errors)
