@@ -75,7 +75,13 @@ class CrossRecordRules:
     """
 
     def __init__(self, rules: Iterable[Rule]) -> None:
-        self.rules: list[CrossRecordRule] = [r for r in rules if isinstance(r, CrossRecordRule)]
+        self.rules: list[CrossRecordRule] = []
+        for rule in rules:
+            if rule.cross_record:
+                if not isinstance(rule, CrossRecordRule):
+                    raise TypeError(f"{rule.code} says it is cross-record: it must be a CrossRecordRule "
+                                    "(observe a record, decide in input order)")
+                self.rules.append(rule)
         self.observing = [r for r in self.rules if type(r).observe is not CrossRecordRule.observe]
         """The rules that observe records (the others need only where a record is)."""
         self._deciders = [(rule.code, rule.decide) for rule in self.rules]
