@@ -11,7 +11,8 @@ class TC001(CallRule):
     are literals. Invalid JSON, non-literal expressions (names, calls, operators, f-strings),
     several calls in one block, arguments too deep or numbers too long are reported here, and
     nothing is ever evaluated. Structured `tool_calls` whose `arguments` string is not a JSON
-    object are reported too.
+    object are reported too, and so is a Python-style call giving one argument both by position
+    and by name (which value was meant cannot be told).
 
     **Anti-pattern**::
 
