@@ -420,7 +420,7 @@ def train_one(config: str, work: Path, threads: int | None) -> Run:
         from train.model import load_model
         from train.recipe import SFTTrainer
 
-        net, tokenizer, _ = load_model(info["model"], cfg)
+        net, tokenizer, _ = load_model(info["model"], cfg, packed=packing)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         trainer: Any = SFTTrainer(model=net, args=targs, data_collator=Collator(packing, pad),
                                   train_dataset=BatchDataset(examples, plan), processing_class=tokenizer,
