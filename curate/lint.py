@@ -25,9 +25,10 @@ from typing import Any
 
 from curate.lint_config import select_codes
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, ReadResult, RecordReader
-from curate.records import Finding, ToolSpec
+from curate.records import Finding
 from curate.rules import all_rules
 from curate.rules.base import MAX_FINDINGS_PER_RECORD, CrossRecordRule, RecordContext, Rule, ToolRegistry
+from curate.toolset import ToolSet
 from curate.validate import CompiledTool, SchemaCache
 
 
@@ -149,10 +150,9 @@ class Linter:
         self.rule_groups = list(groups.items())
         self.order = {rule.code: i for i, rule in enumerate(self.rules)}
         self.cache = SchemaCache()
-        self.external: dict[str, CompiledTool] = {}
-        for spec in tools:
-            fs = ToolSpec.model_validate(spec).function
-            self.external[fs.name] = self.cache.compile(fs.name, fs.parameters)
+        self.toolset = ToolSet.from_dicts(tools)  # the one decision of what a call refers to (lint and export)
+        self.external: dict[str, CompiledTool] = {
+            name: self.cache.compile(name, spec.function.parameters) for name, spec in self.toolset.by_name.items()}
         self.reader = RecordReader(max_record_bytes)
         self.stats = LintStats()
 

@@ -107,10 +107,11 @@ class CheckedCall:
 
 
 class ToolRegistry:
-    """The tools a record may call: its own `tools`, then those given with `--tools`.
+    """`curate.toolset.ToolSet`'s decision (a record's own tools by name first, then `--tools`), compiled.
 
-    `external` holds the `--tools` specs compiled once per run; the record's own specs are compiled
-    through the shared cache, only when a call or a rule asks for them.
+    `external` holds the `--tools` specs compiled once per run (`Linter` builds it from its `ToolSet`); the
+    record's own specs are compiled through the shared cache, only when a call or a rule asks for them.
+    `tests/test_toolset.py` holds lint and export to the same decision.
     """
 
     def __init__(self, record_tools: list[FunctionSpec], external: dict[str, CompiledTool],
