@@ -15,6 +15,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from orjson import loads as _orjson_loads
+
 from curate.records import Message
 
 _DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))  # digits -> "0", the rest -> "."
@@ -29,11 +31,6 @@ def has_long_integer(data: bytes) -> bool:
     bytes, `in` first tries its operand as an integer and formats an exception when it is not one.
     """
     return data.translate(_DIGITS_AS_ZERO).find(_NINETEEN_ZEROS) >= 0
-
-try:
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib path is complete on its own
-    _orjson_loads = None
 
 MAX_DEPTH = 100
 """Most lists/dicts nested in one argument value (the arguments object itself not counted), in both
@@ -280,7 +277,7 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 def load_json(text: str) -> tuple[Any, str | None]:
     """json.loads that reports instead of raising: too deep, too long integers, NaN included.
 
-    orjson reads first when installed: it is stricter than json, so what it accepts json reads the
+    orjson reads first: it is stricter than json, so what it accepts json reads the
     same, and everything else goes through json for the exact message (or acceptance). Texts with
     19 digits in a row skip it: orjson reads integers beyond 64 bits as floats.
     """
@@ -291,7 +288,7 @@ def load_json(text: str) -> tuple[Any, str | None]:
 def _load_json(text: str) -> tuple[Any, str | None, bool]:
     """`load_json`, and whether orjson read it: then every number is finite (orjson rejects
     `NaN`, `Infinity` and overflowing literals such as `1e999`, which `json` reads as inf)."""
-    if _orjson_loads is not None and not has_long_integer(text.encode("utf-8", "surrogatepass")):
+    if not has_long_integer(text.encode("utf-8", "surrogatepass")):
         try:
             return _orjson_loads(text), None, True
         except ValueError:

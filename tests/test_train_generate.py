@@ -21,6 +21,7 @@ from curate.records import Message  # noqa: E402
 from curate.schemas import SCHEMA_DIR  # noqa: E402
 from curate.tokenizer import load_tokenizer  # noqa: E402
 from train.distributed import Processes  # noqa: E402
+from train.eval_report import SCHEMA_FILE, build_report  # noqa: E402
 from train.generate import (  # noqa: E402
     PromptResult,
     _Generator,
@@ -31,7 +32,6 @@ from train.generate import (  # noqa: E402
 from train.graduation import BaselineEval, CheckpointEval, EvalLogEntry  # noqa: E402
 from train.metrics import GenerationEval  # noqa: E402
 from train.report_html import render_report  # noqa: E402
-from train.report_models import SCHEMA_FILE, build_report  # noqa: E402
 from train.scoring import TurnScorer  # noqa: E402
 
 WEATHER = {"type": "function", "function": {

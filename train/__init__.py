@@ -20,7 +20,7 @@ graduate → report. What each module holds, in that order:
     scoring.py      one generated assistant turn against the reference (format, tool calls, arguments)
     metrics.py      pass@k, diversity, per-bucket aggregates
     graduation.py   which checkpoint to keep, and is it ready for RL (thresholds: `[graduation]`)
-    report_models.py  RUN/eval_report.json as a pydantic model (schemas/eval_report.schema.json)
+    eval_report.py  RUN/eval_report.json as a pydantic model (schemas/eval_report.schema.json)
     report_html.py  RUN/report.html and the terminal summary
     merge.py        merge_checkpoint: a checkpoint's adapter merged into a bf16 copy of its base
 

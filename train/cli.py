@@ -124,9 +124,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             from train.recipe import check_run_output, finalize_run, run_training
         except ImportError as e:
             raise TrainError(f"{INSTALL_HINT} ({e})") from None
+        from train.eval_report import write_report
         from train.evaluate import evaluate_run
         from train.report_html import print_report, write_html
-        from train.report_models import write_report
 
         check_run_output(output, [build_dir])
         work = partial_dir(output.resolve())

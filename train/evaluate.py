@@ -1,6 +1,6 @@
 """Evaluation of a trained run by generation: the base model (zero-shot) and every checkpoint, graded.
 
-    report = evaluate_run(result, cfg, build_dir, model_name, say)   # an EvalReport (train.report_models)
+    report = evaluate_run(result, cfg, build_dir, model_name, say)   # an EvalReport (train.eval_report)
 
 Every checkpoint of the run and the base it was trained from generate on the build's eval split
 (`train.generate.evaluate_generation`: greedy outputs for accuracy, sampled ones for diversity and
@@ -23,8 +23,8 @@ from train.config import TrainConfig
 
 if TYPE_CHECKING:
     from train.distributed import Processes
+    from train.eval_report import EvalReport
     from train.recipe import TrainResult
-    from train.report_models import EvalReport
 
 
 def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_name: str,
@@ -34,10 +34,10 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
     With N processes (`train.distributed.Processes`) every process calls this and generates its
     share of the prompts; every process gets the same report.
     """
+    from train.eval_report import build_report
     from train.generate import evaluate_generation
     from train.graduation import BaselineEval, CheckpointEval, history_from_log
     from train.model import load_for_generation
-    from train.report_models import build_report
 
     eval_rows = read_rows(build_dir / "eval.jsonl")
     g = cfg.generation

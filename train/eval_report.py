@@ -3,8 +3,8 @@
 The model is the one source of truth; `schemas/eval_report.schema.json` is generated from it and a
 test fails when the two drift:
 
-    python -m train.report_models            # (re)write schemas/eval_report.schema.json
-    python -m train.report_models --check    # exit 1 if the file differs from the model
+    python -m train.eval_report            # (re)write schemas/eval_report.schema.json
+    python -m train.eval_report --check    # exit 1 if the file differs from the model
 
 It lives in `train` (not in `curate.schemas`) because data flows one way: `train` imports
 `curate`, never the reverse. The rendering is `curate.schemas.render`, so all schemas look alike.
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     text = schema_text()
     if "--check" in args:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
-            print(f"stale schema: {SCHEMA_FILE}; run `python -m train.report_models`", file=sys.stderr)
+            print(f"stale schema: {SCHEMA_FILE}; run `python -m train.eval_report`", file=sys.stderr)
             return 1
         return 0
     path.write_text(text, encoding="utf-8")
