@@ -67,7 +67,7 @@ def run(records: int = 20000, repeat: int = 2) -> dict[str, Any]:
     """Wall time of `curate build` on `records` records by engine, in the harness's shape (bench/common.py)."""
     import ray
 
-    from curate.build_ray import RayEngine
+    from curate.build.engines.ray import RayEngine
 
     started = time.perf_counter()
     corpus = scaled_corpus(records, DATA / f"ray_corpus_{records}.jsonl", vary=distinct_copies)

@@ -394,7 +394,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             return print_error("--address needs --engine ray")
         engine = None
         if args.engine == "ray":
-            from curate.build_ray import RayEngine
+            from curate.build.engines.ray import RayEngine
 
             engine = RayEngine(args.address)
         start = time.perf_counter()

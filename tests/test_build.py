@@ -135,7 +135,7 @@ def test_failed_build_keeps_the_previous_output_and_leaves_nothing_half_written(
     out = tmp_path / "out"
     out.mkdir()
     (out / "train.jsonl").write_text("previous\n")
-    import curate.build as b
+    import curate.build.pipeline as b
 
     def boom(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("killed")
@@ -278,7 +278,7 @@ def test_lint_counts_and_ids_over_several_inputs(tmp_path: Path, cache: str, num
 def test_cross_record_rules_are_the_rules_that_keep_state() -> None:
     """A rule keeping state between records cannot run in a worker that sees one batch: every such rule
     must be decided in the main process (`RunLint`)."""
-    from curate.build_stream import CROSS_RECORD_RULES
+    from curate.build.facts import CROSS_RECORD_RULES
     from curate.rules import all_rules
 
     stateful = [code for code, rule in all_rules().items() if "__init__" in vars(rule)]

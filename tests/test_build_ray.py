@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,13 +85,27 @@ def test_cli_ray_engine_at_an_address_writes_what_the_local_engine_writes(
 
 @pytest.mark.slow
 def test_a_worker_dying_mid_stage_is_retried_and_the_output_is_unchanged(
-        tmp_path: Path, cluster: str, local_out: Path) -> None:
-    from curate.build_ray import RayEngine
+        tmp_path: Path, cluster: str, local_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.build.engines import ray as ray_engine
+    from curate.build.facts import record_facts_table
 
-    marker = tmp_path / "crashed"
+    marker = str(tmp_path / "crashed")
+
+    class DiesOnce:
+        """`RayFacts`, but the first worker to claim `marker` (by creating it) dies mid-stage (defined here, so
+        Ray ships it to the workers by value)."""
+
+        def __call__(self, batch: Any, spec_json: str, paths: list[str]) -> Any:
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return record_facts_table(batch, spec_json, paths)
+            os._exit(1)  # Ray restarts the worker and runs the shard again
+
+    monkeypatch.setattr(ray_engine, "RayFacts", DiesOnce)
     out = tmp_path / "ray"
-    build([SAMPLE], out, BuildConfig(num_proc=2), [TOOLS], engine=RayEngine(crash_once=str(marker)))
-    assert marker.exists()  # a worker did die (os._exit) in the facts stage
+    build([SAMPLE], out, BuildConfig(num_proc=2), [TOOLS], engine=ray_engine.RayEngine())
+    assert Path(marker).exists()  # a worker did die (os._exit) in the record facts stage
     assert_same_tree(local_out, out)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work or tmp folder left
 
@@ -107,7 +122,7 @@ def chain_signatures(rng: np.random.Generator, num_perm: int) -> np.ndarray:
 
 @pytest.mark.slow
 def test_distributed_near_dup_gives_the_local_clusters(cluster: str) -> None:
-    from curate.build_ray import RayEngine, distributed_edges
+    from curate.build.engines.ray import RayEngine, distributed_edges
     from curate.dedup import (
         LSH_WEIGHTS,
         MAX_BUCKET,

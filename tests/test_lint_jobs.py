@@ -199,8 +199,8 @@ def test_a_new_cross_record_rule_is_decided_alike_with_any_jobs(tmp_path: Path, 
     """A cross-record rule registered beside the others, observing records in the workers, gets the same findings
     from `lint` and `lint --jobs` (the workers are forked: they see it registered). The build's facts do not
     carry what it observes: the build's gate refuses it rather than count it wrong."""
-    from curate import build_stream
-    from curate.build_stream import RunLint
+    from curate.build import gate
+    from curate.build.gate import RunLint
 
     monkeypatch.setattr(lint_jobs, "BATCH", 7)
     monkeypatch.setitem(all_rules(), "RS099", RS099)
@@ -212,6 +212,6 @@ def test_a_new_cross_record_rule_is_decided_alike_with_any_jobs(tmp_path: Path, 
     assert sum(f.code == "RS099" for f in got) == (60 - 13) + 60 and {"RS004", "RS099"} <= {f.code for f in got}
     with pytest.raises(RuntimeError, match="the cross-record rules are RS004, TS001, RS099"):
         RunLint()  # the workers would run it per batch
-    monkeypatch.setattr(build_stream, "CROSS_RECORD_RULES", (*build_stream.CROSS_RECORD_RULES, "RS099"))
+    monkeypatch.setattr(gate, "CROSS_RECORD_RULES", (*gate.CROSS_RECORD_RULES, "RS099"))
     with pytest.raises(RuntimeError, match="RS099 observes records, but the build's facts do not carry"):
         RunLint()

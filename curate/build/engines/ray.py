@@ -8,7 +8,7 @@ local engine's.
 
 1. **Facts**: the raw rows (read into Arrow on the driver, as the local engine reads them) go to the cluster
    in shards; an actor pool of `num_proc` workers computes each shard's facts with the very code the local
-   engine's `Dataset.map` runs (`facts_table` → `Worker.batch`: parse, validate, lint, normalise, exact key,
+   engine's `Dataset.map` runs (`record_facts_table` → `Worker.batch`: parse, validate, lint, normalise, exact key,
    MinHash, completeness, token count, bucket), one `Worker` per actor. Results come back in order
    (`preserve_order`) and are written to an Arrow file the driver memory-maps, as `Dataset.map` does.
 2. **Near-dup clusters**: each signature's LSH band keys become rows (band, key, member); a hash shuffle on
@@ -25,7 +25,6 @@ every shard's facts depend on its rows alone, so a retried shard gives the same 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,14 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from curate.build import BuildError
-from curate.build_stream import BATCH_SIZE, WorkerSpec, facts_features, facts_table, record_facts
+from curate.build.engines.local import record_facts
+from curate.build.errors import BuildError
+from curate.build.facts import WorkerSpec, record_facts_features, record_facts_table
+from curate.build.raw import BATCH_SIZE
 
 RETRIES = 3
 """How many times a shard is run again after its worker died (then the build fails, writing nothing)."""
-
-CRASH_ONCE_ENV = "CURATE_RAY_CRASH_ONCE"
-"""Test hook: a file path; the first facts worker to claim it (by creating it) dies mid-stage, once."""
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for the cluster's address to answer before giving up (Ray itself waits minutes)."""
@@ -75,11 +73,9 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None,
-                 crash_once: str | None = None) -> None:
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
         self.address = address
         self.num_cpus = num_cpus
-        self.crash_once = crash_once if crash_once is not None else os.environ.get(CRASH_ONCE_ENV)
         self._owned = False
         self._preserve_order: bool | None = None
         self._progress: bool | None = None
@@ -126,7 +122,7 @@ class RayEngine:
 
     # --- the per-record stages ------------------------------------------------------------------------
 
-    def facts(self, raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int,
+    def record_facts(self, raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int,
               work: Path, fingerprint: str) -> Any:
         """The facts of every raw row, in order, as a memory-mapped `datasets.Dataset` (what `record_facts`
         gives), computed by `num_proc` Ray workers."""
@@ -143,10 +139,9 @@ class RayEngine:
             ds = ray.data.from_arrow(shards).map_batches(
                 RayFacts, batch_size=BATCH_SIZE, batch_format="pyarrow", zero_copy_batch=True,
                 compute=ray.data.ActorPoolStrategy(size=num_proc),
-                fn_kwargs={"spec_json": spec.model_dump_json(), "paths": [p for _, p in sources],
-                           "crash_once": self.crash_once},
+                fn_kwargs={"spec_json": spec.model_dump_json(), "paths": [p for _, p in sources]},
                 max_restarts=RETRIES, max_task_retries=RETRIES)
-        schema = facts_features(spec).arrow_schema
+        schema = record_facts_features(spec).arrow_schema
         path = work / "facts-ray.arrow"
         rows = 0
         with _quiet(), _ray_errors("computing the facts"), pa.OSFile(str(path), "wb") as sink, \
@@ -180,19 +175,8 @@ class RayFacts:
     `Dataset.map` process. The spec comes with each shard, not to the constructor: an actor restarted after
     its process died must not depend on constructor arguments held in the object store."""
 
-    def __call__(self, batch: Any, spec_json: str, paths: list[str], crash_once: str | None = None) -> Any:
-        if crash_once and _claim(crash_once):
-            os._exit(1)  # the test hook: this worker dies mid-stage, once; Ray restarts it and runs the shard again
-        return facts_table(batch, spec_json, paths)
-
-
-def _claim(path: str) -> bool:
-    """True for the one caller that creates `path` (across processes)."""
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
-        return False
-    return True
+    def __call__(self, batch: Any, spec_json: str, paths: list[str]) -> Any:
+        return record_facts_table(batch, spec_json, paths)
 
 
 def distributed_edges(values: np.ndarray, bands: int, rows: int, threshold: float,

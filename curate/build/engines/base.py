@@ -1,0 +1,36 @@
+"""The `Engine` protocol: what runs the two stages of `curate build` that scale with the corpus.
+
+An engine computes the record facts of every raw row and the clusters of the near-dup signatures; every other
+stage is the build's own (`curate.build.pipeline`), the same whatever the engine, so an engine that gives the
+same record facts and labels gives the same output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from curate.build.facts import WorkerSpec
+
+
+class Engine(Protocol):
+    """What runs the stages that scale with the corpus (see `curate.build.engines.local.LocalEngine`)."""
+
+    name: str
+
+    def start(self) -> None:
+        """Connect (or fail with `BuildError`) before anything is written."""
+
+    def stop(self) -> None:
+        """Release what `start` took."""
+
+    def record_facts(self, raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int,
+                     work: Path, fingerprint: str) -> Any:
+        """The record facts of every raw row, in order, as a `datasets.Dataset` (what
+        `curate.build.engines.local.record_facts` gives)."""
+
+    def near_labels(self, sigs: Any, threshold: float) -> np.ndarray:
+        """What `near_duplicate_labels(sigs, threshold)` gives."""

@@ -1,0 +1,481 @@
+"""`curate build` step by step: `build()` checks OUT and runs a `Build`, whose methods are the README's steps.
+
+    files → read → lint gate → exact dedup → near-dup dedup → decontamination → capability and
+    length buckets → balanced mix → leak-free eval split → OUT/
+
+`Build` holds the config, the inputs, OUT, the tools, the tokenizer and the engine once; `run()` calls the steps
+in order: `read`, `lint_gate`, `dedup`, `decontaminate`, `bucket`, `balance`, `split`, `export`.
+
+Per-record work streams through Arrow with `datasets`: the inputs become raw Arrow rows (`curate.build.raw`,
+written in chunks), and the engine computes every raw row's record facts (`curate.build.facts`): it reads,
+adapts, validates and lints each record and, for those passing the gate, computes its exact-dedup key, MinHash
+signature(s), completeness, token count and capability bucket. The main process never holds the records: it
+reads the record facts' small columns, decides what needs the whole run in input order (the cross-record lint
+rules, unique ids, the lint gate: `curate.build.gate`), runs the global stages on those columns (exact and near
+dedup with `DedupStage`, decontamination, length edges, balance, split), and at export reads the chosen records
+back from the memory-mapped raw rows, in output order, a batch at a time, gathering the `datasets` folder's
+columns as it writes the JSON Lines files (`curate.build.export`). The Arrow files live in a folder beside the
+output (`.OUT.work-PID`), removed whatever happens.
+
+Two stages scale with the corpus and run on an engine (`curate.build.engines`): the record facts of every raw
+row and the near-dup clusters of their signatures. `LocalEngine` runs them in this machine's processes,
+`curate.build.engines.ray.RayEngine` on a Ray cluster (`--engine ray`); every other stage is the same code
+whatever the engine, so outputs are byte-identical across engines. Inputs and OUT may be `fsspec` URLs
+(`curate.storage`).
+
+Every stage counts what it drops and why (`StageCount`), and the manifest checks the invariant
+records in = records out + records dropped. Each record's facts depend on that record alone, so outputs
+are byte-identical for a seed with one process or several. The output folder is written next to its
+final place and renamed into it at the end: a killed run leaves the previous output or none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate import __version__
+from curate.build.engines.base import Engine
+from curate.build.engines.local import LocalEngine
+from curate.build.errors import BuildError
+from curate.build.export import (
+    DatasetsSplit,
+    RecordDumper,
+    datasets_row,
+    export_row,
+    replace_dir,
+    save_datasets_folder,
+)
+from curate.build.facts import WorkerSpec, prepare_worker
+from curate.build.gate import GatedRecord, gate_records, with_id
+from curate.build.raw import (
+    RecordSource,
+    column,
+    content_fingerprint,
+    file_sha256,
+    read_raw_dataset,
+    signature_matrix,
+    take,
+)
+from curate.buildconfig import BuildConfig
+from curate.jsonl import write_jsonl
+from curate.manifest import InputFile, Manifest, StageCount, check_invariant
+from curate.readers import RecordReader, load_tool_specs
+from curate.storage import Location
+
+STAGES = ("read", "lint", "exact_dedup", "near_dedup", "decontaminate", "balance", "split")
+
+
+@dataclass
+class BuildResult:
+    manifest: Manifest
+    out: Path
+    train: int
+    eval: int
+    mix_table: Any = None
+
+
+def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_files: Sequence[Location] = (),
+          tokenizer: str | None = None, decontaminate: Sequence[Location] = (), log: Any = None,
+          engine: Engine | None = None, force: bool = False) -> BuildResult:
+    """Run the whole pipeline and write `out/`; raises BuildError (and writes nothing) on bad input.
+
+    Locations are local paths or `fsspec` URLs (`curate.storage`). `engine` runs the per-record stages and
+    the near-dup clustering (default `LocalEngine`; `curate.build.engines.ray.RayEngine` for a Ray cluster): the
+    output is the same whatever the engine. An existing `out` is replaced only when it is an earlier build
+    (its manifest), or with `force`, and never when it is `/`, the current folder, an input or holds one
+    (`curate.outputs`); two builds into the same local `out` at once: the second raises BuildError.
+    """
+    from curate.outputs import OutputError, build_marker, check_output_dir, output_lock, remove_stale
+    from curate.storage import StorageError, exists, local_path
+
+    engine = engine or LocalEngine()
+    try:
+        for p in (*inputs, *tools_files, *decontaminate):
+            if not exists(p):
+                raise BuildError(f"{p}: no such file or directory")
+        final = local_path(out)
+        if final is None:
+            _check_remote_output(out, force)
+            return Build(inputs, out, cfg, tools_files, tokenizer, decontaminate, log, engine).run(None)
+        local = [q for q in (local_path(p) for p in (*inputs, *tools_files, *decontaminate)) if q is not None]
+        check_output_dir(final, local, build_marker, "build output", force)
+        created = make_parents(final.parent)
+        try:
+            with output_lock(final, "build"):
+                check_output_dir(final, local, build_marker, "build output", force)  # as it is now we hold it
+                remove_stale(final)
+                return Build(inputs, out, cfg, tools_files, tokenizer, decontaminate, log, engine).run(final)
+        except BaseException:
+            for folder in reversed(created):  # a failed run leaves nothing, not even the folders it made
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
+    except (StorageError, OutputError) as e:
+        raise BuildError(str(e)) from None
+
+
+
+
+def _check_remote_output(out: Location, force: bool) -> None:
+    """A remote OUT is replaced only when it holds a build's manifest, or with `force`."""
+    from curate.storage import exists
+
+    if force or not exists(out) or exists(f"{str(out).rstrip('/')}/manifest.json"):
+        return
+    raise BuildError(f"{out}: exists and is not a build output written by curate (no manifest.json); choose "
+                     "another -o, or pass --force to replace it")
+
+
+def make_parents(folder: Path) -> list[Path]:
+    """`mkdir -p folder`, returning the folders it created, outermost first."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()][::-1]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+
+class Build:
+    """One run of `curate build` once OUT is checked (and, when local, locked), its steps one method each.
+
+    Config, inputs, OUT, `--tools` files, tokenizer and engine are held once; `run()` calls the steps in the
+    README's order. Each step counts what it drops in `stages`; the record facts, the dedup result and the
+    length edges stay on the build for the steps after.
+    """
+
+    def __init__(self, inputs: Sequence[Location], out: Location, cfg: BuildConfig,
+                 tools_files: Sequence[Location] = (), tokenizer: str | None = None,
+                 decontaminate: Sequence[Location] = (), log: Any = None, engine: Engine | None = None) -> None:
+        self.inputs = list(inputs)
+        self.out = out
+        self.cfg = cfg
+        self.tools_files = list(tools_files)
+        self.tokenizer = tokenizer
+        self.references = list(decontaminate)
+        self.say = log or (lambda _msg: None)
+        self.engine = engine or LocalEngine()
+        self.stages = {name: StageCount(stage=name, records_in=0, records_out=0) for name in STAGES}
+        self.lint_counts: Counter[str] = Counter()
+        self.spec: WorkerSpec | None = None
+        self.buckets: Sequence[str] = ()
+        self.raw: Any = None
+        self.sources: list[tuple[int, str]] = []
+        self.record_facts: Any = None
+        self.input_files: list[InputFile] = []
+        self.dedup_result: Any = None
+        self.reference_files: list[InputFile] = []
+        self.length_edges: list[int] = []
+
+    def run(self, final: Path | None) -> BuildResult:
+        """Build into the local folder `final`, or, when None (a remote OUT), into a local staging folder that is
+        then uploaded to OUT."""
+        from curate.storage import StorageError, fetch, publish
+
+        staging = Path(tempfile.mkdtemp(prefix="curate-build-")) if final is None else None
+        try:
+            with tempfile.TemporaryDirectory(prefix="curate-tools-") as folder:  # remote --tools files: copied here
+                tools = tools_from(fetch(self.tools_files, Path(folder)))
+            cfg = self.cfg
+            self.spec = WorkerSpec(tools=tools, keep_invalid=cfg.lint.keep_invalid, dedup=cfg.dedup,
+                                   buckets=cfg.buckets, tokenizer=self.tokenizer,
+                                   decontaminate=bool(self.references))
+            worker = prepare_worker(self.spec)  # fails early on a tokenizer that can't be loaded, bad tools or rules
+            self.buckets = worker.bucketer.buckets
+            self.engine.start()  # fails early on an engine that can't be reached: nothing written yet
+            try:
+                target = (staging / "out") if staging is not None else final
+                assert target is not None
+                result = self.run_steps(target.resolve())
+            finally:
+                self.engine.stop()
+            if staging is not None:
+                self.say(f"uploading to {self.out}")
+                publish(result.out, self.out)
+                result.out = Path(str(self.out))
+            return result
+        except StorageError as e:
+            raise BuildError(str(e)) from None
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def run_steps(self, out: Path) -> BuildResult:
+        """The steps, in order, into the local folder `out` (its parent exists), with a work folder beside it
+        (removed whatever happens; one left by a killed run is removed by the next run into the same `out`)."""
+        from curate.storage import fetch
+
+        work = out.with_name(f".{out.name}.work-{os.getpid()}")  # the Arrow files
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
+        try:
+            inputs = fetch(self.inputs, work / "inputs")
+            references = fetch(self.references, work / "decontaminate")
+            self.read(inputs, work)
+            gated = self.lint_gate()
+            kept = self.dedup(gated)
+            kept = self.decontaminate(kept, references)
+            self.bucket(kept)
+            mix = self.balance(kept)
+            train_idx, eval_idx = self.split(mix)
+            return self.export(out, kept, mix, train_idx, eval_idx)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def read(self, inputs: Sequence[Path], work: Path) -> None:
+        """Every record of the (local) `inputs` as raw rows in `work`, and each row's record facts, computed by
+        the engine; the manifest's input files, with the records read from each."""
+        assert self.spec is not None
+        names = [str(p) for p in self.inputs]  # the inputs as given, as the manifest records them
+        self.say("reading")
+        hashes = [file_sha256(p) for p in inputs]
+        raw_fp = content_fingerprint([h for h, _ in hashes], list(names))
+        self.raw, self.sources = read_raw_dataset(inputs, work / "raw", raw_fp, self.cfg.max_record_bytes)
+        num_proc = self.cfg.num_proc
+        self.say(f"linting, signing and labelling {len(self.raw)} records ({num_proc} process"
+                 f"{'es' if num_proc > 1 else ''}, {self.engine.name} engine)")
+        facts = self.engine.record_facts(self.raw, self.sources, self.spec, num_proc, work,
+                                         self.spec.fingerprint(raw_fp))
+        self.record_facts = facts
+        source_rows = np.bincount(column(facts, "source").to_numpy(), minlength=len(self.sources)) if len(facts) \
+            else np.zeros(len(self.sources), dtype=np.int64)
+        per_input = np.zeros(len(inputs), dtype=np.int64)
+        for (f, _), n in zip(self.sources, source_rows, strict=True):
+            per_input[f] += n
+        self.input_files = [InputFile(path=name, sha256=digest, bytes=size, records=int(n))
+                            for name, (digest, size), n in zip(names, hashes, per_input, strict=True)]
+
+    def lint_gate(self) -> list[GatedRecord]:
+        """Step 1: every record read counted with its findings; those without errors pass (`gate_records`)."""
+        return gate_records(self.record_facts, [path for _, path in self.sources], self.cfg.lint.keep_invalid,
+                            self.stages, self.lint_counts)
+
+    def dedup(self, gated: list[GatedRecord]) -> list[GatedRecord]:
+        """Steps 2 and 3: exact dedup, then near-dup dedup of the survivors clustered on the engine; the kept
+        records, each with its cluster."""
+        from curate.dedup import DedupEntry, DedupStage, Signatures
+
+        cfg, facts = self.cfg, self.record_facts
+        self.say(f"deduplicating {len(gated)} records")
+        rows = np.array([g.row for g in gated], dtype=np.int64)
+        entries = [DedupEntry(g.id, ends, tools) for g, ends, tools in
+                   zip(gated, take(facts, "ends_with_answer", rows), take(facts, "has_tool_result", rows),
+                       strict=True)]
+        dedup = DedupStage(entries, cfg.dedup, warnings=[g.warnings for g in gated],
+                           exact_keys=take(facts, "exact_key", rows) if cfg.dedup.exact else None)
+        near = labels = None
+        if dedup.settings is not None:  # the exact-dedup survivors' signatures, clustered by the engine
+            near = Signatures(signature_matrix(facts, "signature", rows[dedup.survivors], cfg.dedup.num_perm),
+                              dedup.settings)
+            labels = self.engine.near_labels(near, cfg.dedup.threshold)
+        dres = self.dedup_result = dedup.result(near, labels)
+        del near
+        reasons = Counter(d.reason for d in dres.dropped)
+        _count(self.stages["exact_dedup"], len(gated), {"exact_duplicate": reasons["exact_duplicate"]})
+        _count(self.stages["near_dedup"], self.stages["exact_dedup"].records_out,
+               {"near_duplicate": reasons["near_duplicate"]})
+        kept = [gated[k] for k in dres.kept]
+        for k, g in zip(dres.kept, kept, strict=True):
+            g.cluster = dres.cluster_of[k]
+        return kept
+
+    def decontaminate(self, kept: list[GatedRecord], references: Sequence[Path]) -> list[GatedRecord]:
+        """Step 4: the records whose user turns near-duplicate a record of the (local) `--decontaminate` files
+        dropped."""
+        from curate.dedup import DECONTAMINATION_ROLES, MinHashSettings, Signatures
+        from curate.dedup import decontaminate as find_contaminated
+
+        cfg = self.cfg
+        contaminated: set[int] = set()
+        if references and kept:
+            self.say("decontaminating")
+            settings = MinHashSettings.from_config(cfg.dedup, roles=DECONTAMINATION_ROLES)
+            signed, self.reference_files = sign_references(references, settings, cfg.max_record_bytes)
+            for f, name in zip(self.reference_files, [str(p) for p in self.references], strict=True):
+                f.path = name
+            kept_rows = np.array([g.row for g in kept], dtype=np.int64)
+            train = Signatures(signature_matrix(self.record_facts, "decon_signature", kept_rows, cfg.dedup.num_perm),
+                               settings)
+            contaminated = find_contaminated(train, signed, cfg.dedup.threshold)
+        _count(self.stages["decontaminate"], len(kept), {"contaminated": len(contaminated)})
+        return [g for i, g in enumerate(kept) if i not in contaminated]
+
+    def bucket(self, kept: list[GatedRecord]) -> None:
+        """Steps 5 and 6: each record's capability bucket, signals and tokens (from its record facts), and its
+        length bucket by the edges the kept records' token counts give."""
+        from curate.buckets import length_bucket, length_edges
+
+        facts = self.record_facts
+        kept_rows = np.array([g.row for g in kept], dtype=np.int64)
+        for g, tokens, bucket, signals in zip(kept, take(facts, "tokens", kept_rows), take(facts, "bucket", kept_rows),
+                                              take(facts, "signals", kept_rows), strict=True):
+            g.tokens, g.bucket, g.signals = tokens, bucket, signals
+        self.length_edges = edges = length_edges([g.tokens for g in kept], self.cfg.length)
+        for g in kept:
+            g.length_bucket = length_bucket(g.tokens, edges)
+
+    def balance(self, kept: list[GatedRecord]) -> Any:
+        """Step 7: the balanced mix (`curate.mix.balance`) over the kept records' capability buckets."""
+        from curate.mix import balance
+
+        self.say("balancing")
+        mix = balance([(i, g.bucket, g.cluster) for i, g in enumerate(kept)], self.cfg.mix, self.cfg.seed,
+                      buckets=self.buckets)
+        _count(self.stages["balance"], len(kept), {"balancing": len(kept) - _selected(mix)})
+        return mix
+
+    def split(self, mix: Any) -> tuple[list[int], list[int]]:
+        """Step 8: the mix's records split into train and eval (`curate.split.split_eval`)."""
+        from curate.split import split_eval
+
+        train_idx, eval_idx = split_eval(mix.items, self.cfg.split, self.cfg.seed)
+        _count(self.stages["split"], _selected(mix), {})
+        return train_idx, eval_idx
+
+    def export(self, out: Path, kept: list[GatedRecord], mix: Any, train_idx: list[int],
+               eval_idx: list[int]) -> BuildResult:
+        """Step 9: train.jsonl, eval.jsonl, the `datasets` folder, clusters.jsonl, manifest.json and report.html
+        written beside `out` and moved into it."""
+        from curate.buckets import length_bucket_names
+
+        assert self.spec is not None
+        cfg, dres, edges = self.cfg, self.dedup_result, self.length_edges
+        n_selected = _selected(mix)
+        self.say("writing")
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            copies_of = Counter(m.index for m in mix.items if m.is_copy)
+            source = RecordSource(self.raw, self.sources, self.spec.tools)
+            dumper = RecordDumper(source.specs)
+
+            def rows_of(indices: list[int], split: str, sink: DatasetsSplit) -> Iterator[dict[str, Any]]:
+                seen: set[int] = set()
+                records = source.records([kept[i].row for i in indices])
+                for i, record in zip(indices, records, strict=True):  # a copy repeats its original's index
+                    g = kept[i]
+                    dump, tools_json = dumper.dump(with_id(record, g.id))
+                    if i in seen:
+                        row = export_row(dump, g, split, copy_of=g.id or f"#{g.row}")
+                    else:
+                        seen.add(i)
+                        row = export_row(dump, g, split)
+                    sink.add(datasets_row(row, tools_json))
+                    yield row
+
+            hf = {"train": DatasetsSplit(), "eval": DatasetsSplit()}
+            n_train = write_jsonl(tmp / "train.jsonl", rows_of(train_idx, "train", hf["train"]))
+            n_eval = write_jsonl(tmp / "eval.jsonl", rows_of(eval_idx, "eval", hf["eval"]))
+            save_datasets_folder(tmp / "hf", {name: (rows, tmp / f"{name}.jsonl") for name, rows in hf.items()})
+            del hf
+            write_jsonl(tmp / "clusters.jsonl", (c.model_dump(mode="json") for c in dres.clusters))
+            split_counts: dict[str, dict[str, int]] = {}
+            for side, idx in (("train", train_idx), ("eval", eval_idx)):
+                for i in idx:
+                    split_counts.setdefault(kept[i].bucket, {"train": 0, "eval": 0})[side] += 1
+            lengths_out = Counter(kept[m.index].length_bucket for m in mix.items)
+            dropped: Counter[str] = Counter()
+            for st in self.stages.values():
+                dropped.update(st.dropped)
+            manifest = Manifest(
+                version=__version__, versions=versions(), config=cfg.model_dump(mode="json"),
+                inputs=self.input_files, decontaminate=self.reference_files, tokenizer=self.tokenizer or "builtin",
+                minhash=dres.settings.model_dump(mode="json") if dres.settings else None,
+                records_in=self.stages["read"].records_in, records_out=n_selected, copies=sum(copies_of.values()),
+                dropped={k: v for k, v in sorted(dropped.items()) if v}, stages=list(self.stages.values()),
+                lint_findings=dict(sorted(self.lint_counts.items())),
+                buckets_before=dict(mix.before), buckets_after=dict(mix.after), length_edges=edges,
+                length_buckets={name: lengths_out[name] for name in length_bucket_names(edges) if lengths_out[name]},
+                split=dict(sorted(split_counts.items())), clusters=len(dres.clusters),
+            )
+            fail_if_broken(manifest)
+            (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+            lengths: dict[str, list[int]] = {}
+            for m in mix.items:
+                lengths.setdefault(kept[m.index].bucket, []).append(kept[m.index].tokens)
+            sizes = Counter(len(c.members) for c in dres.clusters)
+            from curate.report_html import render_report
+
+            (tmp / "report.html").write_text(render_report(manifest, lengths, sizes), encoding="utf-8")
+            replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        from curate.mix import format_mix_table
+
+        for note in mix.notes:
+            self.say(f"mix: {note}")
+        return BuildResult(manifest, out, n_train, n_eval, format_mix_table(mix.before, mix.after, mix.copies))
+
+
+def _selected(mix: Any) -> int:
+    """The records the mix selected, copies left out."""
+    return sum(1 for m in mix.items if not m.is_copy)
+
+
+def versions() -> dict[str, str]:
+    """Versions of what shapes the output (recorded in the manifest)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"curate": __version__, "python": platform.python_version()}
+    for pkg in ("pydantic", "datasketch", "numpy", "tokenizers", "transformers", "datasets", "regex"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def sign_references(paths: Sequence[Path], settings: Any, max_record_bytes: int) -> tuple[Any, list[InputFile]]:
+    """Signatures of the readable records of `--decontaminate` files, signed as the workers sign
+    training records (`settings`), a chunk of records in memory at a time (none over `max_record_bytes`)."""
+    from curate.dedup import MinHasher, Signatures, normalised_text
+
+    hasher = MinHasher(settings)
+    reader = RecordReader(max_record_bytes)
+    parts: list[np.ndarray] = [np.empty((0, settings.num_perm), dtype=np.uint32)]
+    files: list[InputFile] = []
+    for p in paths:
+        n = 0
+        texts: list[str] = []
+        for result in reader.read(p):
+            if result.record is None:
+                continue
+            n += 1
+            texts.append(normalised_text(result.record, settings.roles))
+            if len(texts) == 1024:
+                parts.append(hasher.sign_texts(texts))
+                texts = []
+        if texts:
+            parts.append(hasher.sign_texts(texts))
+        digest, size = file_sha256(p)
+        files.append(InputFile(path=str(p), sha256=digest, bytes=size, records=n))
+    return Signatures(np.concatenate(parts), settings), files
+
+
+def tools_from(files: Sequence[Path]) -> list[dict[str, Any]]:
+    """The tool specs of the `--tools` files, in order."""
+    return [t for f in files for t in load_tool_specs(f)]
+
+
+
+def _count(stage: StageCount, records_in: int, dropped: dict[str, int]) -> None:
+    stage.records_in = records_in
+    stage.dropped = {k: v for k, v in dropped.items() if v}
+    stage.records_out = records_in - sum(dropped.values())
+
+
+def fail_if_broken(m: Manifest) -> None:
+    problems = check_invariant(m)
+    if problems:
+        raise BuildError("accounting does not add up (a bug): " + "; ".join(problems))

@@ -1,0 +1,208 @@
+"""Raw rows: every record of the build's inputs as Arrow rows on disk, and read back from them by row number.
+
+    INPUT files ──Dataset.from_generator──▶ raw rows (source, line, kind, payload)
+
+One row per record read from the inputs, in input order: which file (`source`, numbering the files met; a table
+gives their input and path), the `line`, and the record itself as it was read: a JSON Lines line's bytes, a
+decoded value (JSON arrays, Parquet, `datasets` folders; pickled), or why it could not be read.
+`from_generator` writes Arrow to disk in chunks, so memory holds one chunk, never the corpus. At export the
+chosen records are read back from these rows (`RecordSource`): reading is deterministic, so a record read again
+is the record the workers saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate import __version__
+from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadError, RecordReader, iter_raw
+from curate.records import ToolSpec, Trajectory
+from curate.toolset import ToolSet
+
+KIND_LINE, KIND_VALUE, KIND_UNREADABLE = 0, 1, 2
+"""How a raw row holds its record: a JSON Lines line's bytes, a pickled decoded value, or an error."""
+
+BATCH_SIZE = 1000
+"""Raw rows per `map` batch (and per read-back chunk): enough to batch the tokenizer and the MinHash
+permutations; a batch's working set, not the corpus, is what a process holds."""
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """`datasets` without progress bars (the build logs its own stages), restored afterwards."""
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
+
+def raw_features() -> Any:
+    """The raw rows' columns (see `RawRows`)."""
+    from datasets import Features, Value
+
+    return Features({"source": Value("int32"), "line": Value("int64"), "kind": Value("int8"),
+                     "payload": Value("binary")})
+
+
+class RawRows:
+    """The rows of `read_raw_dataset`, and the files they came from.
+
+    A row is (`source`, `line`, `kind`, `payload`): `source` numbers the files met, per input (a folder
+    input holds several; an input given twice counts twice), and `sources[source]` is that file's input
+    index and path, so rows stay four small columns. `kind` says what `payload` holds: the bytes of a
+    JSON Lines line, a decoded value (pickled), or why the record could not be read (UTF-8).
+    Records over `max_record_bytes` are never held: their row is unreadable, saying so (see `iter_raw`).
+    """
+
+    def __init__(self, max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> None:
+        self.sources: list[tuple[int, str]] = []
+        self.rows = 0
+        self.max_record_bytes = max_record_bytes
+
+    def __call__(self, paths: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+        for f, path in enumerate(paths):
+            known: dict[str, int] = {}
+            for raw in iter_raw(path, self.max_record_bytes):
+                source = known.get(raw.path)
+                if source is None:
+                    source = known[raw.path] = len(self.sources)
+                    self.sources.append((f, raw.path))
+                if raw.text is not None:
+                    kind, payload = KIND_LINE, raw.text
+                elif raw.error is not None:  # no text: a decoded value or an error, never decoded twice
+                    kind, payload = KIND_UNREADABLE, raw.error.encode("utf-8", "surrogatepass")
+                else:
+                    kind, payload = KIND_VALUE, pickle.dumps(raw.data, protocol=pickle.HIGHEST_PROTOCOL)
+                self.rows += 1
+                yield {"source": source, "line": raw.line, "kind": kind, "payload": payload}
+
+
+def raw_record(path: str, line: int, kind: int, payload: bytes) -> RawRecord:
+    """The `RawRecord` a raw row was made from."""
+    if kind == KIND_LINE:
+        return RawRecord(path, line, text=payload)
+    if kind == KIND_VALUE:
+        return RawRecord(path, line, data=pickle.loads(payload))  # our own rows, written by RawRows
+    return RawRecord(path, line, error=payload.decode("utf-8", "surrogatepass"))
+
+
+def read_raw_dataset(paths: Sequence[Path], cache_dir: Path, fingerprint: str,
+                     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[Any, list[tuple[int, str]]]:
+    """Every record of `paths` as Arrow rows on disk under `cache_dir`, and the files they came from
+    (see `RawRows`). Raises `ReadError` for a file that cannot be read at all, as `RecordReader` does.
+
+    Records over `max_record_bytes` become unreadable rows (RS001, dropped as `unreadable` by the build)
+    without being held in memory."""
+    from datasets import Dataset
+    from datasets.exceptions import DatasetGenerationError
+
+    rows = RawRows(max_record_bytes)
+    try:
+        with quiet_datasets():
+            # a tuple, not a list: `from_generator` would split a list of paths into shards
+            raw = Dataset.from_generator(rows, features=raw_features(), cache_dir=str(cache_dir),
+                                         gen_kwargs={"paths": tuple(str(p) for p in paths)}, fingerprint=fingerprint)
+    except DatasetGenerationError as e:
+        cause: BaseException | None = e
+        while cause is not None and not isinstance(cause, ReadError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise cause from None
+        raise
+    except ValueError:
+        if rows.rows:
+            raise
+        # no record at all: datasets refuses an empty split ("corresponds to no data"); an empty table will do
+        raw = Dataset.from_dict({name: [] for name in raw_features()}, features=raw_features())
+    return raw, rows.sources
+
+
+class RecordSource:
+    """Records read back from the raw rows by row number, as the workers read them (tools attached)."""
+
+    def __init__(self, raw: Any, sources: Sequence[tuple[int, str]], tools: Sequence[dict[str, Any]],
+                 chunk: int = BATCH_SIZE) -> None:
+        self.table = raw.data.table  # the memory-mapped pyarrow Table
+        self.paths = [path for _, path in sources]
+        self.reader = RecordReader()
+        self.specs = [ToolSpec.model_validate(t) for t in tools]
+        self.toolset = ToolSet(self.specs)
+        self.chunk = chunk
+
+    def records(self, rows: Sequence[int]) -> Iterator[Trajectory]:
+        """The records of `rows`, in that order, `chunk` rows in memory at a time."""
+        import pyarrow as pa
+
+        for start in range(0, len(rows), self.chunk):
+            taken = self.table.take(pa.array(rows[start:start + self.chunk], type=pa.int64()))
+            cols = [taken.column(c).to_pylist() for c in ("source", "line", "kind", "payload")]
+            for source, line, kind, payload in zip(*cols, strict=True):
+                result = self.reader.read_record(raw_record(self.paths[source], line, kind, payload))
+                if result.record is None:  # cannot happen: the workers read this very row
+                    raise RuntimeError(f"{self.paths[source]}:{line}: a record read before could not be read again")
+                yield self.toolset.attach(result.record)
+
+
+def column(ds: Any, name: str) -> Any:
+    """One column of a dataset as a pyarrow ChunkedArray (memory-mapped: nothing is copied yet)."""
+    return ds.data.column(name)
+
+
+def signature_matrix(ds: Any, name: str, rows: np.ndarray, num_perm: int) -> np.ndarray:
+    """Rows `rows` of a fixed-size signature column as an (len(rows), num_perm) uint32 array."""
+    import pyarrow as pa
+
+    taken = column(ds, name).take(pa.array(rows, type=pa.int64()))
+    parts = [c.flatten().to_numpy(zero_copy_only=False) for c in taken.chunks if len(c)]
+    flat = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
+    return flat.astype(np.uint32, copy=False).reshape(len(rows), num_perm)
+
+
+def take(facts: Any, name: str, rows: np.ndarray) -> list[Any]:
+    """Column `name` at `rows`, as Python values."""
+    import pyarrow as pa
+
+    return column(facts, name).take(pa.array(rows, type=pa.int64())).to_pylist()
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    if path.is_dir():  # the files the readers read, in their order: never an output folder inside it
+        from curate.readers import data_files, is_datasets_folder
+
+        tops = [path] if is_datasets_folder(path) else list(data_files(path))
+        files = [f for t in tops for f in ([t] if t.is_file() else sorted(p for p in t.rglob("*") if p.is_file()))]
+        for f in files:
+            h.update(str(f.relative_to(path)).encode())
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
+                    size += len(chunk)
+        return h.hexdigest(), size
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def content_fingerprint(hashes: Sequence[str], extra: object) -> str:
+    """A fingerprint from input content hashes and what else shapes the rows (`extra`, JSON-able), never
+    from times or process ids: the same inputs give the same fingerprint."""
+    h = hashlib.sha256(json.dumps([list(hashes), extra, __version__], sort_keys=True, default=str).encode())
+    return h.hexdigest()[:32]
