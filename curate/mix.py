@@ -416,12 +416,3 @@ def format_mix_table(before: Mapping[str, int], after: Mapping[str, int],
 
 def _pct(n: int, total: int) -> str:
     return f"{100 * n / total:.1f}%" if total else "-"
-
-
-def __getattr__(name: str) -> Any:
-    """`split_eval` moved to `curate.split`; importable from here until the build imports it from there."""
-    if name == "split_eval":
-        from curate.split import split_eval
-
-        return split_eval
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

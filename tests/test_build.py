@@ -91,8 +91,7 @@ def test_planted_duplicates_are_found(built: Path) -> None:
 
 
 def test_no_near_duplicate_pair_across_train_and_eval(built: Path) -> None:
-    from curate.buildconfig import DedupConfig
-    from curate.dedup import MinHashSettings, jaccard_pairs_above, sign_records
+    from curate.dedup import DedupConfig, MinHashSettings, jaccard_pairs_above, sign_records
     from curate.records import Trajectory
 
     def sigs(name: str) -> Any:
@@ -288,8 +287,8 @@ def test_cross_record_rules_are_the_rules_that_keep_state() -> None:
 def test_dedup_from_precomputed_columns_equals_dedup_of_records(cache: str) -> None:
     """What the build computes per record in workers (ids, completeness, exact keys, signatures) gives
     the same dedup result as `deduplicate` over the records themselves."""
-    from curate.buildconfig import DedupConfig
     from curate.dedup import (
+        DedupConfig,
         DedupEntry,
         MinHashSettings,
         deduplicate,

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from curate.build import build
-from curate.buildconfig import BuildConfig, DedupConfig
+from curate.buildconfig import BuildConfig
+from curate.dedup import DedupConfig
 from tests.conftest import REPO, run_cli
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs the `ray` extra")
@@ -127,6 +128,7 @@ def test_distributed_near_dup_gives_the_local_clusters(cluster: str) -> None:
         LSH_WEIGHTS,
         MAX_BUCKET,
         DedupEntry,
+        DedupStage,
         MinHashSettings,
         Signatures,
         deduplicate_entries,
@@ -164,7 +166,9 @@ def test_distributed_near_dup_gives_the_local_clusters(cluster: str) -> None:
     entries = [DedupEntry(f"r{k:04d}", k % 3 == 0, k % 2 == 0) for k in range(len(values))]
     warnings = [k % 4 for k in range(len(values))]
     local = deduplicate_entries(entries, cfg, warnings, signatures=sigs)
-    distributed = deduplicate_entries(entries, cfg, warnings, signatures=sigs, near_labels=engine.near_labels)
+    stage = DedupStage(entries, cfg, warnings)
+    near = stage.survivor_signatures(sigs)
+    distributed = stage.result(near, engine.near_labels(near, cfg.threshold))
     assert distributed == local
     assert local.counts["clusters"] == 21
 

@@ -23,7 +23,7 @@ import pytest
 import curate.dedup as dedup
 import curate.readers as readers
 from curate.build.facts import count_tokens_in_pieces
-from curate.buildconfig import DedupConfig
+from curate.dedup import DedupConfig
 from curate.lint import Linter
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, iter_raw
 from curate.records import FindingList

@@ -66,7 +66,7 @@ from curate.dedup.normalise import (
     words,
 )
 from curate.dedup.normalise import _word_bytes as _word_bytes
-from curate.dedup.stage import DedupStage, NearLabels, deduplicate, deduplicate_entries
+from curate.dedup.stage import DedupStage, deduplicate, deduplicate_entries
 
 __all__ = [
     "DECONTAMINATION_ROLES",
@@ -88,7 +88,6 @@ __all__ = [
     "HashName",
     "MinHashSettings",
     "MinHasher",
-    "NearLabels",
     "Permutation",
     "Signatures",
     "WarningCounts",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -15,9 +15,6 @@ from curate.dedup.minhash import MinHashSettings, Signatures, sign_records, sign
 from curate.dedup.models import Cluster, ClusterMember, DedupResult, DroppedRecord
 from curate.dedup.normalise import normalised_text
 from curate.records import Trajectory
-
-NearLabels = Callable[[Signatures, float], np.ndarray]
-"""`near_duplicate_labels(sigs, threshold)` or an engine's equivalent (same labels, computed elsewhere)."""
 
 
 class DedupStage:
@@ -172,15 +169,13 @@ def deduplicate(records: Sequence[Trajectory], cfg: DedupConfig | None = None,
 
 def deduplicate_entries(entries: Sequence[DedupEntry], cfg: DedupConfig | None = None,
                         warnings: WarningCounts | None = None, exact_keys: Sequence[str] | None = None,
-                        signatures: Signatures | None = None,
-                        near_labels: NearLabels | None = None) -> DedupResult:
+                        signatures: Signatures | None = None) -> DedupResult:
     """`deduplicate` on what was computed per record elsewhere: the same result, without the records.
 
     `exact_keys[k]` is `exact_key(record k, cfg)` (needed when `cfg.exact`); `signatures` holds row k's
     signature over `cfg.roles` for every record (needed when `cfg.near`; settings must match `cfg`). Only
-    the exact-dedup survivors' rows are read, so the others may hold anything. `near_labels` clusters the
-    survivors' signatures (default `near_duplicate_labels`). `DedupStage` runs the same steps one by one,
-    for a caller that computes the labels itself (the build, on its engine).
+    the exact-dedup survivors' rows are read, so the others may hold anything. `DedupStage` runs the same steps
+    one by one, for a caller that clusters the survivors' signatures itself (the build, on its engine).
     """
     stage = DedupStage(entries, cfg, warnings, exact_keys)
     if stage.settings is None:
@@ -188,4 +183,4 @@ def deduplicate_entries(entries: Sequence[DedupEntry], cfg: DedupConfig | None =
     if signatures is None:
         raise DedupError("near-duplicate dedup needs precomputed signatures of every record")
     sigs = stage.survivor_signatures(signatures)
-    return stage.result(sigs, (near_labels or near_duplicate_labels)(sigs, stage.cfg.threshold))
+    return stage.result(sigs, near_duplicate_labels(sigs, stage.cfg.threshold))
