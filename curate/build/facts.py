@@ -70,7 +70,7 @@ def count_tokens_in_pieces(tokenizer: Any, text: str, piece: int = TOKEN_PIECE) 
 
 
 class WorkerSpec(BaseModel):
-    """Everything a worker needs to compute a record's facts; its JSON keys the per-process cache."""
+    """Everything a worker needs to compute the record facts of a record; its JSON keys the per-process cache."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -82,14 +82,14 @@ class WorkerSpec(BaseModel):
     decontaminate: bool
 
     def fingerprint(self, raw_fingerprint: str) -> str:
-        """The facts' fingerprint: the raw rows', this spec and the code version."""
+        """The record facts' fingerprint: the raw rows', this spec and the code version."""
         h = hashlib.sha256(f"{raw_fingerprint}\n{__version__}\n".encode())
         h.update(self.model_dump_json().encode())
         return h.hexdigest()[:32]
 
 
 def record_facts_features(spec: WorkerSpec) -> Any:
-    """The facts' columns, declared so that `map` never infers (or mis-infers) a type from a batch."""
+    """The record facts' columns, declared so that `map` never infers (or mis-infers) a type from a batch."""
     from datasets import Features, List, Value
 
     cols: dict[str, Any] = {
@@ -264,12 +264,12 @@ def prepare_worker(spec: WorkerSpec) -> Worker:
 
 
 def record_facts_batch(batch: dict[str, list[Any]], spec_json: str, paths: Sequence[str]) -> dict[str, Any]:
-    """`Dataset.map` function: the facts of one batch of raw rows."""
+    """`Dataset.map` function: the record facts of one batch of raw rows."""
     return _worker(spec_json).batch(batch, paths)
 
 
 def record_facts_table(batch: Any, spec_json: str, paths: Sequence[str]) -> Any:
-    """The facts of one batch of raw rows (a pyarrow Table) as a pyarrow Table with every facts column,
+    """The record facts of one batch of raw rows (a pyarrow Table) as a pyarrow Table with every column,
     `source` and `line` included: what `record_facts` gives for those rows, for engines other than `map`."""
     import pyarrow as pa
 

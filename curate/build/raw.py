@@ -172,11 +172,11 @@ def signature_matrix(ds: Any, name: str, rows: np.ndarray, num_perm: int) -> np.
     return flat.astype(np.uint32, copy=False).reshape(len(rows), num_perm)
 
 
-def take(facts: Any, name: str, rows: np.ndarray) -> list[Any]:
-    """Column `name` at `rows`, as Python values."""
+def take(ds: Any, name: str, rows: np.ndarray) -> list[Any]:
+    """Column `name` of `ds` (the record facts) at `rows`, as Python values."""
     import pyarrow as pa
 
-    return column(facts, name).take(pa.array(rows, type=pa.int64())).to_pylist()
+    return column(ds, name).take(pa.array(rows, type=pa.int64())).to_pylist()
 
 
 def file_sha256(path: Path) -> tuple[str, int]:

@@ -44,7 +44,7 @@ class LocalEngine:
 
 def record_facts(raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int, cache_dir: Path,
                  fingerprint: str) -> Any:
-    """The facts of every raw row, in order, computed in `num_proc` processes (see `Worker.batch`)."""
+    """The record facts of every raw row, in order, computed in `num_proc` processes (see `Worker.batch`)."""
     from datasets import Dataset
 
     spec_json = spec.model_dump_json()
