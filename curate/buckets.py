@@ -282,7 +282,7 @@ def _found(patterns: Patterns, text: str) -> bool:
     return False
 
 
-class _Facts:
+class RecordTraits:
     """What the rules ask about one record: counts in one pass up front, texts and checks on first use."""
 
     __slots__ = ("_error_then_call", "_final_json", "_texts", "call_at", "calls", "chars", "max_parallel",
@@ -385,7 +385,7 @@ def _final_answer_is_json(traj: Trajectory) -> bool:
 # --- compiled rules ----------------------------------------------------------------------------
 
 
-Condition = Callable[[_Facts], bool]
+Condition = Callable[[RecordTraits], bool]
 """One condition of a bucket rule: true when a record's facts meet it."""
 
 
@@ -454,7 +454,7 @@ class _Rule:
                      any(alt.cost[0] for alt in alternatives))
         """Rough cost for ordering alternatives: texts searched or not."""
 
-    def holds(self, f: _Facts) -> bool:
+    def holds(self, f: RecordTraits) -> bool:
         """Whether every condition holds."""
         for check in self.checks:  # noqa: SIM110 - a plain loop: no generator per rule per record
             if not check(f):
@@ -463,7 +463,7 @@ class _Rule:
 
 
 def _any_check(alternatives: list[_Rule]) -> Condition:
-    def any_holds(f: _Facts) -> bool:
+    def any_holds(f: RecordTraits) -> bool:
         for alt in alternatives:  # noqa: SIM110 - a plain loop: no generator per record
             if alt.holds(f):
                 return True
@@ -554,7 +554,7 @@ class Bucketer:
 
     def assign(self, traj: Trajectory, n_tokens: int | None = None) -> BucketAssignment:
         """The record's bucket and signals; `n_tokens` feeds `min_tokens` rules (else estimated)."""
-        f = _Facts(traj, n_tokens)
+        f = RecordTraits(traj, n_tokens)
         signals = [name for name, rule in self._main if rule.holds(f)]
         if not signals:
             signals = [name for name, rule in self._alone if rule.holds(f)]

@@ -71,7 +71,7 @@ class CrossRecordRules:
 
     `observe` runs wherever a record is linted and gives what each rule needs of it; `decide`, called for every
     readable record in input order by the one process that sees them all, gives the rules' findings. `Linter`,
-    `curate.lint_jobs.ParallelLinter` and the build's lint gate (`curate.build_stream.RunLint`) all decide
+    `curate.lint_jobs.ParallelLinter` and the build's lint gate (`curate.build.gate.RunLint`) all decide
     through this class, so a rule declared cross-record gets the same findings from each.
     """
 

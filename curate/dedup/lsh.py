@@ -223,7 +223,7 @@ def connected_components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 def near_duplicate_labels(sigs: Signatures, threshold: float, max_bucket: int = MAX_BUCKET) -> np.ndarray:
     """Cluster label of each row (the smallest row of its cluster): rows linked by verified LSH pairs.
 
-    Another engine may compute the same labels its own way (`NearLabels`, e.g. the Ray engine's group-by
+    Another engine may compute the same labels its own way (e.g. the Ray engine's group-by
     per band): the verified pairs, hence the labels, must be these.
     """
     i, j, _ = verified_pairs(sigs, threshold, max_bucket=max_bucket)
