@@ -265,7 +265,7 @@ class BucketAssignment:
     max_parallel: int
 
 
-# --- one record's facts, computed once and lazily ----------------------------------------------
+# --- one record's traits, computed once and lazily ----------------------------------------------
 
 _FENCE_RE = regex.compile(r"\A```[ \t]*(?:json\w*)?[ \t]*\n(.*)\n[ \t]*```\Z", regex.DOTALL | regex.IGNORECASE)
 _WRAPPER_RE = regex.compile(r"\A\s*<tool_response>\s*(.*?)\s*</tool_response>\s*\Z", regex.DOTALL)
@@ -386,7 +386,7 @@ def _final_answer_is_json(traj: Trajectory) -> bool:
 
 
 Condition = Callable[[RecordTraits], bool]
-"""One condition of a bucket rule: true when a record's facts meet it."""
+"""One condition of a bucket rule: true when a record's traits meet it."""
 
 
 class _Rule:
