@@ -199,17 +199,22 @@ def test_file_outputs_refuse_inputs_and_foreign_files(project: Path, command: li
 
 def test_sigterm_during_a_build_leaves_no_work_folder(tmp_path: Path) -> None:
     """SIGTERM unwinds like Ctrl-C: exit 143, no `.OUT.work-PID` (hundreds of MB on a real corpus) left."""
+    corpus = tmp_path / "in" / "raw.jsonl"  # four copies: the build runs for seconds, not a fraction of one
+    corpus.parent.mkdir()
+    corpus.write_bytes(SAMPLE.read_bytes() * 4)
+    out = tmp_path / "o"
+    out.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "curate", "build", str(SAMPLE), "--tools", str(TOOLS),
-                             "-o", str(tmp_path / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "curate", "build", str(corpus), "--tools", str(TOOLS),
+                             "-o", str(out / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 120
-    while not any(p.name.startswith(".out.work-") for p in tmp_path.iterdir()):
+    while not any(p.name.startswith(".out.work-") for p in out.iterdir()):
         assert proc.poll() is None and time.monotonic() < deadline, "the build ended before its work folder appeared"
         time.sleep(0.01)
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 143, proc.stderr.read() if proc.stderr else ""
-    assert list(tmp_path.iterdir()) == []  # neither OUT, nor its work, tmp or lock files, nor the folders it made
+    assert list(out.iterdir()) == []  # neither OUT, nor its work, tmp or lock files
 
 
 def test_ctrl_c_during_a_parallel_build_unwinds_without_hanging(tmp_path: Path) -> None:
