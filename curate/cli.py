@@ -118,6 +118,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     add_jobs_option(dedup, None, "worker processes signing records (default: the config's `num_proc`, else 1)")
     dedup.add_argument("--force", action="store_true",
                        help="replace OUT.jsonl even when it is not an earlier `curate dedup` output")
+    dedup.add_argument("--tools", action="append", default=[], metavar="FILE",
+                       help="tool specs for records that call tools they do not define (as the build's)")
+    dedup.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors (as the build's)")
     for name, text in (("bucket", "capability and length buckets of every record"),
                        ("stats", "records, lint findings, buckets and lengths, without writing anything")):
         p = sub.add_parser(name, help=text, description=text)
@@ -129,6 +132,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
         p.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
         p.add_argument("--tokenizer", metavar="NAME_OR_PATH", help="tokenizer for token counts (default: built-in)")
         p.add_argument("--tools", action="append", default=[], metavar="FILE")
+        p.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors (as the build's)")
 
     rule = sub.add_parser("rule", help="explain a lint rule", description="Print a rule's documentation.")
     rule.add_argument("code", nargs="?", help="a rule code such as TC003")

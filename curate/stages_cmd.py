@@ -1,63 +1,51 @@
-"""`curate dedup`, `curate bucket`, `curate stats`: the build's stages, each on its own.
+"""`curate dedup`, `curate bucket`, `curate stats`: the build's own steps, each command a few of them.
 
-    curate dedup INPUT... -o OUT.jsonl [--config FILE] [--jobs N]  # kept records + OUT.clusters.jsonl
-    curate bucket INPUT... [-o OUT.jsonl] [--config FILE] [--tokenizer T] [--tools FILE]
-    curate stats INPUT... [--config FILE] [--tokenizer T] [--tools FILE]
+    curate dedup INPUT... -o OUT.jsonl [--config FILE] [--jobs N] [--tools FILE] [--keep-invalid]  # + clusters
+    curate bucket INPUT... [-o OUT.jsonl] [--config FILE] [--tokenizer T] [--tools FILE] [--keep-invalid]
+    curate stats INPUT... [--config FILE] [--tokenizer T] [--tools FILE] [--keep-invalid]
 
-They read records as `curate build` does (unreadable records are counted, not fatal), use the same
-configuration file, and write atomically.
+Each prepares a `curate.build.Build` and runs its `read` and `lint_gate` steps (records with lint errors are
+dropped unless `--keep-invalid`, unreadable ones counted, as the build does), then `dedup` (`curate dedup`) or
+`bucket` (`curate bucket`, `curate stats`), with the raw rows in a work folder beside OUT (a temporary folder
+when nothing is written). Records are written as the build exports them: read back from the raw rows, with
+every tool they call attached and the build's ids. So `curate dedup` keeps the records the build's near-dup
+step keeps, and `curate bucket` labels a record as the build does. Outputs are written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections import Counter
+import contextlib
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from curate.build import BuildError, prepare_record, tools_from
+from curate.build import BuildError, GatedRecord, with_id
+from curate.build.facts import prepare_worker
+from curate.build.pipeline import Build, make_parents, work_folder
+from curate.build.raw import RecordSource
 from curate.buildconfig import BuildConfig, load_build_config
 from curate.jsonl import JsonlWriter, commit_together, write_jsonl
 from curate.outputs import Marker, OutputError, check_output_file, first_row_has
 from curate.records import Trajectory
-from curate.toolset import ToolSet
-
-
-def _read(paths: list[str], tools_files: list[str], cfg: BuildConfig,
-          findings: Counter[str] | None = None) -> tuple[list[Trajectory], Counter[str]]:
-    """Readable records of `paths`, prepared as the build prepares them; with `findings`, every record
-    is also linted in the same pass and the findings counted by code."""
-    from curate.lint import Linter
-
-    counts: Counter[str] = Counter()
-    tools = tools_from([Path(t) for t in tools_files])
-    toolset = ToolSet.from_dicts(tools)
-    linter = Linter(tools, max_record_bytes=cfg.max_record_bytes)
-    seen: set[str] = set()
-    out: list[Trajectory] = []
-    for p in paths:
-        if not Path(p).exists():
-            raise BuildError(f"{p}: no such file or directory")
-        for r in linter.reader.read(p):
-            counts["read"] += 1
-            if findings is not None:
-                findings.update(f.code for f in linter.lint_result(r))
-            if r.record is None:
-                counts["unreadable"] += 1
-                continue
-            out.append(prepare_record(r.record, r.raw, toolset, seen))
-    return out, counts
-
-
-def _config(args: argparse.Namespace) -> BuildConfig:
-    return load_build_config(args.config)
-
 
 BUCKET_FIELDS = ("bucket", "signals", "tokens", "length_bucket", "calls", "rounds")
 """The fields `curate bucket -o` adds to every record: how an earlier output of it is recognised."""
+
+
+def _config(args: argparse.Namespace) -> BuildConfig:
+    """The build configuration, with the command's `--jobs` and `--keep-invalid` as `curate build` applies them."""
+    cfg = load_build_config(args.config)
+    updates: dict[str, Any] = {}
+    if getattr(args, "jobs", None):
+        updates["num_proc"] = args.jobs
+    if args.keep_invalid:
+        updates["lint"] = cfg.lint.model_copy(update={"keep_invalid": True})
+    return cfg.model_copy(update=updates) if updates else cfg
 
 
 def _check_output(out: Path, args: argparse.Namespace, marker: Marker, what: str) -> None:
@@ -69,94 +57,141 @@ def _check_output(out: Path, args: argparse.Namespace, marker: Marker, what: str
         raise BuildError(str(e)) from None
 
 
+@contextlib.contextmanager
+def _work(out: Path | None) -> Iterator[Path]:
+    """A work folder beside `out` (its missing parents made, and removed again on failure), or a temporary one."""
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="curate-stage-") as folder:
+            yield Path(folder)
+        return
+    created = make_parents(out.parent)
+    try:
+        with work_folder(out) as work:
+            yield work
+    except BaseException:
+        for folder in reversed(created):  # a failed run leaves nothing, not even the folders it made
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+@contextlib.contextmanager
+def _gated(args: argparse.Namespace, cfg: BuildConfig, out: Path | None) -> Iterator[tuple[Build, list[GatedRecord]]]:
+    """A `Build` of `args.paths` past its `read` and `lint_gate` steps, and the records the gate passes (input
+    order); its raw rows live in a work folder beside `out` (a temporary one when None) until the block ends."""
+    paths = [Path(p) for p in args.paths]
+    for p in paths:
+        if not p.exists():
+            raise BuildError(f"{p}: no such file or directory")
+    build = Build(paths, out if out is not None else Path(tempfile.gettempdir()), cfg,
+                  [Path(t) for t in getattr(args, "tools", [])], getattr(args, "tokenizer", None))
+    build.prepare()
+    try:
+        with _work(out) as work:
+            build.read(paths, work)
+            yield build, build.lint_gate()
+    finally:
+        build.engine.stop()
+
+
+def _read_back(build: Build, gated: list[GatedRecord]) -> Iterator[tuple[GatedRecord, Trajectory]]:
+    """Each of `gated` with its record read back from the raw rows, tools attached, as the build's export does
+    (the record under its own id, not yet the build's: see `with_id`)."""
+    assert build.spec is not None
+    source = RecordSource(build.raw, build.sources, build.spec.tools)
+    return zip(gated, source.records([g.row for g in gated]), strict=True)
+
+
+def _dump(record: Trajectory, g: GatedRecord) -> dict[str, Any]:
+    """A record as the stage commands write it: under the build's id for it."""
+    return with_id(record, g.id).model_dump(mode="json", exclude_none=True)
+
+
+def _gate_note(build: Build) -> str:
+    """How many records were unreadable and how many the lint gate dropped."""
+    unreadable = build.stages["read"].dropped.get("unreadable", 0)
+    lint = build.stages["lint"].dropped.get("lint_error", 0)
+    return f"{unreadable} unreadable, {lint} dropped by the lint gate"
+
+
 def cmd_dedup(args: argparse.Namespace) -> int:
-    from curate.dedup import deduplicate
     from curate.terminal import markup
 
     cfg = _config(args)
     out = Path(args.output)
     clusters_file = out.with_name(out.name.removesuffix(".jsonl") + ".clusters.jsonl")
     _check_output(out, args, lambda p: clusters_file.is_file(), "dedup output")
-    records, counts = _read(args.paths, [], cfg)
-    result = deduplicate(records, cfg.dedup, num_proc=args.jobs or cfg.num_proc)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with JsonlWriter(out) as kept, JsonlWriter(clusters_file) as clusters:
-        for k in result.kept:
-            kept.write(records[k].model_dump(mode="json", exclude_none=True))
-        for c in result.clusters:
-            clusters.write(c.model_dump(mode="json"))
-        commit_together([kept, clusters])
-    n = kept.rows
-    reasons = Counter(d.reason for d in result.dropped)
-    Console(highlight=False).print(
-        f"{counts['read']} records read ({counts['unreadable']} unreadable) → {n} kept; "
-        f"exact duplicates {reasons['exact_duplicate']}, near duplicates {reasons['near_duplicate']}, "
+    with _gated(args, cfg, out) as (build, gated):
+        kept = build.dedup(gated)
+        result = build.dedup_result
+        with JsonlWriter(out) as kept_file, JsonlWriter(clusters_file) as clusters:
+            for g, record in _read_back(build, kept):
+                kept_file.write(_dump(record, g))
+            for c in result.clusters:
+                clusters.write(c.model_dump(mode="json"))
+            commit_together([kept_file, clusters])
+    stages = build.stages
+    Console(highlight=False, soft_wrap=True).print(  # one line, never split where a path could be
+        f"{stages['read'].records_in} records read ({_gate_note(build)}) → {kept_file.rows} kept; "
+        f"exact duplicates {stages['exact_dedup'].dropped.get('exact_duplicate', 0)}, "
+        f"near duplicates {stages['near_dedup'].dropped.get('near_duplicate', 0)}, "
         f"{len(result.clusters)} clusters; wrote {markup(out)}")
     return 0
 
 
-def _assign(records: list[Trajectory], cfg: BuildConfig, tokenizer: str | None) -> list[dict[str, Any]]:
-    from curate.buckets import Bucketer, length_bucket, length_edges
-    from curate.mask import Masker
-    from curate.tokenizer import load_tokenizer
-
-    masker = Masker(load_tokenizer(tokenizer))
-    bucketer = Bucketer(cfg.buckets)
-    tokens: list[int] = []
-    for start in range(0, len(records), 1024):
-        tokens += masker.count_tokens(records[start:start + 1024])
-    edges = length_edges(tokens, cfg.length)
-    out = []
-    for rec, n in zip(records, tokens, strict=True):
-        a = bucketer.assign(rec, n)
-        out.append({"bucket": a.bucket, "signals": list(a.signals), "tokens": n,
-                    "length_bucket": length_bucket(n, edges), "calls": a.calls, "rounds": a.rounds})
-    return out
-
-
 def cmd_bucket(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    if args.output:
-        _check_output(Path(args.output), args, lambda p: first_row_has(p, BUCKET_FIELDS), "bucket output")
-    records, counts = _read(args.paths, args.tools, cfg)
-    labels = _assign(records, cfg, args.tokenizer)
-    if args.output:
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_jsonl(out, ({**r.model_dump(mode="json", exclude_none=True), **lab}
-                           for r, lab in zip(records, labels, strict=True)))
-    _print_distribution(labels, counts)
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        _check_output(out, args, lambda p: first_row_has(p, BUCKET_FIELDS), "bucket output")
+    with _gated(args, cfg, out) as (build, gated):
+        build.bucket(gated)
+        if out is not None:
+            assert build.spec is not None
+            bucketer = prepare_worker(build.spec).bucketer  # the workers' own, built by `prepare`
+
+            def rows() -> Iterator[dict[str, Any]]:
+                for g, record in _read_back(build, gated):
+                    a = bucketer.assign(record, g.tokens)  # calls and rounds: not among the record facts
+                    yield {**_dump(record, g), "bucket": g.bucket, "signals": g.signals, "tokens": g.tokens,
+                           "length_bucket": g.length_bucket, "calls": a.calls, "rounds": a.rounds}
+
+            write_jsonl(out, rows())
+    _print_distribution(build, gated)
     return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    findings: Counter[str] = Counter()
-    records, counts = _read(args.paths, args.tools, cfg, findings)
-    _print_distribution(_assign(records, cfg, args.tokenizer), counts, findings)
+    with _gated(args, cfg, None) as (build, gated):
+        build.bucket(gated)
+    _print_distribution(build, gated, findings=True)
     return 0
 
 
-def _print_distribution(labels: list[dict[str, Any]], counts: Counter[str],
-                        findings: Counter[str] | None = None) -> None:
+def _print_distribution(build: Build, gated: list[GatedRecord], findings: bool = False) -> None:
+    """The buckets, length buckets and signals of the records past the lint gate; with `findings`, the gate's
+    lint findings by code (those of one `curate lint` run)."""
+    from collections import Counter
+
     from curate.terminal import NAME_LIMIT, markup  # bucket and signal names come from build configs
 
     console = Console(highlight=False)
     by_bucket: dict[str, list[int]] = {}
-    for lab in labels:
-        by_bucket.setdefault(lab["bucket"], []).append(lab["tokens"])
-    table = Table(title=f"{len(labels)} records ({counts['unreadable']} unreadable not counted)",
-                  title_justify="left")
+    for g in gated:
+        by_bucket.setdefault(g.bucket, []).append(g.tokens)
+    table = Table(title=f"{len(gated)} records ({_gate_note(build)}: not counted)", title_justify="left")
     for col in ("bucket", "records", "share", "tokens min", "median", "max"):
         table.add_column(col, justify="left" if col == "bucket" else "right")
     for bucket, toks in sorted(by_bucket.items(), key=lambda kv: -len(kv[1])):
         toks = sorted(toks)
-        table.add_row(markup(bucket, NAME_LIMIT), str(len(toks)), f"{len(toks) / max(1, len(labels)):.1%}",
+        table.add_row(markup(bucket, NAME_LIMIT), str(len(toks)), f"{len(toks) / max(1, len(gated)):.1%}",
                       str(toks[0]), str(toks[len(toks) // 2]), str(toks[-1]))
     console.print(table)
-    lengths = Counter(lab["length_bucket"] for lab in labels)
+    lengths = Counter(g.length_bucket for g in gated)
     console.print("length buckets: " + ", ".join(f"{markup(k)} {v}" for k, v in sorted(lengths.items())))
-    signals = Counter(s for lab in labels for s in lab["signals"])
+    signals = Counter(s for g in gated for s in g.signals)
     console.print("signals: " + ", ".join(f"{markup(k, NAME_LIMIT)} {v}" for k, v in signals.most_common()))
-    if findings is not None:
-        console.print("lint findings: " + (", ".join(f"{k} {v}" for k, v in sorted(findings.items())) or "none"))
+    if findings:
+        counts = build.lint_counts
+        console.print("lint findings: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))

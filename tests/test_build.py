@@ -192,29 +192,47 @@ def test_missing_input_is_a_build_error(tmp_path: Path, cache: str) -> None:
         build([tmp_path / "nope.jsonl"], tmp_path / "o", BuildConfig())
 
 
-def test_stage_commands_run_alone(tmp_path: Path, cache: str) -> None:
+def test_stage_commands_run_the_builds_steps(tmp_path: Path, built: Path, cache: str) -> None:
+    """`curate stats`, `dedup` and `bucket` run the build's read, lint gate, dedup and bucket steps: the same
+    findings, the same records kept (under the build's ids, the same clusters) and the same labels."""
     env = {"CURATE_CACHE": cache}
-    unreadable = EXPECTED["counts"]["RS001"] + EXPECTED["counts"]["RS002"]  # records no stage can use
+    m = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
+    stage = {s["stage"]: s for s in m["stages"]}
     stats = run_cli("stats", str(SAMPLE), "--tools", str(TOOLS), env=env)
     assert stats.returncode == 0, stats.stderr
     shown = " ".join(stats.stdout.split())
-    assert all(f"{code} {n}" in shown for code, n in EXPECTED["counts"].items())  # linted in the same pass
+    assert all(f"{code} {n}" in shown for code, n in EXPECTED["counts"].items())  # the gate's counts: lint's
+    assert f"{stage['lint']['records_out']} records" in shown
+    assert f"{stage['lint']['dropped']['lint_error']} dropped by the lint gate" in shown
     assert "single_call" in shown and "length buckets:" in shown
 
     kept = tmp_path / "kept.jsonl"
-    dedup = run_cli("dedup", str(SAMPLE), "-o", str(kept), env=env)
+    dedup = run_cli("dedup", str(SAMPLE), "--tools", str(TOOLS), "-o", str(kept), env=env)
     assert dedup.returncode == 0, dedup.stderr
-    clusters = rows(tmp_path / "kept.clusters.jsonl")
-    dropped = sum(len(c["members"]) - 1 for c in clusters)
-    assert len(rows(kept)) == EXPECTED["records"] - unreadable - dropped
-    assert len({r["id"] for r in rows(kept)}) == len(rows(kept))
+    assert f"{stage['lint']['dropped']['lint_error']} dropped by the lint gate" in " ".join(dedup.stdout.split())
+    assert (tmp_path / "kept.clusters.jsonl").read_bytes() == (built / "clusters.jsonl").read_bytes()
+    kept_ids = [r["id"] for r in rows(kept)]
+    assert len(set(kept_ids)) == len(kept_ids) == stage["near_dedup"]["records_out"]
+    dropped = {mb["id"] for c in rows(built / "clusters.jsonl") for mb in c["members"] if mb["relation"] != "kept"}
+    exported = {r["id"]: r for name in ("train.jsonl", "eval.jsonl") for r in rows(built / name) if "copy_of" not in r}
+    assert set(exported) <= set(kept_ids) and not dropped & set(kept_ids)
 
     labelled = tmp_path / "b.jsonl"
     bucket = run_cli("bucket", str(SAMPLE), "--tools", str(TOOLS), "-o", str(labelled), env=env)
     assert bucket.returncode == 0, bucket.stderr
     out = rows(labelled)
-    assert len(out) == EXPECTED["records"] - unreadable
-    assert all(r["bucket"] and r["signals"] and r["length_bucket"] and r["tokens"] >= 0 for r in out)
+    assert len(out) == stage["lint"]["records_out"]
+    assert all(r["length_bucket"] and r["calls"] >= 0 and r["rounds"] >= 0 for r in out)
+    by_id = {r["id"]: r for r in out}
+    for rid, r in exported.items():  # the build's labels (length buckets follow each run's own edges)
+        assert {k: by_id[rid][k] for k in ("bucket", "signals", "tokens", "tools")} == \
+            {k: r[k] for k in ("bucket", "signals", "tokens", "tools")}
+
+    everything = run_cli("bucket", str(SAMPLE), "--tools", str(TOOLS), "--keep-invalid", env=env)
+    assert everything.returncode == 0, everything.stderr
+    unreadable = EXPECTED["counts"]["RS001"] + EXPECTED["counts"]["RS002"]  # records no stage can use
+    assert f"{EXPECTED['records'] - unreadable} records ({unreadable} unreadable, 0 dropped" in \
+        " ".join(everything.stdout.split())
 
 
 # --- the streamed pipeline: Arrow rows, workers, the main process's decisions -------------------------------

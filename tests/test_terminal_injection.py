@@ -227,7 +227,9 @@ def test_dedup_bucket_and_stats(tmp_path: Path, corpus: Path, weather_tools: Pat
     assert dedup.returncode == 0, dedup.stderr
     assert_safe(dedup.stdout + dedup.stderr, f"wrote {tmp_path}/kept\\x1b[2J[link=x].jsonl")
     for command in ("bucket", "stats"):
-        res = run_cli(command, str(corpus), "--config", str(build_config), "--tools", str(weather_tools), env=cache)
+        # --keep-invalid: the evil tool's call (TC002, an error) passes the lint gate, as in the build with it
+        res = run_cli(command, str(corpus), "--config", str(build_config), "--tools", str(weather_tools),
+                      "--keep-invalid", env=cache)
         assert res.returncode == 0, res.stderr
         assert_safe(res.stdout + res.stderr, SHOWN["bucket"], SCRIPT_BUCKET, f"signals: {SHOWN['bucket']} 8")
         rows = [line for line in res.stdout.splitlines() if SHOWN["bucket"] in line and "│" in line]

@@ -137,6 +137,19 @@ def _check_remote_output(out: Location, force: bool) -> None:
                      "another -o, or pass --force to replace it")
 
 
+@contextlib.contextmanager
+def work_folder(out: Path) -> Iterator[Path]:
+    """`.OUT.work-PID` beside `out` (its parent exists), for the raw rows and record facts: removed whatever
+    happens, and one left by a killed run removed by the next run into the same `out`."""
+    work = out.with_name(f".{out.name}.work-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def make_parents(folder: Path) -> list[Path]:
     """`mkdir -p folder`, returning the folders it created, outermost first."""
     missing = [f for f in (folder, *folder.parents) if not f.exists()][::-1]
@@ -148,9 +161,10 @@ def make_parents(folder: Path) -> list[Path]:
 class Build:
     """One run of `curate build` once OUT is checked (and, when local, locked), its steps one method each.
 
-    Config, inputs, OUT, `--tools` files, tokenizer and engine are held once; `run()` calls the steps in the
-    README's order. Each step counts what it drops in `stages`; the record facts, the dedup result and the
-    length edges stay on the build for the steps after.
+    Config, inputs, OUT, `--tools` files, tokenizer and engine are held once; `run()` calls `prepare()`, then the
+    steps in the README's order. A stage command (`curate.stages_cmd`) calls `prepare()` and the steps it needs.
+    Each step counts what it drops in `stages`; the record facts, the dedup result and the length edges stay on
+    the build for the steps after.
     """
 
     def __init__(self, inputs: Sequence[Location], out: Location, cfg: BuildConfig,
@@ -176,22 +190,31 @@ class Build:
         self.reference_files: list[InputFile] = []
         self.length_edges: list[int] = []
 
+    def prepare(self) -> None:
+        """The workers' spec (config, `--tools`, tokenizer), this process's worker and the engine, before any step.
+
+        A tokenizer that can't be loaded, bad tools or bucket rules, or an engine that can't be reached fail here,
+        before anything is written. The engine is started: the caller stops it (`self.engine.stop()`) when done.
+        """
+        from curate.storage import fetch
+
+        with tempfile.TemporaryDirectory(prefix="curate-tools-") as folder:  # remote --tools files: copied here
+            tools = tools_from(fetch(self.tools_files, Path(folder)))
+        cfg = self.cfg
+        self.spec = WorkerSpec(tools=tools, keep_invalid=cfg.lint.keep_invalid, dedup=cfg.dedup,
+                               buckets=cfg.buckets, tokenizer=self.tokenizer, decontaminate=bool(self.references))
+        worker = prepare_worker(self.spec)
+        self.buckets = worker.bucketer.buckets
+        self.engine.start()
+
     def run(self, final: Path | None) -> BuildResult:
         """Build into the local folder `final`, or, when None (a remote OUT), into a local staging folder that is
         then uploaded to OUT."""
-        from curate.storage import StorageError, fetch, publish
+        from curate.storage import StorageError, publish
 
         staging = Path(tempfile.mkdtemp(prefix="curate-build-")) if final is None else None
         try:
-            with tempfile.TemporaryDirectory(prefix="curate-tools-") as folder:  # remote --tools files: copied here
-                tools = tools_from(fetch(self.tools_files, Path(folder)))
-            cfg = self.cfg
-            self.spec = WorkerSpec(tools=tools, keep_invalid=cfg.lint.keep_invalid, dedup=cfg.dedup,
-                                   buckets=cfg.buckets, tokenizer=self.tokenizer,
-                                   decontaminate=bool(self.references))
-            worker = prepare_worker(self.spec)  # fails early on a tokenizer that can't be loaded, bad tools or rules
-            self.buckets = worker.bucketer.buckets
-            self.engine.start()  # fails early on an engine that can't be reached: nothing written yet
+            self.prepare()
             try:
                 target = (staging / "out") if staging is not None else final
                 assert target is not None
@@ -214,10 +237,7 @@ class Build:
         (removed whatever happens; one left by a killed run is removed by the next run into the same `out`)."""
         from curate.storage import fetch
 
-        work = out.with_name(f".{out.name}.work-{os.getpid()}")  # the Arrow files
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
-        try:
+        with work_folder(out) as work:  # the Arrow files
             inputs = fetch(self.inputs, work / "inputs")
             references = fetch(self.references, work / "decontaminate")
             self.read(inputs, work)
@@ -228,8 +248,6 @@ class Build:
             mix = self.balance(kept)
             train_idx, eval_idx = self.split(mix)
             return self.export(out, kept, mix, train_idx, eval_idx)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
     def read(self, inputs: Sequence[Path], work: Path) -> None:
         """Every record of the (local) `inputs` as raw rows in `work`, and each row's record facts, computed by
