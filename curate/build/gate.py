@@ -6,15 +6,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from curate.build.facts import CROSS_RECORD_RULES
 from curate.build.raw import column
 from curate.manifest import StageCount
-from curate.readers import RawRecord
 from curate.records import Trajectory
-from curate.toolset import ToolSet
 
 
 @dataclass
@@ -113,18 +110,6 @@ def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: di
         name = unique_name(rid if rid is not None else cols["fallback_id"][row], seen_ids)
         gated.append(GatedRecord(row, name, len(codes) - n_errors))
     return gated
-
-
-def prepare_record(record: Trajectory, raw: RawRecord, tools: ToolSet, seen: set[str]) -> Trajectory:
-    """A readable record as the stages want it: with every tool it calls (`ToolSet.attach`), and an id of its
-    own."""
-    return unique_id(tools.attach(record), f"{Path(raw.path).stem}-{raw.line}", seen)
-
-
-def unique_id(record: Trajectory, fallback: str, seen: set[str]) -> Trajectory:
-    """Every exported record gets an id of its own: a missing id becomes `FILE-LINE`, a repeated one
-    gets `~N`; the id it had is kept in `meta.original_id`."""
-    return with_id(record, unique_name(record.id if record.id is not None else fallback, seen))
 
 
 def unique_name(rid: str, seen: set[str]) -> str:
