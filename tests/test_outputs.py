@@ -197,16 +197,24 @@ def test_file_outputs_refuse_inputs_and_foreign_files(project: Path, command: li
     assert (project / "notes.txt").read_bytes() != before["notes.txt"]
 
 
-def test_sigterm_during_a_build_leaves_no_work_folder(tmp_path: Path) -> None:
-    """SIGTERM unwinds like Ctrl-C: exit 143, no `.OUT.work-PID` (hundreds of MB on a real corpus) left."""
-    corpus = tmp_path / "in" / "raw.jsonl"  # four copies: the build runs for seconds, not a fraction of one
+def start_long_build(tmp_path: Path, *options: str, **popen: object) -> tuple[subprocess.Popen[str], Path]:
+    """A `curate build` subprocess on four copies of the sample (it runs for seconds, not a fraction of one),
+    writing into an empty folder it returns."""
+    corpus = tmp_path / "in" / "raw.jsonl"
     corpus.parent.mkdir()
     corpus.write_bytes(SAMPLE.read_bytes() * 4)
     out = tmp_path / "o"
     out.mkdir()
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "curate", "build", str(corpus), "--tools", str(TOOLS),
-                             "-o", str(out / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "curate", "build", str(corpus), "--tools", str(TOOLS), *options,
+                             "-o", str(out / "out")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env, **popen)  # type: ignore[call-overload]
+    return proc, out
+
+
+def test_sigterm_during_a_build_leaves_no_work_folder(tmp_path: Path) -> None:
+    """SIGTERM unwinds like Ctrl-C: exit 143, no `.OUT.work-PID` (hundreds of MB on a real corpus) left."""
+    proc, out = start_long_build(tmp_path)
     deadline = time.monotonic() + 120
     while not any(p.name.startswith(".out.work-") for p in out.iterdir()):
         assert proc.poll() is None and time.monotonic() < deadline, "the build ended before its work folder appeared"
@@ -222,15 +230,7 @@ def test_ctrl_c_during_a_parallel_build_unwinds_without_hanging(tmp_path: Path) 
     pool while the main process terminated it, and the replacement hung the run with its work folder in place;
     `datasets` then reported the interrupt as a TimeoutError traceback, exit 1."""
     psutil = pytest.importorskip("psutil")
-    corpus = tmp_path / "in" / "raw.jsonl"
-    corpus.parent.mkdir()
-    corpus.write_bytes(SAMPLE.read_bytes() * 4)
-    out = tmp_path / "o"
-    out.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "curate", "build", str(corpus), "--tools", str(TOOLS),
-                             "--num-proc", "2", "-o", str(out / "out")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    proc, out = start_long_build(tmp_path, "--num-proc", "2", start_new_session=True)
     deadline = time.monotonic() + 120
     while len(psutil.Process(proc.pid).children()) < 2:  # the map's worker processes are at work
         assert proc.poll() is None and time.monotonic() < deadline, "the build ended before its workers started"
