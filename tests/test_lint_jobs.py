@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -194,24 +195,25 @@ class RS099(CrossRecordRule):
         return [] if first == (ctx.path, ctx.line) else [ctx.finding(self, f"asked before at line {first[1]}")]
 
 
-def test_a_new_cross_record_rule_is_decided_alike_with_any_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                                ) -> None:
+def test_a_new_cross_record_rule_is_decided_alike_with_any_jobs_and_in_the_build(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cross-record rule registered beside the others, observing records in the workers, gets the same findings
-    from `lint` and `lint --jobs` (the workers are forked: they see it registered). The build's facts do not
-    carry what it observes: the build's gate refuses it rather than count it wrong."""
-    from curate.build import gate
-    from curate.build.gate import RunLint
+    from `lint`, `lint --jobs` and the build's gate, which keeps the workers' `lint_alone` results and finishes
+    them in input order (the workers are forked: they see it registered)."""
+    from curate.build import build
+    from curate.build import facts as build_facts
+    from curate.buildconfig import BuildConfig
 
     monkeypatch.setattr(lint_jobs, "BATCH", 7)
     monkeypatch.setitem(all_rules(), "RS099", RS099)
+    monkeypatch.setattr(build_facts, "_WORKERS", {})  # a worker built before the rule was registered: not reused
     records = [{"id": f"r{k % 9}", "messages": [{"role": "user", "content": f"q{k % 13}"},
                                                {"role": "assistant", "content": "ok"}]} for k in range(60)]
     a, b = write_jsonl(tmp_path / "a.jsonl", records), write_jsonl(tmp_path / "b.jsonl", records)
     expected, got = lint_both([a, b], [])
     assert got == expected
     assert sum(f.code == "RS099" for f in got) == (60 - 13) + 60 and {"RS004", "RS099"} <= {f.code for f in got}
-    with pytest.raises(RuntimeError, match="the cross-record rules are RS004, TS001, RS099"):
-        RunLint()  # the workers would run it per batch
-    monkeypatch.setattr(gate, "CROSS_RECORD_RULES", (*gate.CROSS_RECORD_RULES, "RS099"))
-    with pytest.raises(RuntimeError, match="RS099 observes records, but the build's facts do not carry"):
-        RunLint()
+    linted = Counter(f.code for f in got)
+    for num_proc in (1, 2):
+        built = build([a, b], tmp_path / f"out{num_proc}", BuildConfig(num_proc=num_proc)).manifest.lint_findings
+        assert built == dict(sorted(linted.items())), num_proc

@@ -3,12 +3,11 @@
 from curate.build.engines import Engine, LocalEngine
 from curate.build.errors import BuildError
 from curate.build.export import DatasetsSplit, RecordDumper, datasets_row, export_row
-from curate.build.facts import CROSS_RECORD_RULES, WorkerSpec, count_tokens_in_pieces
+from curate.build.facts import WorkerSpec, count_tokens_in_pieces
 from curate.build.gate import GatedRecord, RunLint, unique_name, with_id
 from curate.build.pipeline import STAGES, Build, BuildResult, build, tools_from
 
 __all__ = [
-    "CROSS_RECORD_RULES",
     "STAGES",
     "Build",
     "BuildError",

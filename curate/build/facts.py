@@ -6,9 +6,10 @@ stages need: its exact-dedup key, its MinHash signature(s), `completeness`, toke
 signals. Workers build their linter, tokenizer and bucketer once per process (`_worker`), never per batch. An
 engine (`curate.build.engines`) decides where the batches run.
 
-The rules that need the whole run (`CROSS_RECORD_RULES`: duplicate ids, tool-schema problems reported once per
-run) cannot be decided inside one worker's batch: workers leave them out and keep what those rules observe,
-for the lint gate to decide in the main process, in input order (`curate.build.gate.RunLint`).
+The rules that need the whole run (cross-record rules: duplicate ids, tool-schema problems reported once per
+run) cannot be decided inside one worker's batch: workers lint each record with `Linter.lint_alone`, as
+`curate lint --jobs` does, and keep its result (`linted`: the findings and what the cross-record rules
+observe), for the lint gate to finish in the main process, in input order (`curate.build.gate.RunLint`).
 
 Everything a row yields depends on that row alone, so the record facts are the same for any `num_proc` and any
 batch size: outputs stay byte-identical with one process or several.
@@ -17,6 +18,7 @@ batch size: outputs stay byte-identical with one process or several.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +31,7 @@ from curate import __version__
 from curate.buckets import BucketConfig
 from curate.build.raw import raw_record
 from curate.dedup import DedupConfig
-from curate.readers import ReadResult, RecordReader
+from curate.readers import RecordReader
 from curate.records import ToolSpec, Trajectory
 from curate.toolset import ToolSet
 
@@ -40,7 +42,6 @@ TOKEN_PIECE = 1 << 18
 """Characters per piece when counting the tokens of a large record."""
 _TOKEN_CUT = re.compile(r"(?<=\S) (?=\S)")
 
-CROSS_RECORD_RULES = ("RS004", "TS001")
 """Lint rules whose findings depend on earlier records (duplicate ids; tool-schema problems reported once
 per run): left out of the workers' linters and decided by `RunLint`. A test checks that these are the only
 rules keeping state between records."""
@@ -94,8 +95,8 @@ def record_facts_features(spec: WorkerSpec) -> Any:
 
     cols: dict[str, Any] = {
         "source": Value("int32"), "line": Value("int64"),
-        "readable": Value("bool"), "codes": List(Value("string")), "record_id": Value("string"),
-        "fallback_id": Value("string"), "ts001": List(Value("string")), "ts001_external": List(Value("string")),
+        "readable": Value("bool"), "linted": Value("binary"), "record_id": Value("string"),
+        "fallback_id": Value("string"),
         "processed": Value("bool"), "exact_key": Value("string"), "ends_with_answer": Value("bool"),
         "has_tool_result": Value("bool"), "tokens": Value("int32"), "bucket": Value("string"),
         "signals": List(Value("string")),
@@ -120,8 +121,7 @@ class Worker:
 
         self.spec = spec
         self.reader = RecordReader()
-        self.linter = Linter(spec.tools, ignore=CROSS_RECORD_RULES)
-        self.schema_rule = all_rules()["TS001"]
+        self.linter = Linter(spec.tools)
         self.errors = frozenset(code for code, rule in all_rules().items() if rule.severity == "error")
         self.specs = [ToolSpec.model_validate(t) for t in spec.tools]
         self.toolset = ToolSet(self.specs)
@@ -132,40 +132,13 @@ class Worker:
         self.decon = (MinHasher(MinHashSettings.from_config(cfg, roles=DECONTAMINATION_ROLES))
                       if spec.decontaminate else None)
 
-    def tool_schema_keys(self, result: ReadResult, with_external: bool) -> tuple[list[str], list[str]]:
-        """TS001's messages for this record alone: for its own tools, and (`with_external`) for the
-        `--tools` specs it does not redefine, which count only at the run's first readable record.
-
-        That record is the first readable one of its batch (batches are contiguous, in order), so only
-        those carry the second list; `RunLint` decides which problems are new.
-        """
-        from curate.rules.base import RecordContext, ToolRegistry
-
-        assert result.record is not None
-        raw, record = result.raw, result.record
-        if not record.tools and not (with_external and self.linter.external):
-            return [], []
-        own_specs = [t.function for t in record.tools or ()]
-
-        def messages(external: dict[str, Any]) -> list[str]:
-            tools = ToolRegistry(own_specs, external, self.linter.cache)
-            ctx = RecordContext(raw.path, raw.line, record.id, record, tools)
-            return [f.message for f in self.schema_rule().check(ctx)]  # a fresh rule: this record only
-
-        own = messages({}) if own_specs else []
-        if not (with_external and self.linter.external):
-            return own, []
-        mine = set(own)
-        return own, [m for m in messages(self.linter.external) if m not in mine]
-
     def batch(self, batch: dict[str, list[Any]], paths: Sequence[str]) -> dict[str, Any]:
         """The facts of a batch of raw rows (see `record_facts_features` for the columns); `paths` by source."""
         from curate.dedup import completeness, normalised_text, text_key
 
         n = len(batch["line"])
         out: dict[str, Any] = {
-            "readable": [False] * n, "codes": [[] for _ in range(n)], "record_id": [None] * n,
-            "fallback_id": [None] * n, "ts001": [[] for _ in range(n)], "ts001_external": [[] for _ in range(n)],
+            "readable": [False] * n, "linted": [None] * n, "record_id": [None] * n, "fallback_id": [None] * n,
             "processed": [False] * n, "exact_key": [None] * n, "ends_with_answer": [False] * n,
             "has_tool_result": [False] * n, "tokens": [0] * n, "bucket": [None] * n, "signals": [[] for _ in range(n)],
         }
@@ -173,12 +146,13 @@ class Worker:
         where: list[int] = []
         sizes: list[int] = []
         rows = zip(batch["source"], batch["line"], batch["kind"], batch["payload"], strict=True)
-        first = True  # the batch's first readable record
         for k, (source, line, kind, payload) in enumerate(rows):
             path = paths[source]
             result = self.reader.read_record(raw_record(path, line, kind, payload))
-            codes = [f.code for f in self.linter.lint_result(result)]
-            out["codes"][k] = codes
+            linted = self.linter.lint_alone(result)
+            if linted.findings or linted.hidden or linted.observed is not None:  # a clean record: nothing to keep
+                out["linted"][k] = pickle.dumps(linted, protocol=pickle.HIGHEST_PROTOCOL)
+            codes = [f.code for f in linted.findings] + list(linted.hidden)
             record = result.record
             if record is None:
                 continue
@@ -186,8 +160,6 @@ class Worker:
             out["record_id"][k] = record.id
             if record.id is None:
                 out["fallback_id"][k] = f"{Path(path).stem}-{line}"
-            out["ts001"][k], out["ts001_external"][k] = self.tool_schema_keys(result, with_external=first)
-            first = False
             if not self.spec.keep_invalid and not self.errors.isdisjoint(codes):
                 continue  # the lint gate drops it: nothing more to compute
             out["processed"][k] = True

@@ -3,12 +3,12 @@ decided in input order, ids made unique, and the records without errors passed o
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.build.facts import CROSS_RECORD_RULES
 from curate.build.raw import column
 from curate.manifest import StageCount
 from curate.records import Trajectory
@@ -32,43 +32,30 @@ class GatedRecord:
 
 
 class RunLint:
-    """The lint gate's cross-record half: every cross-record rule, decided in input order on the facts by the
-    decider `curate lint` uses (`curate.lint.CrossRecordRules`), so the build counts what one lint run reports.
+    """The lint gate's lint half: each record's findings completed in input order by `Linter.finish`, exactly as
+    `curate lint` and `curate lint --jobs` complete them, so the build counts what one lint run reports.
 
-    The workers leave `CROSS_RECORD_RULES` out and keep what those rules observe of each readable record in
-    the facts: RS004 needs only the record's id and place; TS001's observation is the `ts001` and
-    `ts001_external` columns (`Worker.tool_schema_keys`). A rule declared cross-record that the workers would
-    run per batch, or whose observation the facts lack, cannot be decided here: `RunLint()` raises at once.
+    The workers ran `Linter.lint_alone` on each record and kept its result in the record facts (`linted`,
+    absent for a clean record that no cross-record rule observed); every cross-record rule (`CrossRecordRule`)
+    is decided here by the one decider, `curate.lint.CrossRecordRules`, whatever rules are registered.
     """
 
-    OBSERVED = ("TS001",)
-    """The cross-record rules whose observations the facts carry."""
+    def __init__(self, tools: Sequence[dict[str, Any]] = ()) -> None:
+        from curate.lint import Linter
 
-    def __init__(self) -> None:
-        from curate.lint import CrossRecordRules
-        from curate.rules import all_rules
-        from curate.rules.base import RecordContext
-        from curate.rules.TS001 import SchemaProblems
+        self.linter = Linter(tools)
 
-        self.rules = CrossRecordRules(cls() for cls in all_rules().values() if cls.cross_record)
-        if sorted(self.rules.codes) != sorted(CROSS_RECORD_RULES):
-            raise RuntimeError(f"the build's workers leave out {', '.join(CROSS_RECORD_RULES)}, but the cross-record "
-                               f"rules are {', '.join(self.rules.codes)}: update `CROSS_RECORD_RULES` (a bug)")
-        for rule in self.rules.observing:
-            if rule.code not in self.OBSERVED:
-                raise RuntimeError(f"{rule.code} observes records, but the build's facts do not carry what it "
-                                   "observes: add it to `Worker.batch` and `RunLint.codes` (a bug)")
-        self._where, self._schema_problems = RecordContext, SchemaProblems
+    def codes(self, path: str, line: int, linted: bytes | None, record_id: str | None, readable: bool) -> list[str]:
+        """The codes of every finding of the next record in input order."""
+        from curate.lint import LintedRecord
 
-    def codes(self, record_id: str | None, path: str, line: int, ts001: list[str],
-              ts001_external: list[str]) -> list[str]:
-        """The codes the cross-record rules report for the next readable record."""
-        observed = {"TS001": self._schema_problems(ts001, ts001_external)} if ts001 or ts001_external else {}
-        return [f.code for f in self.rules.decide(self._where(path, line, record_id, None), observed)]
+        # the workers' own pickles, from this run's work folder
+        done = pickle.loads(linted) if linted is not None else LintedRecord([], {}, record_id, readable, None)
+        return [f.code for f in self.linter.finish(path, line, done)]
 
 
 def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: dict[str, StageCount],
-                 lint_counts: Counter[str]) -> list[GatedRecord]:
+                 lint_counts: Counter[str], tools: Sequence[dict[str, Any]] = ()) -> list[GatedRecord]:
     """Count every record read and its findings, and pass the readable ones without errors, in input order.
 
     The workers linted each record alone; the cross-record rules (`RunLint`) are decided here, so the
@@ -78,22 +65,19 @@ def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: di
 
     errors = frozenset(code for code, rule in all_rules().items() if rule.severity == "error")
     cols = {name: column(facts, name).to_pylist() for name in
-            ("readable", "processed", "codes", "record_id", "fallback_id", "ts001", "ts001_external")}
+            ("readable", "processed", "linted", "record_id", "fallback_id")}
     sources = column(facts, "source").to_numpy().tolist()
     lines = column(facts, "line").to_numpy().tolist()
-    run = RunLint()
+    run = RunLint(tools)
     seen_ids: set[str] = set()
     gated: list[GatedRecord] = []
     read = stage["read"]
     gate = stage["lint"]
     for row in range(len(lines)):
         read.records_in += 1
-        codes = cols["codes"][row]
         readable = cols["readable"][row]
         rid = cols["record_id"][row]
-        if readable:
-            codes = codes + run.codes(rid, paths[sources[row]], lines[row], cols["ts001"][row],
-                                      cols["ts001_external"][row])
+        codes = run.codes(paths[sources[row]], lines[row], cols["linted"][row], rid, readable)
         lint_counts.update(codes)
         if not readable:
             read.dropped["unreadable"] = read.dropped.get("unreadable", 0) + 1

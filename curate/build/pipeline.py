@@ -274,8 +274,9 @@ class Build:
 
     def lint_gate(self) -> list[GatedRecord]:
         """Step 1: every record read counted with its findings; those without errors pass (`gate_records`)."""
+        assert self.spec is not None
         return gate_records(self.record_facts, [path for _, path in self.sources], self.cfg.lint.keep_invalid,
-                            self.stages, self.lint_counts)
+                            self.stages, self.lint_counts, self.spec.tools)
 
     def dedup(self, gated: list[GatedRecord]) -> list[GatedRecord]:
         """Steps 2 and 3: exact dedup, then near-dup dedup of the survivors clustered on the engine; the kept
