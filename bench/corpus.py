@@ -73,3 +73,60 @@ def planted_corpus(seed: int = 0, n_pairs: int = 700, n_single: int = 600) -> tu
     rng.shuffle(order)
     where = {old: new for new, old in enumerate(order)}
     return [" ".join(docs[k]) for k in order], [tuple(sorted((where[a], where[b]))) for a, b in pairs]
+
+
+FORMATS = REPO / "tests" / "fixtures" / "formats"
+
+
+def format_fixtures() -> list[tuple[str, dict[str, Any]]]:
+    """Each published-format fixture (tests/fixtures/formats/NAME/): its name, data path and tools file."""
+    out = []
+    for folder in sorted(p for p in FORMATS.iterdir() if (p / "expected.json").is_file()):
+        expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+        data = next(p for p in sorted(folder.iterdir()) if p.name.startswith("data"))
+        tools = folder / expected["tools"] if expected.get("tools") else None
+        out.append((folder.name, {"data": data, "tools": tools, "records": expected["records"]}))
+    return out
+
+
+def format_corpus(fixture: dict[str, Any], n: int, out: Path) -> tuple[Path, int]:
+    """A fixture scaled to about `n` records: the path to lint and how many records it holds.
+
+    JSON Lines are repeated line by line (ids get `~K`, as in `scaled_corpus`); a JSON array's elements
+    likewise; a folder of files (ToolBench answers) is copied whole, `n / records` times."""
+    data: Path = fixture["data"]
+    copies = max(1, round(n / fixture["records"]))
+    out.mkdir(parents=True, exist_ok=True)
+    if data.is_dir():
+        target = out / "data"
+        if not target.is_dir():
+            files = sorted(p for p in data.rglob("*") if p.is_file())
+            for k in range(copies):
+                for f in files:
+                    dest = target / f"copy{k}" / f.relative_to(data)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(f.read_bytes())
+        return target, copies * fixture["records"]
+    target = out / data.name
+    if data.suffix == ".json":
+        items = json.loads(data.read_text(encoding="utf-8"))
+        target.write_text(json.dumps([_copy_of(r, k) for k in range(copies) for r in items], ensure_ascii=False),
+                          encoding="utf-8")
+        return target, copies * len(items)
+    lines = [ln for ln in data.read_bytes().splitlines() if ln.strip()]
+    with open(target, "wb") as fh:
+        for k in range(copies):
+            for line in lines:
+                try:
+                    rec = json.loads(line)
+                except (ValueError, RecursionError):
+                    rec = None
+                fh.write((json.dumps(_copy_of(rec, k), ensure_ascii=False).encode() if isinstance(rec, dict)
+                          else line) + b"\n")
+    return target, copies * len(lines)
+
+
+def _copy_of(record: Any, k: int) -> Any:
+    if k and isinstance(record, dict) and isinstance(record.get("id"), (str, int)):
+        record = {**record, "id": f"{record['id']}~{k}"}
+    return record

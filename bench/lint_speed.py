@@ -1,11 +1,15 @@
-"""Lint throughput on the sample corpus scaled to 100,000 records, single process.
+"""Lint throughput on the sample corpus scaled to 100,000 records, single process; then per published format.
 
-    python bench/lint_speed.py [--records N] [--repeat K]
+    python bench/lint_speed.py [--records N] [--repeat K] [--format-records M] [--no-formats]
 
 Prints trajectories per second for `curate lint` (in process and through the CLI), beside two
 baselines measured in the same run on the same file: reading every line with `json.loads` alone
 (the floor of any Python JSONL tool) and reading + adapting + validating records without rules.
 Also the CLI's start-up time against a bare `python -c pass`. Each figure is the median of K runs.
+
+Then one row per published format (each fixture of tests/fixtures/formats/, its records repeated to M with
+fresh ids; a folder of files is copied M / records times): in-process lint throughput and its ratio to the
+sample corpus's, measured in the same run. Issue #15 asks for at least 0.5x.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.corpus import json_loads_every_line, scaled_corpus  # noqa: E402
+from bench.corpus import format_corpus, format_fixtures, json_loads_every_line, scaled_corpus  # noqa: E402
 from curate.lint import Linter  # noqa: E402
 from curate.readers import RecordReader, load_tool_specs  # noqa: E402
 
@@ -48,6 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--format-records", type=int, default=20_000,
+                        help="records per published-format corpus (default: 20,000)")
+    parser.add_argument("--no-formats", action="store_true", help="skip the per-format rows")
     args = parser.parse_args()
 
     corpus = scaled_corpus(args.records, REPO / "bench" / "data" / f"lint_{args.records}.jsonl")
@@ -95,6 +102,27 @@ def main() -> None:
     start, _, _ = median_time(cli_startup, 5)
     print(f"start-up: `curate --version` {start * 1000:.0f} ms, `python -c pass` {bare * 1000:.0f} ms "
           f"({start / bare:.1f}x)")
+    if not args.no_formats:
+        print_format_rows(rows[2][3], args.format_records, args.repeat)
+
+
+def print_format_rows(sample_rate: float, n: int, repeat: int) -> None:
+    """In-process lint throughput of each published format, against the sample corpus's (`sample_rate`)."""
+    print(f"\n# published formats: each fixture repeated to about {n:,} records; in process, median of {repeat}")
+    print(f"{'format':<14} {'records':>8} {'seconds':>8} {'traj/s':>9} {'vs sample':>10} {'findings':>9}")
+    for name, fixture in format_fixtures():
+        corpus, count = format_corpus(fixture, n, REPO / "bench" / "data" / f"formats_{n}" / name)
+        tools = fixture.get("tools")
+        specs = load_tool_specs(tools) if tools is not None else None
+        found = 0
+
+        def lint(corpus: Path = corpus, specs: list[dict[str, object]] | None = specs) -> None:
+            nonlocal found
+            found = sum(1 for _ in Linter(specs).lint_path(corpus))
+
+        t, _, _ = median_time(lint, repeat)
+        rate = count / t
+        print(f"{name:<14} {count:>8,} {t:>8.2f} {rate:>9,.0f} {rate / sample_rate:>9.2f}x {found:>9,}")
 
 
 if __name__ == "__main__":
