@@ -32,18 +32,23 @@ def read_trajectories(paths: Sequence[str], dropped: Counter[str],
     """Canonical records of the inputs; unreadable or invalid ones are counted, not masked.
 
     Every record carries the tools it calls (`ToolSet.attach`: the `--tools` specs when it has none of its
-    own), so its system turn lists them as training will."""
-    from curate.readers import RecordReader
+    own), so its system turn lists them as training will, and the id the build gives it: its own, or
+    `STEM-LINE` when it has none (`fallback_id`), `~N` added when repeated (`unique_name`)."""
+    from curate.build.gate import unique_name, with_id
+    from curate.readers import RecordReader, fallback_id
     from curate.toolset import ToolSet
 
     toolset = ToolSet.from_dicts(tools)
     reader = RecordReader()
+    seen_ids: set[str] = set()
     for path in paths:
         for result in reader.read(path):
-            if result.record is None:
+            record = result.record
+            if record is None:
                 dropped["unreadable_record"] += 1
-            else:
-                yield toolset.attach(result.record)
+                continue
+            rid = record.id if record.id is not None else fallback_id(result.raw.path, result.raw.line)
+            yield toolset.attach(with_id(record, unique_name(rid, seen_ids)))
 
 
 def batches(items: Iterator[Trajectory], size: int) -> Iterator[list[Trajectory]]:

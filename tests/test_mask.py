@@ -296,3 +296,37 @@ def test_mask_jobs_and_its_alias_num_proc_give_the_output_of_one_process(tmp_pat
         assert res.returncode == 0, res.stderr
         outs[name] = out.read_bytes()
     assert outs["one"] == outs["jobs"] == outs["num-proc"] and outs["one"].count(b"\n") > 1000
+
+
+def test_mask_gives_records_the_ids_the_build_gives_them(tmp_path: Path, tokenizer: Any) -> None:
+    """A record without an id is `STEM-LINE` (its line in its file), a repeated id gets `~2`: in the mask output
+    exactly as in the build's, so masked examples and built records join on `id`."""
+    import os
+
+    from curate.build import build
+    from curate.buildconfig import BuildConfig
+
+    topics = ["the tides", "a sourdough starter", "TCP slow start", "the Krebs cycle", "Kepler's third law",
+              "a B-tree split", "the Doppler effect", "Rayleigh scattering"]
+
+    def chat(topic: str, rid: str | None = None) -> str:
+        record: dict[str, Any] = {"messages": [{"role": "user", "content": f"Explain {topic} in two sentences."},
+                                               {"role": "assistant", "content": f"Here is {topic}, briefly: …"}]}
+        if rid is not None:
+            record["id"] = rid
+        return json.dumps(record) + "\n"
+
+    data = tmp_path / "chats.jsonl"
+    data.write_text(chat(topics[0]) + chat(topics[1], "a") + "{not json\n" + chat(topics[2], "a") + "\n"
+                    + chat(topics[3]) + "".join(chat(t, f"t{i}") for i, t in enumerate(topics[4:])),
+                    encoding="utf-8")
+    env = {"CURATE_CACHE": os.environ["CURATE_CACHE"]}
+    out = tmp_path / "m.jsonl"
+    res = run_cli("mask", str(data), "-o", str(out), env=env)
+    assert res.returncode == 0, res.stderr
+    masked = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert masked == ["chats-1", "a", "a~2", "chats-6", "t0", "t1", "t2", "t3"]  # line 5 is blank
+    built = build([data], tmp_path / "b", BuildConfig())
+    ids = {json.loads(line)["id"] for name in ("train.jsonl", "eval.jsonl")
+           for line in (built.out / name).read_text().splitlines()}
+    assert ids == set(masked)

@@ -21,7 +21,6 @@ import hashlib
 import pickle
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +30,7 @@ from curate import __version__
 from curate.buckets import BucketConfig
 from curate.build.raw import raw_record
 from curate.dedup import DedupConfig
-from curate.readers import RecordReader
+from curate.readers import RecordReader, fallback_id
 from curate.records import ToolSpec, Trajectory
 from curate.toolset import ToolSet
 
@@ -159,7 +158,7 @@ class Worker:
             out["readable"][k] = True
             out["record_id"][k] = record.id
             if record.id is None:
-                out["fallback_id"][k] = f"{Path(path).stem}-{line}"
+                out["fallback_id"][k] = fallback_id(path, line)
             if not self.spec.keep_invalid and not self.errors.isdisjoint(codes):
                 continue  # the lint gate drops it: nothing more to compute
             out["processed"][k] = True

@@ -28,7 +28,7 @@ from curate.readers.errors import ReadError, ShapeError
 from curate.readers.files import data_files, iter_raw
 from curate.readers.json_array import JSON_ARRAY_CHUNK
 from curate.readers.json_array import _JsonArrayStream as _JsonArrayStream
-from curate.readers.raw import DEFAULT_MAX_RECORD_BYTES, RawRecord, too_large, unpaired_surrogate
+from curate.readers.raw import DEFAULT_MAX_RECORD_BYTES, RawRecord, fallback_id, too_large, unpaired_surrogate
 from curate.readers.raw import _decode_bytes as _decode_bytes
 from curate.readers.reader import ReadResult, RecordReader, canonical_record, validation_errors
 from curate.readers.shapes import ShapeAdapter, Source, adapt, adapters, register, unregister
@@ -58,6 +58,7 @@ __all__ = [
     "bfcl_nested_value",
     "canonical_record",
     "data_files",
+    "fallback_id",
     "from_bfcl",
     "is_datasets_folder",
     "iter_raw",

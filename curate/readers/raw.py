@@ -7,6 +7,7 @@ nothing downstream could write them as UTF-8.
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from typing import Any
 
 from orjson import loads as orjson_loads
@@ -27,6 +28,12 @@ def too_large(size: int | None, limit: int) -> str:
     return (f"the record is {what}, over max_record_bytes ({limit:,}), and is not read; to read it, raise "
             "`max_record_bytes` ([tool.curate.lint] for `curate lint`, the top level of the build config "
             "for `curate build`)")
+
+
+def fallback_id(path: str, line: int) -> str:
+    """The id of a record that has none: `STEM-LINE` (`raw-12` for line 12 of `data/raw.jsonl`), as the build
+    and `curate mask` name it; the build then makes ids unique (`curate.build.gate.unique_name`)."""
+    return f"{PurePath(path).stem}-{line}"
 
 
 class RawRecord:
