@@ -82,6 +82,12 @@ class Trajectory(BaseModel):
     id: str | None = None
     messages: list[Message]
     tools: list[ToolSpec] | None = None
+    tools_source: Literal["system prompt"] | None = Field(
+        default=None,
+        description="Where `tools` came from when the record did not carry them: \"system prompt\" when they were "
+        "read from the tools its system message declares (`<tools>` blocks, a JSON or Python tool list); "
+        "absent when `tools` are the record's own.",
+    )
     meta: dict[str, Any] | None = None
 
 
