@@ -61,8 +61,9 @@ def canonical_record(text: bytes) -> Trajectory | None:
     bytes in one pass (pydantic-core parses and validates together); None when the line needs the
     general path: anything the validator rejects (unpaired surrogate escapes among it: pydantic-core
     refuses them as json is told to), a message with keys that adaptation would change (legacy
-    `function_call`, extra keys), and texts where JSON parsers differ (`NaN`/`Infinity`, integers of
-    19 digits or more). On the lines it accepts it gives the same record as decoding, adapting and
+    `function_call`, extra keys), a tool message holding a JSON list (several results, which adaptation
+    may split: `shapes.messages.split_results`), and texts where JSON parsers differ (`NaN`/`Infinity`,
+    integers of 19 digits or more). On the lines it accepts it gives the same record as decoding, adapting and
     validating do; a test holds it to that."""
     # `find`, not `in`: for bytes, `in` first tries its operand as an integer (an exception each time).
     if text.find(b"NaN") >= 0 or text.find(b"Infinity") >= 0 or has_long_integer(text):
@@ -72,7 +73,7 @@ def canonical_record(text: bytes) -> Trajectory | None:
     except ValueError:  # ValidationError, including text that is not JSON at all
         return None
     for m in record.messages:
-        if m.__pydantic_extra__:
+        if m.__pydantic_extra__ or (m.role == "tool" and m.content and m.content.lstrip().startswith("[")):
             return None
     return record
 
