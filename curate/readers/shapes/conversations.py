@@ -1,19 +1,31 @@
 """`conversations` (or `conversation`): ChatML `role`/`content` turns or ShareGPT `from`/`value` turns.
 
-ShareGPT speakers are human, gpt, system, function_call (an assistant turn holding one `<tool_call>` block)
-and observation; a string `tools` holding JSON and a top-level `system` prompt are read too.
+ShareGPT speakers are human, gpt, system, function_call and observation (LLaMA-Factory's names; user, assistant,
+tool and function read too). A `function_call` value is JSON text holding one call or a list of parallel calls,
+optionally after a `<think>` block (`function_call_text`); an observation holding a JSON list of results is one
+tool message per result (`split_results`). A string `tools` holding JSON and a top-level `system` prompt are read
+too. Every turn then goes through `message`, as a `messages` record's do (reasoning fields, `weight`, parts).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from curate.readers.errors import ShapeError
 from curate.readers.raw import load_text
 from curate.readers.shapes.base import ShapeAdapter, Source, common_fields, short_key
-from curate.readers.shapes.messages import ROLE_ALIASES, message
+from curate.readers.shapes.messages import (
+    REASONING_KEYS,
+    ROLE_ALIASES,
+    WEIGHT_KEYS,
+    function_call_text,
+    message,
+    split_results,
+)
 from curate.toolcalls import json_type
+
+_TURN_KEYS = frozenset({"name", "tool_call_id", "train", *WEIGHT_KEYS, *REASONING_KEYS})
+"""The keys of a ShareGPT turn kept besides `from` and `value` (axolotl's per-turn `weight` among them)."""
 
 
 def matches(data: dict[str, Any]) -> bool:
@@ -36,19 +48,17 @@ def adapt(data: dict[str, Any], source: Source) -> dict[str, Any]:
         messages.append({"role": "system", "content": data["system"]})
     for i, turn in enumerate(conv):
         if isinstance(turn, dict) and "from" in turn and "role" not in turn:
-            role = str(turn.get("from", "")).lower()
-            value = turn.get("value")
-            if role == "function_call":
-                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-                messages.append({"role": "assistant", "content": f"<tool_call>\n{text}\n</tool_call>"})
-                continue
-            if role not in ROLE_ALIASES:
+            speaker = str(turn.get("from", "")).lower()
+            kept = {k: v for k, v in turn.items() if k in _TURN_KEYS}
+            if speaker == "function_call":
+                turn = {"role": "assistant", "content": function_call_text(turn.get("value")), **kept}
+            elif speaker in ROLE_ALIASES:
+                turn = {"role": ROLE_ALIASES[speaker], "content": turn.get("value"), **kept}
+            else:
                 raise ShapeError(f"turn {i}: unknown ShareGPT speaker `{short_key(turn.get('from'))}` "
                                  "(expected human, gpt, system, function_call or observation)", len(messages))
-            messages.append({"role": ROLE_ALIASES[role], "content": value})
-        else:
-            messages.append(message(turn, i))
-    out["messages"] = messages
+        messages.append(message(turn, len(messages)))
+    out["messages"] = split_results(messages)
     return out
 
 
