@@ -1,11 +1,14 @@
 """Argument validation against a tool's parameter schema.
 
 Schemas come as JSON Schema (as used for function calling) or in the widespread Python-type
-dialect (`dict`, `float`, `tuple`, `any`, `list`, ...), which `normalise_schema` turns into JSON
-Schema. `compile_schema` turns a schema into a checker once; `SchemaCache` keeps one checker per
-distinct schema. The checks that carry their own lint codes (missing, unexpected, type, enum) are
-done here, so that each error gets its code and a path; any other JSON Schema keyword (pattern,
-minimum, anyOf, ...) is delegated to `jsonschema`, compiled once per subschema.
+dialects, which `parameters_schema` and `normalise_schema` turn into JSON Schema: type names (`dict`,
+`float`, `tuple`, `any`, as BFCL writes them), type strings (`"int, optional"`, `"List[int]"`,
+`"Dict[str, Any]"`, `"Optional[str]"`, `"Union[int, str]"`, `"Tuple[int, int]"`, `"array<string>"`, as
+xLAM / APIGen write them, see `parse_type_string`), bare parameters (`{"city": {"type": "str"}}` with no
+object around them) and a function-level `required`. `compile_schema` turns a schema into a checker once;
+`SchemaCache` keeps one checker per distinct schema. The checks that carry their own lint codes (missing,
+unexpected, type, enum) are done here, so that each error gets its code and a path; any other JSON Schema
+keyword (pattern, minimum, anyOf, ...) is delegated to `jsonschema`, compiled once per subschema.
 
 One record must never hang or exhaust the linter, so schemas are treated as untrusted input:
 
@@ -20,12 +23,17 @@ One record must never hang or exhaust the linter, so schemas are treated as untr
 
 from __future__ import annotations
 
+import ast
+import copy
+import functools
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from curate.records import FunctionSpec
 from curate.toolcalls import json_type
 
 try:
@@ -69,28 +77,42 @@ class SchemaProblem(ValueError):
 
 
 def normalise_schema(schema: Any, problems: list[str] | None = None, path: str = "parameters") -> Any:
-    """Return a JSON Schema equivalent of `schema`, mapping Python-type names to JSON types.
+    """Return a JSON Schema equivalent of `schema`, mapping Python type names and type strings to JSON Schema.
 
-    Unknown type names are recorded in `problems` (when given) and left unconstrained. Besides the
-    type names, three habits of hand-written (and BFCL) tool specs are read as their authors mean
-    them, each only where the literal JSON Schema reading would be contradictory:
+    Unknown type names are recorded in `problems` (when given) and left unconstrained. A type string
+    (`"List[int]"`, `"int, optional"`, see `parse_type_string`) becomes the keywords it means, those written
+    beside it (`items`, `enum`) winning. Besides the types, four habits of hand-written (and BFCL, xLAM) tool
+    specs are read as their authors mean them, each only where the literal JSON Schema reading would be
+    contradictory or void:
 
     - `"default": null` on a typed parameter (`def f(x: str = None)`) makes null acceptable, since
       passing the documented default is the same as leaving the parameter out;
     - an `enum` of non-array values on an array parameter constrains its items (no array can ever
       equal a string, so the literal reading rejects every value);
     - a list `items` (tuple validation of older drafts) is `prefixItems`, `additionalItems` then
-      being `items`.
+      being `items`;
+    - `"required": true` on a property (draft 3's way, and xLAM's dataset card's) puts it in its object's
+      `required` (a boolean `required` means nothing in later drafts).
     """
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
+    flagged: list[str] = []  # properties marked `"required": true`
     for key, value in schema.items():
         if key == "type":
-            out[key] = _normalise_type(value, problems, path)
-            if out[key] is None:
-                del out[key]
-        elif key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
+            for k, v in _type_schema(value, problems, path).items():
+                if k == "type" or k not in schema:
+                    out[k] = v
+        elif key == "properties" and isinstance(value, dict):
+            props = {}
+            for k, v in value.items():
+                if isinstance(v, dict) and isinstance(v.get("required"), bool):
+                    if v["required"]:
+                        flagged.append(k)
+                    v = {name: x for name, x in v.items() if name != "required"}
+                props[k] = normalise_schema(v, problems, f"{path}.{k}")
+            out[key] = props
+        elif key in ("$defs", "definitions", "patternProperties") and isinstance(value, dict):
             out[key] = {k: normalise_schema(v, problems, f"{path}.{k}") for k, v in value.items()}
         elif key in ("items", "additionalProperties", "additionalItems", "not", "contains") and isinstance(value, dict):
             out[key] = normalise_schema(value, problems, f"{path}.{key}")
@@ -98,6 +120,9 @@ def normalise_schema(schema: Any, problems: list[str] | None = None, path: str =
             out[key] = [normalise_schema(v, problems, f"{path}.{key}[{i}]") for i, v in enumerate(value)]
         else:
             out[key] = value
+    if flagged:
+        listed = out.get("required") if isinstance(out.get("required"), list) else []
+        out["required"] = [*listed, *(k for k in flagged if k not in listed)]
     if isinstance(out.get("items"), list):  # draft 4-2019 tuple validation
         out["prefixItems"] = out.pop("items")
         if "additionalItems" in out:
@@ -119,20 +144,280 @@ def normalise_schema(schema: Any, problems: list[str] | None = None, path: str =
     return out
 
 
-def _normalise_type(value: Any, problems: list[str] | None, path: str, nested: bool = False) -> Any:
-    if isinstance(value, list) and not nested:
-        names = [_normalise_type(v, problems, path, nested=True) for v in value]
-        return None if None in names or not names else list(dict.fromkeys(names))
-    if not isinstance(value, str):
-        if problems is not None:
-            problems.append(f"{path}: `type` must be a type name, got {json_type(value)}")
-        return None
-    key = value.strip().lower()
-    if key in TYPE_ALIASES:
-        return TYPE_ALIASES[key]
-    if problems is not None:
-        problems.append(f"{path}: unknown type `{value}`")
-    return None
+def _type_schema(value: Any, problems: list[str] | None, path: str) -> dict[str, Any]:
+    """The keywords a `type` value means (`{}`: unconstrained), its problems recorded in `problems`."""
+    names = value if isinstance(value, list) else [value]
+    members = []
+    for name in names:
+        if not isinstance(name, str):
+            if problems is not None:
+                problems.append(f"{path}: `type` must be a type name, got {json_type(name)}")
+            return {}
+        parsed = parse_type_string(name)
+        if parsed.unknown and problems is not None:
+            problems.extend(f"{path}: unknown type `{name}`" if u == name.strip() else
+                            f"{path}: unknown type `{u}` in `{name}`" for u in parsed.unknown)
+        members.append(parsed.schema)  # what it names unknown left unconstrained: `{}` for `datetime`
+    if not members:
+        return {}
+    return copy.deepcopy(members[0] if len(members) == 1 else _union(members))
+
+
+# --- type strings ---------------------------------------------------------------------------------
+
+@dataclass(slots=True, frozen=True)
+class TypeString:
+    """What a type string means (`parse_type_string`)."""
+
+    schema: dict[str, Any]
+    """The JSON Schema keywords it stands for; `{}` for any value. Shared by every caller: copy it to change it."""
+    optional: bool
+    """Whether it says the parameter may be left out: `", optional"`, `", default …"`, `Optional[…]`, a union
+    with `None`."""
+    unknown: tuple[str, ...]
+    """The names in it that mean no type (`datetime`, `Foo` in `List[Foo]`), left unconstrained."""
+
+
+MAX_TYPE_STRING = 300
+"""Longer type strings are not parsed (an unknown type): real ones are a few dozen characters."""
+_MAX_TYPE_DEPTH = 16
+_GENERIC = re.compile(r"([A-Za-z_][\w.]*)\s*(?:\[(.*)\]|<(.*)>)", re.DOTALL)
+_ARRAYS = frozenset({"list", "array", "sequence", "iterable", "collection", "set", "frozenset", "deque",
+                     "mutablesequence", "abstractset", "mutableset"})
+_OBJECTS = frozenset({"dict", "mapping", "map", "mutablemapping", "object", "ordereddict", "defaultdict"})
+_ANY_TYPES = frozenset({"any", "callable", "type"})
+"""Types a JSON value can stand for only as the caller's convention (`Callable`: code in a string, a name)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_type_string(text: str) -> TypeString:
+    """A Python-style type string as JSON Schema: the xLAM / APIGen dialect and its neighbours.
+
+    Names are read case-insensitively, with a module prefix dropped (`typing.List`): the names of
+    `TYPE_ALIASES` (`str`, `int`, `float`, `bool`, `dict`, `list`, `tuple`, `any`, ...); generics `List[X]`,
+    `Sequence[X]`, `Set[X]` (arrays of X), `Tuple[X, Y]` (exactly those items; `Tuple[X, ...]` any number),
+    `Dict[K, V]` (an object whose values are V; JSON keys are strings), `Optional[X]`, `Union[X, Y]`,
+    `Literal["a", "b"]` (an enum), `Annotated[X, …]`; `array<X>` and `X[]`; unions written `X | Y` or
+    `X or Y`. `Any`, `Callable[…]` and `Type[…]` accept any value (a callable travels as code in a string).
+    After the type, comma-separated words annotate it: `optional` and `default …` say the parameter may be
+    left out; others (`required`, `positive`) are read as prose.
+    """
+    unknown: list[str] = []
+    if len(text) > MAX_TYPE_STRING:
+        return TypeString({}, False, (text[:40] + "…",))
+    base, *notes = _split_top(text, ",")
+    optional = any(n.strip().lower() == "optional" or n.strip().lower().startswith("default") for n in notes)
+    schema = _parse_union(base, unknown, 0)
+    nullable = _accepts_null(schema)
+    return TypeString(schema, optional or nullable, tuple(dict.fromkeys(unknown)))
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """`text` split at each `sep` outside brackets (`[]`, `<>`, `()`) and quotes."""
+    parts, depth, start, quote, i = [], 0, 0, "", 0
+    while i < len(text):
+        c = text[i]
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c in "[<(":
+            depth += 1
+        elif c in "]>)":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _parse_union(text: str, unknown: list[str], depth: int) -> dict[str, Any]:
+    members = [m for part in _split_top(text, "|") for m in _split_top(part, " or ")]
+    if len(members) == 1:
+        return _parse_one(members[0], unknown, depth)
+    return _union([_parse_one(m, unknown, depth) for m in members])
+
+
+def _parse_one(text: str, unknown: list[str], depth: int) -> dict[str, Any]:
+    t = text.strip()
+    if depth > _MAX_TYPE_DEPTH or not t:
+        unknown.append(t or text)
+        return {}
+    if t.endswith("[]"):
+        return _array(_parse_union(t[:-2], unknown, depth + 1))
+    generic = _GENERIC.fullmatch(t)
+    if generic is None:
+        name = t.rsplit(".", 1)[-1].lower()
+        if name in TYPE_ALIASES:
+            json_name = TYPE_ALIASES[name]
+            return {} if json_name is None else {"type": json_name}
+        if name in _ANY_TYPES:
+            return {}
+        unknown.append(t)
+        return {}
+    name = generic.group(1).rsplit(".", 1)[-1].lower()
+    inner = generic.group(2) if generic.group(2) is not None else generic.group(3)
+    args = [a.strip() for a in _split_top(inner, ",")] if inner.strip() else []
+    if name in _ARRAYS:
+        return _array(_parse_union(args[0], unknown, depth + 1) if args else {})
+    if name == "tuple":
+        if not args:
+            return {"type": "array"}
+        if len(args) == 2 and args[1] == "...":
+            return _array(_parse_union(args[0], unknown, depth + 1))
+        items = [_parse_union(a, unknown, depth + 1) for a in args]
+        same = all(i == items[0] for i in items)
+        out = _array(items[0]) if same else {"type": "array", "prefixItems": items}
+        return {**out, "minItems": len(items), "maxItems": len(items)}
+    if name in _OBJECTS:
+        value = _parse_union(args[-1], unknown, depth + 1) if len(args) >= 2 else {}
+        return {"type": "object", "additionalProperties": value} if value else {"type": "object"}
+    if name == "optional" and len(args) == 1:
+        return _union([_parse_union(args[0], unknown, depth + 1), {"type": "null"}])
+    if name == "union" and args:
+        return _union([_parse_union(a, unknown, depth + 1) for a in args])
+    if name in ("annotated", "required", "notrequired") and args:
+        return _parse_union(args[0], unknown, depth + 1)
+    if name == "literal" and args:
+        try:
+            return {"enum": [ast.literal_eval(a) for a in args]}
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+    elif name in _ANY_TYPES:
+        return {}
+    unknown.append(t)
+    return {}
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items} if items else {"type": "array"}
+
+
+def _union(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """One schema accepting what any of `members` accepts: a `type` list when each member is a type with
+    keywords of its own (`items` for the array, ...), an enum with null when those are all, else `anyOf`."""
+    if any(not m for m in members):
+        return {}
+    if all(set(m) <= {"enum"} or m == {"type": "null"} for m in members):
+        values = [v for m in members for v in m.get("enum", [None])]
+        return {"enum": values}
+    types: list[str] = []
+    merged: dict[str, Any] = {}
+    for m in members:
+        t = m.get("type")
+        if t is None or "enum" in m or any(k in merged for k in m if k != "type"):
+            return {"anyOf": members}
+        types.extend(t if isinstance(t, list) else [t])
+        merged.update((k, v) for k, v in m.items() if k != "type")
+    types = list(dict.fromkeys(types))
+    return {"type": types[0] if len(types) == 1 else types, **merged}
+
+
+def _accepts_null(schema: dict[str, Any]) -> bool:
+    t = schema.get("type")
+    if t == "null" or (isinstance(t, list) and "null" in t):
+        return True
+    return None in schema.get("enum", ()) or any(_accepts_null(m) for m in schema.get("anyOf", ()))
+
+
+# --- parameters: bare maps and a function-level `required` ---------------------------------------
+
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+_SCHEMA_VALUED = frozenset({"additionalProperties", "unevaluatedProperties", "propertyNames", "not", "if",
+                            "then", "else"})
+KEYWORDS = frozenset({
+    "type", "properties", "required", "additionalProperties", "patternProperties", "items", "prefixItems",
+    "additionalItems", "enum", "const", "anyOf", "oneOf", "allOf", "not", "if", "then", "else", "$ref", "$defs",
+    "definitions", "$schema", "$id", "$comment", "$anchor", "$dynamicRef", "$dynamicAnchor", "$vocabulary",
+    "title", "description", "default", "examples", "format", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "minLength", "maxLength", "pattern", "minItems", "maxItems",
+    "uniqueItems", "contains", "minContains", "maxContains", "minProperties", "maxProperties",
+    "dependentRequired", "dependentSchemas", "dependencies", "propertyNames", "unevaluatedItems",
+    "unevaluatedProperties", "readOnly", "writeOnly", "deprecated", "contentMediaType", "contentEncoding",
+    "nullable", "optional", "strict",
+})
+"""JSON Schema's keywords (2020-12 and earlier drafts) and the annotations function-calling specs add."""
+
+
+def is_bare_parameters(parameters: Any) -> bool:
+    """Whether `parameters` is a map of parameter name to parameter spec with no object schema around it
+    (`{"city": {"type": "str"}}`), not a JSON Schema: every value is an object and no key is a schema keyword
+    used as one (a parameter may be called `type` or `properties`: its spec is then not a type name or a map
+    of schemas)."""
+    if not isinstance(parameters, dict) or not parameters:
+        return False
+    for key, value in parameters.items():
+        if not isinstance(value, dict) or key in _SCHEMA_VALUED:
+            return False
+        if key in _SCHEMA_MAPS and all(isinstance(v, dict) for v in value.values()):
+            return False
+    return True
+
+
+def parameters_schema(parameters: Any, required: list[Any] | None = None) -> Any:
+    """`parameters` as one JSON Schema object, before `normalise_schema`: bare parameters put in an object,
+    a function-level `required` (a sibling of `parameters`, as some exports write it) moved inside.
+
+    Bare parameters (xLAM / APIGen's convention: `{"city": {"type": "str", "description": …, "default": …}}`)
+    say in the Python way which of them may be left out, and are read so:
+
+    - a function-level `required` list, when given, names the required ones, and only those;
+    - else `"required": true|false` (the dataset card's example) or `"optional": true|false` on a parameter;
+    - else a parameter with a `default`, or whose type string says so (`"int, optional"`, `"Optional[str]"`,
+      `"Union[str, None]"`, `"str | None"`, `"int, default 5"`: `parse_type_string`), may be left out;
+    - else it is required, as a Python parameter without a default is.
+
+    The last reading is the one that could cry wolf on thousands of records, so why it holds: xLAM's tools
+    come from two sources. Those from RapidAPI (via ToolBench) carry a `default` on their parameters,
+    required ones included (often `""`), so they are never required under this reading: calls to them are
+    checked for names and types, never for omissions. The Python functions keep their signatures, where a
+    parameter without a default is positional, and APIGen's execution checker ran every answer: one leaving
+    such a parameter out raised a `TypeError` and was filtered out of the published set. NVIDIA NeMo's xLAM
+    loader reads the dialect the same way (no `default`: required). A missing argument reported here is one
+    the function could not have run without.
+
+    A function-level `required` next to JSON Schema parameters is used when the parameters have none of
+    their own.
+    """
+    if is_bare_parameters(parameters):
+        props: dict[str, Any] = {}
+        needed: list[str] = []
+        for name, spec in parameters.items():
+            flag = spec.get("required")
+            if isinstance(flag, bool):
+                spec = {k: v for k, v in spec.items() if k != "required"}
+            props[name] = spec
+            if required is None and _bare_required(spec, flag):
+                needed.append(name)
+        schema: dict[str, Any] = {"type": "object", "properties": props}
+        if required is not None or needed:
+            schema["required"] = list(required) if required is not None else needed
+        return schema
+    if required is not None:
+        if parameters is None:
+            return {"type": "object", "properties": {}, "required": list(required)}
+        if isinstance(parameters, dict) and "required" not in parameters:
+            return {**parameters, "required": list(required)}
+    return parameters
+
+
+def _bare_required(spec: dict[str, Any], flag: Any) -> bool:
+    """Whether a bare parameter must be given (see `parameters_schema`)."""
+    if isinstance(flag, bool):
+        return flag
+    if isinstance(spec.get("optional"), bool):
+        return not spec["optional"]
+    if "default" in spec:
+        return False
+    types = spec.get("type")
+    for t in types if isinstance(types, list) else [types]:
+        if isinstance(t, str) and parse_type_string(t).optional:
+            return False
+    return True
 
 
 Checker = Callable[[Any, str, list[ArgumentError]], None]
@@ -255,6 +540,9 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
             closed = additional is False or (additional is None and closed_objects and props is not None)
         # Keys matching `patternProperties` are declared too (their values are checked by delegation).
         patterns = _compile_patterns(schema.get("patternProperties"), problems)
+        # The keys declared inside each required object: given beside it instead, they tell why it is missing.
+        inner_keys = {r: frozenset(sub["properties"]) for r in required
+                      if isinstance(sub := (props or {}).get(r), dict) and isinstance(sub.get("properties"), dict)}
         known_names: list[str] = []  # the `known:` list of unexpected-argument messages, made once
 
         def known() -> str:
@@ -268,10 +556,26 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
         def check_object(value: Any, path: str, errors: list[ArgumentError]) -> None:
             if not isinstance(value, dict):
                 return
+            misplaced: set[str] = set()
             for r in required:
                 if r not in value:
+                    if path and len(required) > 1 and not any(q in value for q in required):
+                        # A nested object holding none of its required keys is one thing missing, not several.
+                        names = ", ".join(f"`{_join(path, q)}`" for q in required)
+                        errors.append(ArgumentError("missing", path, f"missing required arguments {names} "
+                                                    f"(`{path}` holds none of its required keys)"))
+                        break
                     where = _join(path, r)
-                    errors.append(ArgumentError("missing", where, f"missing required argument `{where}`"))
+                    beside = [k for k in value if k in inner_keys.get(r, ()) and k not in prop_checks
+                              and k not in misplaced]
+                    if beside:
+                        # `{"street": …}` for `{"address": {"street": …}}`: one finding, the keys not unexpected too.
+                        misplaced.update(beside)
+                        keys = ", ".join(f"`{k}`" for k in beside)
+                        errors.append(ArgumentError("missing", where, f"missing required argument `{where}` "
+                                                    f"({keys} belong inside it, not beside it)"))
+                    else:
+                        errors.append(ArgumentError("missing", where, f"missing required argument `{where}`"))
             for k, v in value.items():
                 sub = prop_checks.get(k)
                 if sub is not None:
@@ -281,7 +585,7 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
                     continue
                 elif extra_check is not None:
                     extra_check(v, _join(path, k), errors)
-                elif closed:
+                elif closed and k not in misplaced:
                     errors.append(ArgumentError(
                         "unexpected", _join(path, str(k)),
                         f"unexpected argument `{_join(path, str(k))}` (known: {known()})",
@@ -700,23 +1004,39 @@ class SchemaCache:
         self._by_text: dict[str, CompiledTool] = {}
         self._max = max_size
 
-    def compile(self, name: str, parameters: dict[str, Any] | None) -> CompiledTool:
+    def compile(self, name: str, parameters: dict[str, Any] | None, required: list[Any] | None = None) -> CompiledTool:
+        """The tool `name` with these parameters (and function-level `required`, see `parameters_schema`)."""
         # Not sort_keys: the order of `properties` is the order positional arguments map onto.
         text = _schema_key(parameters)
+        if text and required is not None:
+            text += "\0" + _schema_key(required)
         key = name + "\0" + text if text else ""
         if key and key in self._by_text:
             return self._by_text[key]
-        tool = build_tool(name, parameters)
+        tool = build_tool(name, parameters, required)
         if key:
             if len(self._by_text) >= self._max:
                 self._by_text.clear()
             self._by_text[key] = tool
         return tool
 
+    def compile_function(self, spec: FunctionSpec) -> CompiledTool:
+        """A tool spec's function compiled: its `parameters`, and a `required` list beside them if it has one."""
+        required = spec.model_extra.get("required") if spec.model_extra else None
+        return self.compile(spec.name, spec.parameters, required if isinstance(required, list) else None)
 
-def build_tool(name: str, parameters: dict[str, Any] | None) -> CompiledTool:
-    """Normalise and compile one tool's parameter schema; schema problems are kept, not raised."""
+
+def build_tool(name: str, parameters: dict[str, Any] | None, required: list[Any] | None = None) -> CompiledTool:
+    """Normalise and compile one tool's parameter schema; schema problems are kept, not raised.
+
+    `required`: the function-level `required` beside `parameters`, if any (see `parameters_schema`)."""
     problems: list[str] = []
+    if (isinstance(parameters, dict) and parameters and not any(k in KEYWORDS for k in parameters)
+            and not is_bare_parameters(parameters)):
+        keys = ", ".join(f"`{k}`" for k in list(parameters)[:5]) + (", …" if len(parameters) > 5 else "")
+        problems.append(f"parameters are neither a JSON Schema nor a map of parameter specs (keys: {keys}), "
+                        "so arguments are not checked against them")
+    parameters = parameters_schema(parameters, required)
     if parameters is None:
         parameters = {"type": "object", "properties": {}}
     try:

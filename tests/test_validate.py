@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -87,6 +87,170 @@ class TestNormaliseSchema:
                                 "additionalItems": {"type": "bool"}})
         assert out == {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}],
                        "items": {"type": "boolean"}}
+
+
+class TestTypeStrings:
+    """The xLAM / APIGen type strings and their neighbours (`parse_type_string`)."""
+
+    @pytest.mark.parametrize(("text", "schema", "optional"), [
+        ("str", {"type": "string"}, False),
+        ("int, optional", {"type": "integer"}, True),
+        ("float, default 1.0", {"type": "number"}, True),
+        ("bool, optional, default=True", {"type": "boolean"}, True),
+        ("str, required", {"type": "string"}, False),
+        ("List[int]", {"type": "array", "items": {"type": "integer"}}, False),
+        ("list", {"type": "array"}, False),
+        ("List", {"type": "array"}, False),
+        ("typing.List[str]", {"type": "array", "items": {"type": "string"}}, False),
+        ("Dict[str, Any]", {"type": "object"}, False),
+        ("Dict[str, int]", {"type": "object", "additionalProperties": {"type": "integer"}}, False),
+        ("dict", {"type": "object"}, False),
+        ("List[Dict[str, Any]]", {"type": "array", "items": {"type": "object"}}, False),
+        ("List[List[float]]", {"type": "array", "items": {"type": "array", "items": {"type": "number"}}}, False),
+        ("Optional[str]", {"type": ["string", "null"]}, True),
+        ("Optional[List[int]]", {"type": ["array", "null"], "items": {"type": "integer"}}, True),
+        ("Union[int, str]", {"type": ["integer", "string"]}, False),
+        ("Union[str, None]", {"type": ["string", "null"]}, True),
+        ("List[Union[int, float]]", {"type": "array", "items": {"type": ["integer", "number"]}}, False),
+        ("str | None", {"type": ["string", "null"]}, True),
+        ("int or str", {"type": ["integer", "string"]}, False),
+        ("Tuple[int, int]", {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}, False),
+        ("Tuple[float, str]", {"type": "array", "prefixItems": [{"type": "number"}, {"type": "string"}],
+                               "minItems": 2, "maxItems": 2}, False),
+        ("Tuple[int, ...]", {"type": "array", "items": {"type": "integer"}}, False),
+        ("array<string>", {"type": "array", "items": {"type": "string"}}, False),
+        ("string[]", {"type": "array", "items": {"type": "string"}}, False),
+        ('Literal["asc", "desc"]', {"enum": ["asc", "desc"]}, False),
+        ('Optional[Literal["asc"]]', {"enum": ["asc", None]}, True),
+        ("Union[List[int], List[str]]", {"anyOf": [{"type": "array", "items": {"type": "integer"}},
+                                                   {"type": "array", "items": {"type": "string"}}]}, False),
+        ("Any", {}, False),
+        ("Callable[[float], float]", {}, False),
+        ("Union[int, Any]", {}, False),
+    ])
+    def test_type_strings(self, text: str, schema: dict[str, Any], optional: bool) -> None:
+        parsed = validate.parse_type_string(text)
+        assert (parsed.schema, parsed.optional, parsed.unknown) == (schema, optional, ())
+
+    def test_unknown_names_are_problems_and_unconstrained(self) -> None:
+        problems: list[str] = []
+        out = normalise_schema(obj(a={"type": "List[Foo]"}, b={"type": "datetime, optional"},
+                                   c={"type": "List[" * 40 + "int" + "]" * 40}), problems)
+        assert out["properties"]["a"] == {"type": "array"}  # the list still checked, its items not
+        assert out["properties"]["b"] == {}
+        assert problems[:2] == ["parameters.a: unknown type `Foo` in `List[Foo]`",
+                                "parameters.b: unknown type `datetime` in `datetime, optional`"]
+        assert len(problems) == 3 and problems[2].startswith("parameters.c: unknown type")
+
+    def test_keywords_written_beside_a_type_string_win(self) -> None:
+        out = normalise_schema({"type": "List[int]", "items": {"type": "str"}})
+        assert out == {"type": "array", "items": {"type": "string"}}
+
+    def test_calls_are_checked_against_type_strings(self) -> None:
+        schema = obj(ids={"type": "List[int]"}, pair={"type": "Tuple[int, int]"}, meta={"type": "Dict[str, int]"},
+                     name={"type": "Optional[str]"})
+        assert errors(schema, {"ids": [1, 2], "pair": [1, 2], "meta": {"a": 1}, "name": None}) == []
+        assert errors(schema, {"ids": [1, "2"], "meta": {"a": "x"}, "name": 3}) == [
+            ("type", "ids[1]"), ("type", "meta.a"), ("type", "name")]
+        assert errors(schema, {"pair": [1, 2, 3]}) == [("constraint", "pair")]
+
+
+class TestBareParameters:
+    """Parameters with no object around them, xLAM's convention (`parameters_schema`)."""
+
+    def test_bare_maps_are_told_from_json_schema(self) -> None:
+        assert validate.is_bare_parameters({"city": {"type": "str"}})
+        assert validate.is_bare_parameters({"type": {"type": "str", "description": "giveaway type"}})
+        assert validate.is_bare_parameters({"properties": {"type": "dict"}, "items": {"type": "list"}})
+        assert not validate.is_bare_parameters({"type": "object", "properties": {"city": {"type": "string"}}})
+        assert not validate.is_bare_parameters({"properties": {"city": {"type": "string"}}})
+        assert not validate.is_bare_parameters({"additionalProperties": {"type": "string"}})
+        assert not validate.is_bare_parameters({})
+        assert not validate.is_bare_parameters({"city": "str"})
+
+    def test_required_as_the_dialect_means_it(self) -> None:
+        bare = {
+            "ip": {"description": "The IP address.", "type": "str"},
+            "symbol": {"description": "Stock symbol.", "type": "str", "default": ""},
+            "amount": {"description": "Defaults to 2.", "type": "int, optional", "default": "2"},
+            "n": {"description": "Times compounded a year.", "type": "int, optional"},
+            "tz": {"type": "Optional[str]"},
+            "limit": {"type": "int", "required": False},
+            "lang": {"type": "str", "default": "en", "required": True},
+            "page": {"type": "int", "optional": True},
+        }
+        schema = validate.parameters_schema(bare)
+        assert schema["type"] == "object" and list(schema["properties"]) == list(bare)
+        assert schema["required"] == ["ip", "lang"]
+        assert "required" not in schema["properties"]["lang"]  # the boolean moved to the object's list
+        tool = build_tool("f", bare)
+        assert tool.problems == []
+        assert [(e.kind, e.path) for e in tool.validate({"ip": "1.1.1.1", "lang": "de"})] == []
+        assert [(e.kind, e.path) for e in tool.validate({"lang": 5, "zip": "x"})] == [
+            ("missing", "ip"), ("type", "lang"), ("unexpected", "zip")]
+
+    def test_a_function_level_required_decides(self) -> None:
+        bare = {"a": {"type": "str"}, "b": {"type": "int", "default": 1}}
+        assert validate.parameters_schema(bare, ["b"])["required"] == ["b"]
+        assert errors_with(bare, ["b"], {"a": "x"}) == [("missing", "b")]
+        schema = obj(a={"type": "string"}, b={"type": "integer"})
+        assert errors_with(schema, ["a"], {}) == [("missing", "a")]
+        assert errors_with({**schema, "required": ["b"]}, ["a"], {}) == [("missing", "b")]  # its own list wins
+        assert build_tool("f", None, ["x"]).problems == ["`x` is required but not among the properties"]
+
+    def test_compile_function_reads_required_beside_parameters(self) -> None:
+        from curate.records import FunctionSpec
+
+        spec = FunctionSpec.model_validate({"name": "f", "parameters": {"a": {"type": "str"}, "b": {"type": "int"}},
+                                            "required": ["a"]})
+        tool = SchemaCache().compile_function(spec)
+        assert [(e.kind, e.path) for e in tool.validate({})] == [("missing", "a")]
+
+    def test_draft3_required_true_on_a_property(self) -> None:
+        schema = obj(a={"type": "string", "required": True}, b={"type": "integer", "required": False})
+        assert normalise_schema(schema) == {**obj(a={"type": "string"}, b={"type": "integer"}), "required": ["a"]}
+        assert errors(schema, {}) == [("missing", "a")]
+
+    def test_parameters_that_are_neither_are_a_problem(self) -> None:
+        tool = build_tool("f", {"city": "str", "days": "int"})
+        assert tool.problems == ["parameters are neither a JSON Schema nor a map of parameter specs (keys: `city`, "
+                                 "`days`), so arguments are not checked against them"]
+
+
+def errors_with(parameters: Any, required: list[str], arguments: dict[str, Any]) -> list[tuple[str, str]]:
+    tool = build_tool("f", parameters, required)
+    assert tool.problems == [], tool.problems
+    return [(e.kind, e.path) for e in tool.validate(arguments)]
+
+
+class TestMissingObjects:
+    """A missing nested object is one finding, whatever it holds."""
+
+    ADDRESS: ClassVar[dict[str, Any]] = {
+        "type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"},
+                                         "zip": {"type": "string"}}, "required": ["street", "city"]}
+
+    def test_an_empty_nested_object_is_one_finding(self) -> None:
+        schema = {**obj(name={"type": "string"}, address=self.ADDRESS), "required": ["name", "address"]}
+        tool = build_tool("f", schema)
+        (err,) = tool.validate({"name": "Ann", "address": {}})
+        assert (err.kind, err.path) == ("missing", "address")
+        assert err.message == ("missing required arguments `address.street`, `address.city` "
+                               "(`address` holds none of its required keys)")
+        (err,) = tool.validate({"name": "Ann", "address": {"zip": "0150"}})
+        assert err.path == "address"
+        assert errors(schema, {"name": "Ann", "address": {"street": "Main St"}}) == [("missing", "address.city")]
+        assert errors(schema, {"name": "Ann"}) == [("missing", "address")]
+        assert errors(schema, {}) == [("missing", "name"), ("missing", "address")]  # the top level: one each
+
+    def test_children_given_beside_their_missing_parent_are_one_finding(self) -> None:
+        schema = {**obj(name={"type": "string"}, address=self.ADDRESS), "required": ["name", "address"]}
+        tool = build_tool("f", schema)
+        (err,) = tool.validate({"name": "Ann", "street": "Main St", "city": "Oslo"})
+        assert (err.kind, err.path) == ("missing", "address")
+        assert err.message == "missing required argument `address` (`street`, `city` belong inside it, not beside it)"
+        assert errors(schema, {"name": "Ann", "street": "Main St", "colour": "red"}) == [
+            ("missing", "address"), ("unexpected", "colour")]
 
 
 # --- the checks with their own codes -------------------------------------------------------------
@@ -359,9 +523,10 @@ class TestSchemaCache:
         built: list[str] = []
         real = validate.build_tool
 
-        def counting(name: str, parameters: dict[str, Any] | None) -> validate.CompiledTool:
+        def counting(name: str, parameters: dict[str, Any] | None,
+                     required: list[Any] | None = None) -> validate.CompiledTool:
             built.append(name)
-            return real(name, parameters)
+            return real(name, parameters, required)
 
         monkeypatch.setattr(validate, "build_tool", counting)
         cache = SchemaCache()
@@ -370,7 +535,9 @@ class TestSchemaCache:
                 cache.compile(name, copy.deepcopy(WEATHER))
         cache.compile("a", None)
         cache.compile("a", None)
-        assert built == ["a", "b", "a"]
+        cache.compile("a", copy.deepcopy(WEATHER), ["city"])  # a function-level `required` is part of the key
+        cache.compile("a", copy.deepcopy(WEATHER), ["city"])
+        assert built == ["a", "b", "a", "a"]
 
     def test_property_order_is_part_of_the_key(self) -> None:
         # Positional arguments map onto the declared order, so reordered properties are another tool.
