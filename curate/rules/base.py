@@ -135,7 +135,7 @@ class ToolRegistry:
             return self.external.get(name)
         tool = self._compiled.get(name)
         if tool is None:
-            tool = self._compiled[name] = self._cache.compile(name, spec.parameters)
+            tool = self._compiled[name] = self._cache.compile_function(spec)
         return tool
 
     def suggest(self, name: str) -> str | None:
