@@ -37,42 +37,23 @@ class TC007(Rule):
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
         messages = ctx.record.messages
-        n = len(messages)
-        i = 0
-        while i < n:
-            if messages[i].role != "assistant" or not ctx.calls[i]:
-                i += 1
-                continue
-            calls = ctx.calls[i]
-            j = i + 1
-            while j < n and messages[j].role == "tool":
-                j += 1
-            responses = messages[i + 1 : j]
-            final_turn = j == n and not responses
-            call_ids = [c.id for c in calls]
-            response_ids = [m.tool_call_id for m in responses]
-            if responses and all(call_ids) and all(response_ids):
-                pending = list(call_ids)
-                for k, rid in enumerate(response_ids):
-                    if rid in pending:
-                        pending.remove(rid)
-                    else:
-                        yield ctx.finding(self, f"tool response for `{rid}`, which no call of message {i} has",
-                                          i + 1 + k, responses[k].content)
-                for cid in pending:
-                    call = next(c for c in calls if c.id == cid)
-                    yield ctx.finding(self, f"call `{call.name}` (id `{cid}`) has no tool response", i, call.raw)
-            elif len(responses) > len(calls):
-                extra = len(responses) - len(calls)
+        for turn in ctx.call_turns:
+            i = turn.index
+            if turn.by_id:
+                for k in turn.unasked:
+                    yield ctx.finding(self, f"tool response for `{messages[k].tool_call_id}`, which no call of "
+                                      f"message {i} has", k, messages[k].content)
+                for call in turn.unanswered:
+                    yield ctx.finding(self, f"call `{call.name}` (id `{call.id}`) has no tool response", i, call.raw)
+            elif turn.unasked:
+                responses, calls = len(turn.responses), len(turn.calls)
                 yield ctx.finding(
-                    self, f"{len(responses)} tool responses for {len(calls)} call(s): {extra} with no call",
-                    i + 1 + len(calls), responses[len(calls)].content,
+                    self, f"{responses} tool responses for {calls} call(s): {responses - calls} with no call",
+                    turn.unasked[0], messages[turn.unasked[0]].content,
                 )
-            elif len(responses) < len(calls) and not final_turn:
-                missing = calls[len(responses):]
-                names = ", ".join(f"`{c.name}`" for c in missing[:3])
+            elif turn.unanswered and not turn.final:
+                names = ", ".join(f"`{c.name}`" for c in turn.unanswered[:3])
                 yield ctx.finding(
-                    self, f"{len(calls)} call(s) but {len(responses)} tool response(s): no response for {names}",
-                    i, missing[0].raw,
+                    self, f"{len(turn.calls)} call(s) but {len(turn.responses)} tool response(s): no response for "
+                    f"{names}", i, turn.unanswered[0].raw,
                 )
-            i = j

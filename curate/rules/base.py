@@ -76,6 +76,50 @@ class Tag:
 
 
 @dataclass(slots=True)
+class CallTurn:
+    """An assistant turn that made calls, the tool messages right after it, and which response answers which call.
+
+    Responses pair with calls by `tool_call_id` when every call and every response carries one, else in order
+    (the one pairing TC007 and TC012 read: `RecordContext.call_turns`)."""
+
+    index: int
+    """The assistant message's index."""
+    calls: list[ParsedCall]
+    responses: list[int]
+    """The indices of the tool messages right after the turn."""
+    by_id: bool
+    """Paired by `tool_call_id` (else in order)."""
+    pairs: list[tuple[ParsedCall, int]]
+    """Each answered call and the index of its response."""
+    unasked: list[int]
+    """Responses that answer no call of the turn: an id no call has, or, in order, those past the last call."""
+    unanswered: list[ParsedCall]
+    """Calls without a response, in call order."""
+    final: bool
+    """The record ends on this turn, with no response (how single-step examples end)."""
+
+
+def pair_calls(index: int, calls: list[ParsedCall], messages: list[Message], end: int) -> CallTurn:
+    """The `CallTurn` of the assistant message at `index`, whose tool responses are `messages[index + 1:end]`."""
+    responses = list(range(index + 1, end))
+    final = end == len(messages) and not responses
+    ids = [messages[k].tool_call_id for k in responses]
+    if not (responses and all(c.id for c in calls) and all(ids)):
+        return CallTurn(index, calls, responses, False, list(zip(calls, responses, strict=False)),
+                        responses[len(calls):], calls[len(responses):], final)
+    waiting = list(calls)
+    pairs: list[tuple[ParsedCall, int]] = []
+    unasked: list[int] = []
+    for k, rid in zip(responses, ids, strict=True):
+        w = next((w for w, c in enumerate(waiting) if c.id == rid), -1)
+        if w < 0:
+            unasked.append(k)
+        else:
+            pairs.append((waiting.pop(w), k))
+    return CallTurn(index, calls, responses, True, pairs, unasked, waiting, final)
+
+
+@dataclass(slots=True)
 class CallIssue:
     """A finding about one call, computed once and reported by the rule owning `code`."""
 
@@ -218,6 +262,26 @@ class RecordContext:
         return True
 
     @cached
+    def call_turns(self) -> list[CallTurn]:
+        """Every assistant turn that made calls, with its tool responses paired to its calls (`CallTurn`)."""
+        assert self.record is not None
+        messages = self.record.messages
+        n = len(messages)
+        turns: list[CallTurn] = []
+        i = 0
+        while i < n:
+            calls = self.calls[i]
+            if not calls:
+                i += 1
+                continue
+            j = i + 1
+            while j < n and messages[j].role == "tool":
+                j += 1
+            turns.append(pair_calls(i, calls, messages, j))
+            i = j
+        return turns
+
+    @cached
     def roles(self) -> str:
         """The first letter of each message's role (s, u, a, t), for role checks as string tests."""
         assert self.record is not None
@@ -287,6 +351,8 @@ class RecordContext:
         if rules is None:
             rules = call_rules()
         tool = self.tools.get(call.name) if call.error is None and call.name is not None else None
+        if tool is None and call.finish:
+            return []  # ToolBench's `Finish` in a record that declares no such tool: the final answer, not a call
         arguments = call.arguments or {}
         mapped: list[tuple[str, Any]] = []
         if tool is not None and call.positional:
