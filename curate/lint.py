@@ -21,13 +21,14 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from curate.lint_config import select_codes
-from curate.readers import DEFAULT_MAX_RECORD_BYTES, ReadResult, RecordReader
+from curate.readers import DEFAULT_MAX_RECORD_BYTES, ReadResult, RecordReader, data_files, is_datasets_folder
 from curate.records import Finding
 from curate.rules import all_rules
-from curate.rules.base import MAX_FINDINGS_PER_RECORD, CrossRecordRule, RecordContext, Rule, ToolRegistry
+from curate.rules.base import MAX_FINDINGS_PER_RECORD, CallRule, CrossRecordRule, RecordContext, Rule, ToolRegistry
 from curate.toolset import ToolSet
 from curate.validate import CompiledTool, SchemaCache
 
@@ -37,9 +38,34 @@ class LintStats:
     """Counts of one run, for the summary."""
 
     files: int = 0
+    """The files read: a folder counts the files read from it (`input_files`)."""
     records: int = 0
     records_with_errors: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
+    unvalidated_calls: int = 0
+    """Calls to a tool whose parameter schema cannot be fully used (TS001): not validated, or only in part."""
+
+
+def input_files(path: str | os.PathLike[str]) -> int:
+    """How many files reading `path` reads: those under a folder (`curate.readers.data_files`), else one (a
+    file, stdin, a `datasets` folder)."""
+    p = Path(path)
+    if str(path) == "-" or not p.is_dir() or is_datasets_folder(p):
+        return 1
+    return sum(1 for _ in data_files(p))
+
+
+def unvalidated_calls(ctx: RecordContext) -> int:
+    """The record's calls that name a tool whose schema has problems (TS001): their arguments are checked
+    only as far as the schema allows, so the summary counts them as not validated."""
+    assert ctx.tools is not None
+    n = 0
+    for calls in ctx.calls:
+        for call in calls:
+            if call.error is None and call.name is not None:
+                tool = ctx.tools.get(call.name)
+                n += tool is not None and bool(tool.problems)
+    return n
 
 
 def cap_findings(findings: list[Finding], hidden: Mapping[str, int] | None = None,
@@ -124,6 +150,8 @@ class LintedRecord:
     """False for a record that could not be read or adapted: no cross-record rule sees it."""
     observed: dict[str, Any] | None
     """What the cross-record rules need of it, by code (`CrossRecordRules.observe`); None: nothing."""
+    unvalidated: int = 0
+    """Its calls not validated (`unvalidated_calls`)."""
 
 
 class Linter:
@@ -152,13 +180,16 @@ class Linter:
         self.cache = SchemaCache()
         self.toolset = ToolSet.from_dicts(tools)  # the one decision of what a call refers to (lint and export)
         self.external: dict[str, CompiledTool] = {
-            name: self.cache.compile(name, spec.function.parameters) for name, spec in self.toolset.by_name.items()}
+            name: self.cache.compile_function(spec.function) for name, spec in self.toolset.by_name.items()}
+        self._external_problems = any(tool.problems for tool in self.external.values())
+        self._checks_calls = any(isinstance(r, CallRule) for r in self.record_rules)
+        """Whether calls are validated at all (else none is counted as unvalidated: none is checked)."""
         self.reader = RecordReader(max_record_bytes)
         self.stats = LintStats()
 
     def lint_path(self, path: str | os.PathLike[str]) -> Iterator[Finding]:
         """Findings of one file or folder, in record order. Raises `ReadError` if it can't be opened."""
-        self.stats.files += 1
+        self.stats.files += input_files(path)
         for result in self.reader.read(path):
             yield from self.lint_result(result)
 
@@ -177,6 +208,7 @@ class Linter:
         findings: list[Finding] = []
         record = result.record
         observed: dict[str, Any] | None = None
+        unvalidated = 0
         if record is None:
             ctx = RecordContext(raw.path, raw.line, result.record_id, None, read_error=raw.error,
                                 shape_errors=result.shape_errors)
@@ -192,18 +224,21 @@ class Linter:
                     findings.extend(rule.check(ctx))
             if self.cross.observing:
                 observed = self.cross.observe(ctx)
+            if self._checks_calls and (record.tools or self._external_problems):
+                unvalidated = unvalidated_calls(ctx)
         hidden: dict[str, int] = {}
         if findings:
             if len(self.rule_groups) > 1:
                 findings.sort(key=lambda f: self.order[f.code])  # stable: rule order, then message order
             findings, hidden = cap_findings(findings)
-        return LintedRecord(findings, hidden, ctx.record_id, record is not None, observed), ctx
+        return LintedRecord(findings, hidden, ctx.record_id, record is not None, observed, unvalidated), ctx
 
     def finish(self, path: str, line: int, linted: LintedRecord, ctx: RecordContext | None = None) -> list[Finding]:
         """The findings of the next record in input order (`linted`, from `lint_alone` in any process, found at
         `path`:`line`; `ctx`: its context, when this process has it): the cross-record rules' added in rule
         order, the cap applied again, closing findings at the end; counted in `stats`."""
         self.stats.records += 1
+        self.stats.unvalidated_calls += linted.unvalidated
         findings, hidden = linted.findings, linted.hidden
         if linted.readable and self.cross.rules:
             where = ctx if ctx is not None else RecordContext(path, line, linted.record_id, None)

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from curate.lint import LintedRecord, Linter, LintStats
+from curate.lint import LintedRecord, Linter, LintStats, input_files
 from curate.parallel import WorkerPool
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, iter_raw
 from curate.records import Finding
@@ -80,7 +80,7 @@ class ParallelLinter:
 
     def lint_path(self, path: str | os.PathLike[str]) -> Iterator[Finding]:
         """Findings of one file or folder, in record order, as `Linter.lint_path` gives them."""
-        self.stats.files += 1
+        self.stats.files += input_files(path)
         raws = iter_raw(path, self.max_record_bytes)  # raises ReadError before anything is submitted, as Linter does
         sent: deque[list[RawRecord]] = deque()  # the batches in flight, in order, to merge with their results
 

@@ -98,10 +98,13 @@ def write_summary(stats: LintStats, out: TextIO, color: bool) -> None:
         console.print(table)
     total = sum(stats.by_code.values())
     verdict = "[green]clean[/]" if total == 0 else f"[bold]{total}[/] finding{'s' * (total != 1)}"
+    n = stats.unvalidated_calls
+    # A call its tool's schema cannot check is neither clean nor a finding: said, never silently passed.
+    unvalidated = f"; [yellow]{n:,} call{'s' * (n != 1)} not validated[/] (unusable tool schema, TS001)" if n else ""
     console.print(
         f"{verdict} in {stats.records} record{'s' * (stats.records != 1)} from {stats.files} "
         f"file{'s' * (stats.files != 1)}; {stats.records_with_errors} record"
-        f"{'s' * (stats.records_with_errors != 1)} with errors"
+        f"{'s' * (stats.records_with_errors != 1)} with errors{unvalidated}", soft_wrap=True,
     )
 
 

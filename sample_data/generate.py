@@ -2189,7 +2189,7 @@ def d_tc001(g: Gen, i: int) -> Defect:
     elif v == 1:
         inner, var = f'{{"name": "get_weather", "arguments": {{"city": "{city}"}}', "missing_brace"
     elif v == 2:
-        inner, var = f"{{'name': 'get_weather', 'arguments': {{'city': '{city}'}}}}", "single_quotes"
+        inner, var = f'{{name: "get_weather", arguments: {{city: "{city}"}}}}', "unquoted_keys"
     elif v == 3:
         inner, var = 'get_weather(city=__import__("os").system("ls"))', "python_non_literal"
     elif v == 4:
@@ -2454,7 +2454,7 @@ TS001_TOOLS: list[tuple[str, Json, Json | None, str]] = [
     ("query_metrics", {"type": "object", "properties": {"metric": {"type": "string"},
                                                         "since": {"type": "timestamp"}}, "required": ["metric"]},
      {"metric": "cpu", "since": 1714000000}, "timestamp_type"),
-    ("tag_photos", {"type": "object", "properties": {"tags": {"type": "List[str]"}}, "required": ["tags"]},
+    ("tag_photos", {"type": "object", "properties": {"tags": {"type": "List[PhotoTag]"}}, "required": ["tags"]},
      {"tags": ["beach", "sunset"]}, "typing_generic"),
     ("set_thermostat", {"type": "object", "properties": {"target": {"type": "float64"}}, "required": ["target"]},
      {"target": 21.5}, "numpy_dtype"),
