@@ -1,9 +1,25 @@
-"""Static tool-call parsing: the one place that turns assistant text into calls.
+"""Static tool-call parsing: the one place that turns assistant text into calls, and writes them back.
 
 Used by the linter and by evaluation alike. Nothing here evaluates code: `<tool_call>` blocks hold
 JSON (`{"name": ..., "arguments": {...}}`) or a Python-style call `pkg.name(key=value, ...)` whose
 values must be literals, read by a small scanner with explicit limits on nesting depth and number
 length, so every input costs time linear in its size.
+
+Three other ways of writing calls, which published datasets use, are read by the same scanner and
+checked like any call (lint reports them as non-canonical, TC010):
+
+- ReAct text (ToolLLaMA / ToolBench): `Thought: …` / `Action: name` / `Action Input: {JSON or a Python
+  dict}` as the whole turn. ToolBench's `Finish` pseudo-tool ends the episode: it is a call like any other
+  when the record declares a `Finish` tool, else the turn's final answer (`ParsedCall.finish`).
+- A Python-style list of calls as the whole answer (after any `<think>` block): `[f(a=1), g(b="x")]`, as raw
+  ToolACE, BFCL and xLAM answers write them; tool names may hold spaces, dots and hyphens (`Get Zip Code
+  Info(...)`). Only a whole bracketed list whose first element is `name(` counts: `[1, 2]`, `["a"]` or a
+  markdown link `[text](url)` is text.
+- A Python dict literal inside `<tool_call>` (`{'name': 'x', 'arguments': {'a': True}}`, what `str(dict)`
+  writes, as in hermes-function-calling-v1).
+
+`canonical_message` rewrites all three as `<tool_call>` JSON blocks (the ReAct thought as `<think>`, a `Finish`
+final answer as the answer text): the one rewrite `curate build` and `curate mask` use (`CallStyle`).
 """
 
 from __future__ import annotations
@@ -42,7 +58,13 @@ OPEN_TAG = "<tool_call>"
 CLOSE_TAG = "</tool_call>"
 _TAG_TAIL = "tool_call>"
 
-Syntax = Literal["json", "python", "structured"]
+Syntax = Literal["json", "python", "structured", "python_dict", "react", "python_list"]
+NON_CANONICAL: frozenset[str] = frozenset({"python_dict", "react", "python_list"})
+"""Syntaxes read and checked, but not how a canonical record writes calls (reported by TC010, rewritten by
+`canonical_message`)."""
+CallStyle = Literal["canonical", "as-written"]
+"""How `curate build` and `curate mask` write non-canonical calls: rewritten as `<tool_call>` JSON (the
+default), or kept as the data writes them."""
 
 
 @dataclass(slots=True)
@@ -64,7 +86,13 @@ class ParsedCall:
     id: str | None = None
     error: str | None = None
     start: int = -1
-    """Character offset of the block in the message content (-1 for structured calls)."""
+    """Character offset of the block (or the call) in the message content (-1 for structured calls)."""
+    empty: bool = False
+    """True when a call was written with nothing in it (`<tool_call>[]</tool_call>`, an empty block, a ReAct
+    `Action:` naming no tool): `error` says so, and lint reports it as TC011, not as an unreadable call."""
+    finish: bool = False
+    """True for ToolBench's `Finish` pseudo-tool written as a ReAct action: checked as a call when the record
+    declares a `Finish` tool, else it is the episode's final answer and nothing is checked."""
 
 
 @dataclass(slots=True)
@@ -117,7 +145,8 @@ def find_blocks(text: str) -> Blocks:
 
 
 def parse_message_calls(message: Message, message_index: int, blocks: Blocks | None = None) -> list[ParsedCall]:
-    """All calls of an assistant message: structured `tool_calls` first, then `<tool_call>` blocks.
+    """All calls of an assistant message: structured `tool_calls` first, then `<tool_call>` blocks; a message
+    with neither is read for calls written as ReAct text or as a Python-style list (`find_written_calls`).
 
     `blocks`: the message content's `find_blocks` result, when the caller already has it.
     """
@@ -125,13 +154,27 @@ def parse_message_calls(message: Message, message_index: int, blocks: Blocks | N
     for i, tc in enumerate(message.tool_calls or ()):
         calls.append(_structured_call(tc.function.name, tc.function.arguments, tc.id, message_index, i))
     content = message.content
-    if content and OPEN_TAG in content:
-        offset = len(calls)
-        for j, (start, _end, inner) in enumerate((blocks or find_blocks(content)).spans):
-            call = parse_call_text(inner, message_index=message_index, block_index=offset + j)
-            call.start = start
-            calls.append(call)
+    if content:
+        if OPEN_TAG in content:
+            offset = len(calls)
+            for j, (start, _end, inner) in enumerate((blocks or find_blocks(content)).spans):
+                call = parse_call_text(inner, message_index=message_index, block_index=offset + j)
+                call.start = start
+                calls.append(call)
+        elif not calls:
+            written = find_written_calls(content, message_index)
+            if written is not None:
+                return written.calls
     return calls
+
+
+def may_hold_calls(message: Message) -> bool:
+    """Whether `parse_message_calls` may find a call in `message`: a cheap test (substring searches) for
+    callers that skip the parse on messages without calls."""
+    if message.tool_calls:
+        return True
+    content = message.content
+    return bool(content) and (OPEN_TAG in content or _ACTION_INPUT in content or content.rstrip().endswith("]"))
 
 
 def _structured_call(
@@ -204,7 +247,8 @@ def parse_call_text(text: str, message_index: int = 0, block_index: int = 0) -> 
         return _parse_json_call(stripped, message_index, block_index)
     call = ParsedCall(message_index, block_index, "python", raw=stripped)
     if not stripped:
-        call.error = "empty <tool_call> block"
+        call.error = "an empty <tool_call> block: write the call, or no block at all"
+        call.empty = True
         return call
     try:
         name, kwargs, positional = PyCallParser(stripped).parse()
@@ -220,9 +264,24 @@ def _parse_json_call(text: str, message_index: int, block_index: int) -> ParsedC
     call = ParsedCall(message_index, block_index, "json", raw=text)
     value, err, strict = _load_json(text)
     if err is not None:
+        if _PY_DICT_START.match(text):  # how Python prints a dict: read it as a literal
+            call.syntax = "python_dict"
+            try:
+                value = read_literal(text, -2, "<tool_call>")
+            except CallSyntaxError as e:
+                call.error = f"<tool_call> holds neither JSON nor a Python dict literal: {e}"
+                return call
+            if not isinstance(value, dict):
+                call.error = f"<tool_call> must hold an object, got {json_type(value)}"
+                return call
+            return _call_from_object(call, value, None)
         call.error = _explain_bad_json(text, err)
         return call
     if isinstance(value, list):
+        if not value:
+            call.error = "an empty call list in a <tool_call> block: write the call, or no block at all"
+            call.empty = True
+            return call
         call.error = (
             f"{len(value)} calls in one <tool_call> block: write each call in its own block "
             "(parallel calls are several blocks in one turn)"
@@ -231,6 +290,12 @@ def _parse_json_call(text: str, message_index: int, block_index: int) -> ParsedC
     if not isinstance(value, dict):
         call.error = f"<tool_call> must hold a JSON object, got {json_type(value)}"
         return call
+    return _call_from_object(call, value, text if strict else None)
+
+
+def _call_from_object(call: ParsedCall, value: dict[Any, Any], source: str | None) -> ParsedCall:
+    """The call an object `{"name": ..., "arguments": ...}` (or `"parameters"`) describes; `source`: the JSON
+    text orjson read it from, if it did."""
     name = value.get("name")
     if not isinstance(name, str) or not name:
         call.error = 'the call has no "name" string'
@@ -239,7 +304,6 @@ def _parse_json_call(text: str, message_index: int, block_index: int) -> ParsedC
     call.id = value.get("id") if isinstance(value.get("id"), str) else None
     key = "arguments" if "arguments" in value else "parameters" if "parameters" in value else None
     args: Any = {} if key is None else value[key]
-    source = text if strict else None
     if isinstance(args, str):  # arguments as a JSON string (the OpenAI wire format)
         inner, err, strict = _load_json(args) if args.strip() else ({}, None, False)
         if err is not None:
@@ -446,6 +510,17 @@ class PyCallParser:
         self.skip_ws()
         if not self.peek("("):
             raise self.fail(f"expected `(` after `{self.name}`, found {self.excerpt()}")
+        kwargs, positional = self.arguments()
+        self.skip_ws()
+        if self.pos < len(self.text):
+            rest = self.text[self.pos :].lstrip(";, \t\r\n")
+            if _NAME.match(rest) and "(" in rest[:200]:
+                raise self.fail("several calls in one <tool_call> block: write each call in its own block")
+            raise self.fail(f"unexpected text after the call: {self.excerpt()}")
+        return self.name, kwargs, positional
+
+    def arguments(self) -> tuple[dict[str, Any], list[Any]]:
+        """The arguments of the call to `self.name`, from its `(` (at `self.pos`) to its `)`."""
         self.pos += 1
         kwargs: dict[str, Any] = {}
         positional: list[Any] = []
@@ -471,13 +546,7 @@ class PyCallParser:
             positional.append(self.value(0, f"#{len(positional) + 1}"))
             if not self.comma_or_close():
                 break
-        self.skip_ws()
-        if self.pos < len(self.text):
-            rest = self.text[self.pos :].lstrip(";, \t\r\n")
-            if _NAME.match(rest) and "(" in rest[:200]:
-                raise self.fail("several calls in one <tool_call> block: write each call in its own block")
-            raise self.fail(f"unexpected text after the call: {self.excerpt()}")
-        return self.name, kwargs, positional
+        return kwargs, positional
 
     def comma_or_close(self) -> bool:
         """After an argument: True to read another one, False when `)` closed the call."""
@@ -685,3 +754,271 @@ def python_literal(value: Any) -> str:
 def format_python_call(name: str, arguments: dict[str, Any]) -> str:
     """`name(key=value, ...)` with literal values; the inverse of the Python-call parser."""
     return f"{name}(" + ", ".join(f"{k}={python_literal(v)}" for k, v in arguments.items()) + ")"
+
+
+# --- calls written outside <tool_call> blocks --------------------------------------------------
+
+_PY_DICT_START = re.compile(r"\{\s*'")
+"""A `<tool_call>` body that opens like Python's `str(dict)` (`{'name': …`): read as a dict literal when it is not
+JSON. Anything else that is not JSON (a trailing comma, a missing brace) stays invalid JSON."""
+_ACTION_INPUT = "Action Input:"
+_ACTION = "Action:"
+_LIST_NAME = re.compile(r"\w[^()\[\]{},=:;'\"`<>\\\n]*")
+"""A tool name in a Python-style call list: ToolACE names hold spaces, dots, hyphens and slashes (`Get Zip Code
+Info`, `Market Movers - Stocks`); trailing spaces are not part of it."""
+_PYTHONIC_FORMAT = re.compile(r"\[\s*func(?:_?name)?1\s*\(")
+"""How a system prompt asks for Python-style call lists (`[func1(params_name=params_value…), func2(params)]`, as
+ToolACE, BFCL and Llama 3.2 prompts write it)."""
+
+
+def read_literal(text: str, depth: int, what: str) -> Any:
+    """The one Python literal that is the whole of `text`, read by the call scanner (never evaluated); `depth`:
+    the containers counted as already open (-1: the value itself is not counted against `MAX_DEPTH`, as the
+    arguments object of a call is not). Raises `CallSyntaxError`, whose message names `what`."""
+    parser = PyCallParser(text)
+    label = f"argument `{what}`"
+    try:
+        value = parser.value(depth, what)
+        parser.skip_ws()
+        if parser.pos < len(text):
+            raise parser.fail(f"unexpected text after {what}: {parser.excerpt()}")
+    except CallSyntaxError as e:  # "argument `Action Input`: unclosed `{`" reads "unclosed `{`" here
+        raise CallSyntaxError(str(e).replace(label + ": ", "").replace(label + " ", "")) from None
+    return value
+
+
+@dataclass(slots=True)
+class WrittenCalls:
+    """The calls of an assistant turn written as ReAct text or as a Python-style list (offsets in its content)."""
+
+    syntax: Literal["react", "python_list"]
+    calls: list[ParsedCall]
+    start: int
+    """Where the calls begin: the `[` of the list, the `Action:` of the ReAct step."""
+    end: int
+    """Where they end: after the list's `]`, or the end of the ReAct step."""
+    thought: str = ""
+    """ReAct: the thought, without its `Thought:` label."""
+    thought_start: int = -1
+    """ReAct: where the thought (its label included) begins; -1 without one."""
+    answer: str | None = None
+    """ReAct: the final answer of a `Finish` action that gives one (`return_type` "give_answer")."""
+
+
+def find_written_calls(content: str, message_index: int = 0) -> WrittenCalls | None:
+    """The calls written in `content` as ReAct text or as a Python-style list, or None when it is neither.
+
+    Both must be the whole turn (after any leading `<think>` block). The tests that reject other text are
+    substring searches (`Action Input:`) or the last character (`]`), so text costs next to nothing."""
+    if _ACTION_INPUT in content:
+        return _react_step(content, message_index)
+    end = len(content.rstrip())
+    if not end or content[end - 1] != "]":
+        return None
+    start = _skip_think(content)
+    start = _skip_ws(content, start)
+    if start >= end or content[start] != "[":
+        return None
+    return _call_list(content, start, end, message_index)
+
+
+def _skip_think(content: str) -> int:
+    """Where the text after a leading `<think>…</think>` block begins (0 without one)."""
+    k = _skip_ws(content, 0)
+    if content.startswith("<think>", k):
+        close = content.find("</think>", k)
+        if close >= 0:
+            return close + len("</think>")
+    return 0
+
+
+def _line_start(text: str, pos: int) -> int | None:
+    """The start of the line holding `pos` when only spaces come before `pos` on it, else None."""
+    start = text.rfind("\n", 0, pos) + 1
+    return start if not text[start:pos].strip() else None
+
+
+def _react_step(content: str, message_index: int) -> WrittenCalls | None:
+    """`Thought: …\\nAction: name\\nAction Input: {…}`: the labels start their lines, the thought (if any)
+    comes first, the input runs to the end of the turn (a trailing `End Action` line aside)."""
+    k = content.find(_ACTION_INPUT)
+    input_line = _line_start(content, k)
+    if input_line is None:
+        return None
+    a = content.rfind(_ACTION, 0, input_line)
+    action_line = _line_start(content, a) if a >= 0 else None
+    if action_line is None:
+        return None
+    name = content[a + len(_ACTION): input_line].strip()
+    body_start = _skip_think(content)
+    before = content[body_start:action_line].strip()
+    if "\n" in name or (before and not before.startswith("Thought")):
+        return None  # not a ReAct step: the labels are part of some other text
+    thought = before[len("Thought"):].lstrip(" :") if before else ""
+    written = WrittenCalls("react", [], a, len(content.rstrip()), thought,
+                           content.find("Thought", body_start) if before else -1)
+    raw = content[a:].strip()
+    call = ParsedCall(message_index, 0, "react", raw=raw, name=name or None, start=a)
+    written.calls.append(call)
+    text = content[k + len(_ACTION_INPUT):].strip()
+    if text.endswith("End Action"):
+        text = text[: -len("End Action")].rstrip()
+    if not name:
+        call.error = "the ReAct `Action:` names no tool: write the tool to call, or answer in text"
+        call.empty = True
+        return written
+    call.finish = name == "Finish"
+    if "\nAction:" in text or "\nObservation:" in text:
+        call.error = ("more than one ReAct step in one turn (an `Action:` or `Observation:` after the input): "
+                      "write one action per assistant turn, each answered by its function result")
+        return written
+    if not text:
+        value: Any = {}
+        source = None
+    else:
+        value, err, strict = _load_json(text)
+        source = text if strict else None
+        if err is not None:
+            if not text.startswith("{"):
+                call.error = f"Action Input of `{name}` is not a JSON object: {err}"
+                return written
+            try:
+                value = read_literal(text, -1, "Action Input")
+            except CallSyntaxError as e:
+                call.error = f"Action Input of `{name}` is neither JSON nor a Python dict literal: {e}"
+                return written
+    _with_arguments(call, name, value, source)
+    if call.finish and call.arguments is not None and call.arguments.get("return_type") == "give_answer":
+        answer = call.arguments.get("final_answer")
+        written.answer = answer if isinstance(answer, str) else None
+    return written
+
+
+def _call_list(content: str, start: int, end: int, message_index: int) -> WrittenCalls | None:
+    """`[f(a=1), g(b="x")]` spanning `content[start:end]`; None when its first element is not `name(`."""
+    written = WrittenCalls("python_list", [], start, end)
+    parser = PyCallParser(content)
+    pos = start + 1
+    while True:
+        pos = _skip_ws(content, pos)
+        m = _LIST_NAME.match(content, pos) if pos < end else None
+        name = m.group(0).rstrip() if m else ""
+        after = _skip_ws(content, m.end()) if m else pos
+        if not m or not content.startswith("(", after):
+            if not written.calls:
+                return None  # `[]`, `[1, 2]`, `["a"]`, `[text](url)`: not calls
+            call = ParsedCall(message_index, len(written.calls), "python_list",
+                              raw=content[pos:end - 1].strip(), start=pos)
+            call.error = (f"element {len(written.calls) + 1} of the call list is not a call: "
+                          f"{_excerpt_at(content, pos)}")
+            written.calls.append(call)
+            return written
+        if _NAME.fullmatch(name):
+            name = "".join(name.split())  # `a . b` is `a.b`, as in a single call
+        call = ParsedCall(message_index, len(written.calls), "python_list", raw="", name=name, start=pos)
+        written.calls.append(call)
+        parser.name, parser.pos = name, after
+        try:
+            call.arguments, call.positional = parser.arguments()
+        except CallSyntaxError as e:
+            call.error, call.raw = str(e), content[pos:end].strip()
+            return written  # the rest cannot be told apart from this call's broken arguments
+        call.raw = content[pos:parser.pos]
+        pos = _skip_ws(content, parser.pos)
+        if content.startswith(",", pos):
+            pos = _skip_ws(content, pos + 1)
+            if content.startswith("]", pos) and pos == end - 1:
+                return written
+            continue
+        if content.startswith("]", pos) and pos == end - 1:
+            return written
+        bad = ParsedCall(message_index, len(written.calls), "python_list", raw=content[pos:end - 1].strip(),
+                         start=pos)
+        bad.error = (f"expected `,` or `]` after the call to `{name}` in the call list, found "
+                     f"{_excerpt_at(content, pos)}")
+        written.calls.append(bad)
+        return written
+
+
+def _excerpt_at(text: str, pos: int) -> str:
+    """`text` from `pos`, as the call scanner quotes it in its errors."""
+    if pos >= len(text):
+        return "the end of the call"
+    return f"`{_short(text[pos:].split(chr(10), 1)[0], 30)}`"
+
+
+def asks_for_call_lists(system_prompt: str | None) -> bool:
+    """Whether a system prompt asks for Python-style call lists (`[func1(params_name=params_value…)]`)."""
+    return bool(system_prompt) and _PYTHONIC_FORMAT.search(system_prompt) is not None  # type: ignore[arg-type]
+
+
+def is_empty_call_list(content: str | None) -> bool:
+    """Whether an assistant turn's answer (after any `<think>` block) is an empty list `[]`."""
+    if not content or not content.rstrip().endswith("]"):
+        return False
+    rest = content[_skip_think(content):].strip()
+    return rest[:1] == "[" and not rest[1:-1].strip()
+
+
+# --- writing calls -----------------------------------------------------------------------------
+
+
+def format_call_block(name: str, arguments: Any) -> str:
+    """One call as a canonical `<tool_call>` block: `{"name": …, "arguments": …}` JSON on its own line."""
+    return "<tool_call>\n" + json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False) + "\n</tool_call>"
+
+
+def _writable(call: ParsedCall) -> bool:
+    """A call `canonical_message` can write as JSON: read, named, and with nothing passed by position (which
+    parameter a positional value is depends on the tool's schema; lint reports it, TC009)."""
+    return call.error is None and call.name is not None and call.arguments is not None and not call.positional
+
+
+def canonical_content(content: str, message_index: int = 0) -> str | None:
+    """`content` with its non-canonical calls written as `<tool_call>` JSON blocks, or None when there is nothing
+    to rewrite (or something that cannot be: a turn whose calls do not all read cleanly is kept as written).
+
+    - ReAct: the thought becomes a `<think>` block; the action a `<tool_call>` block, or, for a `Finish` action
+      that gives a final answer, the answer text.
+    - A Python-style list: one block per call, after whatever came before the list (a `<think>` block).
+    - A Python dict literal in a `<tool_call>` block: the block's JSON.
+    """
+    if OPEN_TAG in content:
+        if "{" not in content:
+            return None
+        spans = find_blocks(content).spans
+        parts: list[str] = []
+        cursor = 0
+        for start, end, inner in spans:
+            stripped = inner.strip()
+            if not _PY_DICT_START.match(stripped):
+                continue
+            call = parse_call_text(inner, message_index)
+            if call.syntax != "python_dict" or not _writable(call):
+                continue
+            parts += [content[cursor:start], format_call_block(call.name, call.arguments)]  # type: ignore[arg-type]
+            cursor = end
+        return "".join([*parts, content[cursor:]]) if parts else None
+    written = find_written_calls(content, message_index)
+    if written is None or not written.calls or not all(_writable(c) for c in written.calls):
+        return None
+    if written.syntax == "python_list":
+        head = content[: written.start].rstrip()
+        blocks = "\n".join(format_call_block(c.name, c.arguments) for c in written.calls)  # type: ignore[arg-type]
+        return f"{head}\n{blocks}" if head else blocks
+    call = written.calls[0]
+    think = f"<think>{written.thought}</think>\n" if written.thought else ""
+    head = content[: _skip_think(content)].strip()  # a <think> block before the ReAct step stays
+    head = f"{head}\n" if head else ""
+    if written.answer is not None:
+        return f"{head}{think}{written.answer}"
+    return f"{head}{think}{format_call_block(call.name, call.arguments)}"  # type: ignore[arg-type]
+
+
+def canonical_message(message: Message, message_index: int = 0) -> Message:
+    """`message` with its non-canonical calls rewritten (`canonical_content`); the same object when there is
+    nothing to rewrite. Only assistant turns without structured `tool_calls` are read."""
+    if message.role != "assistant" or message.tool_calls or not message.content:
+        return message
+    content = canonical_content(message.content, message_index)
+    return message if content is None else message.model_copy(update={"content": content})

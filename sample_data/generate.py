@@ -2189,7 +2189,7 @@ def d_tc001(g: Gen, i: int) -> Defect:
     elif v == 1:
         inner, var = f'{{"name": "get_weather", "arguments": {{"city": "{city}"}}', "missing_brace"
     elif v == 2:
-        inner, var = f"{{'name': 'get_weather', 'arguments': {{'city': '{city}'}}}}", "single_quotes"
+        inner, var = f'{{name: "get_weather", arguments: {{city: "{city}"}}}}', "unquoted_keys"
     elif v == 3:
         inner, var = 'get_weather(city=__import__("os").system("ls"))', "python_non_literal"
     elif v == 4:

@@ -20,8 +20,12 @@ from curate.toolcalls import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
     ParsedCall,
+    canonical_content,
+    canonical_message,
     find_blocks,
+    find_written_calls,
     format_python_call,
+    may_hold_calls,
     parse_call_text,
     parse_message_calls,
 )
@@ -107,8 +111,9 @@ class TestJsonCalls:
         msg = error('{"name": "a", "arguments": {}}\n{"name": "b", "arguments": {}}')
         assert "several JSON calls in one <tool_call> block" in msg
 
-    def test_empty_array_is_not_a_call(self) -> None:
-        assert error("[]").startswith("0 calls")
+    def test_empty_array_is_an_empty_call(self) -> None:
+        assert error("[]").startswith("an empty call list")
+        assert parse_call_text("[ ]").empty
 
     def test_name_is_kept_when_the_arguments_are_bad(self) -> None:
         assert parse_call_text('{"name": "f", "arguments": [1]}').name == "f"
@@ -125,7 +130,7 @@ class TestJsonCalls:
 
     @pytest.mark.parametrize("text", [
         '{"name": "f", "arguments": {"a": 1,}}',
-        "{'name': 'f', 'arguments': {}}",
+        '{"name": "f", "arguments": {"a": True}}',
         '{"name": "f", "arguments": {"a": 1}',
         '{"name": "f" "arguments": {}}',
     ])
@@ -167,7 +172,8 @@ class TestPythonCallNames:
         error(text)
 
     def test_empty_block(self) -> None:
-        assert error("  \n ") == "empty <tool_call> block"
+        assert error("  \n ").startswith("an empty <tool_call> block")
+        assert parse_call_text("").empty
 
 
 class TestPythonStrings:
@@ -522,6 +528,189 @@ class TestMessageCalls:
         assert parse_message_calls(self.message(content=None), 0) == []
 
 
+# --- calls written outside <tool_call> blocks ----------------------------------------------------
+
+
+def written(content: str) -> list[ParsedCall]:
+    return parse_message_calls(Message(role="assistant", content=content), 3)
+
+
+class TestPythonDictBodies:
+    def test_str_of_a_dict_is_read(self) -> None:
+        call = ok("{'name': 'get_weather', 'arguments': {'city': 'Oslo', 'metric': True, 'at': None}}")
+        assert (call.syntax, call.name, call.arguments) == (
+            "python_dict", "get_weather", {"city": "Oslo", "metric": True, "at": None})
+
+    def test_arguments_as_a_json_string_inside_a_dict(self) -> None:
+        assert args("{'name': 'f', 'arguments': '{\"a\": [1, 2]}'}") == {"a": [1, 2]}
+
+    def test_json_stays_json(self) -> None:
+        assert ok('{"name": "f", "arguments": {"a": 1}}').syntax == "json"
+
+    @pytest.mark.parametrize("text", [
+        "{'name': 'f', 'arguments': {'a': true}}",  # JSON's true in a Python dict
+        "{'name': 'f', 'arguments': {'a': x}}",
+        "{'name': 'f', 'arguments': {'a': 'b'}",
+        "{'name': 'f'} extra",
+    ])
+    def test_neither_json_nor_a_dict_literal(self, text: str) -> None:
+        assert error(text).startswith("<tool_call> holds neither JSON nor a Python dict literal:")
+
+    def test_a_dict_literal_without_a_name(self) -> None:
+        assert '"name"' in error("{'arguments': {}}")
+
+
+class TestPythonCallLists:
+    def test_tool_names_with_spaces_hyphens_and_dots(self) -> None:
+        calls = written('[Get Zip Code Info(zipcode="10001"), Market Movers - Stocks(start=0, count=5,), '
+                        'v1.get . quote(t="A")]')
+        assert [(c.syntax, c.name, c.arguments, c.block_index, c.message_index) for c in calls] == [
+            ("python_list", "Get Zip Code Info", {"zipcode": "10001"}, 0, 3),
+            ("python_list", "Market Movers - Stocks", {"start": 0, "count": 5}, 1, 3),
+            ("python_list", "v1.get.quote", {"t": "A"}, 2, 3),
+        ]
+        assert calls[0].raw == 'Get Zip Code Info(zipcode="10001")' and calls[0].start == 1
+
+    def test_after_a_think_block_and_with_a_trailing_comma(self) -> None:
+        calls = written('<think>Two lookups.</think>\n[f(a=1), g(b="x"),]  \n')
+        assert [(c.name, c.arguments) for c in calls] == [("f", {"a": 1}), ("g", {"b": "x"})]
+
+    def test_positional_values_are_kept_for_the_schema(self) -> None:
+        (call,) = written("[f(1, 'x')]")
+        assert (call.arguments, call.positional) == ({}, [1, "x"])
+
+    @pytest.mark.parametrize("content", [
+        "[2, 3]", '["a", "b"]', "[]", "[ ]", "[The weather guide](https://example.com/weather)",
+        '[{"name": "f", "arguments": {}}]', "See [1](https://x.y) and [f(a=1)]", "[f(a=1)] and more text",
+        "Here: [f(a=1)", "[(1, 2)]",
+    ])
+    def test_text_that_is_not_a_call_list(self, content: str) -> None:
+        assert written(content) == []
+
+    @pytest.mark.parametrize(("content", "fragment"), [
+        ("[f(a=1), 3]", "element 2 of the call list is not a call"),
+        ("[f(a=1) g(b=2)]", "expected `,` or `]` after the call to `f`"),
+        ("[f(a=x)]", "argument `a` is not a literal"),
+        ("[f(a=1), g(b=]", "argument `b` is not a literal"),
+    ])
+    def test_a_broken_call_list(self, content: str, fragment: str) -> None:
+        calls = written(content)
+        assert calls[-1].error is not None and fragment in calls[-1].error
+        assert all(c.error is None for c in calls[:-1])
+
+    def test_long_input_is_linear(self) -> None:
+        for content in ("[" + "a " * 200_000 + "]", "[" + "f(a=1), " * 50_000 + "]", "[a" + " " * 200_000 + "(x=1)]"):
+            find_written_calls(content)
+
+
+REACT = ('\nThought: I need the team first.\nAction: get_team_info_for_superfanstats\n'
+         'Action Input: {\n  "teamid": "1610612744"\n}')
+
+
+class TestReact:
+    def test_a_react_step(self) -> None:
+        (call,) = written(REACT)
+        assert (call.syntax, call.name, call.arguments, call.finish) == (
+            "react", "get_team_info_for_superfanstats", {"teamid": "1610612744"}, False)
+        assert call.raw.startswith("Action: get_team_info") and call.start == REACT.index("Action:")
+        w = find_written_calls(REACT)
+        assert w is not None and w.thought == "I need the team first." and w.thought_start == 1
+
+    def test_an_action_input_as_a_python_dict_and_an_empty_one(self) -> None:
+        (call,) = written("Thought: x\nAction: search\nAction Input: {'q': 'Oslo', 'safe': True}\nEnd Action")
+        assert call.arguments == {"q": "Oslo", "safe": True}
+        assert written("Action: ping\nAction Input:")[0].arguments == {}
+
+    def test_finish(self) -> None:
+        text = 'Thought: \nAction: Finish\nAction Input: {"return_type": "give_answer", "final_answer": "42."}'
+        (call,) = written(text)
+        assert call.finish and call.name == "Finish"
+        w = find_written_calls(text)
+        assert w is not None and w.answer == "42." and w.thought == ""
+        give_up = find_written_calls('Action: Finish\nAction Input: {"return_type": "give_up_and_restart"}')
+        assert give_up is not None and give_up.answer is None
+
+    def test_an_action_naming_no_tool_is_empty(self) -> None:
+        (call,) = written("Thought: hmm\nAction:\nAction Input: {}")
+        assert call.empty and call.error is not None and call.name is None
+
+    @pytest.mark.parametrize(("content", "fragment"), [
+        ('Thought: x\nAction: a\nAction Input: {"q": 1', "neither JSON nor a Python dict literal: unclosed `{`"),
+        ("Thought: x\nAction: a\nAction Input: Oslo", "is not a JSON object"),
+        ('Thought: x\nAction: a\nAction Input: "Oslo"', "must be a JSON object, got string"),
+        ("Thought: x\nAction: a\nAction Input: {}\nObservation: 21", "more than one ReAct step"),
+        ("Thought: x\nAction: a\nAction Input: {}\nAction: b\nAction Input: {}", "more than one ReAct step"),
+    ])
+    def test_unreadable_steps(self, content: str, fragment: str) -> None:
+        (call,) = written(content)
+        assert call.error is not None and fragment in call.error and call.name == "a"
+
+    @pytest.mark.parametrize("content", [
+        'Each step names its tool:\nAction: search\nAction Input: {"q": "x"}',  # prose about ReAct
+        'Action: search and Action Input: {"q": "x"}',  # the labels do not start their lines
+        "Thought: x\nAction: a\nb\nAction Input: {}",
+    ])
+    def test_text_that_is_not_a_react_step(self, content: str) -> None:
+        assert written(content) == []
+
+    def test_blocks_and_structured_calls_come_first(self) -> None:
+        msg = Message(role="assistant", content="Thought: x\nAction: a\nAction Input: {}",
+                      tool_calls=[{"function": {"name": "b", "arguments": "{}"}}])
+        assert [c.name for c in parse_message_calls(msg, 0)] == ["b"]
+
+
+class TestCanonicalRewrite:
+    def test_react(self) -> None:
+        assert canonical_content(REACT) == (
+            '<think>I need the team first.</think>\n<tool_call>\n{"name": "get_team_info_for_superfanstats", '
+            '"arguments": {"teamid": "1610612744"}}\n</tool_call>')
+
+    def test_finish_gives_its_answer(self) -> None:
+        text = 'Thought: Done.\nAction: Finish\nAction Input: {"return_type": "give_answer", "final_answer": "42."}'
+        assert canonical_content(text) == "<think>Done.</think>\n42."
+
+    def test_call_list_after_a_think_block(self) -> None:
+        assert canonical_content("<think>Two.</think>\n[Get Info(id=1), g()]") == (
+            '<think>Two.</think>\n<tool_call>\n{"name": "Get Info", "arguments": {"id": 1}}\n</tool_call>\n'
+            '<tool_call>\n{"name": "g", "arguments": {}}\n</tool_call>')
+
+    def test_dict_literal_blocks_only(self) -> None:
+        content = ("<think>x</think>\n<tool_call>\n{'name': 'f', 'arguments': {'a': None}}\n</tool_call>\n"
+                   '<tool_call>{"name": "g", "arguments": {}}</tool_call>')
+        assert canonical_content(content) == (
+            '<think>x</think>\n<tool_call>\n{"name": "f", "arguments": {"a": null}}\n</tool_call>\n'
+            '<tool_call>{"name": "g", "arguments": {}}</tool_call>')
+
+    @pytest.mark.parametrize("content", [
+        "Plain text.", '<tool_call>{"name": "g", "arguments": {}}</tool_call>', "[f(1)]", "[f(a=x)]",
+        "Thought: x\nAction: a\nAction Input: {", "[2, 3]",
+    ])
+    def test_nothing_to_rewrite_or_nothing_that_can_be(self, content: str) -> None:
+        assert canonical_content(content) is None
+
+    def test_the_rewrite_reads_back_as_the_same_calls(self) -> None:
+        for content in (REACT, "[Get Info(id=1), g(x=[1, {'a': None}])]",
+                        "<tool_call>{'name': 'f', 'arguments': {'a': (1, 2)}}</tool_call>"):
+            before = [(c.name, c.arguments) for c in written(content)]
+            after = written(canonical_content(content) or "")
+            assert [(c.name, c.arguments) for c in after] == before
+            assert all(c.syntax == "json" for c in after)
+
+    def test_messages(self) -> None:
+        msg = Message(role="assistant", content="[f(a=1)]")
+        assert canonical_message(msg).content == '<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'
+        for same in (Message(role="user", content="[f(a=1)]"), Message(role="assistant", content="Hi.")):
+            assert canonical_message(same) is same
+
+
+def test_may_hold_calls_is_true_wherever_a_call_is_found() -> None:
+    for content in (REACT, "[f(a=1)]", "<think>x</think>[f(a=1)] \n", "<tool_call>f()</tool_call>"):
+        msg = Message(role="assistant", content=content)
+        assert parse_message_calls(msg, 0) and may_hold_calls(msg)
+    assert not may_hold_calls(Message(role="assistant", content="Just text."))
+    assert may_hold_calls(Message(role="assistant", content=None, tool_calls=[{"function": {"name": "f"}}]))
+
+
 # --- properties ----------------------------------------------------------------------------------
 
 IDENTIFIERS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,11}", fullmatch=True)
@@ -573,6 +762,17 @@ SOURCE_ALPHABET = st.sampled_from(
 @given(st.text(max_size=200) | st.lists(SOURCE_ALPHABET, max_size=60).map("".join))
 def test_arbitrary_text_never_raises(text: str) -> None:
     _assert_total(parse_call_text(text))
+    for content in (text, f"[{text}]", f"Thought: x\nAction: a\nAction Input: {text}"):
+        for call in written(content):
+            _assert_total_or_empty(call)
+        canonical_content(content)
+
+
+def _assert_total_or_empty(call: ParsedCall) -> None:
+    if call.empty:
+        assert call.error is not None and call.arguments is None
+    else:
+        _assert_total(call)
 
 
 @st.composite

@@ -12,7 +12,10 @@ class TC001(CallRule):
     several calls in one block, arguments too deep or numbers too long are reported here, and
     nothing is ever evaluated. Structured `tool_calls` whose `arguments` string is not a JSON
     object are reported too, and so is a Python-style call giving one argument both by position
-    and by name (which value was meant cannot be told).
+    and by name (which value was meant cannot be told). Calls written in another syntax that can
+    be read (ReAct text, a Python-style call list, a Python dict literal in the block) are TC010;
+    what cannot be read in them (an `Action Input` that is neither JSON nor a Python literal, a
+    broken call list) is reported here. A call written with nothing in it is TC011.
 
     **Anti-pattern**::
 
@@ -31,7 +34,8 @@ class TC001(CallRule):
 
     def check_call(self, call: CheckedCall) -> Iterator[str]:
         if call.parsed.error is not None:
-            yield call.parsed.error
+            if not call.parsed.empty:  # a call written with nothing in it is TC011
+                yield call.parsed.error
             return
         named = call.parsed.arguments or {}
         for key, _ in call.mapped:
