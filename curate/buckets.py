@@ -74,7 +74,7 @@ from pydantic import Field, model_validator
 
 from curate.config import ConfigError, ConfigSection
 from curate.records import Role, Trajectory
-from curate.toolcalls import OPEN_TAG, load_json, parse_message_calls
+from curate.toolcalls import OPEN_TAG, load_json, may_hold_calls, parse_message_calls
 
 FALLBACK = "other"
 """The bucket of a record no rule describes; not a rule, so it cannot be removed or redefined."""
@@ -304,7 +304,7 @@ class RecordTraits:
             content = m.content
             if content:
                 chars += len(content)
-            if m.role == "assistant" and (m.tool_calls or (content and OPEN_TAG in content)):
+            if m.role == "assistant" and may_hold_calls(m):  # ReAct steps and call lists count too
                 calls = parse_message_calls(m, i)
                 if calls:
                     n = len(calls)
