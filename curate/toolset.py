@@ -64,11 +64,11 @@ class ToolSet:
 def called_names(record: Trajectory) -> list[str]:
     """The names of the tools `record`'s assistant turns call, first call first, each once (parsed by the one
     tool-call parser, `curate.toolcalls`)."""
-    from curate.toolcalls import OPEN_TAG, parse_message_calls
+    from curate.toolcalls import may_hold_calls, parse_message_calls
 
     names: dict[str, None] = {}
     for i, message in enumerate(record.messages):
-        if message.role != "assistant" or not (message.tool_calls or (message.content and OPEN_TAG in message.content)):
+        if message.role != "assistant" or not may_hold_calls(message):
             continue
         for call in parse_message_calls(message, i):
             if call.name:
