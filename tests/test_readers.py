@@ -683,7 +683,7 @@ def test_unknown_shape_names_the_keys() -> None:
         adapt({f"k{i}": i for i in range(10)})
     with pytest.raises(ShapeError) as e:
         adapt({"k" * 10_000: 1})
-    assert len(str(e.value)) < 300
+    assert "k" * 41 not in str(e.value) and len(str(e.value)) < 600  # the key cut to 40 characters, whatever the shapes
 
 
 def test_shape_and_schema_errors_through_the_reader(tmp_path: Path) -> None:
