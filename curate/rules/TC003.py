@@ -8,6 +8,12 @@ class TC003(CallRule):
     Checked against the tool's parameter schema (`required`), recursively for nested objects.
     Such a call fails at run time and teaches the model to skip what the tool needs.
 
+    Required-ness is read as each dialect means it: JSON Schema's `required` list (and draft 3's
+    `"required": true` on a property); a `required` list beside `parameters`; for bare parameters
+    (xLAM / APIGen: `{"city": {"type": "str"}}`), every parameter without a `default` and whose type is
+    not optional (`"int, optional"`, `"Optional[str]"`), as a Python parameter without a default.
+    A nested object given empty, or missing while its keys are given beside it, is one finding.
+
     **Anti-pattern**::
 
         tools: [{"name": "get_weather", "parameters": {"type": "object",

@@ -20,13 +20,17 @@ def problem_message(tool: str, problem: str) -> str:
 class TS001(CrossRecordRule):
     """A tool's parameter schema cannot be fully used for checking.
 
-    Unknown type names (`"type": "datetime"`), parameters that are not an object schema, required
-    parameters missing from `properties`, invalid JSON Schema keywords, `$ref`s that cannot be
-    resolved or are recursive, and schemas whose `$ref`s expand past 5,000 nodes once inlined
-    (references repeated at every level double the schema per level: 18 levels in 2 KB would make a
-    million nodes); such a schema's `$ref`s are left unconstrained. Calls to such a tool are checked
-    as far as the schema allows. Each distinct problem is reported once per run, at the first
-    record where the tool appears.
+    Unknown type names (`"type": "datetime"`, `Foo` in `"List[Foo]"`), parameters that are neither an
+    object schema nor a map of parameter specs, required parameters missing from `properties`, invalid
+    JSON Schema keywords, `$ref`s that cannot be resolved or are recursive, and schemas whose `$ref`s
+    expand past 5,000 nodes once inlined (references repeated at every level double the schema per
+    level: 18 levels in 2 KB would make a million nodes); such a schema's `$ref`s are left
+    unconstrained. Python type names and strings (`"dict"`, `"int, optional"`, `"List[int]"`,
+    `"Dict[str, Any]"`, `"Optional[str]"`, `"Tuple[int, int]"`, `"array<string>"`) and bare parameters
+    (xLAM / APIGen) are JSON Schema in another dialect, not problems. Calls to such a tool are checked
+    as far as the schema allows, and the summary counts them as not validated (the last line of the
+    text output and of `--statistics`), whether this rule is selected or not. Each distinct problem is
+    reported once per run, at the first record where the tool appears.
 
     **Anti-pattern**::
 
