@@ -81,6 +81,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     mask.add_argument("-o", "--output", metavar="OUT.jsonl", help="write the masked examples (JSON Lines)")
     mask.add_argument("--force", action="store_true",
                       help="replace OUT.jsonl even when it is not an earlier `curate mask` output")
+    mask.add_argument("--allow-empty", action="store_true",
+                      help="a run that masks no example writes an empty OUT.jsonl and exits 0 (default: it writes "
+                           "nothing and exits 1)")
     add_jobs_option(mask, 1, "worker processes (each loads the tokenizer); the output is the same for any N")
 
     build = sub.add_parser("build", help="lint, dedup, bucket, balance and split into a training set",
@@ -100,6 +103,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     build.add_argument("--decontaminate", action="append", default=[], metavar="FILE",
                        help="drop training records that near-duplicate a record of FILE (e.g. a benchmark)")
     build.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors")
+    build.add_argument("--allow-empty", action="store_true",
+                       help="a build that keeps no record writes an empty set and exits 0 (default: it writes "
+                            "nothing and exits 1)")
     build.add_argument("--seed", type=int, help="random seed (default: the config's, else 0)")
     add_jobs_option(build, None, "worker processes, or Ray workers with --engine ray (default: the config's "
                     "`num_proc`, else 1); the output is the same for any N")
@@ -380,7 +386,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from curate.build import BuildError, build
+    from curate.build import BuildError, BuildRefused, build
     from curate.buildconfig import load_build_config
     from curate.config import ConfigError
     from curate.readers import ReadError
@@ -405,7 +411,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         result = build([as_location(p) for p in args.paths], as_location(args.output), cfg,
                        [as_location(t) for t in args.tools], args.tokenizer,
                        [as_location(d) for d in args.decontaminate],
-                       log=_progress(err), engine=engine, force=args.force)
+                       log=_progress(err), engine=engine, force=args.force, allow_empty=args.allow_empty)
+    except BuildRefused as e:  # it ran, and keeps nothing or could not read most records: exit 1
+        from curate.tally import print_refusal
+
+        return print_refusal(e.line, e.todo)
     except (BuildError, ReadError, TokenizerError) as e:
         return print_error(str(e))
     except OSError as e:  # disk full, read-only or vanished output: nothing was left half-written
@@ -427,9 +437,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     out.print(stages)
     out.print(result.mix_table)
     out.print(f"[bold]{m.records_in}[/] records in → [bold]{result.train}[/] train + [bold]{result.eval}[/] eval "
-              f"({m.copies} up-sampled copies), [bold]{sum(m.dropped.values())}[/] dropped; "
-              f"{m.clusters} near-duplicate clusters; {time.perf_counter() - start:.1f} s")
+              f"({m.copies} up-sampled copies); {m.clusters} near-duplicate clusters; "
+              f"{time.perf_counter() - start:.1f} s")
     out.print(f"wrote {markup(result.out)}/ (train.jsonl, eval.jsonl, hf/, manifest.json, clusters.jsonl, report.html)")
+    assert result.tally is not None
+    out.print(markup(result.tally.line()), soft_wrap=True)  # one line, whatever the terminal width
     return 0
 
 

@@ -43,6 +43,9 @@ class Manifest(BaseModel):
     records_out: int = Field(description="distinct records written (train + eval, up-sampled copies excluded)")
     copies: int = Field(0, description="up-sampled copies written in addition, marked `copy_of`")
     dropped: dict[str, int] = Field(description="records dropped, by reason, over all stages")
+    unreadable: dict[str, int] = Field(
+        default_factory=dict, description="the records dropped as `unreadable`, by reason: the code of their "
+        "finding (RS001, RS002) and the kind of problem (curate.tally.unreadable_reason)")
     stages: list[StageCount]
     lint_findings: dict[str, int] = Field(description="findings by rule code over all records read")
     buckets_before: dict[str, int] = Field(description="capability buckets after dedup, before balancing")
@@ -58,6 +61,9 @@ def check_invariant(m: Manifest) -> list[str]:
     problems = []
     if m.records_in != m.records_out + sum(m.dropped.values()):
         problems.append(f"records in {m.records_in} != out {m.records_out} + dropped {sum(m.dropped.values())}")
+    if sum(m.unreadable.values()) != m.dropped.get("unreadable", 0):
+        problems.append(f"unreadable records by reason {sum(m.unreadable.values())} != dropped as unreadable "
+                        f"{m.dropped.get('unreadable', 0)}")
     for s in m.stages:
         if s.records_in != s.records_out + sum(s.dropped.values()):
             problems.append(f"stage {s.stage}: in {s.records_in} != out {s.records_out} + dropped "

@@ -2,11 +2,14 @@
 
     curate mask FILE... [--tokenizer NAME_OR_PATH] [--turns all|last] [--think keep|drop|mask]
                         [--max-length N --truncation drop|cut_front] [--template auto|chatml|tokenizer]
-                        [--audit] [--show N] [-o OUT.jsonl] [--jobs N]
+                        [--audit] [--show N] [-o OUT.jsonl] [--jobs N] [--allow-empty]
 
 Every example is audited (fail-closed, always): a failure stops the run with the example id and
 the offending tokens, exit code 1. `--audit` also prints trained and masked tokens per segment in
 total and per example (the first rows in the terminal; every row of `-o` output has its `counts`).
+The last line counts the records read, the examples masked, and the records unreadable and examples
+dropped by reason (`curate.tally`); no example at all (unless `--allow-empty`), or most records
+unreadable, is exit code 1 with nothing written.
 """
 
 from __future__ import annotations
@@ -22,14 +25,15 @@ from curate.jsonl import JsonlWriter, commit_together
 from curate.mask import SEGMENTS, MaskedExample, Masker, MaskError, MaskPolicy, MaskResult
 from curate.outputs import first_row_has
 from curate.records import Trajectory
+from curate.tally import Tally, print_refusal, reason_unreadable
 from curate.terminal import NAME_LIMIT, clean, print_error
 
 BATCH = 512
 
 
-def read_trajectories(paths: Sequence[str], dropped: Counter[str],
-                      tools: Sequence[dict[str, Any]] = ()) -> Iterator[Trajectory]:
-    """Canonical records of the inputs; unreadable or invalid ones are counted, not masked.
+def read_trajectories(paths: Sequence[str], tally: Tally, tools: Sequence[dict[str, Any]] = ()) -> Iterator[Trajectory]:
+    """Canonical records of the inputs; every record read is counted in `tally`, the unreadable ones by reason
+    (as the build counts them), and not masked.
 
     Every record carries the tools it calls (`ToolSet.attach`: the `--tools` specs when it has none of its
     own), so its system turn lists them as training will, and the id the build gives it: its own, or
@@ -43,9 +47,10 @@ def read_trajectories(paths: Sequence[str], dropped: Counter[str],
     seen_ids: set[str] = set()
     for path in paths:
         for result in reader.read(path):
+            tally.records += 1
             record = result.record
             if record is None:
-                dropped["unreadable_record"] += 1
+                tally.unreadable[reason_unreadable(result)] += 1
                 continue
             rid = record.id if record.id is not None else fallback_id(result.raw.path, result.raw.line)
             yield toolset.attach(with_id(record, unique_name(rid, seen_ids)))
@@ -124,8 +129,8 @@ def show_examples(examples: Sequence[MaskedExample], tokenizer: Any, out: TextIO
     console.print("[bold black on green] trained [/]  [dim]masked[/]  (alternating shades mark token boundaries)")
 
 
-def print_audit(totals: Counter[str], n_examples: int, dropped: Counter[str], examples: Sequence[MaskedExample],
-                out: TextIO, rows: int = 20) -> None:
+def print_audit(totals: Counter[str], n_examples: int, examples: Sequence[MaskedExample], out: TextIO,
+                rows: int = 20) -> None:
     """Per-example rows (the first `rows`; every row of `-o` output carries its `counts`), then totals.
 
     Ids come from data: shown with control characters escaped and Rich markup taken literally, shortened
@@ -156,8 +161,6 @@ def print_audit(totals: Counter[str], n_examples: int, dropped: Counter[str], ex
         table.add_row(("trained: " if k != "masked" else "") + label, f"{totals[k]:,}",
                       f"{totals[k] / all_tokens:.1%}")
     console.print(table)
-    if dropped:
-        console.print("dropped: " + ", ".join(f"{markup(k)} {v}" for k, v in sorted(dropped.items())))
 
 
 AUDIT_ROWS = 20
@@ -205,15 +208,18 @@ def cmd_mask(args: Any) -> int:
 
 def _mask_all(args: Any, policy: MaskPolicy, tokenizer: Any, masker: Masker, tools: Sequence[dict[str, Any]],
               writer: JsonlWriter | None) -> int:
-    """Mask every record, streaming examples to `writer` (kept in memory: only the few the terminal shows)."""
-    dropped: Counter[str] = Counter()
+    """Mask every record, streaming examples to `writer` (kept in memory: only the few the terminal shows).
+
+    Ends with the tally line (`curate.tally`); a run that masks nothing (unless `--allow-empty`) or could not
+    read most records writes nothing and exits 1 with that line and what to do."""
+    tally = Tally()
     totals: Counter[str] = Counter()
     shown: list[MaskedExample] = []
     limit = max(args.show, AUDIT_ROWS if args.audit else 0)
     notes: list[str] = []
     n_examples = 0
-    for result in mask_stream(read_trajectories(args.paths, dropped, tools), masker, args.tokenizer, args.jobs):
-        dropped.update(result.dropped)
+    for result in mask_stream(read_trajectories(args.paths, tally, tools), masker, args.tokenizer, args.jobs):
+        tally.dropped.update(result.dropped)
         notes.extend(n for n in result.notes if n not in notes)
         if result.failures:
             f = result.failures[0]
@@ -233,17 +239,22 @@ def _mask_all(args: Any, policy: MaskPolicy, tokenizer: Any, masker: Masker, too
             shown.extend(result.examples[: limit - len(shown)])
     for note in notes:
         sys.stderr.write(f"curate: note: {clean(note)}\n")
+    tally.examples = n_examples
+    todo = tally.refusal(args.paths, args.allow_empty)
+    if todo is not None:
+        return print_refusal(tally.line(), todo)
     if writer is not None:
         meta = {"policy": policy.model_dump(), "tokenizer": args.tokenizer or "builtin", "method": masker.method,
-                "examples": n_examples, "dropped": dict(dropped), "tokens": dict(totals), "notes": notes}
+                "records": tally.records, "examples": n_examples, "unreadable": dict(tally.unreadable),
+                "dropped": dict(tally.dropped), "tokens": dict(totals), "notes": notes}
         with JsonlWriter(writer.path.with_name(writer.path.name + ".meta.jsonl")) as companion:
             companion.write(meta)
             commit_together([writer, companion])
     if args.show:
         show_examples(shown, tokenizer, sys.stdout, args.show)
     if args.audit:
-        print_audit(totals, n_examples, dropped, shown, sys.stdout, rows=AUDIT_ROWS)
+        print_audit(totals, n_examples, shown, sys.stdout, rows=AUDIT_ROWS)
     elif not args.show:
-        print(f"masked {n_examples} examples; trained tokens: {sum(totals[k] for k in SEGMENTS):,}, "
-              f"masked tokens: {totals['masked']:,}; dropped: {dict(dropped) or 'none'}")
+        print(f"trained tokens: {sum(totals[k] for k in SEGMENTS):,}, masked tokens: {totals['masked']:,}")
+    print(clean(tally.line()))
     return 0

@@ -107,11 +107,11 @@ def _dump(record: Trajectory, g: GatedRecord) -> dict[str, Any]:
     return with_id(record, g.id).model_dump(mode="json", exclude_none=True)
 
 
-def _gate_note(build: Build) -> str:
-    """How many records were unreadable and how many the lint gate dropped."""
-    unreadable = build.stages["read"].dropped.get("unreadable", 0)
-    lint = build.stages["lint"].dropped.get("lint_error", 0)
-    return f"{unreadable} unreadable, {lint} dropped by the lint gate"
+def _print_tally(build: Build) -> None:
+    """The command's last line: the records read, kept, unreadable and dropped by reason (`Build.tally`)."""
+    from curate.terminal import markup
+
+    Console(highlight=False).print(markup(build.tally().line()), soft_wrap=True)  # one line, never split
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
@@ -130,12 +130,10 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             for c in result.clusters:
                 clusters.write(c.model_dump(mode="json"))
             commit_together([kept_file, clusters])
-    stages = build.stages
     Console(highlight=False, soft_wrap=True).print(  # one line, never split where a path could be
-        f"{stages['read'].records_in} records read ({_gate_note(build)}) → {kept_file.rows} kept; "
-        f"exact duplicates {stages['exact_dedup'].dropped.get('exact_duplicate', 0)}, "
-        f"near duplicates {stages['near_dedup'].dropped.get('near_duplicate', 0)}, "
-        f"{len(result.clusters)} clusters; wrote {markup(out)}")
+        f"wrote {markup(out)} ({kept_file.rows} records) and {markup(clusters_file)} ({len(result.clusters)} "
+        "near-duplicate clusters)")
+    _print_tally(build)
     return 0
 
 
@@ -158,6 +156,7 @@ def cmd_bucket(args: argparse.Namespace) -> int:
 
             write_jsonl(out, rows())
     _print_distribution(build, gated)
+    _print_tally(build)
     return 0
 
 
@@ -166,6 +165,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     with _gated(args, cfg, None) as (build, gated):
         build.bucket(gated)
     _print_distribution(build, gated, findings=True)
+    _print_tally(build)
     return 0
 
 
@@ -180,7 +180,7 @@ def _print_distribution(build: Build, gated: list[GatedRecord], findings: bool =
     by_bucket: dict[str, list[int]] = {}
     for g in gated:
         by_bucket.setdefault(g.bucket, []).append(g.tokens)
-    table = Table(title=f"{len(gated)} records ({_gate_note(build)}: not counted)", title_justify="left")
+    table = Table(title=f"{len(gated)} records past the lint gate", title_justify="left")
     for col in ("bucket", "records", "share", "tokens min", "median", "max"):
         table.add_column(col, justify="left" if col == "bucket" else "right")
     for bucket, toks in sorted(by_bucket.items(), key=lambda kv: -len(kv[1])):

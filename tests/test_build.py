@@ -202,14 +202,20 @@ def test_stage_commands_run_the_builds_steps(tmp_path: Path, built: Path, cache:
     assert stats.returncode == 0, stats.stderr
     shown = " ".join(stats.stdout.split())
     assert all(f"{code} {n}" in shown for code, n in EXPECTED["counts"].items())  # the gate's counts: lint's
-    assert f"{stage['lint']['records_out']} records" in shown
-    assert f"{stage['lint']['dropped']['lint_error']} dropped by the lint gate" in shown
+    assert f"{stage['lint']['records_out']} records past the lint gate" in shown
+    unreadable, lint_errors = m["dropped"]["unreadable"], stage["lint"]["dropped"]["lint_error"]
+    assert stats.stdout.splitlines()[-1].startswith(  # the tally line, as the build's (test_build_tally_line)
+        f"kept {stage['lint']['records_out']:,} of {m['records_in']:,} records; {unreadable} unreadable (RS00")
+    assert stats.stdout.splitlines()[-1].endswith(f"{lint_errors} dropped (lint errors ×{lint_errors})")
     assert "single_call" in shown and "length buckets:" in shown
 
     kept = tmp_path / "kept.jsonl"
     dedup = run_cli("dedup", str(SAMPLE), "--tools", str(TOOLS), "-o", str(kept), env=env)
     assert dedup.returncode == 0, dedup.stderr
-    assert f"{stage['lint']['dropped']['lint_error']} dropped by the lint gate" in " ".join(dedup.stdout.split())
+    last = dedup.stdout.splitlines()[-1]
+    assert last.startswith(f"kept {stage['near_dedup']['records_out']:,} of {m['records_in']:,} records; "
+                           f"{unreadable} unreadable")
+    assert f"lint errors ×{lint_errors}" in last and "near duplicates ×" in last and "exact duplicates ×" in last
     assert (tmp_path / "kept.clusters.jsonl").read_bytes() == (built / "clusters.jsonl").read_bytes()
     kept_ids = [r["id"] for r in rows(kept)]
     assert len(set(kept_ids)) == len(kept_ids) == stage["near_dedup"]["records_out"]
@@ -230,9 +236,9 @@ def test_stage_commands_run_the_builds_steps(tmp_path: Path, built: Path, cache:
 
     everything = run_cli("bucket", str(SAMPLE), "--tools", str(TOOLS), "--keep-invalid", env=env)
     assert everything.returncode == 0, everything.stderr
-    unreadable = EXPECTED["counts"]["RS001"] + EXPECTED["counts"]["RS002"]  # records no stage can use
-    assert f"{EXPECTED['records'] - unreadable} records ({unreadable} unreadable, 0 dropped" in \
-        " ".join(everything.stdout.split())
+    last = everything.stdout.splitlines()[-1]  # records no stage can use, and nothing else dropped
+    assert last.startswith(f"kept {EXPECTED['records'] - unreadable:,} of {EXPECTED['records']:,} records; "
+                           f"{unreadable} unreadable (") and "dropped" not in last
 
 
 # --- the streamed pipeline: Arrow rows, workers, the main process's decisions -------------------------------
@@ -334,6 +340,11 @@ def test_build_writes_no_datasets_cache_outside_its_work_folder(tmp_path: Path, 
     assert res.returncode == 0, res.stderr
     assert not hf_home.exists() or not any(p.is_file() for p in hf_home.rglob("*"))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["o"]
+    m = json.loads((tmp_path / "out" / "o" / "manifest.json").read_text())
+    last = res.stdout.splitlines()[-1]  # the tally line: one line whatever the width, the manifest's counts
+    assert last.startswith(f"kept {m['records_out']:,} of {m['records_in']:,} records; "
+                           f"{m['dropped']['unreadable']} unreadable (RS00")
+    assert f"lint errors ×{m['dropped']['lint_error']}" in last and "near duplicates ×" in last
 
 
 def test_a_failed_build_removes_the_folders_it_made(tmp_path: Path, cache: str) -> None:
@@ -441,3 +452,78 @@ def test_an_empty_input_builds_an_empty_set(tmp_path: Path, cache: str) -> None:
     assert result.manifest.records_in == 0 and result.train == result.eval == 0
     assert (tmp_path / "o" / "train.jsonl").read_text() == ""
     assert check_invariant(result.manifest) == []
+
+
+# --- nothing silent: hostile inputs ----------------------------------------------------------------------------
+
+
+def _chat(i: int) -> dict[str, Any]:
+    colour = ("red", "blue", "green")[i % 3]
+    return {"id": f"c{i}", "messages": [
+        {"role": "user", "content": f"In one sentence, what is item {i} of the {colour} list?"},
+        {"role": "assistant", "content": f"Item {i} is {'a hammer' if i % 2 else 'a lantern'} numbered {i * 7}."}]}
+
+
+def _hostile(tmp_path: Path, name: str) -> Path:
+    """`shape`: records of a shape no reader recognises; `mostly_bad`: 12 of 20 lines unreadable (half invalid
+    JSON, half an unknown shape); `empty`: no record at all."""
+    path = tmp_path / f"{name}.jsonl"
+    if name == "shape":
+        lines = [json.dumps({"query": f"Weather in city {i}?", "answers": [{"name": "get_weather", "arguments": {}}]})
+                 for i in range(30)]
+    elif name == "mostly_bad":
+        lines = [("{\"messages\": [" if i % 2 else json.dumps({"prompt_x": i})) if i % 5 < 3 else json.dumps(_chat(i))
+                 for i in range(20)]
+    else:
+        lines = []
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("name", "line", "todo"), [
+    ("shape", "kept 0 of 30 records; 30 unreadable (RS002 unrecognised record shape ×30)",
+     "More than half of the records are unreadable"),
+    ("mostly_bad", "kept 8 of 20 records; 12 unreadable (RS001 invalid JSON ×6, RS002 unrecognised record shape ×6)",
+     "More than half of the records are unreadable"),
+    ("empty", "kept 0 of 0 records; none unreadable or dropped", "Nothing kept, so nothing was written. The input"),
+])
+def test_a_build_that_keeps_nothing_or_reads_too_little_is_refused(tmp_path: Path, cache: str, name: str, line: str,
+                                                                  todo: str) -> None:
+    """Exit 1 with the tally line and what to do; nothing written, not even OUT's parent folder."""
+    from curate.build import BuildRefused
+
+    data = _hostile(tmp_path, name)
+    with pytest.raises(BuildRefused) as refused:
+        build([data], tmp_path / "new" / "out", BuildConfig())
+    assert refused.value.line == line and refused.value.todo.startswith(todo)
+    assert not (tmp_path / "new").exists()
+    res = run_cli("build", str(data), "-o", str(tmp_path / "o"), env={"CURATE_CACHE": cache})
+    assert res.returncode == 1 and not (tmp_path / "o").exists()
+    first, second = res.stderr.splitlines()[-2:]
+    assert first == f"curate: error: {line}" and second.startswith(f"  {todo}")
+    if name != "empty":  # where to look: lint shows each unreadable record's problem at its line
+        assert f"`curate lint {data}`" in second and "Traceback" not in res.stderr
+
+
+def test_allow_empty_writes_an_empty_build_and_exits_0(tmp_path: Path, cache: str) -> None:
+    env = {"CURATE_CACHE": cache}
+    res = run_cli("build", str(_hostile(tmp_path, "empty")), "-o", str(tmp_path / "o"), "--allow-empty", env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[-1] == "kept 0 of 0 records; none unreadable or dropped"
+    assert (tmp_path / "o" / "train.jsonl").read_text() == "" and (tmp_path / "o" / "eval.jsonl").read_text() == ""
+    # --allow-empty accepts an empty result, never a mostly unreadable input
+    res = run_cli("build", str(_hostile(tmp_path, "shape")), "-o", str(tmp_path / "o2"), "--allow-empty", env=env)
+    assert res.returncode == 1 and "unrecognised record shape ×30" in res.stderr and not (tmp_path / "o2").exists()
+
+
+def test_a_build_whose_records_all_fail_the_lint_gate_says_what_to_do(tmp_path: Path, cache: str) -> None:
+    """Readable records that all call a tool nobody defines: the gate drops them; the advice names --tools."""
+    call = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}]}
+    records = [{**_chat(i), "messages": [_chat(i)["messages"][0], call]} for i in range(4)]
+    data = tmp_path / "calls.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    res = run_cli("build", str(data), "-o", str(tmp_path / "o"), env={"CURATE_CACHE": cache}, cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    assert "curate: error: kept 0 of 4 records; 4 dropped (lint errors ×4)" in res.stderr
+    assert "(--tools)" in res.stderr and "--keep-invalid" in res.stderr and "--allow-empty" in res.stderr

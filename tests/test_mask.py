@@ -267,12 +267,14 @@ def test_mask_cli_audit_show_and_output(tmp_path: Path, tokenizer: Any) -> None:
     out = tmp_path / "m.jsonl"
     res = run_cli("mask", str(data), "--audit", "-o", str(out), env={"CURATE_CACHE": env_cache})
     assert res.returncode == 0, res.stderr
-    assert "all passed" in res.stdout and "unreadable_record 1" in res.stdout
+    assert "all passed" in res.stdout
+    assert res.stdout.splitlines()[-1] == "masked 3 examples from 4 records; 1 unreadable (RS001 invalid JSON ×1)"
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["r0", "r1", "r2"]
     assert all(len(r["input_ids"]) == len(r["labels"]) == len(r["attention_mask"]) for r in rows)
     meta = json.loads(Path(str(out) + ".meta.jsonl").read_text())
     assert meta["policy"]["turns"] == "all" and meta["method"] == "chatml" and meta["examples"] == 3
+    assert meta["records"] == 4 and meta["unreadable"] == {"RS001 invalid JSON": 1} and meta["dropped"] == {}
     shown = run_cli("mask", str(data), "--show", "1", env={"CURATE_CACHE": env_cache})
     assert shown.returncode == 0 and "r0" in shown.stdout and "trained" in shown.stdout
     bad = run_cli("mask", str(data), "--tokenizer", str(tmp_path / "no-such-tokenizer"),
@@ -330,3 +332,31 @@ def test_mask_gives_records_the_ids_the_build_gives_them(tmp_path: Path, tokeniz
     ids = {json.loads(line)["id"] for name in ("train.jsonl", "eval.jsonl")
            for line in (built.out / name).read_text().splitlines()}
     assert ids == set(masked)
+
+
+@pytest.mark.parametrize(("lines", "allow_empty", "code", "last"), [
+    ([json.dumps({"query": f"q{i}", "answers": []}) for i in range(5)], False, 1,
+     "masked 0 examples from 5 records; 5 unreadable (RS002 unrecognised record shape ×5)"),
+    (["{bad", "[1]", "{also bad"] + [json.dumps({"id": f"r{i}", "messages": [
+        {"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}) for i in range(2)], True, 1,
+     "masked 2 examples from 5 records; 3 unreadable (RS001 invalid JSON ×2, RS002 not a JSON object ×1)"),
+    ([], False, 1, "masked 0 examples from 0 records; none unreadable or dropped"),
+    ([], True, 0, "masked 0 examples from 0 records; none unreadable or dropped"),
+])
+def test_mask_refuses_an_empty_or_mostly_unreadable_input(tmp_path: Path, tokenizer: Any, lines: list[str],
+                                                          allow_empty: bool, code: int, last: str) -> None:
+    """Records it cannot read are counted by reason as the build counts them; no example at all (unless
+    --allow-empty), or most records unreadable (even with it), is exit 1 with nothing written."""
+    import os
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    out = tmp_path / "m.jsonl"
+    res = run_cli("mask", str(data), "-o", str(out), *(["--allow-empty"] if allow_empty else []),
+                  env={"CURATE_CACHE": os.environ["CURATE_CACHE"]})
+    assert res.returncode == code, res.stderr
+    if code:
+        assert res.stderr.splitlines()[-2] == f"curate: error: {last}" and not out.exists()
+        assert "nothing was written" in res.stderr.splitlines()[-1]
+    else:
+        assert res.stdout.splitlines()[-1] == last and out.read_text() == ""

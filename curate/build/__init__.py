@@ -1,7 +1,7 @@
 """`curate build`: raw trajectory files in, a vetted, bucket-balanced ChatML set out (see `pipeline`)."""
 
 from curate.build.engines import Engine, LocalEngine
-from curate.build.errors import BuildError
+from curate.build.errors import BuildError, BuildRefused
 from curate.build.export import DatasetsSplit, RecordDumper, datasets_row, export_row
 from curate.build.facts import WorkerSpec, count_tokens_in_pieces
 from curate.build.gate import GatedRecord, RunLint, unique_name, with_id
@@ -11,6 +11,7 @@ __all__ = [
     "STAGES",
     "Build",
     "BuildError",
+    "BuildRefused",
     "BuildResult",
     "DatasetsSplit",
     "Engine",

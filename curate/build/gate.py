@@ -11,7 +11,8 @@ from typing import Any
 
 from curate.build.raw import column
 from curate.manifest import StageCount
-from curate.records import Trajectory
+from curate.records import Finding, Trajectory
+from curate.tally import unreadable_reason
 
 
 @dataclass
@@ -45,21 +46,24 @@ class RunLint:
 
         self.linter = Linter(tools)
 
-    def codes(self, path: str, line: int, linted: bytes | None, record_id: str | None, readable: bool) -> list[str]:
-        """The codes of every finding of the next record in input order."""
+    def findings(self, path: str, line: int, linted: bytes | None, record_id: str | None,
+                 readable: bool) -> list[Finding]:
+        """Every finding of the next record in input order."""
         from curate.lint import LintedRecord
 
         # the workers' own pickles, from this run's work folder
         done = pickle.loads(linted) if linted is not None else LintedRecord([], {}, record_id, readable, None)
-        return [f.code for f in self.linter.finish(path, line, done)]
+        return self.linter.finish(path, line, done)
 
 
 def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: dict[str, StageCount],
-                 lint_counts: Counter[str], tools: Sequence[dict[str, Any]] = ()) -> list[GatedRecord]:
+                 lint_counts: Counter[str], tools: Sequence[dict[str, Any]] = (),
+                 unreadable: Counter[str] | None = None) -> list[GatedRecord]:
     """Count every record read and its findings, and pass the readable ones without errors, in input order.
 
     The workers linted each record alone; the cross-record rules (`RunLint`) are decided here, so the
-    counts equal one `curate lint` run's. Ids are made unique here too, in the same order.
+    counts equal one `curate lint` run's. Ids are made unique here too, in the same order. `unreadable`
+    counts the unreadable records by reason (`curate.tally.unreadable_reason` of their RS001 or RS002 finding).
     """
     from curate.rules import all_rules
 
@@ -77,10 +81,14 @@ def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: di
         read.records_in += 1
         readable = cols["readable"][row]
         rid = cols["record_id"][row]
-        codes = run.codes(paths[sources[row]], lines[row], cols["linted"][row], rid, readable)
+        findings = run.findings(paths[sources[row]], lines[row], cols["linted"][row], rid, readable)
+        codes = [f.code for f in findings]
         lint_counts.update(codes)
         if not readable:
             read.dropped["unreadable"] = read.dropped.get("unreadable", 0) + 1
+            if unreadable is not None:
+                why = next((f for f in findings if f.code in ("RS001", "RS002")), None)
+                unreadable[unreadable_reason(why.code, why.message) if why is not None else "unreadable"] += 1
             continue
         read.records_out += 1
         gate.records_in += 1

@@ -47,7 +47,7 @@ import numpy as np
 from curate import __version__
 from curate.build.engines.base import Engine
 from curate.build.engines.local import LocalEngine
-from curate.build.errors import BuildError
+from curate.build.errors import BuildError, BuildRefused
 from curate.build.export import (
     DatasetsSplit,
     RecordDumper,
@@ -72,6 +72,7 @@ from curate.jsonl import write_jsonl
 from curate.manifest import InputFile, Manifest, StageCount, check_invariant
 from curate.readers import RecordReader, load_tool_specs
 from curate.storage import Location
+from curate.tally import Tally
 
 STAGES = ("read", "lint", "exact_dedup", "near_dedup", "decontaminate", "balance", "split")
 
@@ -83,12 +84,17 @@ class BuildResult:
     train: int
     eval: int
     mix_table: Any = None
+    tally: Tally | None = None
+    """The records read, unreadable and dropped by reason: `tally.line()` ends `curate build`'s output."""
 
 
 def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_files: Sequence[Location] = (),
           tokenizer: str | None = None, decontaminate: Sequence[Location] = (), log: Any = None,
-          engine: Engine | None = None, force: bool = False) -> BuildResult:
+          engine: Engine | None = None, force: bool = False, allow_empty: bool = False) -> BuildResult:
     """Run the whole pipeline and write `out/`; raises BuildError (and writes nothing) on bad input.
+
+    A result that keeps no record (unless `allow_empty`), or a run that could not read more than half of its
+    records, raises `BuildRefused` (a BuildError) with the run's tally line and what to do, and writes nothing.
 
     Locations are local paths or `fsspec` URLs (`curate.storage`). `engine` runs the per-record stages and
     the near-dup clustering (default `LocalEngine`; `curate.build.engines.ray.RayEngine` for a Ray cluster): the
@@ -107,7 +113,8 @@ def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_fil
         final = local_path(out)
         if final is None:
             _check_remote_output(out, force)
-            return Build(inputs, out, cfg, tools_files, tokenizer, decontaminate, log, engine).run(None)
+            return Build(inputs, out, cfg, tools_files, tokenizer, decontaminate, log, engine,
+                         allow_empty).run(None)
         local = [q for q in (local_path(p) for p in (*inputs, *tools_files, *decontaminate)) if q is not None]
         check_output_dir(final, local, build_marker, "build output", force)
         created = make_parents(final.parent)
@@ -115,7 +122,8 @@ def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_fil
             with output_lock(final, "build"):
                 check_output_dir(final, local, build_marker, "build output", force)  # as it is now we hold it
                 remove_stale(final)
-                return Build(inputs, out, cfg, tools_files, tokenizer, decontaminate, log, engine).run(final)
+                return Build(inputs, out, cfg, tools_files, tokenizer, decontaminate, log, engine,
+                             allow_empty).run(final)
         except BaseException:
             for folder in reversed(created):  # a failed run leaves nothing, not even the folders it made
                 with contextlib.suppress(OSError):
@@ -163,14 +171,16 @@ class Build:
 
     Config, inputs, OUT, `--tools` files, tokenizer and engine are held once; `run()` calls `prepare()`, then the
     steps in the README's order. A stage command (`curate.stages_cmd`) calls `prepare()` and the steps it needs.
-    Each step counts what it drops in `stages`; the record facts, the dedup result and the length edges stay on
-    the build for the steps after.
+    Each step counts what it drops in `stages` (the unreadable records by reason in `unreadable`; `tally()` sums
+    them up); the record facts, the dedup result and the length edges stay on the build for the steps after.
     """
 
     def __init__(self, inputs: Sequence[Location], out: Location, cfg: BuildConfig,
                  tools_files: Sequence[Location] = (), tokenizer: str | None = None,
-                 decontaminate: Sequence[Location] = (), log: Any = None, engine: Engine | None = None) -> None:
+                 decontaminate: Sequence[Location] = (), log: Any = None, engine: Engine | None = None,
+                 allow_empty: bool = False) -> None:
         self.inputs = list(inputs)
+        self.allow_empty = allow_empty
         self.out = out
         self.cfg = cfg
         self.tools_files = list(tools_files)
@@ -180,6 +190,7 @@ class Build:
         self.engine = engine or LocalEngine()
         self.stages = {name: StageCount(stage=name, records_in=0, records_out=0) for name in STAGES}
         self.lint_counts: Counter[str] = Counter()
+        self.unreadable: Counter[str] = Counter()
         self.spec: WorkerSpec | None = None
         self.buckets: Sequence[str] = ()
         self.raw: Any = None
@@ -242,12 +253,30 @@ class Build:
             references = fetch(self.references, work / "decontaminate")
             self.read(inputs, work)
             gated = self.lint_gate()
+            self.refuse_if()  # most records unreadable, or none past the gate: no need to go on
             kept = self.dedup(gated)
             kept = self.decontaminate(kept, references)
             self.bucket(kept)
             mix = self.balance(kept)
             train_idx, eval_idx = self.split(mix)
+            self.refuse_if()
             return self.export(out, kept, mix, train_idx, eval_idx)
+
+    def tally(self) -> Tally:
+        """The records read, and those unreadable and dropped so far by reason: the line the commands end with."""
+        dropped: Counter[str] = Counter()
+        for name, st in self.stages.items():
+            if name != "read":
+                dropped.update(st.dropped)
+        return Tally(self.stages["read"].records_in, Counter(self.unreadable), dropped)
+
+    def refuse_if(self) -> None:
+        """Raise `BuildRefused` when most records are unreadable, or when nothing is kept (so far: the steps
+        only drop) and the build does not allow an empty result (`--allow-empty`)."""
+        tally = self.tally()
+        todo = tally.refusal([str(p) for p in self.inputs], self.allow_empty)
+        if todo is not None:
+            raise BuildRefused(tally.line(), todo)
 
     def read(self, inputs: Sequence[Path], work: Path) -> None:
         """Every record of the (local) `inputs` as raw rows in `work`, and each row's record facts, computed by
@@ -276,7 +305,7 @@ class Build:
         """Step 1: every record read counted with its findings; those without errors pass (`gate_records`)."""
         assert self.spec is not None
         return gate_records(self.record_facts, [path for _, path in self.sources], self.cfg.lint.keep_invalid,
-                            self.stages, self.lint_counts, self.spec.tools)
+                            self.stages, self.lint_counts, self.spec.tools, self.unreadable)
 
     def dedup(self, gated: list[GatedRecord]) -> list[GatedRecord]:
         """Steps 2 and 3: exact dedup, then near-dup dedup of the survivors clustered on the engine; the kept
@@ -412,6 +441,7 @@ class Build:
                 minhash=dres.settings.model_dump(mode="json") if dres.settings else None,
                 records_in=self.stages["read"].records_in, records_out=n_selected, copies=sum(copies_of.values()),
                 dropped={k: v for k, v in sorted(dropped.items()) if v}, stages=list(self.stages.values()),
+                unreadable=dict(sorted(self.unreadable.items())),
                 lint_findings=dict(sorted(self.lint_counts.items())),
                 buckets_before=dict(mix.before), buckets_after=dict(mix.after), length_edges=edges,
                 length_buckets={name: lengths_out[name] for name in length_bucket_names(edges) if lengths_out[name]},
@@ -434,7 +464,8 @@ class Build:
 
         for note in mix.notes:
             self.say(f"mix: {note}")
-        return BuildResult(manifest, out, n_train, n_eval, format_mix_table(mix.before, mix.after, mix.copies))
+        return BuildResult(manifest, out, n_train, n_eval, format_mix_table(mix.before, mix.after, mix.copies),
+                           self.tally())
 
 
 def _selected(mix: Any) -> int:
