@@ -75,6 +75,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                       help="over --max-length: drop the example, or cut whole turns from the front")
     mask.add_argument("--template", choices=("auto", "chatml", "tokenizer"), default="auto",
                       help="the built-in ChatML renderer, or the tokenizer's own chat template")
+    mask.add_argument("--calls", choices=("canonical", "as-written"), default="canonical",
+                      help="calls written as ReAct steps, Python-style lists or Python dicts: rewritten as "
+                           "<tool_call> JSON (the default), or kept as written")
     mask.add_argument("--audit", action="store_true", help="print trained/masked tokens per segment")
     mask.add_argument("--show", type=int, default=0, metavar="N",
                       help="print N examples with trained tokens highlighted")
@@ -436,8 +439,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                        ", ".join(f"{markup(k)} {v}" for k, v in sorted(s.dropped.items())) or "—")
     out.print(stages)
     out.print(result.mix_table)
-    out.print(f"[bold]{m.records_in}[/] records in → [bold]{result.train}[/] train + [bold]{result.eval}[/] eval "
-              f"({m.copies} up-sampled copies); {m.clusters} near-duplicate clusters; "
+    out.print(f"[bold]{m.records_in:,}[/] records in → [bold]{result.train:,}[/] train + [bold]{result.eval:,}[/] "
+              f"eval ({m.copies:,} up-sampled copies); {m.clusters:,} near-duplicate clusters; "
               f"{time.perf_counter() - start:.1f} s")
     out.print(f"wrote {markup(result.out)}/ (train.jsonl, eval.jsonl, hf/, manifest.json, clusters.jsonl, report.html)")
     assert result.tally is not None

@@ -25,7 +25,7 @@ from curate.terminal import clean
 if TYPE_CHECKING:
     from curate.readers import ReadResult
 
-TOP_REASONS = 3
+TOP_REASONS = 4
 """Reasons a group lists by name, most frequent first; the rest are summed as `N others ×M`."""
 
 REASONS: dict[str, str] = {

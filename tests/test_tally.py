@@ -18,9 +18,11 @@ def test_the_line_names_the_top_reasons_with_counts() -> None:
     assert t.line() == ("kept 1,991 of 2,458 records; 15 unreadable (RS002 unrecognised record shape ×12, "
                         "RS001 invalid JSON ×3), 452 dropped (lint errors ×300, near duplicates ×152)")
     many = Tally(100, dropped=Counter({"lint_error": 9, "near_duplicate": 5, "exact_duplicate": 5, "balancing": 2,
-                                       "contaminated": 1}))
-    assert many.line() == ("kept 78 of 100 records; 22 dropped (lint errors ×9, exact duplicates ×5, "
-                           "near duplicates ×5, 2 others ×3)")  # ties by name; the rest summed
+                                       "contaminated": 1, "a_new_reason": 1}))
+    assert many.line() == ("kept 77 of 100 records; 23 dropped (lint errors ×9, exact duplicates ×5, "
+                           "near duplicates ×5, left out by the mix ×2, 2 others ×2)")  # ties by name; rest summed
+    many.dropped["a_new_reason"] = 0
+    assert many.line().endswith("left out by the mix ×2, contaminated ×1)")  # one more: named
     assert Tally(1).line() == "kept 1 of 1 record; none unreadable or dropped"
     masked = Tally(40, Counter({"RS001 invalid JSON": 2}), Counter({"too_long": 3}), examples=35)
     assert masked.line() == ("masked 35 examples from 40 records; 2 unreadable (RS001 invalid JSON ×2), "
