@@ -118,7 +118,7 @@ def print_format_rows(sample_rate: float, n: int, repeat: int) -> None:
 
         def lint(corpus: Path = corpus, specs: list[dict[str, object]] | None = specs) -> None:
             nonlocal found
-            found = sum(1 for _ in Linter(specs).lint_path(corpus))
+            found = sum(1 for _ in Linter(specs or []).lint_path(corpus))
 
         t, _, _ = median_time(lint, repeat)
         rate = count / t
