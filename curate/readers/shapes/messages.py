@@ -264,8 +264,8 @@ def _results(m: dict[str, Any], calls: int) -> list[dict[str, Any]] | None:
     if not isinstance(content, str) or m.get("name") is not None or m.get("tool_call_id") is not None:
         return None
     text = content.strip()
-    if not text.startswith("["):
-        return None
+    if not text.startswith("[") or (calls < 2 and '"name"' not in text):
+        return None  # neither named results nor the results of several calls: not worth parsing
     items, err = load_text(text)
     if err is not None or not isinstance(items, list) or not items:
         return None
