@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from curate.readers.errors import ShapeError
 from curate.readers.files import iter_raw
+from curate.readers.prompt_tools import with_prompt_tools
 from curate.readers.raw import DEFAULT_MAX_RECORD_BYTES, RawRecord
 from curate.readers.shapes import Source, adapt
 from curate.readers.shapes.base import record_id, short_key
@@ -64,7 +65,8 @@ def canonical_record(text: bytes) -> Trajectory | None:
     `function_call`, extra keys), a tool message holding a JSON list (several results, which adaptation
     may split: `shapes.messages.split_results`), and texts where JSON parsers differ (`NaN`/`Infinity`,
     integers of 19 digits or more). On the lines it accepts it gives the same record as decoding, adapting and
-    validating do; a test holds it to that."""
+    validating do (tools declared in the system prompt of a record without `tools` included:
+    `with_prompt_tools`); a test holds it to that."""
     # `find`, not `in`: for bytes, `in` first tries its operand as an integer (an exception each time).
     if text.find(b"NaN") >= 0 or text.find(b"Infinity") >= 0 or has_long_integer(text):
         return None
@@ -75,7 +77,7 @@ def canonical_record(text: bytes) -> Trajectory | None:
     for m in record.messages:
         if m.__pydantic_extra__ or (m.role == "tool" and m.content and m.content.lstrip().startswith("[")):
             return None
-    return record
+    return record if record.tools else with_prompt_tools(record)
 
 
 class RecordReader:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from curate.readers.errors import ShapeError
+from curate.readers.prompt_tools import apply_prompt_tools
 from curate.readers.shapes.base import ShapeAdapter, Source, short_key
 from curate.readers.tool_specs import normalise_tools
 from curate.toolcalls import json_type
@@ -68,9 +69,10 @@ def adapt(data: Any, source: Source | None = None) -> dict[str, Any]:
     """Map a record of any registered shape onto the canonical dict (not yet validated).
 
     The first adapter whose `matches` accepts the record adapts it; `tools` are then normalised
-    (`normalise_tools`). `source` tells adapters where the record was read from (BFCL's answers sit beside
-    its file); without it they see a bare value. Raises `ShapeError` for a record no adapter recognises or
-    one its adapter cannot map.
+    (`normalise_tools`); a record without them gets those its system prompt declares (`apply_prompt_tools`,
+    `tools_source: "system prompt"`). `source` tells adapters where the record was read from (BFCL's answers
+    sit beside its file); without it they see a bare value. Raises `ShapeError` for a record no adapter
+    recognises or one its adapter cannot map.
     """
     if not isinstance(data, dict):
         raise ShapeError(f"a record must be a JSON object, got {json_type(data)}")
@@ -83,6 +85,7 @@ def adapt(data: Any, source: Source | None = None) -> dict[str, Any]:
         raise ShapeError(_unrecognised(data, in_order))
     if "tools" in out:
         out["tools"] = normalise_tools(out["tools"])
+    apply_prompt_tools(out)
     return out
 
 
