@@ -1,5 +1,9 @@
 """The tools a record may call: its own `tools` by name first, then the run's `--tools` specs.
 
+A record's own tools include those read from its system prompt when it carries no `tools` (`tools_source:
+"system prompt"`, see `curate.readers.prompt_tools`); renderers do not declare again the tools a system prompt
+already shows (`tools_to_declare`).
+
 One decision for every stage. The linter validates a call against the tool this set resolves; the build,
 `curate mask`, the built-in tokenizer's corpus and the tiny model's pretraining render and export a record
 with `ToolSet.attach`, so an exported record carries every tool it calls. (Before, export attached
@@ -59,6 +63,31 @@ class ToolSet:
             if name not in own and spec is not None and spec not in missing:
                 missing.append(spec)
         return record.model_copy(update={"tools": [*record.tools, *missing]}) if missing else record
+
+
+def declared_in_prompt(system_prompt: str | None) -> frozenset[str]:
+    """The names of the tools a system prompt already declares (`curate.readers.prompt_tools`): a renderer shows
+    the prompt as written and declares only the record's other tools, so that no tool is shown twice.
+
+    Tools read from a record's system prompt (`tools_source: "system prompt"`) are the record's own tools
+    everywhere else: lint checks calls against them, `ToolSet.attach` completes them with `--tools`, and the
+    build exports them."""
+    if not system_prompt:
+        return frozenset()
+    from curate.readers.prompt_tools import declared_tools  # here: the renderer imports this module
+
+    declared = declared_tools(system_prompt)
+    return frozenset(declared.names) if declared is not None else frozenset()
+
+
+def tools_to_declare(record: Trajectory) -> list[ToolSpec]:
+    """The record's tools a renderer declares in its system turn: those its system prompt does not already
+    declare (`declared_in_prompt`), in their order."""
+    tools = record.tools or []
+    if not tools or not record.messages or record.messages[0].role != "system":
+        return list(tools)
+    shown = declared_in_prompt(record.messages[0].content)
+    return [t for t in tools if t.function.name not in shown] if shown else list(tools)
 
 
 def called_names(record: Trajectory) -> list[str]:
