@@ -42,6 +42,7 @@ from curate.render import (
     segment_assistant,
     tool_spec_json,
 )
+from curate.toolset import declared_in_prompt
 
 IGNORE = -100
 MAX_NOTES = 20
@@ -185,6 +186,10 @@ class TemplateSpans:
                generation: bool = False) -> tuple[str, list[tuple[int, int]]]:
         from transformers.utils.chat_template_utils import render_jinja_template
 
+        if tools and messages and messages[0].get("role") == "system":  # tools its prompt lists are not shown twice
+            shown = declared_in_prompt(messages[0].get("content"))
+            if shown:
+                tools = [t for t in tools if t.get("function", {}).get("name") not in shown] or None
         out, indices = render_jinja_template(
             [messages], tools=tools, chat_template=self.template, add_generation_prompt=add_generation_prompt,
             return_assistant_tokens_mask=generation,

@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 from curate.records import Message, Trajectory
 from curate.toolcalls import find_blocks, load_json
+from curate.toolset import tools_to_declare
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 SPECIAL_TOKENS = (IM_START, IM_END, "<think>", "</think>", "<tool_call>", "</tool_call>", "<tool_response>",
@@ -153,8 +154,9 @@ def render_chatml(traj: Trajectory, think: ThinkPolicy = "keep") -> Rendered:
         pos += len(s)
 
     start_index = 0
-    if traj.tools:
-        tools_block = TOOLS_PREAMBLE + "".join("\n" + tool_spec_json(t) for t in traj.tools) + TOOLS_POSTAMBLE
+    tools = tools_to_declare(traj)  # a system prompt that lists its tools is shown as written, not twice
+    if tools:
+        tools_block = TOOLS_PREAMBLE + "".join("\n" + tool_spec_json(t) for t in tools) + TOOLS_POSTAMBLE
         has_system = bool(messages) and messages[0].role == "system"
         sys_text = (messages[0].content or "").strip() if has_system else ""
         start = pos
