@@ -313,7 +313,7 @@ def _union(members: list[dict[str, Any]]) -> dict[str, Any]:
             return {"anyOf": members}
         types.extend(t if isinstance(t, list) else [t])
         merged.update((k, v) for k, v in m.items() if k != "type")
-    types = list(dict.fromkeys(types))
+    types = [t for t in dict.fromkeys(types) if not (t == "integer" and "number" in types)]  # integers are numbers
     return {"type": types[0] if len(types) == 1 else types, **merged}
 
 

@@ -111,7 +111,7 @@ class TestTypeStrings:
         ("Optional[List[int]]", {"type": ["array", "null"], "items": {"type": "integer"}}, True),
         ("Union[int, str]", {"type": ["integer", "string"]}, False),
         ("Union[str, None]", {"type": ["string", "null"]}, True),
-        ("List[Union[int, float]]", {"type": "array", "items": {"type": ["integer", "number"]}}, False),
+        ("List[Union[int, float]]", {"type": "array", "items": {"type": "number"}}, False),
         ("str | None", {"type": ["string", "null"]}, True),
         ("int or str", {"type": ["integer", "string"]}, False),
         ("Tuple[int, int]", {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}, False),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from curate.lint import Linter
-from curate.readers import RecordReader, ShapeError, adapt
+from curate.readers import RecordReader, ShapeError, adapt, normalise_tools
 from tests.conftest import write_jsonl
 
 GIVEAWAYS = {"name": "live_giveaways_by_type",
@@ -78,7 +78,7 @@ def test_calls_are_checked_in_the_dialect(tmp_path: Path) -> None:
     assert lint(tmp_path, bad) == [
         ("TC005", 'argument `length` of `generate_password`: expected integer, got string "12"'),
         ("TC003", "missing required argument `numbers` in the call to `calculate_median`"),
-        ("TC005", 'argument `numbers[1]` of `calculate_median`: expected integer or number, got string "2"'),
+        ("TC005", 'argument `numbers[1]` of `calculate_median`: expected number, got string "2"'),
         ("TC004", "unexpected argument `size` (known: include_special, length) in the call to `generate_password`"),
     ]
 
@@ -90,3 +90,8 @@ def test_a_row_read_from_a_file(tmp_path: Path) -> None:
     assert result.record is not None and result.record_id == "7"
     (call,) = result.record.messages[1].tool_calls or []
     assert (call.function.name, call.function.arguments) == ("live_giveaways_by_type", {"type": "loot"})
+
+
+def test_bare_specs_with_parameters_as_json_text() -> None:
+    spec = {**MEDIAN, "parameters": json.dumps(MEDIAN["parameters"])}
+    assert normalise_tools([spec]) == [{"type": "function", "function": MEDIAN}]

@@ -1,7 +1,9 @@
 """Tool specs: a `--tools` file read (`load_tool_specs`), and specs of either shape made OpenAI-shaped.
 
 Specs may be OpenAI-shaped (`{"type": "function", "function": {...}}`) or bare (`{name, description,
-parameters}`); both become the OpenAI shape.
+parameters}`); both become the OpenAI shape. Their `parameters` stay in the dialect they are written in (bare
+parameters, type strings, a `required` list beside them, as xLAM writes them): `curate.validate` reads it when
+calls are checked, whatever path a record took to be read.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def normalise_tools(tools: Any) -> Any:
     for t in tools:
         if isinstance(t, dict) and "function" not in t and "name" in t:
             t = {"type": "function", "function": t}
-        elif isinstance(t, dict) and isinstance(t.get("function"), dict):
+        if isinstance(t, dict) and isinstance(t.get("function"), dict):
             fn = t["function"]
             if isinstance(fn.get("parameters"), str):
                 params, err = load_text(fn["parameters"])
