@@ -63,6 +63,14 @@ def test_sharegpt_function_call_keeps_a_single_call_as_written_and_a_leading_thi
     assert len(msgs) == 4  # one call's result that is a list stays one result
 
 
+@pytest.mark.parametrize("key", ["conversations", "messages"])
+def test_a_blank_tools_string_is_no_tools(key: str) -> None:
+    """LLaMA-Factory's converters write `"tools": ""` for a record without tools."""
+    turns = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}],
+             "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}[key]
+    assert "tools" not in adapt({key: turns, "tools": ""}) and "tools" not in adapt({key: turns, "tools": " "})
+
+
 def test_sharegpt_turn_weight_and_reasoning_keys_go_through_message() -> None:
     msgs = canonical({"conversations": [
         {"from": "human", "value": "Hi", "weight": 0},

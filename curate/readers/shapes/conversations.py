@@ -21,6 +21,7 @@ from curate.readers.shapes.messages import (
     function_call_text,
     message,
     split_results,
+    without_blank_tools,
 )
 from curate.toolcalls import json_type
 
@@ -36,7 +37,7 @@ def matches(data: dict[str, Any]) -> bool:
 def adapt(data: dict[str, Any], source: Source) -> dict[str, Any]:
     """The turns as messages (a `system` prompt first); only `id`, `tools` and `meta` are kept besides."""
     conv = data.get("conversations") if data.get("conversations") is not None else data["conversation"]
-    out = common_fields(data)
+    out = without_blank_tools(common_fields(data))
     if isinstance(out.get("tools"), str):
         out["tools"], err = load_text(out["tools"])
         if err:

@@ -56,7 +56,7 @@ def adapt(data: dict[str, Any], source: Source) -> dict[str, Any]:
     """The record with its messages normalised (`message`, then `split_results`) and legacy `functions` read as
     `tools`; its other keys (`parallel_tool_calls`, …) are kept as they are."""
     messages = data["messages"]
-    out = common_fields(data)
+    out = without_blank_tools(common_fields(data))
     extra = {k: v for k, v in data.items() if k not in ("id", "messages", "tools", "meta", "functions")}
     out.update(extra)
     if data.get("functions") is not None:
@@ -64,6 +64,13 @@ def adapt(data: dict[str, Any], source: Source) -> dict[str, Any]:
     if not isinstance(messages, list):
         raise ShapeError(f"`messages` must be a list, got {json_type(messages)}")
     out["messages"] = split_results([message(m, i) for i, m in enumerate(messages)])
+    return out
+
+
+def without_blank_tools(out: dict[str, Any]) -> dict[str, Any]:
+    """`out` without a `tools` that is a blank string: LLaMA-Factory writes `"tools": ""` for "no tools"."""
+    if isinstance(out.get("tools"), str) and not out["tools"].strip():
+        del out["tools"]
     return out
 
 
