@@ -59,7 +59,7 @@ def test_builtin_adapters_are_the_modules_of_the_shapes_folder_in_order() -> Non
     modules = {p.stem for p in folder.glob("*.py")} - {"__init__", "base"}
     names = [a.name for a in adapters()]
     assert sorted(names) == sorted(modules)
-    assert names == ["messages", "conversations", "instruction", "bfcl", "xlam"]
+    assert names == ["messages", "conversations", "instruction", "bfcl", "xlam", "glaive", "toolbench"]
 
 
 def test_a_registered_adapter_is_read_by_the_record_reader(tmp_path: Path, prompt_completion: ShapeAdapter) -> None:
@@ -87,8 +87,8 @@ def test_the_unrecognised_shape_error_names_every_adapter(prompt_completion: Sha
         adapt({"text": "x"})
     assert str(e.value) == (
         "unrecognised record shape (keys: `text`); expected `messages`, `conversations`, `instruction`/`output`, "
-        "a BFCL `question`/`function` (or `involved_classes`) row, xLAM's `query`/`answers` "
-        "or `prompt`/`completion`")
+        "a BFCL `question`/`function` (or `involved_classes`) row, xLAM's `query`/`answers`, glaive's `system`/`chat`, "
+        "a ToolBench answer file (`answer_generation.train_messages`) or `prompt`/`completion`")
 
 
 def test_adapters_are_tried_in_their_declared_order() -> None:
@@ -146,7 +146,8 @@ def test_adding_a_module_to_the_shapes_folder_adds_a_shape(tmp_path: Path) -> No
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr
     names, record = proc.stdout.splitlines()
-    assert names == str(["messages", "conversations", "instruction", "bfcl", "xlam", "prompt_completion"])
+    assert names == str(["messages", "conversations", "instruction", "bfcl", "xlam", "glaive", "prompt_completion",
+                         "toolbench"])
     assert json.loads(record)["messages"][1] == {"role": "assistant", "content": "Sunny."}
 
 

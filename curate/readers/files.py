@@ -2,9 +2,10 @@
 
 Layouts are sniffed from the content, not only the name: a file (or stdin, or a pipe) starting with `[` is a
 JSON array (a `.jsonl` file or stdin only when `[` is alone on its first line: a pretty-printed array); a
-`.json` file whose first line is a whole object is JSON Lines (BFCL); any other `.json` file starting with `{`
-is one pretty-printed record; `.parquet` files are Parquet. Folders are read as `datasets.save_to_disk` output,
-or else as the data files under them, in path order.
+`.json` file whose first line is a whole object is JSON Lines (BFCL), unless nothing follows it; any other
+`.json` file starting with `{` is one JSON document (one record, or the several a ToolBench answer file
+holds); `.parquet` files are Parquet. Folders are read as `datasets.save_to_disk` output, or else as the data
+files under them, in path order.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def _iter_stream(fh: Any, path: str, suffix: str, limit: int) -> Iterator[RawRec
 def _sniff(fh: Any, suffix: str, limit: int) -> tuple[str, Any]:
     """The layout of a stream, and the stream back at its start (pipes get the sniffed bytes replayed).
 
-    `array` (a top-level JSON array), `single` (one JSON object over several lines, in a .json
-    file) or `jsonl`. Sniffing reads whole lines up to the first one that is not blank, at most
+    `array` (a top-level JSON array), `single` (one JSON object over several lines, or alone on its
+    line, in a .json file) or `jsonl`. Sniffing reads whole lines up to the first one that is not blank, at most
     `limit` bytes of blank lines and of that line (a longer first line is JSON Lines).
     """
     seekable = fh.seekable()
@@ -89,20 +90,32 @@ def _sniff(fh: Any, suffix: str, limit: int) -> tuple[str, Any]:
         budget -= len(line)
         first_line = line.removeprefix(BOM) if not head else line
         head.append(line)
+    first = first_line.lstrip(b" \t\r\n")[:1]
+    # JSON Lines (.jsonl, stdin) are only read as an array when pretty-printed, `[` alone on the first
+    # line; anything else stays line by line, so that one bad first line costs one record, not the file.
+    whole = first_line.endswith(b"\n") or budget > 0  # the first line ends within the limit
+    kind = "jsonl"
+    if first == b"[" and (suffix not in JSONL_SUFFIXES or first_line.strip(b" \t\r\n") == b"["):
+        kind = "array"
+    elif first == b"{" and suffix == ".json" and whole:
+        if _json_type_of_line(first_line) is not dict:
+            kind = "single"
+        else:  # a whole object on the first line: JSON Lines (BFCL), unless nothing follows it (a minified
+            # document, which may hold several records: see `split_document`)
+            tail = fh.read(_PEEK)
+            head.append(tail)
+            if len(tail) < _PEEK and not tail.strip(b" \t\r\n"):
+                kind = "single"
     if seekable:
         fh.seek(start)
         stream = fh
     else:
         stream = _Replay(b"".join(head), fh)
-    first = first_line.lstrip(b" \t\r\n")[:1]
-    # JSON Lines (.jsonl, stdin) are only read as an array when pretty-printed, `[` alone on the first
-    # line; anything else stays line by line, so that one bad first line costs one record, not the file.
-    whole = first_line.endswith(b"\n") or budget > 0  # the first line ends within the limit
-    if first == b"[" and (suffix not in JSONL_SUFFIXES or first_line.strip(b" \t\r\n") == b"["):
-        return "array", stream
-    if first == b"{" and suffix == ".json" and whole and _json_type_of_line(first_line) is not dict:
-        return "single", stream
-    return "jsonl", stream
+    return kind, stream
+
+
+_PEEK = 4096
+"""How far past a one-line object `_sniff` looks for more: a file that ends within it is one document."""
 
 
 class _Replay:

@@ -34,6 +34,19 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentRecords:
+    """The records one document holds (see `ShapeAdapter.split`).
+
+    `records[k]` comes from element k of the array at `at` (a path of keys and indexes from the document's
+    root, as `("answer_generation", "train_messages")`): the reader gives it the line that element starts on,
+    so each record's findings point into the file. Each record is then adapted like any record read.
+    """
+
+    at: tuple[str | int, ...]
+    records: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class ShapeAdapter:
     """One source shape: how a record of it is recognised and how it becomes the canonical record.
 
@@ -42,6 +55,11 @@ class ShapeAdapter:
     normalised by the caller), raising `ShapeError` when a record of this shape cannot be mapped. Adapters are
     tried by `order`, then `name`; the first that matches adapts the record. `expected` names the shape in the
     error a record no adapter matches gets, as in "expected `messages`, ... or `instruction`/`output`".
+
+    A shape whose one document holds several records (a ToolBench answer file: one per trajectory) also has
+    `split(data, source)`: a file that is one JSON document of this shape is read as those records, each at
+    its own line (`DocumentRecords`). Met elsewhere (a line of JSON Lines, an array element), such a
+    document is given to `adapt`.
     """
 
     name: str
@@ -49,6 +67,7 @@ class ShapeAdapter:
     matches: Callable[[dict[str, Any]], bool]
     adapt: Callable[[dict[str, Any], Source], dict[str, Any]]
     order: int = 100
+    split: Callable[[dict[str, Any], Source], DocumentRecords] | None = None
 
 
 def short_key(key: Any) -> str:
