@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from curate.build.raw import KIND_VALUE, RawRows, raw_record
 from curate.lint import Linter
 from curate.readers import RecordReader
@@ -70,7 +72,7 @@ def trajectory_lines(path: Path) -> list[int]:
 def test_each_trajectory_is_a_record_with_its_id_line_and_the_file_tools(tmp_path: Path) -> None:
     path = write(tmp_path / "G1_answer" / "10_DFS_woFilter_w2.json", answer_file())
     results = list(RecordReader().read(path))
-    assert [r.record_id for r in results] == ["10_DFS_woFilter_w2-0", "10_DFS_woFilter_w2-1"]
+    assert [r.record_id for r in results] == ["G1_answer/10_DFS_woFilter_w2-0", "G1_answer/10_DFS_woFilter_w2-1"]
     assert [r.raw.line for r in results] == trajectory_lines(path) and len(set(trajectory_lines(path))) == 2
     first, second = (r.record for r in results)
     assert first is not None and second is not None
@@ -81,6 +83,18 @@ def test_each_trajectory_is_a_record_with_its_id_line_and_the_file_tools(tmp_pat
     assert second.meta == {"source": "toolbench", "trajectory": 1, "trajectories": 2, "finish_type": "give_answer"}
 
 
+def test_ids_keep_answer_groups_apart_however_the_path_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 ) -> None:
+    for group in ("G1_answer", "G2_answer"):
+        write(tmp_path / "answer" / group / "10_DFS_woFilter_w2.json", answer_file())
+    linter = Linter()
+    assert list(linter.lint_path(tmp_path / "answer")) == []  # no duplicate id (RS004)
+    assert linter.stats.records == 4
+    monkeypatch.chdir(tmp_path / "answer" / "G2_answer")
+    assert [r.record_id for r in RecordReader().read("10_DFS_woFilter_w2.json")] == [
+        "G2_answer/10_DFS_woFilter_w2-0", "G2_answer/10_DFS_woFilter_w2-1"]
+
+
 def test_a_clean_file_lints_clean_and_counts_its_trajectories(tmp_path: Path) -> None:
     path = write(tmp_path / "10_DFS_woFilter_w2.json", answer_file())
     linter = Linter()
@@ -89,10 +103,10 @@ def test_a_clean_file_lints_clean_and_counts_its_trajectories(tmp_path: Path) ->
 
 
 def test_calls_to_finish_are_checked_against_its_spec(tmp_path: Path) -> None:
-    path = write(tmp_path / "3_DFS_woFilter_w2.json", answer_file({"return_type": "give_up"}))
+    path = write(tmp_path / "G2_answer" / "3_DFS_woFilter_w2.json", answer_file({"return_type": "give_up"}))
     (finding,) = Linter().lint_path(path)
     assert (finding.code, finding.line, finding.record_id, finding.message_index) == (
-        "TC006", trajectory_lines(path)[1], "3_DFS_woFilter_w2-1", 4)
+        "TC006", trajectory_lines(path)[1], "G2_answer/3_DFS_woFilter_w2-1", 4)
 
 
 def test_an_answer_file_with_no_trajectory_gives_no_record(tmp_path: Path) -> None:
@@ -106,9 +120,10 @@ def test_an_answer_file_with_no_trajectory_gives_no_record(tmp_path: Path) -> No
 
 
 def test_an_answer_file_on_one_line_is_split_too(tmp_path: Path) -> None:
-    path = write(tmp_path / "10_DFS_woFilter_w2.json", answer_file(), indent=None)
+    path = write(tmp_path / "G1_answer" / "10_DFS_woFilter_w2.json", answer_file(), indent=None)
     results = list(RecordReader().read(path))
-    assert [(r.record_id, r.raw.line) for r in results] == [("10_DFS_woFilter_w2-0", 1), ("10_DFS_woFilter_w2-1", 1)]
+    assert [(r.record_id, r.raw.line) for r in results] == [("G1_answer/10_DFS_woFilter_w2-0", 1),
+                                                            ("G1_answer/10_DFS_woFilter_w2-1", 1)]
 
 
 def test_an_answer_document_as_a_json_lines_line_says_how_to_read_it(tmp_path: Path) -> None:
@@ -122,9 +137,9 @@ def test_an_answer_document_as_a_json_lines_line_says_how_to_read_it(tmp_path: P
 def test_a_malformed_trajectory_is_one_finding_at_its_line(tmp_path: Path) -> None:
     doc = answer_file()
     doc["answer_generation"]["train_messages"].insert(1, {"role": "user"})
-    path = write(tmp_path / "7_DFS_woFilter_w2.json", doc)
+    path = write(tmp_path / "G3_answer" / "7_DFS_woFilter_w2.json", doc)
     findings = list(Linter().lint_path(path))
-    assert [(f.code, f.record_id) for f in findings] == [("RS002", "7_DFS_woFilter_w2-1")]
+    assert [(f.code, f.record_id) for f in findings] == [("RS002", "G3_answer/7_DFS_woFilter_w2-1")]
     assert findings[0].line == trajectory_lines(path)[1]  # the `{` of the object in the place of a list
 
 

@@ -9,14 +9,15 @@ preprocessing makes one example of each, as this reader makes one record). Assis
 `function_call` (`arguments` a JSON string), function turns the `name` of the tool that answered, and
 `answer_generation.function` the tool specs, `Finish` among them, which every trajectory gets as its `tools`.
 
-A trajectory's id is `<file stem>-<k>` (k from 0, its index in `train_messages`) and its line the one its
-message list starts on. A file with `valid_data: false` and no `train_messages` (the search found no answer)
+A trajectory's id is `<folder>/<file stem>-<k>` (`G1_answer/10_DFS_woFilter_w2-0`: k from 0, its index in
+`train_messages`; the folder keeps ids apart across groups, whose query ids may repeat) and its line the one
+its message list starts on. A file with `valid_data: false` and no `train_messages` (the search found no answer)
 holds no trajectory and gives no record, as ToolBench's own preprocessing skips it.
 """
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from pathlib import Path
 from typing import Any
 
 from curate.readers.errors import ShapeError
@@ -33,15 +34,15 @@ def matches(data: dict[str, Any]) -> bool:
 
 
 def split(data: dict[str, Any], source: Source) -> DocumentRecords | None:
-    """One record per trajectory, in the `messages` shape: `id` `<file stem>-<k>`, the file's tools, and
-    `meta` saying where it came from; None for a document that cannot be split (`adapt` says why)."""
+    """One record per trajectory, in the `messages` shape: `id` `<folder>/<file stem>-<k>`, the file's tools,
+    and `meta` saying where it came from; None for a document that cannot be split (`adapt` says why)."""
     answer = data["answer_generation"]
     trajectories = answer.get("train_messages")
     if trajectories is None and answer.get("valid_data") is False:
         return DocumentRecords(TRAJECTORIES, [])
     if not isinstance(trajectories, list):
         return None
-    stem = PurePath(source.path).stem if source.path else "toolbench"
+    stem = answer_file_name(source.path)
     records = []
     for k, messages in enumerate(trajectories):
         record: dict[str, Any] = {"id": f"{stem}-{k}", "messages": messages}
@@ -51,6 +52,15 @@ def split(data: dict[str, Any], source: Source) -> DocumentRecords | None:
                           "finish_type": answer.get("finish_type")}
         records.append(record)
     return DocumentRecords(TRAJECTORIES, records)
+
+
+def answer_file_name(path: str | None) -> str:
+    """`<folder>/<file stem>` of an answer file (its folder as an absolute path names it: the same however the
+    path was written), or the stem alone for a file at the root."""
+    if not path:
+        return "toolbench"
+    p = Path(path).absolute()
+    return f"{p.parent.name}/{p.stem}" if p.parent.name else p.stem
 
 
 def adapt(data: dict[str, Any], source: Source) -> dict[str, Any]:
