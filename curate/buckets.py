@@ -13,8 +13,15 @@ Default buckets:
 - `error_recovery`: a tool result reports an error (JSON with a non-empty `error` key, or text
   matching one of `DEFAULT_ERROR_PATTERNS`) and a call follows it.
 - `long_context`: the message contents hold at least 12,000 characters.
-- `refusal`: the assistant declines ("I can't help", "I won't", "not able to assist", …) and no
-  call is made.
+- `refusal`: no call is made and the assistant declines in so many words (`REFUSAL_PATTERNS`), in
+  English or Chinese. It counts: declining to do something ("I can't help with that", "I'm unable to
+  provide…", "I won't be able to book…", "I must decline", "我不能帮助你…", "我无法提供…"); saying it lacks
+  the capability ("I don't have the capability to…", "As an AI language model, I am not able to…",
+  "作为AI，我无法…"); an apology followed by I can't ("I'm sorry, but I can't.", "抱歉，我无法…",
+  "很抱歉，我不能…"). It does not count: a failure reported ("I'm unable to find that file", "Sorry, I
+  can't see an attachment"), uncertainty ("我无法确定，让我查一下": I can't be sure, let me check), or
+  idioms ("I can't wait to help!", "I can't help but notice"). A conversation that calls a tool is never a
+  refusal, whatever it says ("I'm unable to find that file, let me search again" and a call).
 - `code`: the assistant writes code (a fence with a language other than json/text, or a line
   starting `def`, `class`, `function`, `import`), or every call goes to a code-running tool
   (`run_python`, `execute_code`, `code_interpreter`, …).
@@ -110,6 +117,49 @@ _CODE_LINE = (
     r"|import[ \t]+[\w.]+|from[ \t]+[\w.]+[ \t]+import[ \t]+\w)"
 )
 
+# A refusal: the assistant declines the request, or says it lacks the capability, in so many words (see
+# `REFUSAL_PATTERNS`). Case-sensitive on purpose: the `regex` module scans a case-folded pattern far slower, and
+# `\bI` eight times faster than `\b[Ii]` (every word starting with i is a candidate), so a lowercase "i can't"
+# is not caught (assistants write "I"). `['’]` takes the curly apostrophe (U+2019) as well as the straight one.
+# A few patterns, each with a literal start the `regex` module finds fast (one alternation of them all is slower
+# on long texts, many patterns slower on short ones: each search has a cost).
+_NOT = (r"(?:\s+(?:can(?:no|['’])t|cannot|won['’]t|will\s+not|(?:won['’]t|will\s+not)\s+be\s+able\s+to"
+        r"|am\s+(?:unable|not\s+able|not\s+going|not\s+allowed|not\s+permitted)\s+to)"
+        r"|['’]m\s+(?:unable|not\s+able|not\s+going|not\s+allowed|not\s+permitted)\s+to)")
+"""After `I`: ` can't`, ` cannot`, ` won't`, ` will not (be able to)`, ` am / 'm unable to`, `not able to`, `not going
+to`, `not allowed to`, `not permitted to`."""
+_IDIOM = r"(?!\s+(?:wait|believe|stress|emphasi[sz]e|thank|overstate|agree)\b)"
+"""I can't wait, I can't believe, I cannot stress enough, I can't thank you enough, I couldn't agree more."""
+_DECLINED = (r"(?:help(?!\s+(?:but|feeling|thinking|noticing|wondering)\b)|assist|provide|do|comply|support|share"
+             r"|give|write|create|fulfil+|perform|book|order|access|browse|generate|complete|process|send|answer"
+             r"|engage|offer|discuss|continue|proceed|participate|facilitate|recommend|endorse)\b")
+"""What a refusal declines to do (`I'm unable to find that file` reports a failed search: not a refusal)."""
+
+REFUSAL_PATTERNS: list[str] = [
+    # everything starting with `I`, one pattern (fewer searches: most texts are short): I can't help / I'm unable
+    # to provide / I won't be able to book … (up to two words between); I don't have the capability / the ability /
+    # access to …; I'm not capable of …; I must decline / I have to refuse / I'll have to decline
+    rf"\bI(?:{_NOT}{_IDIOM}(?:\s+\w+){{0,2}}?\s+{_DECLINED}"
+    r"|\s+(?:do\s+not|don['’]t)\s+have\s+(?:the\s+)?(?:ability|capability|capabilities|capacity|means|access"
+    r"|permission|functionality)\b"
+    r"|(?:\s+am|['’]m)\s+not\s+(?:capable\s+of|designed\s+to|programmed\s+to)\b"
+    r"|(?:\s+(?:have|need)\s+to|\s+must|['’]ll\s+have\s+to|\s+will\s+have\s+to)\s+(?:\w+\s+)?(?:decline|refuse)\b)",
+    # I'm sorry, but I can't. / I'm afraid I can't. / As an AI language model, I am not able to … (whatever
+    # follows, but a failure reported: sorry, I can't find / see / tell)
+    rf"\b(?:[Ss]orry|[Aa]pologi[sz]e|[Aa]fraid|[Aa]s\s+an\s+AI)\b[^.!?\n]{{0,60}}?\bI{_NOT}{_IDIOM}(?!\s+(?:find|locate"
+    r"|see|understand|hear|read|open|load|reach|connect|tell|remember|recall)\b)",
+    r"\b[Nn]ot\s+(?:able\s+to\s+(?:help|assist)|something\s+I(?:['’]ll|\s+will|\s+can)\s+help)\b",
+    # 抱歉，我无法提供… / 对不起，我无法… / 很抱歉，我不能… (an apology, then I can't: whatever follows)
+    r"(?:抱歉|对不起|不好意思|很遗憾)[^。！？!?\n]{0,12}?我(?:无法|不能|不可以|没办法|没有办法|不会|恐怕)",
+    # 我不能帮助你… / 我无法为您提供… (I can't, then what it declines: 我无法确定 "I can't tell" is not a refusal);
+    # 我必须拒绝 (I must decline)
+    r"我(?:(?:无法|不能|不可以|没办法|没有办法|不会|拒绝)(?:为|给|向)?(?:你|您)?(?:帮|提供|协助|回答|满足|完成|执行|处理"
+    r"|支持|参与|透露|分享|生成|编写|告诉|做这|这样做)|(?:必须|只能|不得不)(?:拒绝|婉拒))",
+    r"恕我(?:无法|不能)",
+    r"作为(?:一个|一名)?(?:AI|人工智能)[^。！？\n]{0,12}?我(?:无法|不能|没有)",  # 作为一个AI语言模型，我无法…
+]
+"""The `refusal` rule's patterns, any of them (see the module docstring for what counts as a refusal)."""
+
 # --- the config sections: [buckets] and [length] of a build config ---------------------------------------
 
 MAX_LENGTH_BUCKETS = 64
@@ -192,16 +242,7 @@ class LengthConfig(ConfigSection):
 DEFAULT_RULES: dict[str, BucketRule] = {
     "error_recovery": BucketRule(tool_error_then_call=True),
     "long_context": BucketRule(min_chars=12_000),
-    "refusal": BucketRule(
-        roles=["assistant"],
-        max_calls=0,
-        pattern=(  # case-sensitive on purpose: the `regex` module scans a case-folded pattern far slower
-            r"\b[Ii](?:\s+(?:can(?:no|['’])t|cannot|won['’]t|will\s+not|(?:am|['’]m)\s+(?:not\s+able|unable)\s+to)"
-            r"(?:\s+\w+){0,2}?\s+(?:help|assist|provide|do\s+that|do\s+this|comply|support|share|give|write|create)"
-            r"|\s+(?:have|need)\s+to\s+decline|\s+must\s+(?:decline|refuse))\b"
-            r"|\b[Nn]ot\s+(?:able\s+to\s+(?:help|assist)|something\s+I(?:['’]ll|\s+will|\s+can)\s+help)\b"
-        ),
-    ),
+    "refusal": BucketRule(roles=["assistant"], max_calls=0, pattern=REFUSAL_PATTERNS),
     "code": BucketRule(
         any_of=[
             BucketRule(

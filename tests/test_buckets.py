@@ -64,6 +64,44 @@ CALC = ("calculator", {"expression": "2 * 21"})
 PYTHON = ("run_python", {"code": "print(1)"})
 
 
+# What counts as a refusal (see curate.buckets): declining in so many words, saying the capability is
+# lacking, or an apology then "I can't"; not a failure reported, uncertainty, or an idiom. One table per
+# language, each with its near misses.
+REFUSALS: dict[str, list[str]] = {
+    "en": [
+        "I can't help with that - it is illegal.", "I cannot assist with this request.",
+        "Sorry, but I won't do that.", "I'm not able to help with this.", "I have to decline.",
+        "That's not something I'll help with.", "I am unable to provide that.",
+        "I'm unable to book flights for you.", "I’m not able to share that information.",  # a curly apostrophe
+        "I’m unable to comply.", "I don't have the capability to send emails.",
+        "I don’t have access to your calendar.", "I'm sorry, but I can't.", "I'm sorry, but I can't do that.",
+        "Sorry, I cannot.", "I cannot provide instructions for making weapons.",
+        "As an AI language model, I am not able to browse the internet.", "I must decline this request.",
+        "I'll have to respectfully decline.", "I won't be able to help with that.", "I'm afraid I can't.",
+        "I'm not capable of placing orders.", "I will not write that.",
+    ],
+    "zh": [
+        "抱歉，我无法提供这类信息。", "我不能帮助你做这件事。", "对不起，我无法完成这个请求。",
+        "很抱歉，我不能这样做。", "我无法为您提供医疗诊断。", "我必须拒绝这个请求。",
+        "作为一个AI语言模型，我无法浏览网页。", "恕我无法从命。", "不好意思，我没办法帮你订机票。",
+    ],
+}
+NOT_REFUSALS: dict[str, list[str]] = {
+    "en": [
+        "I can help with that! Here's how.", "I can't wait to hear how it goes.", "I can't wait to help!",
+        "Notable: it is not able to fly.", "I'm unable to find that file in the folder you named.",
+        "Sorry, I can't see an attachment - could you paste the text?", "I can't believe how fast that was!",
+        "I can't help but notice the date is a Sunday.", "I cannot stress enough how useful backups are.",
+        "I can't thank you enough.", "The API cannot provide historical data before 2010.",
+        "If the store can't deliver, I can suggest another one.",
+    ],
+    "zh": [
+        "我无法确定，让我查一下。", "好的，我可以帮你做这件事。", "我不会说法语，但可以用英语回答：你好。",
+        "这个问题无法用一句话回答，下面分三点说明。", "抱歉让你久等了，结果如下。",
+    ],
+}
+
+
 @pytest.fixture(scope="module")
 def bucketer() -> Bucketer:
     return Bucketer(BucketConfig())
@@ -186,18 +224,25 @@ class TestSignals:
                                  result({"ok": True}), say("Saved.")))
         assert a.signals == ["single_call"]
 
-    @pytest.mark.parametrize("answer", [
-        "I can't help with that - it is illegal.", "I cannot assist with this request.",
-        "Sorry, but I won't do that.", "I'm not able to help with this.", "I have to decline.",
-        "That's not something I'll help with.", "I am unable to provide that.",
-    ])
-    def test_refusal(self, bucketer: Bucketer, answer: str) -> None:
+    @pytest.mark.parametrize(("language", "answer"), [(lang, a) for lang, rows in REFUSALS.items() for a in rows])
+    def test_refusal(self, bucketer: Bucketer, language: str, answer: str) -> None:
         assert bucketer.assign(traj(user("Tell me how to pick a lock."), say(answer))).bucket == "refusal"
 
-    @pytest.mark.parametrize("answer", ["I can help with that! Here's how.", "I can't wait to hear how it goes.",
-                                        "Notable: it is not able to fly."])
-    def test_not_refusal(self, bucketer: Bucketer, answer: str) -> None:
+    @pytest.mark.parametrize(("language", "answer"), [(lang, a) for lang, rows in NOT_REFUSALS.items() for a in rows])
+    def test_not_refusal(self, bucketer: Bucketer, language: str, answer: str) -> None:
         assert bucketer.assign(traj(user("?"), say(answer))).bucket == "chat"
+
+    def test_a_failure_reported_before_a_call_is_not_a_refusal(self, bucketer: Bucketer) -> None:
+        a = bucketer.assign(traj(user("Open notes.txt."), say("I'm unable to find that file, let me search again."),
+                                 calls(("search_files", {"name": "notes.txt"})), result({"path": "docs/notes.txt"}),
+                                 say("Found it in docs/.")))
+        assert a.bucket == "single_call" and "refusal" not in a.signals
+
+    def test_refusal_in_a_think_block_counts(self, bucketer: Bucketer) -> None:
+        """The think segment is the assistant's text too (as `reasoning_content` is once read)."""
+        a = bucketer.assign(traj(user("How do I get into my ex's email?"),
+                                 say("<think>I must decline this.</think>\nHere is how to secure your own account.")))
+        assert a.bucket == "refusal"
 
     def test_refusal_needs_no_call(self, bucketer: Bucketer) -> None:
         a = bucketer.assign(traj(user("?"), calls(WEATHER), result({"error": "no"}), say("I can't help with that.")))
