@@ -3,8 +3,9 @@
 `BuildConfig` composes the sections, each owned by its stage and defined beside it: `[dedup]`
 (`curate.dedup.DedupConfig`), `[buckets]` and `[length]` (`curate.buckets.BucketConfig`,
 `LengthConfig`), `[mix]` (`curate.mix.MixConfig`), `[split]` (`curate.split.SplitConfig`); the lint
-gate `[lint]` and the top-level keys are the build's own. It is read with `curate.config`'s loader, so
-a bad key is `FILE: [section] key: problem; what to do` (`BuildConfigError`, a `ConfigError`).
+gate `[lint]`, how the export writes calls `[export]` and the top-level keys are the build's own. It is
+read with `curate.config`'s loader, so a bad key is `FILE: [section] key: problem; what to do`
+(`BuildConfigError`, a `ConfigError`).
 
 Every section optional, unknown keys an error:
 
@@ -14,6 +15,12 @@ Every section optional, unknown keys an error:
 
     [lint]
     keep_invalid = false          # keep records with error findings (dropped by default)
+
+    [export]
+    calls = "canonical"           # calls written as ReAct steps (ToolLLaMA), Python-style call lists (ToolACE,
+                                  # BFCL, xLAM) or Python dict literals in <tool_call>: rewritten as <tool_call>
+                                  # JSON (the ReAct thought as <think>, a Finish final answer as the answer),
+                                  # or "as-written"; token counts follow (`curate mask --calls` is the same)
 
     [dedup]
     exact_roles = ["user", "assistant"]   # roles in the exact hash; system and tool specs left out
@@ -62,10 +69,11 @@ from curate.lint_config import MAX_RECORD_BYTES, MIN_RECORD_BYTES
 from curate.mix import MAX_UPSAMPLED_RECORDS, MixConfig
 from curate.readers import DEFAULT_MAX_RECORD_BYTES
 from curate.split import SplitConfig
+from curate.toolcalls import CallStyle
 
 __all__ = [
     "MAX_NUM_PROC", "MAX_UPSAMPLED_RECORDS", "BucketConfig", "BucketRule", "BuildConfig", "BuildConfigError",
-    "DedupConfig", "LengthConfig", "LintGate", "MixConfig", "SplitConfig", "load_build_config",
+    "DedupConfig", "ExportConfig", "LengthConfig", "LintGate", "MixConfig", "SplitConfig", "load_build_config",
 ]
 
 MAX_NUM_PROC = 256
@@ -81,6 +89,14 @@ class LintGate(ConfigSection):
     keep_invalid: bool = False
 
 
+class ExportConfig(ConfigSection):
+    """`[export]` of a build config: how train.jsonl, eval.jsonl and the `datasets` folder write calls."""
+
+    calls: CallStyle = Field(
+        "canonical", description="calls written as ReAct steps, Python-style call lists or Python dict literals: "
+        "rewritten as <tool_call> JSON (canonical), or kept as written (as-written)")
+
+
 class BuildConfig(ConfigSection):
     """A build's whole config: its own keys and every stage's section."""
 
@@ -90,6 +106,7 @@ class BuildConfig(ConfigSection):
         DEFAULT_MAX_RECORD_BYTES, ge=MIN_RECORD_BYTES, le=MAX_RECORD_BYTES,
         description="records longer than this many bytes are not parsed: dropped as unreadable (RS001)")
     lint: LintGate = Field(default_factory=LintGate)
+    export: ExportConfig = Field(default_factory=ExportConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     buckets: BucketConfig = Field(default_factory=BucketConfig)
     length: LengthConfig = Field(default_factory=LengthConfig)

@@ -42,6 +42,7 @@ from curate.render import (
     segment_assistant,
     tool_spec_json,
 )
+from curate.toolcalls import CallStyle, canonical_calls
 from curate.toolset import declared_in_prompt
 
 IGNORE = -100
@@ -67,6 +68,10 @@ class MaskPolicy(BaseModel):
     template: Literal["auto", "chatml", "tokenizer"] = Field(
         "auto", description="auto: the built-in ChatML renderer when the tokenizer's template is the built-in "
         "one, else the tokenizer's own chat template")
+    calls: CallStyle = Field(
+        "canonical", description="calls written as ReAct steps, Python-style call lists or Python dict literals: "
+        "rewritten as <tool_call> JSON (canonical; the ReAct thought as <think>, a Finish final answer as the "
+        "answer), or trained as written (as-written)")
 
 
 class MaskError(ValueError):
@@ -293,6 +298,8 @@ class Masker:
         self._prefix_cache_ok = True
 
     def spans(self, traj: Trajectory) -> tuple[list[Spans], str]:
+        if self.policy.calls == "canonical":
+            traj = canonical_calls(traj)
         if self.template is None:
             return [chatml_spans(traj, self.policy)], "chatml"
         return self.template.spans(traj, self.policy)

@@ -2,6 +2,7 @@
 
     curate mask FILE... [--tokenizer NAME_OR_PATH] [--turns all|last] [--think keep|drop|mask]
                         [--max-length N --truncation drop|cut_front] [--template auto|chatml|tokenizer]
+                        [--calls canonical|as-written]
                         [--audit] [--show N] [-o OUT.jsonl] [--jobs N] [--allow-empty]
 
 Every example is audited (fail-closed, always): a failure stops the run with the example id and
@@ -180,7 +181,7 @@ def cmd_mask(args: Any) -> int:
 
     try:
         policy = MaskPolicy(turns=args.turns, think=args.think, max_length=args.max_length,
-                            truncation=args.truncation, template=args.template)
+                            truncation=args.truncation, template=args.template, calls=args.calls)
     except ValueError as e:
         return print_error(str(e))
     out = Path(args.output) if args.output else None

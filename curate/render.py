@@ -23,7 +23,10 @@
 
 Consecutive tool results share one user turn, each in its own `<tool_response>` block. Structured
 `tool_calls` are written as `<tool_call>` blocks after the content; calls already in the content
-stay as written. Arguments given as a JSON string are decoded first, so they are never encoded
+stay as written (calls in another syntax are rewritten before rendering, when asked, by
+`curate.toolcalls.canonical_calls`; kept as written, a ReAct thought is the turn's think segment,
+its action a tool call, a `Finish` final answer the answer, and a Python-style call list a tool call).
+Arguments given as a JSON string are decoded first, so they are never encoded
 twice. Assistant content is stripped of surrounding whitespace (as the inference template does),
 so a turn's text starts and ends on the model's own characters.
 
@@ -41,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from curate.records import Message, Trajectory
-from curate.toolcalls import find_blocks, load_json
+from curate.toolcalls import find_blocks, find_written_calls, format_call_block, load_json
 from curate.toolset import tools_to_declare
 
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
@@ -103,8 +106,7 @@ def normalise_arguments(arguments: Any) -> Any:
 
 
 def format_tool_call(name: str, arguments: Any) -> str:
-    args = normalise_arguments(arguments)
-    return "<tool_call>\n" + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + "\n</tool_call>"
+    return format_call_block(name, normalise_arguments(arguments))
 
 
 def assistant_body(message: Message, drop_think: bool = False) -> str:
@@ -208,7 +210,11 @@ def render_chatml(traj: Trajectory, think: ThinkPolicy = "keep") -> Rendered:
 
 def segment_assistant(body: str, offset: int = 0) -> list[Segment]:
     """Split an assistant turn's text into think / tool_call / answer segments (whitespace between
-    segments goes with the segment after it, so segments tile the whole body)."""
+    segments goes with the segment after it, so segments tile the whole body).
+
+    Calls written without `<tool_call>` blocks (`curate.toolcalls.find_written_calls`): a ReAct step's
+    thought is think and its action a tool call (a `Finish` action giving the final answer is the answer);
+    a Python-style call list is a tool call."""
     marks: list[tuple[int, int, SegmentKind]] = []
     m = _THINK_RE.search(body) if "<think>" in body else None
     if m:
@@ -216,6 +222,12 @@ def segment_assistant(body: str, offset: int = 0) -> list[Segment]:
     for start, end, _ in find_blocks(body).spans:
         if not (m and m.start() <= start < m.end()):
             marks.append((start, end, "tool_call"))
+    if len(marks) == (1 if m else 0):
+        written = find_written_calls(body)
+        if written is not None:
+            if written.thought_start >= 0:
+                marks.append((written.thought_start, written.start, "think"))
+            marks.append((written.start, written.end, "answer" if written.answer is not None else "tool_call"))
     marks.sort()
     segments: list[Segment] = []
     cursor = 0

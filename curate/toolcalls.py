@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from orjson import loads as _orjson_loads
 
-from curate.records import Message
+from curate.records import Message, Trajectory
 
 _DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 46 for b in range(256))  # digits -> "0", the rest -> "."
 _NINETEEN_ZEROS = b"0" * 19
@@ -1022,3 +1022,12 @@ def canonical_message(message: Message, message_index: int = 0) -> Message:
         return message
     content = canonical_content(message.content, message_index)
     return message if content is None else message.model_copy(update={"content": content})
+
+
+def canonical_calls(record: Trajectory) -> Trajectory:
+    """`record` with every assistant turn's non-canonical calls rewritten (`canonical_message`); the same object
+    when there is nothing to rewrite. The one rewrite of `curate build`'s export and `curate mask`."""
+    messages = [canonical_message(m, i) for i, m in enumerate(record.messages)]
+    if all(a is b for a, b in zip(messages, record.messages, strict=True)):
+        return record
+    return record.model_copy(update={"messages": messages})

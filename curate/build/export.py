@@ -13,6 +13,7 @@ from typing import Any
 from curate.build.gate import GatedRecord
 from curate.build.raw import file_sha256, quiet_datasets
 from curate.records import ToolSpec, Trajectory
+from curate.toolcalls import CallStyle, canonical_calls
 
 
 def export_row(row: dict[str, Any], record: GatedRecord, split: str, copy_of: str | None = None) -> dict[str, Any]:
@@ -29,7 +30,9 @@ def export_row(row: dict[str, Any], record: GatedRecord, split: str, copy_of: st
 
 
 class RecordDumper:
-    """`record.model_dump(mode="json", exclude_none=True)`, with the `--tools` specs dumped once.
+    """`record.model_dump(mode="json", exclude_none=True)`, with the `--tools` specs dumped once, and calls written
+    as `calls` says (`[export] calls`: "canonical" rewrites ReAct steps, Python-style call lists and Python dict
+    literals as `<tool_call>` JSON with `curate.toolcalls.canonical_calls`, as `curate mask` does).
 
     Most exported records carry the `--tools` specs attached to them (`ToolSet.attach`), and those specs
     are most of each row: dumping them once, and their JSON text once for the `datasets` folder, halves
@@ -37,13 +40,16 @@ class RecordDumper:
     field has in a whole-record dump (right after `messages`); any other record is dumped whole.
     """
 
-    def __init__(self, specs: Sequence[ToolSpec]) -> None:
+    def __init__(self, specs: Sequence[ToolSpec], calls: CallStyle = "canonical") -> None:
         self.specs = list(specs)  # the very objects `ToolSet.attach` attached
+        self.calls = calls
         self.tools = [t.model_dump(mode="json", exclude_none=True) for t in self.specs]
         self.tools_json = json.dumps(self.tools, ensure_ascii=False)
 
     def dump(self, record: Trajectory) -> tuple[dict[str, Any], str | None]:
         """The record's dump, and its tools' JSON text when it is the shared one (else None)."""
+        if self.calls == "canonical":
+            record = canonical_calls(record)
         tools = record.tools
         if not (self.specs and tools and len(tools) == len(self.specs)
                 and all(a is b for a, b in zip(tools, self.specs, strict=True))):

@@ -32,6 +32,7 @@ from curate.build.raw import raw_record
 from curate.dedup import DedupConfig
 from curate.readers import RecordReader, fallback_id
 from curate.records import ToolSpec, Trajectory
+from curate.toolcalls import CallStyle
 from curate.toolset import ToolSet
 
 LARGE_RECORD_BYTES = 1 << 20
@@ -80,6 +81,8 @@ class WorkerSpec(BaseModel):
     buckets: BucketConfig
     tokenizer: str | None
     decontaminate: bool
+    calls: CallStyle = "canonical"
+    """How the export writes non-canonical calls (`[export] calls`): tokens are counted on that text."""
 
     def fingerprint(self, raw_fingerprint: str) -> str:
         """The record facts' fingerprint: the raw rows', this spec and the code version."""
@@ -114,7 +117,7 @@ class Worker:
         from curate.buckets import Bucketer
         from curate.dedup import DECONTAMINATION_ROLES, MinHasher, MinHashSettings
         from curate.lint import Linter
-        from curate.mask import Masker
+        from curate.mask import Masker, MaskPolicy
         from curate.rules import all_rules
         from curate.tokenizer import load_tokenizer
 
@@ -124,7 +127,7 @@ class Worker:
         self.errors = frozenset(code for code, rule in all_rules().items() if rule.severity == "error")
         self.specs = [ToolSpec.model_validate(t) for t in spec.tools]
         self.toolset = ToolSet(self.specs)
-        self.masker = Masker(load_tokenizer(spec.tokenizer))
+        self.masker = Masker(load_tokenizer(spec.tokenizer), MaskPolicy(calls=spec.calls))
         self.bucketer = Bucketer(spec.buckets)
         cfg = spec.dedup
         self.near = MinHasher(MinHashSettings.from_config(cfg)) if cfg.near else None

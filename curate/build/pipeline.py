@@ -213,7 +213,8 @@ class Build:
             tools = tools_from(fetch(self.tools_files, Path(folder)))
         cfg = self.cfg
         self.spec = WorkerSpec(tools=tools, keep_invalid=cfg.lint.keep_invalid, dedup=cfg.dedup,
-                               buckets=cfg.buckets, tokenizer=self.tokenizer, decontaminate=bool(self.references))
+                               buckets=cfg.buckets, tokenizer=self.tokenizer, decontaminate=bool(self.references),
+                               calls=cfg.export.calls)
         worker = prepare_worker(self.spec)
         self.buckets = worker.bucketer.buckets
         self.engine.start()
@@ -405,7 +406,7 @@ class Build:
         try:
             copies_of = Counter(m.index for m in mix.items if m.is_copy)
             source = RecordSource(self.raw, self.sources, self.spec.tools)
-            dumper = RecordDumper(source.specs)
+            dumper = RecordDumper(source.specs, cfg.export.calls)
 
             def rows_of(indices: list[int], split: str, sink: DatasetsSplit) -> Iterator[dict[str, Any]]:
                 seen: set[int] = set()
