@@ -556,7 +556,7 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
         def check_object(value: Any, path: str, errors: list[ArgumentError]) -> None:
             if not isinstance(value, dict):
                 return
-            misplaced: set[str] = set()
+            misplaced: set[str] | frozenset[str] = _NONE
             for r in required:
                 if r not in value:
                     if path and len(required) > 1 and not any(q in value for q in required):
@@ -570,7 +570,7 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
                               and k not in misplaced]
                     if beside:
                         # `{"street": …}` for `{"address": {"street": …}}`: one finding, the keys not unexpected too.
-                        misplaced.update(beside)
+                        misplaced = {*misplaced, *beside}
                         keys = ", ".join(f"`{k}`" for k in beside)
                         errors.append(ArgumentError("missing", where, f"missing required argument `{where}` "
                                                     f"({keys} belong inside it, not beside it)"))
@@ -628,6 +628,9 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
                 for c in checks:
                     c(value, path, errors)
     return check
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 def _accept(value: Any, path: str, errors: list[ArgumentError]) -> None:
