@@ -71,6 +71,31 @@ def test_a_blank_tools_string_is_no_tools(key: str) -> None:
     assert "tools" not in adapt({key: turns, "tools": ""}) and "tools" not in adapt({key: turns, "tools": " "})
 
 
+def test_a_system_column_is_the_first_message_unless_the_turns_have_their_own() -> None:
+    """LLaMA-Factory's `system` column; a system turn at the start of the conversation wins over it."""
+    for key, turns in {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}],
+                       "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+                       }.items():
+        out = adapt({key: turns, "system": "Be brief."})
+        assert [m["content"] for m in out["messages"]] == ["Be brief.", "Hi", "Hello!"] and "system" not in out
+        own = [{"from": "system", "value": "Be kind."} if key == "conversations" else
+                {"role": "system", "content": "Be kind."}, *turns]
+        assert [m["content"] for m in adapt({key: own, "system": "Be brief."})["messages"]] == \
+            ["Be kind.", "Hi", "Hello!"]
+        assert len(adapt({key: turns, "system": "  "})["messages"]) == 2
+
+
+@pytest.mark.parametrize("top", [{"system": "Be brief."}, {"functions": [WEATHER]}, {"system": None}])
+def test_canonical_lines_with_a_system_column_or_functions_read_as_the_general_path_reads_them(
+        tmp_path: Path, top: dict[str, Any]) -> None:
+    from curate.records import Trajectory
+
+    record = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}], **top}
+    assert canonical_record(json.dumps(record).encode()) is None
+    [read] = RecordReader().read(write_jsonl(tmp_path / "d.jsonl", [record]))
+    assert read.record == Trajectory.model_validate(adapt(record))
+
+
 def test_sharegpt_turn_weight_and_reasoning_keys_go_through_message() -> None:
     msgs = canonical({"conversations": [
         {"from": "human", "value": "Hi", "weight": 0},

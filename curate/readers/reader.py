@@ -74,6 +74,9 @@ def canonical_record(text: bytes) -> Trajectory | None:
         record = _VALIDATE_JSON(text)
     except ValueError:  # ValidationError, including text that is not JSON at all
         return None
+    extra = record.__pydantic_extra__
+    if extra and ("functions" in extra or "system" in extra):
+        return None  # adaptation makes legacy `functions` the `tools`, a top-level `system` the first message
     for m in record.messages:
         if m.__pydantic_extra__ or (m.role == "tool" and m.content and m.content.lstrip().startswith("[")):
             return None

@@ -21,6 +21,7 @@ from curate.readers.shapes.messages import (
     function_call_text,
     message,
     split_results,
+    system_prompt,
     without_blank_tools,
 )
 from curate.toolcalls import json_type
@@ -35,7 +36,8 @@ def matches(data: dict[str, Any]) -> bool:
 
 
 def adapt(data: dict[str, Any], source: Source) -> dict[str, Any]:
-    """The turns as messages (a `system` prompt first); only `id`, `tools` and `meta` are kept besides."""
+    """The turns as messages (a `system` prompt first: `system_prompt`); only `id`, `tools` and `meta` are kept
+    besides."""
     conv = data.get("conversations") if data.get("conversations") is not None else data["conversation"]
     out = without_blank_tools(common_fields(data))
     if isinstance(out.get("tools"), str):
@@ -44,9 +46,7 @@ def adapt(data: dict[str, Any], source: Source) -> dict[str, Any]:
             raise ShapeError(f"`tools` is a string that is not valid JSON: {err}")
     if not isinstance(conv, list):
         raise ShapeError(f"`conversations` must be a list, got {json_type(conv)}")
-    messages: list[Any] = []
-    if isinstance(data.get("system"), str) and data["system"]:
-        messages.append({"role": "system", "content": data["system"]})
+    messages: list[Any] = system_prompt(data, conv[0] if conv else None)
     for i, turn in enumerate(conv):
         if isinstance(turn, dict) and "from" in turn and "role" not in turn:
             speaker = str(turn.get("from", "")).lower()

@@ -57,14 +57,28 @@ def adapt(data: dict[str, Any], source: Source) -> dict[str, Any]:
     `tools`; its other keys (`parallel_tool_calls`, …) are kept as they are."""
     messages = data["messages"]
     out = without_blank_tools(common_fields(data))
-    extra = {k: v for k, v in data.items() if k not in ("id", "messages", "tools", "meta", "functions")}
-    out.update(extra)
-    if data.get("functions") is not None:
-        out["tools"] = _with_functions(out.get("tools"), data["functions"])
     if not isinstance(messages, list):
         raise ShapeError(f"`messages` must be a list, got {json_type(messages)}")
-    out["messages"] = split_results([message(m, i) for i, m in enumerate(messages)])
+    system = system_prompt(data, messages[0] if messages else None)
+    dropped = ("id", "messages", "tools", "meta", "functions") + (("system",) if system else ())
+    out.update({k: v for k, v in data.items() if k not in dropped})
+    if data.get("functions") is not None:
+        out["tools"] = _with_functions(out.get("tools"), data["functions"])
+    out["messages"] = split_results(system + [message(m, i) for i, m in enumerate(messages, len(system))])
     return out
+
+
+def system_prompt(data: dict[str, Any], first: Any) -> list[dict[str, Any]]:
+    """A record's top-level `system` prompt (LLaMA-Factory's system column) as its first message, unless it is
+    blank or the turns open with a system turn of their own, which wins (as in LLaMA-Factory)."""
+    system = data.get("system")
+    if not isinstance(system, str) or not system.strip():
+        return []
+    if isinstance(first, dict) and str(first.get("role", first.get("from", ""))).lower() == "system":
+        return []
+    return [{"role": "system", "content": system}]
+
+
 
 
 def without_blank_tools(out: dict[str, Any]) -> dict[str, Any]:
