@@ -79,8 +79,6 @@ def system_prompt(data: dict[str, Any], first: Any) -> list[dict[str, Any]]:
     return [{"role": "system", "content": system}]
 
 
-
-
 def without_blank_tools(out: dict[str, Any]) -> dict[str, Any]:
     """`out` without a `tools` that is a blank string: LLaMA-Factory writes `"tools": ""` for "no tools"."""
     if isinstance(out.get("tools"), str) and not out["tools"].strip():
