@@ -62,11 +62,11 @@ def canonical_record(text: bytes) -> Trajectory | None:
     bytes in one pass (pydantic-core parses and validates together); None when the line needs the
     general path: anything the validator rejects (unpaired surrogate escapes among it: pydantic-core
     refuses them as json is told to), a message with keys that adaptation would change (legacy
-    `function_call`, extra keys), a tool message holding a JSON list (several results, which adaptation
-    may split: `shapes.messages.split_results`), and texts where JSON parsers differ (`NaN`/`Infinity`,
-    integers of 19 digits or more). On the lines it accepts it gives the same record as decoding, adapting and
-    validating do (tools declared in the system prompt of a record without `tools` included:
-    `with_prompt_tools`); a test holds it to that."""
+    `function_call`, extra keys), a tool message holding a JSON list or several `<tool_response>` blocks
+    (several results, which adaptation may split: `shapes.messages.split_results`), and texts where JSON
+    parsers differ (`NaN`/`Infinity`, integers of 19 digits or more). On the lines it accepts it gives the
+    same record as decoding, adapting and validating do (tools declared in the system prompt of a record
+    without `tools` included: `with_prompt_tools`); a test holds it to that."""
     # `find`, not `in`: for bytes, `in` first tries its operand as an integer (an exception each time).
     if text.find(b"NaN") >= 0 or text.find(b"Infinity") >= 0 or has_long_integer(text):
         return None
@@ -78,9 +78,16 @@ def canonical_record(text: bytes) -> Trajectory | None:
     if extra and ("functions" in extra or "system" in extra):
         return None  # adaptation makes legacy `functions` the `tools`, a top-level `system` the first message
     for m in record.messages:
-        if m.__pydantic_extra__ or (m.role == "tool" and m.content and m.content.lstrip().startswith("[")):
+        if m.__pydantic_extra__ or (m.role == "tool" and m.content and _may_split(m.content)):
             return None
     return record if record.tools else with_prompt_tools(record)
+
+
+def _may_split(content: str) -> bool:
+    """Whether adaptation may split a tool message (`shapes.messages.split_results`): a JSON list, or several
+    `<tool_response>` blocks."""
+    text = content.lstrip()
+    return text.startswith("[") or (text.startswith("<tool_response>") and text.count("<tool_response>") > 1)
 
 
 class RecordReader:

@@ -12,7 +12,9 @@ once, at read time:
 - `weight: 0|1` (OpenAI fine-tuning; LLaMA-Factory's `loss_weight`) is `train: false|true`.
 - content parts: OpenAI's `{"type": "text", "text": …}` and LLaMA-Factory's `{"type": "text"|"reasoning"|
   "tool_call", "value": …}`; a `tool_call` part is a `<tool_call>` block.
-- one tool message holding several results as a JSON list becomes one tool message per result (`split_results`).
+- one tool message holding several results as a JSON list becomes one tool message per result (`split_results`),
+  and so does one holding several `<tool_response>` blocks (as Hermes writes the results of parallel calls), each
+  block kept as written.
 """
 
 from __future__ import annotations
@@ -283,6 +285,8 @@ def _results(m: dict[str, Any], calls: int) -> list[dict[str, Any]] | None:
     if not isinstance(content, str) or m.get("name") is not None or m.get("tool_call_id") is not None:
         return None
     text = content.strip()
+    if text.startswith(_RESPONSE_OPEN):
+        return _response_blocks(m, text)
     if not text.startswith("[") or (calls < 2 and '"name"' not in text):
         return None  # neither named results nor the results of several calls: not worth parsing
     items, err = load_text(text)
@@ -293,6 +297,28 @@ def _results(m: dict[str, Any], calls: int) -> list[dict[str, Any]] | None:
     if calls > 1 and len(items) == calls:
         return [{**m, "content": _text_of(item)} for item in items]
     return None
+
+
+_RESPONSE_OPEN, _RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
+
+
+def _response_blocks(m: dict[str, Any], text: str) -> list[dict[str, Any]] | None:
+    """One tool message per `<tool_response>` block, as written, when `text` is two or more such blocks and nothing
+    else (Hermes's tool turn after parallel calls); None otherwise."""
+    blocks: list[str] = []
+    pos = 0
+    while pos < len(text):
+        if not text.startswith(_RESPONSE_OPEN, pos):
+            return None
+        end = text.find(_RESPONSE_CLOSE, pos + len(_RESPONSE_OPEN))
+        if end < 0:
+            return None
+        end += len(_RESPONSE_CLOSE)
+        blocks.append(text[pos:end])
+        pos = end
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return [{**m, "content": block} for block in blocks] if len(blocks) > 1 else None
 
 
 def _is_named_result(item: Any) -> bool:
