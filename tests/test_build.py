@@ -465,12 +465,12 @@ def _chat(i: int) -> dict[str, Any]:
 
 
 def _hostile(tmp_path: Path, name: str) -> Path:
-    """`shape`: records of a shape no reader recognises; `mostly_bad`: 12 of 20 lines unreadable (half invalid
-    JSON, half an unknown shape); `empty`: no record at all."""
+    """`shape`: records of a shape no reader recognises (a text-classification set); `mostly_bad`: 12 of 20
+    lines unreadable (half invalid JSON, half an unknown shape); `empty`: no record at all."""
     path = tmp_path / f"{name}.jsonl"
     if name == "shape":
-        lines = [json.dumps({"query": f"Weather in city {i}?", "answers": [{"name": "get_weather", "arguments": {}}]})
-                 for i in range(30)]
+        lines = [json.dumps({"text": f"Review {i}: the plot drags but the score is superb.", "label": i % 2})
+                 for i in range(30)]  # a sentiment dataset (IMDB's shape) given by mistake
     elif name == "mostly_bad":
         lines = [("{\"messages\": [" if i % 2 else json.dumps({"prompt_x": i})) if i % 5 < 3 else json.dumps(_chat(i))
                  for i in range(20)]

@@ -335,7 +335,7 @@ def test_mask_gives_records_the_ids_the_build_gives_them(tmp_path: Path, tokeniz
 
 
 @pytest.mark.parametrize(("lines", "allow_empty", "code", "last"), [
-    ([json.dumps({"query": f"q{i}", "answers": []}) for i in range(5)], False, 1,
+    ([json.dumps({"text": f"Review {i}: superb.", "label": 1}) for i in range(5)], False, 1,
      "masked 0 examples from 5 records; 5 unreadable (RS002 unrecognised record shape ×5)"),
     (["{bad", "[1]", "{also bad"] + [json.dumps({"id": f"r{i}", "messages": [
         {"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}) for i in range(2)], True, 1,

@@ -47,7 +47,7 @@ def test_unreadable_records_are_told_apart(code: str, message: str, reason: str)
 
 def test_reason_of_a_read_result_is_its_findings(tmp_path: Path) -> None:
     data = tmp_path / "d.jsonl"
-    data.write_text('{bad\n[1, 2]\n{"query": "q"}\n{"messages": [{"role": "robot", "content": "x"}]}\n',
+    data.write_text('{bad\n[1, 2]\n{"text": "a review"}\n{"messages": [{"role": "robot", "content": "x"}]}\n',
                     encoding="utf-8")
     reasons = [reason_unreadable(r) for r in RecordReader().read(data)]
     assert reasons == ["RS001 invalid JSON", "RS002 not a JSON object", "RS002 unrecognised record shape",
