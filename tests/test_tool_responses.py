@@ -1,0 +1,48 @@
+"""Hermes writes the results of parallel calls as one tool turn of several `<tool_response>` blocks
+(Hermes-Function-Calling's `functioncall.py`): read as one tool message per block, they pair with their calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from curate import readers
+from curate.lint import Linter
+from curate.readers import adapt
+from curate.records import Trajectory
+
+CALLS = ('<tool_call>\n{"name": "track_order", "arguments": {"order_id": "A1"}}\n</tool_call>\n'
+         '<tool_call>\n{"name": "track_order", "arguments": {"order_id": "B2"}}\n</tool_call>')
+RESULTS = ('<tool_response>\n{"name": "track_order", "content": {"status": "shipped"}}\n</tool_response>\n'
+           '<tool_response>\n{"name": "track_order", "content": {"status": "delayed"}}\n</tool_response>\n')
+TOOLS = [{"type": "function", "function": {"name": "track_order", "parameters": {
+    "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}]
+
+
+def line(results: str) -> bytes:
+    return json.dumps({"tools": TOOLS, "messages": [
+        {"role": "user", "content": "Where are orders A1 and B2?"}, {"role": "assistant", "content": CALLS},
+        {"role": "tool", "content": results}, {"role": "assistant", "content": "A1 shipped; B2 is delayed."}]}).encode()
+
+
+def test_several_blocks_are_one_tool_message_each_as_written() -> None:
+    record = Trajectory.model_validate(adapt(json.loads(line(RESULTS))))
+    assert [m.role for m in record.messages] == ["user", "assistant", "tool", "tool", "assistant"]
+    assert record.messages[2].content == RESULTS.split("\n<tool_response>")[0]
+    assert record.messages[3].content == "<tool_response>" + RESULTS.split("\n<tool_response>")[1].rstrip("\n")
+    assert readers.canonical_record(line(RESULTS)) is None  # the one-pass path leaves it to adaptation
+
+
+def test_one_block_or_text_around_the_blocks_stays_whole() -> None:
+    one = RESULTS.split("\n<tool_response>")[0]
+    for results in (one, "Both looked up:\n" + RESULTS, RESULTS + "done", RESULTS[:-20]):
+        record = Trajectory.model_validate(adapt(json.loads(line(results))))
+        assert [m.content for m in record.messages if m.role == "tool"] == [results]
+    fast = readers.canonical_record(line(one))
+    assert fast is not None and fast.messages[2].content == one
+
+
+def test_the_results_of_parallel_calls_pair_with_them(tmp_path: Path) -> None:
+    path = tmp_path / "hermes.jsonl"
+    path.write_bytes(line(RESULTS) + b"\n")
+    assert [f.code for f in Linter().lint_path(path)] == []
