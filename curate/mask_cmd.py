@@ -241,7 +241,7 @@ def _mask_all(args: Any, policy: MaskPolicy, tokenizer: Any, masker: Masker, too
     for note in notes:
         sys.stderr.write(f"curate: note: {clean(note)}\n")
     tally.examples = n_examples
-    todo = tally.refusal(args.paths, args.allow_empty)
+    todo = tally.refusal([*args.paths, *(a for t in args.tools for a in ("--tools", t))], args.allow_empty)
     if todo is not None:
         return print_refusal(tally.line(), todo)
     if writer is not None:

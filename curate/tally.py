@@ -98,11 +98,12 @@ class Tally:
                  ((n_unreadable, "unreadable", self.unreadable), (n_dropped, "dropped", self.dropped)) if n]
         return f"{head}; {', '.join(parts)}"
 
-    def refusal(self, inputs: Sequence[str], allow_empty: bool = False) -> str | None:
+    def refusal(self, lint_args: Sequence[str], allow_empty: bool = False) -> str | None:
         """What to do when the result is refused (one line), or None when it is not: more than half of the
-        records unreadable, or nothing kept without `allow_empty`."""
+        records unreadable, or nothing kept without `allow_empty`. `lint_args`: the inputs and `--tools` options
+        of the `curate lint` command the advice gives, to see each record's problem."""
         n_unreadable = self.unreadable.total()
-        lint = f"`curate lint {shlex.join(inputs)}`" if inputs else "`curate lint INPUT`"
+        lint = f"`curate lint {shlex.join(lint_args)}`" if lint_args else "`curate lint INPUT`"
         see_why = (f"{lint} shows why at each record's line (RS001, RS002); a file in a format curate does not "
                    "read needs converting to one it reads (README: Formats read).")
         if n_unreadable * 2 > self.records:

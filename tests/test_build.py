@@ -523,7 +523,12 @@ def test_a_build_whose_records_all_fail_the_lint_gate_says_what_to_do(tmp_path: 
     records = [{**_chat(i), "messages": [_chat(i)["messages"][0], call]} for i in range(4)]
     data = tmp_path / "calls.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    res = run_cli("build", str(data), "-o", str(tmp_path / "o"), env={"CURATE_CACHE": cache}, cwd=tmp_path)
+    tools = tmp_path / "other_tools.json"  # a --tools file that does not define the tool called
+    tools.write_text(json.dumps([{"type": "function", "function": {"name": "get_time", "parameters": {
+        "type": "object", "properties": {}}}}]), encoding="utf-8")
+    res = run_cli("build", str(data), "--tools", str(tools), "-o", str(tmp_path / "o"), env={"CURATE_CACHE": cache},
+                  cwd=tmp_path)
     assert res.returncode == 1, res.stderr
     assert "curate: error: kept 0 of 4 records; 4 dropped (lint errors ×4)" in res.stderr
+    assert f"`curate lint {data} --tools {tools}` shows the errors" in res.stderr  # the build's view of the tools
     assert "(--tools)" in res.stderr and "--keep-invalid" in res.stderr and "--allow-empty" in res.stderr

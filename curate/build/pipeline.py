@@ -275,7 +275,8 @@ class Build:
         """Raise `BuildRefused` when most records are unreadable, or when nothing is kept (so far: the steps
         only drop) and the build does not allow an empty result (`--allow-empty`)."""
         tally = self.tally()
-        todo = tally.refusal([str(p) for p in self.inputs], self.allow_empty)
+        lint_args = [*(str(p) for p in self.inputs), *(a for t in self.tools_files for a in ("--tools", str(t)))]
+        todo = tally.refusal(lint_args, self.allow_empty)
         if todo is not None:
             raise BuildRefused(tally.line(), todo)
 
