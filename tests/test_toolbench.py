@@ -158,3 +158,9 @@ def test_element_lines_follow_the_json_structure_not_the_text() -> None:
     assert element_lines(text, ("b",), 3) == [6, 8, 9]  # the last `b`, as decoding keeps it
     assert element_lines(text, ("c", 1), 1) == [12]
     assert element_lines(text, ("missing",), 2) == [1, 1]
+    # with the decoded value, the array is found where its key is written, and only where it decodes the same
+    value = json.loads(text)
+    assert element_lines(text, ("b",), 3, value) == [6, 8, 9]
+    nested = '{\n "tree": {"b": [\n  1]},\n "b": [\n  1]\n}\n'
+    assert element_lines(nested, ("b",), 1, json.loads(nested)) == [5]  # `b` written twice: the walk
+    assert element_lines(nested, ("tree", "b"), 1, json.loads(nested)) == [3]

@@ -46,6 +46,12 @@ def iter_raw(path: str | os.PathLike[str], max_record_bytes: int = DEFAULT_MAX_R
         return
     if not fs.exists():
         raise ReadError(f"{p}: no such file or directory")
+    yield from _iter_file(fs, max_record_bytes)
+
+
+def _iter_file(fs: Path, limit: int) -> Iterator[RawRecord]:
+    """The records of a file (known to be one: a folder's data files are not looked at again)."""
+    p = str(fs)
     suffix = fs.suffix.lower()
     if suffix == ".parquet":
         yield from iter_parquet(fs)
@@ -55,7 +61,7 @@ def iter_raw(path: str | os.PathLike[str], max_record_bytes: int = DEFAULT_MAX_R
     except OSError as e:
         raise ReadError(f"{p}: cannot open: {e.strerror}") from None
     with fh:
-        yield from _iter_stream(fh, p, suffix, max_record_bytes)
+        yield from _iter_stream(fh, p, suffix, limit)
 
 
 def _iter_stream(fh: Any, path: str, suffix: str, limit: int) -> Iterator[RawRecord]:
@@ -167,7 +173,7 @@ def _iter_folder(path: Path, limit: int) -> Iterator[RawRecord]:
     found = False
     for f in data_files(path):
         found = True
-        yield from iter_datasets_folder(f) if f.is_dir() else iter_raw(f, limit)
+        yield from iter_datasets_folder(f) if f.is_dir() else _iter_file(f, limit)
     if not found:
         raise ReadError(f"{path}: a folder with no datasets files and no .jsonl/.json/.parquet files")
 
@@ -179,16 +185,18 @@ def data_files(folder: Path) -> Iterator[Path]:
     build's OUT, a training run) are skipped: an output is never read back as input. Raises `ReadError` for
     a folder that cannot be listed."""
     try:
-        entries = sorted(folder.iterdir())
+        with os.scandir(folder) as it:  # a DirEntry knows its type without a stat() on most file systems
+            entries = sorted(it, key=lambda e: e.name)
     except OSError as e:
         raise ReadError(f"{folder}: cannot list the folder: {e.strerror}") from None
     for entry in entries:
         if entry.name.startswith("."):
             continue
+        path = folder / entry.name
         if entry.is_dir():
-            if is_datasets_folder(entry):
-                yield entry
-            elif entry.name not in SIDECAR_DIRS and not entry.is_symlink() and not is_output_folder(entry):
-                yield from data_files(entry)
-        elif entry.suffix.lower() in DATA_SUFFIXES and entry.is_file():
-            yield entry
+            if is_datasets_folder(path):
+                yield path
+            elif entry.name not in SIDECAR_DIRS and not entry.is_symlink() and not is_output_folder(path):
+                yield from data_files(path)
+        elif os.path.splitext(entry.name)[1].lower() in DATA_SUFFIXES and entry.is_file():
+            yield path

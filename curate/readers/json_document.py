@@ -45,7 +45,8 @@ def iter_json_document(fh: Any, path: str, limit: int) -> Iterator[RawRecord]:
     if held is None:
         yield RawRecord(path, 1, data=value)
         return
-    for line, record in zip(element_lines(text, held.at, len(held.records)), held.records, strict=True):
+    lines = element_lines(text, held.at, len(held.records), value)
+    for line, record in zip(lines, held.records, strict=True):
         yield RawRecord(path, line, data=record)
 
 
@@ -64,13 +65,22 @@ _WS = re.compile(r"[ \t\r\n]*")
 _scan = make_scanner(json.JSONDecoder())
 
 
-def element_lines(text: str, at: tuple[str | int, ...], count: int) -> list[int]:
+def element_lines(text: str, at: tuple[str | int, ...], count: int, value: Any = None) -> list[int]:
     """The 1-based line each of the first `count` elements of the array at path `at` starts on in a JSON
-    text (already decoded once: it is valid JSON). Values off the path are skipped by the C scanner; a path
-    that cannot be followed (it cannot be, for the text a split came from) puts every element at line 1."""
+    text (already decoded once, to `value` when given: it is valid JSON).
+
+    With `value`, when the path's last key is written once in the text (`"train_messages":`, which only a key
+    can be: inside a string the quotes are escaped), the array is read there, and taken when it decodes to
+    the one `value` holds, so the rest of the document (ToolBench's search tree) is not decoded again; else
+    the path is followed from the root, values off it skipped by the C scanner. A path that cannot be followed (it
+    cannot be, for the text a split came from) puts every element at line 1."""
+    if count == 0:
+        return []
     try:
-        starts = _element_starts(text, at)
-    except (ValueError, IndexError, StopIteration, RecursionError):
+        starts = _starts_at_key(text, at, value) if value is not None else None
+        if starts is None:
+            starts = _element_starts(text, at)
+    except (ValueError, IndexError, KeyError, TypeError, StopIteration, RecursionError):
         starts = None
     if starts is None or len(starts) < count:
         return [1] * count
@@ -85,6 +95,34 @@ def element_lines(text: str, at: tuple[str | int, ...], count: int) -> list[int]
 def _ws(text: str, pos: int) -> int:
     """`pos` moved past any JSON whitespace."""
     return _WS.match(text, pos).end()  # type: ignore[union-attr]  # `*`: it always matches
+
+
+def _starts_at_key(text: str, at: tuple[str | int, ...], value: Any) -> list[int] | None:
+    """Where each element of the array at `at` starts, found where the path's last key is written, when it is
+    written once and its array decodes to the one `value` holds at `at`; else None."""
+    if not at or not isinstance(at[-1], str):
+        return None
+    target = value
+    for step in at:
+        target = target[step]
+    if not isinstance(target, list):
+        return None
+    key = re.compile(re.escape(json.dumps(at[-1])) + r"[ \t\r\n]*:[ \t\r\n]*\[")
+    found = key.findall(text, 0)
+    if len(found) != 1:
+        return None
+    starts, items = [], []
+    pos = _ws(text, key.search(text).end())  # type: ignore[union-attr]  # found once
+    if text[pos] != "]":
+        while True:
+            item, end = _scan(text, pos)
+            starts.append(pos)
+            items.append(item)
+            pos = _ws(text, end)
+            if text[pos] != ",":
+                break
+            pos = _ws(text, pos + 1)
+    return starts if items == target else None
 
 
 def _element_starts(text: str, at: tuple[str | int, ...]) -> list[int] | None:
