@@ -445,10 +445,11 @@ def test_datasets_split_saves_what_from_list_saves(tmp_path: Path, built: Path) 
         assert (tmp_path / "gathered" / name).read_bytes() == (tmp_path / "listed" / name).read_bytes(), name
 
 
-def test_an_empty_input_builds_an_empty_set(tmp_path: Path, cache: str) -> None:
+def test_an_empty_input_builds_an_empty_set_when_allowed(tmp_path: Path, cache: str) -> None:
+    """Refused by default (test_a_build_that_keeps_nothing_or_reads_too_little_is_refused); with two processes too."""
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    result = build([empty], tmp_path / "o", BuildConfig(num_proc=2))
+    result = build([empty], tmp_path / "o", BuildConfig(num_proc=2), allow_empty=True)
     assert result.manifest.records_in == 0 and result.train == result.eval == 0
     assert (tmp_path / "o" / "train.jsonl").read_text() == ""
     assert check_invariant(result.manifest) == []
