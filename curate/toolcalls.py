@@ -161,7 +161,7 @@ def parse_message_calls(message: Message, message_index: int, blocks: Blocks | N
                 call = parse_call_text(inner, message_index=message_index, block_index=offset + j)
                 call.start = start
                 calls.append(call)
-        elif not calls:
+        elif not calls and (_ACTION_INPUT in content or content.rstrip()[-1:] == "]"):  # find_written_calls' tests
             written = find_written_calls(content, message_index)
             if written is not None:
                 return written.calls

@@ -37,6 +37,7 @@ class TC010(Rule):
     name = "non-canonical-call-syntax"
     group = "tool-calls"
     severity = "warning"
+    skip_when = "calls_canonical"
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
         for i, calls in enumerate(ctx.calls):

@@ -25,7 +25,7 @@ class TC011(CallRule):
 
     code = "TC011"
     name = "empty-call-list"
-    skip_when = None  # an empty answer `[]` is no call issue: `check` looks for it too
+    skip_when = "calls_canonical"  # not `no_call_issues`: an answer `[]` is no call issue
     skip_plain_calls = True  # a plain call parsed: it is not empty
 
     def check_call(self, call: CheckedCall) -> Iterator[str]:
@@ -33,7 +33,8 @@ class TC011(CallRule):
             yield call.parsed.error
 
     def check(self, ctx: RecordContext) -> Iterator[Finding]:
-        yield from super().check(ctx)
+        if ctx.call_issues:
+            yield from super().check(ctx)
         assert ctx.record is not None
         messages = ctx.record.messages
         empty = [i for i, m in enumerate(messages)

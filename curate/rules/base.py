@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, get_args
 
 from curate.records import Finding, FunctionSpec, Message, Severity, Trajectory
-from curate.toolcalls import OPEN_TAG, Blocks, ParsedCall, find_blocks, parse_message_calls
+from curate.toolcalls import NON_CANONICAL, OPEN_TAG, Blocks, ParsedCall, find_blocks, parse_message_calls
 from curate.validate import ArgumentError, CompiledTool, ErrorKind, PatternClock, SchemaCache
 
 # Tag-like tokens near the protocol's own tags: `<tool-call>`, `<toolcall>`, `< think >`, `<Think>`, ...
@@ -301,6 +301,21 @@ class RecordContext:
     def no_call_issues(self) -> bool:
         """True when the per-call rules (TC001-TC006, TC008, TC009) have nothing to report."""
         return not self.call_issues
+
+    @cached
+    def calls_canonical(self) -> bool:
+        """True when TC010 and TC011 have nothing to report: no call is written in another syntax than
+        `<tool_call>` JSON (`curate.toolcalls.NON_CANONICAL`) or with nothing in it, and no assistant turn
+        without calls ends with `]` (which an empty call list `[]` does)."""
+        assert self.record is not None
+        for calls, m in zip(self.calls, self.record.messages, strict=True):
+            if calls:
+                for call in calls:
+                    if call.syntax in NON_CANONICAL or call.empty:
+                        return False
+            elif m.role == "assistant" and m.content and m.content.rstrip()[-1:] == "]":
+                return False
+        return True
 
     @cached
     def _tags(self) -> list[list[Tag]]:
