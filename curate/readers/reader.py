@@ -80,7 +80,10 @@ def canonical_record(text: bytes) -> Trajectory | None:
     for m in record.messages:
         if m.__pydantic_extra__ or (m.role == "tool" and m.content and _may_split(m.content)):
             return None
-    return record if record.tools else with_prompt_tools(record)
+    messages = record.messages
+    if record.tools or not messages or messages[0].role != "system":
+        return record  # the common case: tools of its own, or no system prompt to declare any
+    return with_prompt_tools(record)
 
 
 def _may_split(content: str) -> bool:

@@ -1,8 +1,8 @@
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from curate.readers.prompt_tools import SYSTEM_PROMPT, may_declare_tools, prompt_tools_of
-from curate.records import Finding, FunctionSpec
+from curate.records import Finding
 from curate.rules.base import RecordContext, Rule
 from curate.validate import normalise_schema
 
@@ -42,12 +42,16 @@ class TS002(Rule):
     group = "tool-calls"
     severity = "warning"
 
-    def check(self, ctx: RecordContext) -> Iterator[Finding]:
+    def check(self, ctx: RecordContext) -> Iterable[Finding]:
+        assert ctx.record is not None
+        messages = ctx.record.messages
+        if not messages or messages[0].role != "system" or not may_declare_tools(messages[0].content):
+            return ()  # the common case, on every record: no system prompt that may declare tools
+        return list(self._findings(ctx))
+
+    def _findings(self, ctx: RecordContext) -> Iterator[Finding]:
         assert ctx.record is not None
         record = ctx.record
-        messages = record.messages
-        if not messages or messages[0].role != "system" or not may_declare_tools(messages[0].content):
-            return  # the common case: no system prompt that may declare tools
         found = prompt_tools_of(record)
         if found is None:
             return
@@ -56,8 +60,8 @@ class TS002(Rule):
             yield ctx.finding(self, f"tools declared in the system prompt cannot be read: {problem}{unchecked}", 0)
         if not record.tools or record.tools_source == SYSTEM_PROMPT or not found.specs:
             return
-        own = {spec.function.name: spec.function for spec in record.tools}
-        declared = {spec["function"]["name"]: FunctionSpec.model_validate(spec["function"]) for spec in found.specs}
+        own = {spec.function.name: spec.function.parameters for spec in record.tools}
+        declared = {spec["function"]["name"]: spec["function"].get("parameters") for spec in found.specs}
         only_prompt = [name for name in declared if name not in own]
         only_tools = [name for name in own if name not in declared]
         if only_prompt:
@@ -66,9 +70,9 @@ class TS002(Rule):
         if only_tools:
             yield ctx.finding(self, f"`tools` defines {_names(only_tools)}, which the system prompt does not "
                                     "declare (the model is not shown it)", 0)
-        for name, spec in declared.items():
-            if name in own:
-                difference = _difference(_signature(spec), _signature(own[name]))
+        for name, parameters in declared.items():
+            if name in own and parameters != own[name]:  # equal schemas (the common case) agree at once
+                difference = _difference(_signature(parameters), _signature(own[name]))
                 if difference:
                     yield ctx.finding(self, f"`{name}` differs between the system prompt and `tools`: {difference} "
                                             "(calls are checked against `tools`)", 0)
@@ -77,9 +81,9 @@ class TS002(Rule):
 Signature = tuple[list[str], set[str], dict[str, Any]]
 
 
-def _signature(spec: FunctionSpec) -> Signature:
+def _signature(parameters: dict[str, Any] | None) -> Signature:
     """What a tool's callers depend on: its parameter names, the required ones and each one's type."""
-    schema = normalise_schema(spec.parameters or {})
+    schema = normalise_schema(parameters or {})
     props = schema.get("properties") if isinstance(schema, dict) else None
     props = props if isinstance(props, dict) else {}
     required = schema.get("required") if isinstance(schema, dict) else None
