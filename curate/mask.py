@@ -71,7 +71,9 @@ class MaskPolicy(BaseModel):
     calls: CallStyle = Field(
         "canonical", description="calls written as ReAct steps, Python-style call lists or Python dict literals: "
         "rewritten as <tool_call> JSON (canonical; the ReAct thought as <think>, a Finish final answer as the "
-        "answer), or trained as written (as-written)")
+        "answer), or trained as written (as-written: a ReAct thought is then text that `think` does not drop, "
+        "though `mask` masks it). The system prompt is never rewritten: one that describes the written format "
+        "then describes another than the calls'")
 
 
 class MaskError(ValueError):
