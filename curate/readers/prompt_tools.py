@@ -87,9 +87,7 @@ def declared_tools(text: str | None) -> PromptTools | None:
 def _declared_tools(text: str) -> PromptTools | None:
     items: list[tuple[Any, str]] = []
     problems: list[str] = []
-    if _OPEN in text and _read_tools_blocks(text, items, problems):
-        pass
-    else:
+    if not (_OPEN in text and _read_tools_blocks(text, items, problems)):  # no <tools> block with anything in it
         _read_preamble_list(text, items, problems)
     if not items and not problems:
         return None
