@@ -4,12 +4,15 @@ written when asked, and masked with a clean audit either way."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from curate.build import build
 from curate.buildconfig import BuildConfig, load_build_config
@@ -148,3 +151,23 @@ def test_an_unknown_calls_value_is_a_config_error(tmp_path: Path) -> None:
     config.write_text('[export]\ncalls = "json"\n')
     with pytest.raises(BuildConfigError, match=r"\[export\] calls"):
         load_build_config(config)
+
+
+PIECES = ["Thought: look it up.", "\n", "Action: get_weather", "Action: Finish", "Action Input: ", '{"city": "Oslo"}',
+          '{"return_type": "give_answer", "final_answer": "21 °C"}', "[", "]", 'f(a=1)', ", ", "Get Info(id=2)",
+          "<think>", "</think>", "<tool_call>", "</tool_call>", "It is 21 °C.", " ", "[]", "(", ")"]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=14).map("".join))
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+def test_segments_tile_every_assistant_body(body: str) -> None:
+    from curate.render import segment_assistant
+
+    body = body.strip()
+    segments = segment_assistant(body, 7)
+    if not body:
+        assert segments == []
+        return
+    assert segments[0].start == 7 and segments[-1].end == 7 + len(body)
+    assert all(a.end == b.start for a, b in itertools.pairwise(segments))
+    assert all(s.end > s.start for s in segments)
