@@ -16,6 +16,7 @@ ones are what a careful author of that dataset would publish.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -55,8 +56,16 @@ def keys(findings: list[dict[str, Any]]) -> list[Key]:
     return sorted((f["line"], f["code"], f.get("message_index")) for f in findings)
 
 
-def test_every_format_has_a_fixture() -> None:
-    assert len(FIXTURES) >= 10, f"only {FIXTURES} under {FORMATS}"
+def test_readme_formats_table_and_fixtures_agree() -> None:
+    """Every row of the README's "Formats read" table names its fixture, and every fixture has its row."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Formats read"):]
+    section = section[:section.index("\n#")]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Format")]
+    named = [m[1] for line in rows if (m := re.match(r"\| [^|]*\(`([a-z_]+)`\) \|", line))]
+    assert len(named) == len(rows), f"rows without a (`fixture`) name: {[r[:60] for r in rows if '(`' not in r]}"
+    assert sorted(named) == FIXTURES
+    assert len(FIXTURES) >= 9
 
 
 @pytest.mark.parametrize("name", FIXTURES)

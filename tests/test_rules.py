@@ -226,3 +226,17 @@ def test_an_argument_error_kind_without_a_rule_fails_at_once(monkeypatch: pytest
     call_rules.cache_clear()
     with pytest.raises(RuntimeError, match="TC006 and TC005 both report `type`"):
         call_rules()
+
+
+def test_readme_rules_table_lists_every_rule_with_its_name_and_severity() -> None:
+    """The README's rule table is what users read first: it must name every rule as the code does."""
+    import re
+    from pathlib import Path
+
+    from curate.rules import all_rules
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = {m[1]: (m[2], m[3]) for m in re.finditer(r"^\| ([A-Z]{2}\d{3}) \| ([a-z-]+) \| (error|warning) \|",
+                                                      readme, re.MULTILINE)}
+    rules = {code: (r.name, r.severity) for code, r in all_rules().items()}
+    assert table == rules
