@@ -1,5 +1,6 @@
 """Hermes writes the results of parallel calls as one tool turn of several `<tool_response>` blocks
-(Hermes-Function-Calling's `functioncall.py`): read as one tool message per block, they pair with their calls."""
+(Hermes-Function-Calling's `functioncall.py`): read as one tool message per block, they pair with their calls.
+A result wrapped in its `<tool_response>` tags is read without them: the renderer writes the tags, once."""
 
 from __future__ import annotations
 
@@ -25,21 +26,34 @@ def line(results: str) -> bytes:
         {"role": "tool", "content": results}, {"role": "assistant", "content": "A1 shipped; B2 is delayed."}]}).encode()
 
 
-def test_several_blocks_are_one_tool_message_each_as_written() -> None:
+FIRST = '{"name": "track_order", "content": {"status": "shipped"}}'
+SECOND = '{"name": "track_order", "content": {"status": "delayed"}}'
+
+
+def test_several_blocks_are_one_tool_message_each_without_their_tags() -> None:
     record = Trajectory.model_validate(adapt(json.loads(line(RESULTS))))
     assert [m.role for m in record.messages] == ["user", "assistant", "tool", "tool", "assistant"]
-    assert record.messages[2].content == RESULTS.split("\n<tool_response>")[0]
-    assert record.messages[3].content == "<tool_response>" + RESULTS.split("\n<tool_response>")[1].rstrip("\n")
+    assert [record.messages[2].content, record.messages[3].content] == [FIRST, SECOND]
     assert readers.canonical_record(line(RESULTS)) is None  # the one-pass path leaves it to adaptation
 
 
-def test_one_block_or_text_around_the_blocks_stays_whole() -> None:
+def test_one_wrapped_result_is_unwrapped_and_text_around_the_blocks_stays_whole() -> None:
     one = RESULTS.split("\n<tool_response>")[0]
-    for results in (one, "Both looked up:\n" + RESULTS, RESULTS + "done", RESULTS[:-20]):
+    record = Trajectory.model_validate(adapt(json.loads(line(one))))
+    assert [m.content for m in record.messages if m.role == "tool"] == [FIRST]
+    assert readers.canonical_record(line(one)) is None
+    for results in ("Both looked up:\n" + RESULTS, RESULTS + "done", RESULTS[:-20]):
         record = Trajectory.model_validate(adapt(json.loads(line(results))))
         assert [m.content for m in record.messages if m.role == "tool"] == [results]
-    fast = readers.canonical_record(line(one))
-    assert fast is not None and fast.messages[2].content == one
+
+
+def test_a_wrapped_result_is_rendered_in_one_pair_of_tags() -> None:
+    from curate.render import render_chatml
+
+    record = Trajectory.model_validate(adapt(json.loads(line(RESULTS))))
+    text = render_chatml(record).text
+    assert text.count("<tool_response>") == 2 == text.count("</tool_response>")
+    assert f"<tool_response>\n{FIRST}\n</tool_response>" in text
 
 
 def test_the_results_of_parallel_calls_pair_with_them(tmp_path: Path) -> None:

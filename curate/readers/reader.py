@@ -62,8 +62,8 @@ def canonical_record(text: bytes) -> Trajectory | None:
     bytes in one pass (pydantic-core parses and validates together); None when the line needs the
     general path: anything the validator rejects (unpaired surrogate escapes among it: pydantic-core
     refuses them as json is told to), a message with keys that adaptation would change (legacy
-    `function_call`, extra keys), a tool message holding a JSON list or several `<tool_response>` blocks
-    (several results, which adaptation may split: `shapes.messages.split_results`), and texts where JSON
+    `function_call`, extra keys), a tool message holding a JSON list or `<tool_response>` blocks
+    (results which adaptation may split or unwrap: `shapes.messages.split_results`), and texts where JSON
     parsers differ (`NaN`/`Infinity`, integers of 19 digits or more). On the lines it accepts it gives the
     same record as decoding, adapting and validating do (tools declared in the system prompt of a record
     without `tools` included: `with_prompt_tools`); a test holds it to that."""
@@ -87,10 +87,10 @@ def canonical_record(text: bytes) -> Trajectory | None:
 
 
 def _may_split(content: str) -> bool:
-    """Whether adaptation may split a tool message (`shapes.messages.split_results`): a JSON list, or several
-    `<tool_response>` blocks."""
+    """Whether adaptation may split a tool message or unwrap its result (`shapes.messages.split_results`): a JSON
+    list, or `<tool_response>` blocks."""
     text = content.lstrip()
-    return text.startswith("[") or (text.startswith("<tool_response>") and text.count("<tool_response>") > 1)
+    return text.startswith("[") or text.startswith("<tool_response>")
 
 
 class RecordReader:

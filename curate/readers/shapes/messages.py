@@ -13,8 +13,8 @@ once, at read time:
 - content parts: OpenAI's `{"type": "text", "text": …}` and LLaMA-Factory's `{"type": "text"|"reasoning"|
   "tool_call", "value": …}`; a `tool_call` part is a `<tool_call>` block.
 - one tool message holding several results as a JSON list becomes one tool message per result (`split_results`),
-  and so does one holding several `<tool_response>` blocks (as Hermes writes the results of parallel calls), each
-  block kept as written.
+  and so does one holding several `<tool_response>` blocks (as Hermes writes the results of parallel calls); a
+  result wrapped in `<tool_response>` tags loses them (the renderer writes them: kept, they would be doubled).
 """
 
 from __future__ import annotations
@@ -282,11 +282,13 @@ def _call_count(m: dict[str, Any]) -> int:
 def _results(m: dict[str, Any], calls: int) -> list[dict[str, Any]] | None:
     """The tool messages `m` holds (see `split_results`), or None to keep it whole."""
     content = m.get("content")
-    if not isinstance(content, str) or m.get("name") is not None or m.get("tool_call_id") is not None:
+    if not isinstance(content, str):
         return None
     text = content.strip()
     if text.startswith(_RESPONSE_OPEN):
         return _response_blocks(m, text)
+    if m.get("name") is not None or m.get("tool_call_id") is not None:
+        return None
     if not text.startswith("[") or (calls < 2 and '"name"' not in text):
         return None  # neither named results nor the results of several calls: not worth parsing
     items, err = load_text(text)
@@ -303,8 +305,11 @@ _RESPONSE_OPEN, _RESPONSE_CLOSE = "<tool_response>", "</tool_response>"
 
 
 def _response_blocks(m: dict[str, Any], text: str) -> list[dict[str, Any]] | None:
-    """One tool message per `<tool_response>` block, as written, when `text` is two or more such blocks and nothing
-    else (Hermes's tool turn after parallel calls); None otherwise."""
+    """The results of a tool message written in `<tool_response>` blocks and nothing else (Hermes, and records
+    rendered for it), each block's text without its tags: the renderer writes them, and a result kept in its
+    tags would be trained on in two. Several blocks (Hermes's tool turn after parallel calls) are one tool message
+    each, unless the message names its tool or call (it answers one call: its blocks stay together). None when
+    `text` holds anything else."""
     blocks: list[str] = []
     pos = 0
     while pos < len(text):
@@ -313,12 +318,16 @@ def _response_blocks(m: dict[str, Any], text: str) -> list[dict[str, Any]] | Non
         end = text.find(_RESPONSE_CLOSE, pos + len(_RESPONSE_OPEN))
         if end < 0:
             return None
-        end += len(_RESPONSE_CLOSE)
-        blocks.append(text[pos:end])
-        pos = end
+        inner = text[pos + len(_RESPONSE_OPEN):end]
+        if _RESPONSE_OPEN in inner:
+            return None
+        blocks.append(inner.strip())
+        pos = end + len(_RESPONSE_CLOSE)
         while pos < len(text) and text[pos].isspace():
             pos += 1
-    return [{**m, "content": block} for block in blocks] if len(blocks) > 1 else None
+    if len(blocks) > 1 and (m.get("name") is not None or m.get("tool_call_id") is not None):
+        return [{**m, "content": "\n".join(f"{_RESPONSE_OPEN}\n{b}\n{_RESPONSE_CLOSE}" for b in blocks)}]
+    return [{**m, "content": block} for block in blocks]
 
 
 def _is_named_result(item: Any) -> bool:
