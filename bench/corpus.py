@@ -93,7 +93,8 @@ def format_corpus(fixture: dict[str, Any], n: int, out: Path) -> tuple[Path, int
     """A fixture scaled to about `n` records: the path to lint and how many records it holds.
 
     JSON Lines are repeated line by line (ids get `~K`, as in `scaled_corpus`); a JSON array's elements
-    likewise; a folder of files (ToolBench answers) is copied whole, `n / records` times."""
+    likewise; the files of a folder (ToolBench answers) are copied `n / records` times beside
+    themselves, as `STEM~K`."""
     data: Path = fixture["data"]
     copies = max(1, round(n / fixture["records"]))
     out.mkdir(parents=True, exist_ok=True)
@@ -101,9 +102,10 @@ def format_corpus(fixture: dict[str, Any], n: int, out: Path) -> tuple[Path, int
         target = out / "data"
         if not target.is_dir():
             files = sorted(p for p in data.rglob("*") if p.is_file())
-            for k in range(copies):
+            for k in range(copies):  # copies beside their original, as a bigger release would hold them
                 for f in files:
-                    dest = target / f"copy{k}" / f.relative_to(data)
+                    rel = f.relative_to(data)
+                    dest = target / rel.parent / (f"{f.stem}~{k}{f.suffix}" if k else f.name)
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     dest.write_bytes(f.read_bytes())
         return target, copies * fixture["records"]

@@ -75,3 +75,19 @@ def test_keep_runs_one_stage_again_and_keeps_the_others(tmp_path: Path, monkeypa
     with pytest.raises(SystemExit) as e:  # full figures beside quick ones would mislead
         run_all.main(["--only", "broken", "--keep", "--out", str(tmp_path)], log=[].append)
     assert e.value.code == 2
+
+
+def test_format_corpora_hold_the_records_they_claim(tmp_path: Path) -> None:
+    """The per-format lint rows divide by the record count `format_corpus` returns: it must be what is read."""
+    from bench.corpus import format_corpus, format_fixtures
+    from curate.readers import RecordReader
+
+    fixtures = dict(format_fixtures())
+    assert {"toolbench", "xlam", "toolllama"} <= set(fixtures)
+    for name in ("toolbench", "xlam", "toolllama"):
+        corpus, count = format_corpus(fixtures[name], 3 * fixtures[name]["records"], tmp_path / name)
+        results = list(RecordReader().read(corpus))
+        assert count == len(results) == 3 * fixtures[name]["records"]
+        assert all(r.record is not None for r in results)
+        ids = [r.record.id for r in results if r.record is not None and r.record.id is not None]
+        assert len(ids) == len(set(ids))  # copies get ids of their own: no RS004 flood in the figures
