@@ -445,6 +445,23 @@ def test_datasets_split_saves_what_from_list_saves(tmp_path: Path, built: Path) 
         assert (tmp_path / "gathered" / name).read_bytes() == (tmp_path / "listed" / name).read_bytes(), name
 
 
+def test_datasets_split_keeps_a_column_that_only_later_rows_have() -> None:
+    """`tools_source` is set only on records whose tools came from their system prompt: when the first row has
+    none, `from_list` drops the column for every row; the build's folder keeps it, null where a row lacks it."""
+    from curate.build import DatasetsSplit, datasets_row
+
+    base = {"id": "a", "messages": [{"role": "user", "content": "hi"}], "tools": []}
+    gathered = DatasetsSplit(batch_size=2)
+    for k in range(5):
+        row = {**base, "id": f"r{k}"}
+        if k in (2, 4):
+            row["tools_source"] = "system prompt"
+        gathered.add(datasets_row(row))
+    ds = gathered.dataset("f" * 16)
+    assert ds["tools_source"] == [None, None, "system prompt", None, "system prompt"]
+    assert ds["id"] == [f"r{k}" for k in range(5)] and len(ds["messages"]) == 5
+
+
 def test_an_empty_input_builds_an_empty_set_when_allowed(tmp_path: Path, cache: str) -> None:
     """Refused by default (test_a_build_that_keeps_nothing_or_reads_too_little_is_refused); with two processes too."""
     empty = tmp_path / "empty.jsonl"

@@ -81,25 +81,35 @@ class DatasetsSplit:
     """One split of the `datasets` folder, gathered row by row while its JSON Lines file is written.
 
     `dataset()` gives what `Dataset.from_list` makes of the rows, without holding them: columns are the
-    first row's keys, each small column's type is inferred from all its values (kept: they are small),
-    and the JSON text columns are built into Arrow strings a batch at a time and joined into one array,
-    as `from_list` has them, so that `save_to_disk` writes the same bytes.
+    first row's keys (and any a later row adds, null before it), each small column's type is inferred
+    from all its values (kept: they are small), and the JSON text columns are built into Arrow strings a
+    batch at a time and joined into one array, as `from_list` has them, so that `save_to_disk` writes the
+    same bytes.
     """
 
     def __init__(self, batch_size: int = 1000) -> None:
         self.batch_size = batch_size
         self.columns: list[str] | None = None
+        self.rows = 0
         self.small: dict[str, list[Any]] = {}
         self.pending: dict[str, list[Any]] = {}
         self.chunks: dict[str, list[Any]] = {}
 
     def add(self, row: dict[str, Any]) -> None:
-        """One row, as `datasets_row` gives it."""
+        """One row, as `datasets_row` gives it. A key first seen in a later row (`tools_source` on the records
+        whose tools came from their system prompt, say) becomes a column too, null in the rows before it:
+        `from_list` would drop it silently."""
         if self.columns is None:
             self.columns = list(row)
             self.small = {k: [] for k in self.columns if k not in _TEXT_COLUMNS}
             self.pending = {k: [] for k in self.columns if k in _TEXT_COLUMNS}
             self.chunks = {k: [] for k in self.pending}
+        elif len(row) > len(self.columns) or any(k not in self.small and k not in self.pending for k in row):
+            for k in row:
+                if k not in self.small and k not in self.pending:
+                    self.columns.append(k)
+                    self.small[k] = [None] * self.rows
+        self.rows += 1
         for k, values in self.small.items():
             values.append(row.get(k))
         for k, values in self.pending.items():
