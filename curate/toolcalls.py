@@ -365,7 +365,8 @@ def _load_json_stdlib(text: str) -> tuple[Any, str | None]:
     try:
         return _DECODER.decode(text), None
     except json.JSONDecodeError as e:
-        return None, f"{e.msg} at line {e.lineno} column {e.colno}"
+        msg = e.msg[:-3] if e.msg.endswith(" at") else e.msg  # "Unterminated string starting at"
+        return None, f"{msg} at line {e.lineno} column {e.colno}"
     except RecursionError:
         return None, "nesting is too deep to read"
     except ValueError as e:  # integer too long for int(), NaN/Infinity
