@@ -6,7 +6,8 @@ from curate.records import Finding
 from curate.rules.base import CallRule, CheckedCall, RecordContext, closest_name
 
 NO_TOOLS = "none: the record has no `tools` and none were given with --tools"
-UNREADABLE_PROMPT_TOOLS = "none: the tools its system prompt declares cannot be read (TS002 says why)"
+UNREADABLE_PROMPT_TOOLS = (": the tools its system prompt declares cannot be read (TS002 says why), "
+                           "so its calls are not checked")
 NAME_LIKENESS = 0.6
 """How alike (rapidfuzz's `ratio`, 0 to 1) a known name must be to be suggested for its name alone."""
 SHARED_ARGUMENTS = 0.5
@@ -57,7 +58,7 @@ class TC002(CallRule):
                 declared = prompt_tools_of(ctx.record)
                 if declared is not None and declared.problems:
                     finding = finding.model_copy(
-                        update={"message": finding.message.replace(NO_TOOLS, UNREADABLE_PROMPT_TOOLS)})
+                        update={"message": finding.message.replace(f" (known: {NO_TOOLS})", UNREADABLE_PROMPT_TOOLS)})
             yield finding
 
 
