@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from curate import __version__
-from curate.outputs import io_error_message
+from curate.outputs import Terminated, io_error_message, note_terminated, raise_if_terminated
 from curate.terminal import print_error
 
 
@@ -194,24 +194,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         except ValueError as e:
             return print_error(str(e))
     try:
-        if args.command == "lint":
-            return cmd_lint(args)
-        if args.command == "rule":
-            return cmd_rule(args)
-        if args.command == "build":
-            return cmd_build(args)
-        if args.command == "mask":
-            from curate.mask_cmd import cmd_mask
-
-            return cmd_mask(args)
-        if args.command in ("dedup", "bucket", "stats"):
-            from curate import stages_cmd
-
-            return _stage(getattr(stages_cmd, f"cmd_{args.command}"), args)
-        if getattr(args, "run", None) is not None:  # a plugin command: its `cmd_<name>`
-            return int(args.run(args))
-        parser.print_help()
-        return 2
+        code = _dispatch(parser, args)
+        raise_if_terminated()  # SIGTERM whose exception was swallowed (raised inside a `__del__`)
+        return code
     except (ConfigError, WorkerDied) as e:  # a worker of --jobs N killed (out of memory, say)
         sys.stdout.flush()
         return print_error(str(e))
@@ -224,9 +209,26 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return 143
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main process so that it unwinds like Ctrl-C: every `finally` removes its work
-    folders and temporary files, and the command exits 143."""
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """The command's handler, by name: `cmd_<name>(args) -> exit code`."""
+    if args.command == "lint":
+        return cmd_lint(args)
+    if args.command == "rule":
+        return cmd_rule(args)
+    if args.command == "build":
+        return cmd_build(args)
+    if args.command == "mask":
+        from curate.mask_cmd import cmd_mask
+
+        return cmd_mask(args)
+    if args.command in ("dedup", "bucket", "stats"):
+        from curate import stages_cmd
+
+        return _stage(getattr(stages_cmd, f"cmd_{args.command}"), args)
+    if getattr(args, "run", None) is not None:  # a plugin command: its `cmd_<name>`
+        return int(args.run(args))
+    parser.print_help()
+    return 2
 
 
 @contextlib.contextmanager
@@ -252,8 +254,10 @@ def unwind_on_sigterm() -> Iterator[None]:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        note_terminated()
         raise Terminated()
 
+    note_terminated(False)
     signal.signal(signal.SIGTERM, handler)
     _UNWINDING = True
     try:

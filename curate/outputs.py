@@ -259,3 +259,26 @@ def _read_pid(lock: Path) -> int | None:
         return int(lock.read_text().strip() or 0) or None
     except (OSError, ValueError):
         return None
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main process so that it unwinds like Ctrl-C: every `finally` removes its work
+    folders and temporary files, and the command exits 143 (`curate.cli.unwind_on_sigterm`)."""
+
+
+_terminated = False
+"""Set when SIGTERM arrived: the exception the handler raises can be swallowed (raised while Python runs a
+`__del__`, it is printed as "Exception ignored" and dropped), so commit points check this too."""
+
+
+def note_terminated(value: bool = True) -> None:
+    """Record (or, with False, forget) that SIGTERM arrived; the SIGTERM handler calls it before raising."""
+    global _terminated
+    _terminated = value
+
+
+def raise_if_terminated() -> None:
+    """Raise `Terminated` if SIGTERM arrived, even when the handler's own exception was swallowed: called
+    before an output is put in place, and between a build's steps."""
+    if _terminated:
+        raise Terminated()

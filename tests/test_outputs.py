@@ -241,3 +241,30 @@ def test_ctrl_c_during_a_parallel_build_unwinds_without_hanging(tmp_path: Path) 
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert list(out.iterdir()) == []  # no OUT, no work folder, no lock
+
+
+def test_a_sigterm_whose_exception_was_swallowed_still_stops_the_run(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raised while Python runs a `__del__` (regex's, during a build), the handler's exception is printed as
+    "Exception ignored" and dropped; the run must still stop: no output put in place, exit 143."""
+    import curate.cli as cli
+    from curate.build.export import replace_dir
+    from curate.outputs import Terminated, note_terminated
+
+    staged, out = tmp_path / "staged", tmp_path / "out"
+    staged.mkdir()
+    note_terminated()
+    try:
+        with pytest.raises(Terminated):
+            replace_dir(staged, out)
+        assert not out.exists() and staged.is_dir()
+
+        def swallowed(args: object) -> int:
+            return 0  # the command finished: its SIGTERM exception never reached it
+
+        monkeypatch.setattr(cli, "cmd_lint", swallowed)
+        parser = cli.build_parser()
+        assert cli._run(parser, parser.parse_args(["lint", str(tmp_path)])) == 143
+    finally:
+        note_terminated(False)
+    assert cli._run(parser, parser.parse_args(["lint", str(tmp_path)])) == 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from curate.build.gate import GatedRecord
 from curate.build.raw import file_sha256, quiet_datasets
+from curate.outputs import raise_if_terminated
 from curate.records import ToolSpec, Trajectory
 from curate.toolcalls import CallStyle, canonical_calls
 
@@ -168,6 +169,7 @@ def save_datasets_folder(out: Path, splits: dict[str, tuple[DatasetsSplit, Path]
 
 def replace_dir(tmp: Path, out: Path) -> None:
     """Move a finished output folder into place; the previous one survives until the last moment."""
+    raise_if_terminated()  # never put in place the output of a run told to stop
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():
         out.rename(old)

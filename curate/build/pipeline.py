@@ -70,6 +70,7 @@ from curate.build.raw import (
 from curate.buildconfig import BuildConfig
 from curate.jsonl import write_jsonl
 from curate.manifest import InputFile, Manifest, StageCount, check_invariant
+from curate.outputs import raise_if_terminated
 from curate.readers import RecordReader, load_tool_specs
 from curate.storage import Location
 from curate.tally import Tally
@@ -186,7 +187,7 @@ class Build:
         self.tools_files = list(tools_files)
         self.tokenizer = tokenizer
         self.references = list(decontaminate)
-        self.say = log or (lambda _msg: None)
+        self._log = log or (lambda _msg: None)
         self.engine = engine or LocalEngine()
         self.stages = {name: StageCount(stage=name, records_in=0, records_out=0) for name in STAGES}
         self.lint_counts: Counter[str] = Counter()
@@ -201,6 +202,11 @@ class Build:
         self.reference_files: list[InputFile] = []
         self.length_edges: list[int] = []
 
+
+    def say(self, msg: str) -> None:
+        """Tell the user the build reached a step; a SIGTERM whose exception was swallowed stops it here."""
+        raise_if_terminated()
+        self._log(msg)
     def prepare(self) -> None:
         """The workers' spec (config, `--tools`, tokenizer), this process's worker and the engine, before any step.
 
