@@ -60,3 +60,13 @@ def test_the_results_of_parallel_calls_pair_with_them(tmp_path: Path) -> None:
     path = tmp_path / "hermes.jsonl"
     path.write_bytes(line(RESULTS) + b"\n")
     assert [f.code for f in Linter().lint_path(path)] == []
+
+
+def test_a_hermes_result_naming_another_tool_is_tc012(tmp_path: Path) -> None:
+    """Hermes results carry `{"name": …, "content": …}`: that name is the message's, checked against the call."""
+    wrong = RESULTS.replace('"track_order", "content": {"status": "delayed"}', '"get_weather", "content": {}')
+    path = tmp_path / "hermes.jsonl"
+    path.write_bytes(line(wrong) + b"\n")
+    findings = list(Linter().lint_path(path))
+    assert [(f.code, f.message_index) for f in findings] == [("TC012", 3)]
+    assert "`get_weather`" in findings[0].message and "`track_order`" in findings[0].message

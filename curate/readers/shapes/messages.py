@@ -327,7 +327,18 @@ def _response_blocks(m: dict[str, Any], text: str) -> list[dict[str, Any]] | Non
             pos += 1
     if len(blocks) > 1 and (m.get("name") is not None or m.get("tool_call_id") is not None):
         return [{**m, "content": "\n".join(f"{_RESPONSE_OPEN}\n{b}\n{_RESPONSE_CLOSE}" for b in blocks)}]
-    return [{**m, "content": block} for block in blocks]
+    return [_named_block(m, block) for block in blocks]
+
+
+def _named_block(m: dict[str, Any], block: str) -> dict[str, Any]:
+    """A tool message holding one `<tool_response>` block's text; Hermes's `{"name": …, "content": …}` envelope
+    names its tool (the message's `name`, which TC012 checks against the call it answers), kept as written."""
+    out = {**m, "content": block}
+    if m.get("name") is None and block.startswith("{") and '"name"' in block:
+        item, err = load_text(block)
+        if err is None and _is_named_result(item):
+            out["name"] = item["name"]
+    return out
 
 
 def _is_named_result(item: Any) -> bool:
