@@ -136,17 +136,18 @@ _DECLINED = (r"(?:help(?!\s+(?:but|feeling|thinking|noticing|wondering)\b)|assis
 """What a refusal declines to do (`I'm unable to find that file` reports a failed search: not a refusal)."""
 
 REFUSAL_PATTERNS: list[str] = [
-    # everything starting with `I`, one pattern (fewer searches: most texts are short): I can't help / I'm unable
-    # to provide / I won't be able to book … (up to two words between); I don't have the capability / the ability /
-    # access to …; I'm not capable of …; I must decline / I have to refuse / I'll have to decline
-    rf"\bI(?:{_NOT}{_IDIOM}(?:\s+\w+){{0,2}}?\s+{_DECLINED}"
+    # everything starting with `I` (or a careless `i`), one pattern (fewer searches: most texts are short):
+    # I can't help / I'm unable to provide / I won't be able to book … (up to two words between);
+    # I don't have the capability / the ability / access to …; I'm not capable of …; I must decline /
+    # I have to refuse / I'll have to decline
+    rf"\b[Ii](?:{_NOT}{_IDIOM}(?:\s+\w+){{0,2}}?\s+{_DECLINED}"
     r"|\s+(?:do\s+not|don['’]t)\s+have\s+(?:the\s+)?(?:ability|capability|capabilities|capacity|means|access"
     r"|permission|functionality)\b"
     r"|(?:\s+am|['’]m)\s+not\s+(?:capable\s+of|designed\s+to|programmed\s+to)\b"
     r"|(?:\s+(?:have|need)\s+to|\s+must|['’]ll\s+have\s+to|\s+will\s+have\s+to)\s+(?:\w+\s+)?(?:decline|refuse)\b)",
     # I'm sorry, but I can't. / I'm afraid I can't. / As an AI language model, I am not able to … (whatever
     # follows, but a failure reported: sorry, I can't find / see / tell)
-    rf"\b(?:[Ss]orry|[Aa]pologi[sz]e|[Aa]fraid|[Aa]s\s+an\s+AI)\b[^.!?\n]{{0,60}}?\bI{_NOT}{_IDIOM}(?!\s+(?:find|locate"
+    rf"\b(?:[Ss]orry|[Aa]pologi[sz]e|[Aa]fraid|[Aa]s\s+an\s+AI)\b[^.!?\n]{{0,60}}?\b[Ii]{_NOT}{_IDIOM}(?!\s+(?:find|locate"
     r"|see|understand|hear|read|open|load|reach|connect|tell|remember|recall)\b)",
     r"\b[Nn]ot\s+(?:able\s+to\s+(?:help|assist)|something\s+I(?:['’]ll|\s+will|\s+can)\s+help)\b",
     # 抱歉，我无法提供… / 对不起，我无法… / 很抱歉，我不能… (an apology, then I can't: whatever follows)

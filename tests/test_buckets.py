@@ -79,6 +79,7 @@ REFUSALS: dict[str, list[str]] = {
         "As an AI language model, I am not able to browse the internet.", "I must decline this request.",
         "I'll have to respectfully decline.", "I won't be able to help with that.", "I'm afraid I can't.",
         "I'm not capable of placing orders.", "I will not write that.",
+        "i can't help with that.", "sorry, but i cannot do that.",  # typed without capitals
     ],
     "zh": [
         "抱歉，我无法提供这类信息。", "我不能帮助你做这件事。", "对不起，我无法完成这个请求。",
@@ -93,7 +94,7 @@ NOT_REFUSALS: dict[str, list[str]] = {
         "Sorry, I can't see an attachment - could you paste the text?", "I can't believe how fast that was!",
         "I can't help but notice the date is a Sunday.", "I cannot stress enough how useful backups are.",
         "I can't thank you enough.", "The API cannot provide historical data before 2010.",
-        "If the store can't deliver, I can suggest another one.",
+        "If the store can't deliver, I can suggest another one.", "i can't wait to try it!",
     ],
     "zh": [
         "我无法确定，让我查一下。", "好的，我可以帮你做这件事。", "我不会说法语，但可以用英语回答：你好。",
