@@ -34,6 +34,10 @@ from train.metrics import GenerationEval  # noqa: E402
 from train.report_html import render_report  # noqa: E402
 from train.scoring import TurnScorer  # noqa: E402
 
+# Evaluation prints nothing into the user's terminal: transformers' deprecation of `past_key_values` (renamed
+# `cache`) warned at every generate and forward call; the current name is used wherever it exists.
+pytestmark = pytest.mark.filterwarnings("error:.*past_key_values.*:FutureWarning")
+
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -260,3 +264,18 @@ def test_reference_turns_with_structured_calls_are_scored() -> None:
         {"id": "a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}]})
     assert scorer.score(weather_call("oslo"), ref, [WEATHER]).calls_match
     assert not scorer.score(weather_call("Bergen"), ref, [WEATHER]).calls_match
+
+
+def test_cache_kwarg_follows_the_rename_each_callable_declares() -> None:
+    from transformers.utils.deprecation import deprecate_kwarg
+
+    from train.generate import cache_kwarg
+
+    @deprecate_kwarg("past_key_values", "99.0.0", new_name="cache")
+    def renamed(cache: Any = None) -> Any:
+        return cache
+
+    def plain(past_key_values: Any = None) -> Any:
+        return past_key_values
+
+    assert cache_kwarg(renamed) == "cache" and cache_kwarg(plain) == "past_key_values"

@@ -64,6 +64,30 @@ class PromptResult:
     sample_passed: list[bool] = field(default_factory=list)
 
 
+def cache_kwarg(fn: Any) -> str:
+    """The name `fn` (a model's `forward`, `generate`) takes a cache by: `cache` where transformers has renamed
+    `past_key_values` (5.2x deprecates the old name, with a FutureWarning at every call, and later versions
+    remove it), else the old name. Read from the rename `fn` declares (its `deprecate_kwarg` wrappers), not
+    from a version number: each model class's `forward` is renamed on its own schedule."""
+    import inspect
+
+    while fn is not None:
+        try:
+            names = inspect.getclosurevars(fn).nonlocals
+        except TypeError:  # a builtin or a callable without a closure
+            names = {}
+        if names.get("old_name") == "past_key_values" and isinstance(names.get("new_name"), str):
+            return str(names["new_name"])
+        fn = getattr(fn, "__wrapped__", None)
+    return "past_key_values"
+
+
+def _output_cache(output: Any) -> Any:
+    """The cache a forward pass returned, under its current name or the old one."""
+    fields = getattr(type(output), "__dataclass_fields__", {})
+    return output.cache if "cache" in fields else output.past_key_values
+
+
 def _has_calls(message: Message) -> bool:
     return bool(parse_message_calls(message, 0))
 
@@ -255,6 +279,11 @@ class _Generator:
     def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int, batch_size: int) -> None:
         self.model = model
         self.tokenizer = tokenizer
+        from transformers.generation.utils import GenerationMixin
+
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.forward_cache = cache_kwarg(type(base).forward)
+        self.generate_cache = cache_kwarg(GenerationMixin.generate)
         self.max_new_tokens = max_new_tokens
         self.batch_size = max(1, batch_size)
         eot = tokenizer.convert_tokens_to_ids(end_of_turn_token(tokenizer))
@@ -300,11 +329,11 @@ class _Generator:
                 cache = None
                 if width > 1:  # the prompt but its last token; `generate` feeds that one itself
                     positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-                    cache = self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1],
-                                       position_ids=positions[:, :-1], use_cache=True,
-                                       past_key_values=DynamicCache(config=self.config)).past_key_values
+                    cache = _output_cache(self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1],
+                                                     position_ids=positions[:, :-1], use_cache=True,
+                                                     **{self.forward_cache: DynamicCache(config=self.config)}))
                 out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=greedy_config,
-                                          past_key_values=copy.deepcopy(cache) if n_samples > 0 else cache)
+                                          **{self.generate_cache: copy.deepcopy(cache) if n_samples > 0 else cache})
                 for j, i in enumerate(idx):
                     greedy[i] = self._decode(out[j, width:].tolist())
                 if n_samples > 0:
@@ -312,7 +341,7 @@ class _Generator:
                         cache.batch_repeat_interleave(n_samples)
                     out = self.model.generate(input_ids=ids.repeat_interleave(n_samples, 0),
                                               attention_mask=mask.repeat_interleave(n_samples, 0),
-                                              past_key_values=cache, generation_config=sample_config)
+                                              generation_config=sample_config, **{self.generate_cache: cache})
                     rows = out[:, width:].tolist()
                     for j, i in enumerate(idx):
                         samples[i] = [self._decode(r) for r in rows[j * n_samples : (j + 1) * n_samples]]
