@@ -73,8 +73,10 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     mask.add_argument("--max-length", type=int, metavar="N", help="longest example in tokens")
     mask.add_argument("--truncation", choices=("drop", "cut_front"), default="drop",
                       help="over --max-length: drop the example, or cut whole turns from the front")
-    mask.add_argument("--template", choices=("auto", "chatml", "tokenizer"), default="auto",
-                      help="the built-in ChatML renderer, or the tokenizer's own chat template")
+    mask.add_argument("--template", choices=("model", "chatml", "tokenizer", "auto"), default="model",
+                      help="model: the tokenizer's own chat template, refused when it drops tool specs, calls, "
+                           "results or trained reasoning; chatml: the built-in Hermes/Qwen2.5 ChatML renderer "
+                           "with the tokenizer (protocol tokens added when missing); auto: former name of model")
     mask.add_argument("--calls", choices=("canonical", "as-written"), default="canonical",
                       help="calls written as ReAct steps, Python-style lists or Python dicts: rewritten as "
                            "<tool_call> JSON (the default), or kept as written")

@@ -65,9 +65,12 @@ class MaskPolicy(BaseModel):
     max_length: int | None = Field(None, ge=8, description="longest example in tokens; None: no limit")
     truncation: Literal["drop", "cut_front"] = Field(
         "drop", description="an example over max_length is dropped, or whole turns are cut from the front")
-    template: Literal["auto", "chatml", "tokenizer"] = Field(
-        "auto", description="auto: the built-in ChatML renderer when the tokenizer's template is the built-in "
-        "one, else the tokenizer's own chat template")
+    template: Literal["model", "chatml", "auto", "tokenizer"] = Field(
+        "model", description="model: the tokenizer's own chat template (rendered by the built-in ChatML renderer "
+        "when it is the built-in one; `auto` is its former name), checked first to show tools, calls, results "
+        "and trained reasoning (`curate.templates`); chatml: the built-in Hermes/Qwen2.5 ChatML renderer with "
+        "the tokenizer, its protocol tokens added when missing; tokenizer: the tokenizer's template, always "
+        "through Jinja")
     calls: CallStyle = Field(
         "canonical", description="calls written as ReAct steps, Python-style call lists or Python dict literals: "
         "rewritten as <tool_call> JSON (canonical; the ReAct thought as <think>, a Finish final answer as the "
@@ -281,15 +284,25 @@ def end_of_turn_token(tokenizer: Any) -> str:
 
 
 class Masker:
-    """Turns trajectories into masked examples for one tokenizer and policy."""
+    """Turns trajectories into masked examples for one tokenizer and policy.
+
+    With `template="chatml"` it makes the tokenizer render ChatML first (`curate.templates.use_chatml`:
+    the tokenizer itself is changed, so the model trained with it must be resized to `len(tokenizer)`).
+    Whether the tokenizer's own template drops what the data holds is `check`'s question, asked by the
+    commands before masking (not here: a Masker for a bare test template is still useful).
+    """
 
     def __init__(self, tokenizer: Any, policy: MaskPolicy | None = None) -> None:
         self.tokenizer = tokenizer
         self.policy = policy or MaskPolicy()
         template = getattr(tokenizer, "chat_template", None)
-        use_chatml = self.policy.template == "chatml" or (
-            self.policy.template == "auto" and template == CHATML_TEMPLATE)
-        self.template = None if use_chatml else TemplateSpans(tokenizer)
+        if self.policy.template == "chatml":
+            from curate.templates import use_chatml
+
+            use_chatml(tokenizer)  # adds the protocol tokens a foreign tokenizer lacks; the caller resizes the model
+        use_chatml_renderer = self.policy.template == "chatml" or (
+            self.policy.template in ("model", "auto") and template == CHATML_TEMPLATE)
+        self.template = None if use_chatml_renderer else TemplateSpans(tokenizer)
         if self.template is None:
             ids = tokenizer.convert_tokens_to_ids([IM_END])
             if not ids or ids[0] is None or ids[0] == getattr(tokenizer, "unk_token_id", object()):
@@ -298,6 +311,14 @@ class Masker:
                                                                else "prefix")
         self._prefix_cache: dict[str, Any] = {}
         self._prefix_cache_ok = True
+
+    def check(self) -> None:
+        """Raise MaskError naming what the tokenizer's own chat template drops (tool specs, calls, results,
+        trained reasoning) and the fix; nothing to check with the built-in renderer."""
+        if self.template is not None:
+            from curate.templates import check_template
+
+            check_template(self.tokenizer, self.template, self.policy.think)
 
     def spans(self, traj: Trajectory) -> tuple[list[Spans], str]:
         if self.policy.calls == "canonical":

@@ -1,7 +1,7 @@
 """`curate mask`: masked examples for a tokenizer, with an audit, a visual check and an export.
 
     curate mask FILE... [--tokenizer NAME_OR_PATH] [--turns all|last] [--think keep|drop|mask]
-                        [--max-length N --truncation drop|cut_front] [--template auto|chatml|tokenizer]
+                        [--max-length N --truncation drop|cut_front] [--template model|chatml|tokenizer]
                         [--calls canonical|as-written]
                         [--audit] [--show N] [-o OUT.jsonl] [--jobs N] [--allow-empty]
 
@@ -192,6 +192,7 @@ def cmd_mask(args: Any) -> int:
         tools = [t for f in args.tools for t in load_tool_specs(f)]
         tokenizer = load_tokenizer(args.tokenizer)
         masker = Masker(tokenizer, policy)
+        masker.check()
     except (TokenizerError, MaskError, ReadError, OutputError) as e:
         return print_error(str(e))
     try:

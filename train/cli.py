@@ -73,6 +73,10 @@ def add_train(sub: Any) -> None:
                    help="continue from a checkpoint: RUN.partial/checkpoint-N continues an interrupted run in place; "
                         "a finished run's RUN/checkpoint-N trains on into a new -o from a copy")
     p.add_argument("--seed", type=int, help="override the config's seed")
+    p.add_argument("--template", choices=("model", "chatml"),
+                   help="override the config's [mask] template: the model's own chat template (refused when it "
+                        "drops tool specs, calls, results or trained reasoning), or the built-in Hermes/Qwen2.5 "
+                        "ChatML with the model's tokenizer (protocol tokens and their embeddings added when missing)")
     p.set_defaults(run=cmd_train)
 
 
@@ -115,6 +119,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = load_train_config(args.config)
         if args.seed is not None:
             cfg = validated({**cfg.model_dump(), "seed": args.seed}, "--seed")
+        if getattr(args, "template", None) is not None:
+            cfg = validated({**cfg.model_dump(), "mask": {**cfg.mask.model_dump(), "template": args.template}},
+                            "--template")
         build_dir = Path(args.build)
         if not build_dir.is_dir():
             raise TrainError(f"{build_dir}: no such folder; give the output folder of `curate build`")

@@ -40,7 +40,7 @@ the QLoRA SFT recipe of the issue:
     think = "keep"
     # max_length = 4096
     truncation = "drop"
-    template = "auto"
+    template = "model"            # the model's chat template, refused if it drops tools; "chatml": the built-in one
 
     [eval]
     eval_steps = 50               # eval loss (overall, per bucket, per length bucket) every N steps

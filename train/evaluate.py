@@ -43,7 +43,7 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
     g = cfg.generation
 
     def generate(adapter: Path | None) -> Any:
-        model, tokenizer = load_for_generation(result.base_model, adapter)
+        model, tokenizer = load_for_generation(result.base_model, adapter, cfg.mask.template)
         try:
             return evaluate_generation(
                 model, tokenizer, eval_rows, prompts_per_bucket=g.prompts_per_bucket, n_samples=g.samples,

@@ -185,9 +185,11 @@ def check_4bit_backend() -> None:
 
 
 def check_chat_template(tokenizer: Any, policy: MaskPolicy) -> None:
-    """Raise TrainError when masks cannot be made with this tokenizer (e.g. it has no chat template)."""
+    """Raise TrainError when masks cannot be made with this tokenizer (e.g. it has no chat template), or
+    when its chat template drops what the data holds (`curate.templates`). With `template = "chatml"`
+    the tokenizer gets the protocol tokens it lacks (the caller resizes the embeddings)."""
     try:
-        Masker(tokenizer, policy)
+        Masker(tokenizer, policy).check()
     except MaskError as e:
         raise TrainError(f"tokenizer `{getattr(tokenizer, 'name_or_path', '?')}`: {e}") from None
 
@@ -406,18 +408,25 @@ def load_model(name_or_path: str, cfg: TrainConfig, log: Callable[[str], None] |
     return model, tokenizer, info
 
 
-def load_for_generation(name_or_path: str, adapter: Path | None = None) -> tuple[Any, Any]:
-    """A 4-bit base (the zero-shot baseline) or a base with a checkpoint's LoRA adapter, in eval mode."""
+def load_for_generation(name_or_path: str, adapter: Path | None = None, template: str = "model") -> tuple[Any, Any]:
+    """A 4-bit base (the zero-shot baseline) or a base with a checkpoint's LoRA adapter, in eval mode.
+
+    `template="chatml"` (the run's `[mask] template`): the tokenizer renders the built-in ChatML, with the
+    protocol tokens it lacks added as in training (`curate.templates.use_chatml`), base and checkpoints alike."""
     quiet_libraries()
     from peft import PeftModel
 
+    from curate.templates import use_chatml
+
     model, tokenizer, _ = load_base(name_or_path, training=False)
+    if template == "chatml":
+        use_chatml(tokenizer)
+    if adapter is not None and not (adapter / "adapter_config.json").exists():
+        raise TrainError(f"{adapter}: no adapter_config.json (not a LoRA checkpoint of `curate train`)")
+    rows = model.get_input_embeddings().weight.shape[0]
+    if len(tokenizer) > rows:  # the base gets the embeddings training started from; a checkpoint its own
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=adapter is None)
     if adapter is not None:
-        if not (adapter / "adapter_config.json").exists():
-            raise TrainError(f"{adapter}: no adapter_config.json (not a LoRA checkpoint of `curate train`)")
-        rows = model.get_input_embeddings().weight.shape[0]
-        if len(tokenizer) > rows:
-            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         model = PeftModel.from_pretrained(model, str(adapter), trust_remote_code=False)
     model.config.use_cache = True
     model.eval()
