@@ -100,7 +100,7 @@ def check_template(tokenizer: Any, spans: Any, think: str = "keep") -> None:
         name = getattr(tokenizer, "name_or_path", "?") or "?"
         what = ", ".join(lost[:-1]) + (" and " if len(lost) > 1 else "") + lost[-1]
         verb = "rejects" if lost[0].startswith("a conversation") else "drops"
-        raise MaskError(f"the chat template of tokenizer `{name}` {verb} {what}, so training would not see what "
+        raise MaskError(f"tokenizer `{name}`: its chat template {verb} {what}, so training would not see what "
                         f"the data holds; {FIX}")
 
 

@@ -200,6 +200,8 @@ def test_train_refuses_the_template_before_loading_weights(foreign_dir: Path, ca
     res = run_cli("train", str(build), "--model", str(model), "-o", str(tmp_path / "run"), env={"CURATE_CACHE": cache})
     assert res.returncode == 2, res.stderr
     assert "tool specs" in res.stderr and "--template chatml" in res.stderr and "Traceback" not in res.stderr
+    error = [line for line in res.stderr.splitlines() if line.startswith("curate: error:")]
+    assert len(error) == 1 and error[0].count("tokenizer `") == 1, res.stderr
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
     assert "--template {model,chatml}" in run_cli("train", "--help").stdout
 

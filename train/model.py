@@ -191,7 +191,8 @@ def check_chat_template(tokenizer: Any, policy: MaskPolicy) -> None:
     try:
         Masker(tokenizer, policy).check()
     except MaskError as e:
-        raise TrainError(f"tokenizer `{getattr(tokenizer, 'name_or_path', '?')}`: {e}") from None
+        named = str(e).startswith("tokenizer `")  # the template probe names the tokenizer itself
+        raise TrainError(str(e) if named else f"tokenizer `{getattr(tokenizer, 'name_or_path', '?')}`: {e}") from None
 
 
 def quantisation_report(model: Any) -> tuple[int, set[str], list[str]]:
