@@ -296,10 +296,11 @@ class Masker:
         self.tokenizer = tokenizer
         self.policy = policy or MaskPolicy()
         template = getattr(tokenizer, "chat_template", None)
+        self.added_tokens: list[str] = []
         if self.policy.template == "chatml":
             from curate.templates import use_chatml
 
-            use_chatml(tokenizer)  # adds the protocol tokens a foreign tokenizer lacks; the caller resizes the model
+            self.added_tokens = use_chatml(tokenizer)  # the protocol tokens it lacked; the caller resizes the model
         use_chatml_renderer = self.policy.template == "chatml" or (
             self.policy.template in ("model", "auto") and template == CHATML_TEMPLATE)
         self.template = None if use_chatml_renderer else TemplateSpans(tokenizer)

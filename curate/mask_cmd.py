@@ -219,6 +219,11 @@ def _mask_all(args: Any, policy: MaskPolicy, tokenizer: Any, masker: Masker, too
     shown: list[MaskedExample] = []
     limit = max(args.show, AUDIT_ROWS if args.audit else 0)
     notes: list[str] = []
+    added = {t: tokenizer.convert_tokens_to_ids(t) for t in masker.added_tokens}
+    if added:
+        notes.append(f"the tokenizer lacked {len(added)} ChatML token(s) ({', '.join(added)}); added as special tokens "
+                     f"with ids {min(added.values())}-{max(added.values())}: a model trained on this output needs "
+                     "embeddings for them (`curate train --template chatml` adds them)")
     n_examples = 0
     for result in mask_stream(read_trajectories(args.paths, tally, tools), masker, args.tokenizer, args.jobs):
         tally.dropped.update(result.dropped)
@@ -248,7 +253,8 @@ def _mask_all(args: Any, policy: MaskPolicy, tokenizer: Any, masker: Masker, too
     if writer is not None:
         meta = {"policy": policy.model_dump(), "tokenizer": args.tokenizer or "builtin", "method": masker.method,
                 "records": tally.records, "examples": n_examples, "unreadable": dict(tally.unreadable),
-                "dropped": dict(tally.dropped), "tokens": dict(totals), "notes": notes}
+                "dropped": dict(tally.dropped), "tokens": dict(totals), "notes": notes,
+                "added_tokens": added}
         with JsonlWriter(writer.path.with_name(writer.path.name + ".meta.jsonl")) as companion:
             companion.write(meta)
             commit_together([writer, companion])

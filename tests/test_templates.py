@@ -171,7 +171,10 @@ def test_mask_cli_refuses_the_template_then_chatml_renders_the_tool_specs(
 
     ok = run_cli(*args, "--template", "chatml", "--audit", "-o", str(out), env=env)
     assert ok.returncode == 0, ok.stderr
-    assert "all passed" in ok.stdout
+    assert "all passed" in ok.stdout and "the tokenizer lacked 6 ChatML token(s)" in ok.stderr
+    meta = json.loads(Path(str(out) + ".meta.jsonl").read_text())
+    assert meta["policy"]["template"] == "chatml" and meta["method"] == "chatml"
+    assert sorted(meta["added_tokens"]) == sorted(set(SPECIAL_TOKENS) - {"<|im_start|>", IM_END})
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(foreign_dir))
