@@ -642,3 +642,19 @@ def test_bucket_names_from_data_never_reach_the_terminal_raw(tmp_path: Path, tin
     assert "[/]\\x" in out  # and so does the report's table (shortened to its column)
     report = json.loads((tmp_path / "run" / "eval_report.json").read_text())
     assert HOSTILE in {b["bucket"] for b in report["graduation"]["comparison"]["buckets"]}  # the data is kept as is
+
+
+def test_a_damaged_weights_file_is_one_line_naming_the_model_and_the_fix(tmp_path: Path) -> None:
+    """safetensors raises its own error (not an OSError) for a damaged file: it must not escape as a traceback."""
+    from transformers import LlamaConfig
+
+    from train.model import TrainError, load_4bit
+
+    folder = tmp_path / "model"
+    LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                num_attention_heads=2, num_key_value_heads=2).save_pretrained(folder)
+    (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header}" + b"\x00" * 64)
+    with pytest.raises(TrainError) as err:
+        load_4bit(str(folder), "model")
+    message = str(err.value)
+    assert "\n" not in message and "`model`" in message and "damaged" in message and "save or copy" in message

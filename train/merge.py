@@ -84,17 +84,19 @@ def merge_checkpoint(checkpoint: Path, output: Path, force: bool = False) -> Pat
     except ImportError as e:
         raise TrainError(f"{INSTALL_HINT} ({e})") from None
     from train import quiet_libraries
-    from train.model import REMOTE_CODE, load_tokenizer_for
+    from train.model import REMOTE_CODE, load_errors, load_tokenizer_for, model_load_error
 
     quiet_libraries()
     tokenizer = load_tokenizer_for(str(checkpoint) if (checkpoint / "tokenizer_config.json").exists() else base_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.bfloat16, local_files_only=True,
                                                      trust_remote_code=False)
-    except (OSError, ValueError) as e:
+    except load_errors() as e:
         text = str(e).strip()
         if "custom code" in text or "trust_remote_code" in text:
             raise TrainError(f"base model `{base_path}`: {REMOTE_CODE}") from None
+        if type(e).__name__ == "SafetensorError":  # a damaged weights file: say so, and what to do
+            raise model_load_error(str(base_path), e) from None
         raise TrainError(f"cannot load the base `{base_path}`: {text.splitlines()[0] if text else e!r}") from None
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)

@@ -311,12 +311,24 @@ def open_model(name_or_path: str, log: Callable[[str], None] | None = None) -> t
     return path, load_tokenizer_for(path)
 
 
+def load_errors() -> tuple[type[BaseException], ...]:
+    """What loading a model folder raises for a bad folder rather than a bug: a file missing or unreadable, a
+    config transformers rejects, a damaged weights file (safetensors' own error, not an OSError)."""
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, SafetensorError)
+
+
 def model_load_error(name: str, e: BaseException) -> TrainError:
-    """Why the weights of model `name` did not load, in one line: remote code refused, or the file problem."""
+    """Why the weights of model `name` did not load, in one line: remote code refused, a damaged weights file,
+    or the file problem."""
     text = str(e).strip()
     if "custom code" in text or "trust_remote_code" in text:
         return TrainError(f"model `{name}`: {REMOTE_CODE}")
     first = text.splitlines()[0] if text else type(e).__name__
+    if type(e).__name__ == "SafetensorError":
+        return TrainError(f"cannot load model `{name}`: its weights file is damaged ({first}); save or copy the "
+                          "model folder again")
     return TrainError(f"cannot load model `{name}` ({first}); {NO_HUB}")
 
 
@@ -339,7 +351,7 @@ def load_4bit(path: str, name: str, training: bool = True, attention: str = "sdp
             path, quantization_config=quantisation_config(), dtype=torch.bfloat16,
             device_map={"": torch.cuda.current_device()} if torch.cuda.is_available() else None,
             local_files_only=Path(path).exists(), attn_implementation=attention, trust_remote_code=False)
-    except (OSError, ValueError) as e:
+    except load_errors() as e:
         raise model_load_error(name, e) from None
     assert_4bit(model, name)
     if training:
