@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,20 @@ def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None,
         [sys.executable, "-m", "curate", *args], capture_output=True, text=True, cwd=cwd or REPO,
         input=stdin, timeout=timeout, env={**base, **(env or {})},
     )
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private `CURATE_CACHE` for one test module (the built-in tokenizer, the tiny model), set in this
+    process's environment, so that subprocesses and Ray workers started meanwhile inherit it; restored after."""
+    path = str(tmp_path_factory.mktemp("cache"))
+    old = os.environ.get("CURATE_CACHE")
+    os.environ["CURATE_CACHE"] = path
+    yield path
+    if old is None:
+        os.environ.pop("CURATE_CACHE", None)
+    else:
+        os.environ["CURATE_CACHE"] = old
 
 
 def write_jsonl(path: Path, records: list[object]) -> Path:

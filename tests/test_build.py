@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,6 @@ from tests.conftest import REPO, run_cli
 SAMPLE = REPO / "sample_data" / "raw.jsonl"
 TOOLS = REPO / "sample_data" / "tools.json"
 EXPECTED = json.loads((REPO / "sample_data" / "expected_findings.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = str(tmp_path_factory.mktemp("cache"))
-    os.environ["CURATE_CACHE"] = path
-    return path
 
 
 @pytest.fixture(scope="module")

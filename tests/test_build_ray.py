@@ -27,18 +27,6 @@ TOOLS = REPO / "sample_data" / "tools.json"
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path = str(tmp_path_factory.mktemp("cache"))
-    old = os.environ.get("CURATE_CACHE")
-    os.environ["CURATE_CACHE"] = path  # before Ray starts: its workers inherit it
-    yield path
-    if old is None:
-        os.environ.pop("CURATE_CACHE", None)
-    else:
-        os.environ["CURATE_CACHE"] = old
-
-
-@pytest.fixture(scope="module")
 def cluster(cache: str) -> Iterator[str]:
     """A local Ray instance with 2 CPUs; its address, for `--address`."""
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +47,6 @@ RECORDS = [REACT, LIST, DICT]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}, "metric": {"type": "boolean"}},
     "required": ["city"]}}}]
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = str(tmp_path_factory.mktemp("cache"))
-    os.environ["CURATE_CACHE"] = path
-    return path
 
 
 @pytest.fixture(scope="module")

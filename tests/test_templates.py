@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -53,13 +52,6 @@ QWEN3_LIKE = (
 )
 # The same, but <think> dropped from every assistant turn: reasoning the policy trains on is lost.
 DROPS_ALL_THINK = QWEN3_LIKE.replace("loop.index0 < ns.last_user and ", "")
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = str(tmp_path_factory.mktemp("cache"))
-    os.environ["CURATE_CACHE"] = path
-    return path
 
 
 @pytest.fixture(scope="module")
