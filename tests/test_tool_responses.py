@@ -70,3 +70,17 @@ def test_a_hermes_result_naming_another_tool_is_tc012(tmp_path: Path) -> None:
     findings = list(Linter().lint_path(path))
     assert [(f.code, f.message_index) for f in findings] == [("TC012", 3)]
     assert "`get_weather`" in findings[0].message and "`track_order`" in findings[0].message
+
+
+def test_blocks_of_a_message_naming_its_call_stay_one_result_without_tags() -> None:
+    """A tool message with its own `tool_call_id` answers one call: its blocks are that result's parts."""
+    from curate.render import render_chatml
+
+    data = json.loads(line(RESULTS))
+    data["messages"][1] = {"role": "assistant", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "track_order", "arguments": {"order_id": "A1"}}}]}
+    data["messages"][2]["tool_call_id"] = "c1"
+    record = Trajectory.model_validate(adapt(data))
+    assert [m.content for m in record.messages if m.role == "tool"] == [f"{FIRST}\n{SECOND}"]
+    text = render_chatml(record).text
+    assert text.count("<tool_response>") == 1 == text.count("</tool_response>")

@@ -105,7 +105,7 @@ class DatasetsSplit:
             self.small = {k: [] for k in self.columns if k not in _TEXT_COLUMNS}
             self.pending = {k: [] for k in self.columns if k in _TEXT_COLUMNS}
             self.chunks = {k: [] for k in self.pending}
-        elif len(row) > len(self.columns) or any(k not in self.small and k not in self.pending for k in row):
+        else:
             for k in row:
                 if k not in self.small and k not in self.pending:
                     self.columns.append(k)

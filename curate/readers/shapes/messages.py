@@ -308,7 +308,7 @@ def _response_blocks(m: dict[str, Any], text: str) -> list[dict[str, Any]] | Non
     """The results of a tool message written in `<tool_response>` blocks and nothing else (Hermes, and records
     rendered for it), each block's text without its tags: the renderer writes them, and a result kept in its
     tags would be trained on in two. Several blocks (Hermes's tool turn after parallel calls) are one tool message
-    each, unless the message names its tool or call (it answers one call: its blocks stay together). None when
+    each, unless the message names its tool or call (it answers one call: its blocks' texts are joined). None when
     `text` holds anything else."""
     blocks: list[str] = []
     pos = 0
@@ -326,7 +326,7 @@ def _response_blocks(m: dict[str, Any], text: str) -> list[dict[str, Any]] | Non
         while pos < len(text) and text[pos].isspace():
             pos += 1
     if len(blocks) > 1 and (m.get("name") is not None or m.get("tool_call_id") is not None):
-        return [{**m, "content": "\n".join(f"{_RESPONSE_OPEN}\n{b}\n{_RESPONSE_CLOSE}" for b in blocks)}]
+        return [{**m, "content": "\n".join(blocks)}]  # one call's result, in parts
     return [_named_block(m, block) for block in blocks]
 
 
