@@ -9,7 +9,8 @@ the command line only (options, messages, exit codes); what the commands do is i
 `curate train OUT --model NAME_OR_PATH [--config train.toml] -o RUN [--resume CKPT]` reads top to
 bottom as the run does:
 
-1. the config, the build folder, the model and its tokenizer are checked before anything is written;
+1. the config, the build folder, the out-of-distribution sets (`[eval] ood`, `--ood FILE`: `train.ood`),
+   the model and its tokenizer are checked before anything is written;
 2. `train.recipe.run_training` trains in RUN.partial/ (epoch checkpoints, per-bucket eval loss);
 3. the base model (zero-shot) and every checkpoint are evaluated by generation (`train.evaluate`);
 4. `train.graduation` grades the checkpoints; RUN/eval_report.json, RUN/report.html and a table
@@ -77,6 +78,10 @@ def add_train(sub: Any) -> None:
                    help="override the config's [mask] template: the model's own chat template (refused when it "
                         "drops tool specs, calls, results or trained reasoning), or the built-in Hermes/Qwen2.5 "
                         "ChatML with the model's tokenizer (protocol tokens and their embeddings added when missing)")
+    p.add_argument("--ood", action="append", type=Path, default=[], metavar="FILE",
+                   help="an out-of-distribution set to evaluate the base and every checkpoint on (loss and "
+                        "generation metrics), in any format `curate lint` reads (BFCL rows with their "
+                        "possible_answer/ beside them included); repeatable; adds to the config's [eval] ood")
     p.set_defaults(run=cmd_train)
 
 
@@ -122,9 +127,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, "template", None) is not None:
             cfg = validated({**cfg.model_dump(), "mask": {**cfg.mask.model_dump(), "template": args.template}},
                             "--template")
+        ood_paths = getattr(args, "ood", None) or []
+        if ood_paths:
+            cfg = validated({**cfg.model_dump(), "eval": {**cfg.eval.model_dump(),
+                                                          "ood": [*cfg.eval.ood, *map(str, ood_paths)]}}, "--ood")
         build_dir = Path(args.build)
         if not build_dir.is_dir():
             raise TrainError(f"{build_dir}: no such folder; give the output folder of `curate build`")
+        from train.ood import load_ood_sets
+
+        ood = load_ood_sets([Path(p) for p in cfg.eval.ood])  # before any weights load or file is written
+        for s in ood:
+            say(s.summary())
         try:
             from curate.outputs import output_lock
             from train.distributed import current_processes, stop_on_sigterm
@@ -148,7 +162,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         with lock, stop_on_sigterm() if procs.distributed else unwind_on_sigterm():
             result = run_training(build_dir, args.model, cfg, output, resume=args.resume, log=say, finalize=False)
             try:
-                report = evaluate_run(result, cfg, build_dir, args.model, say, procs)
+                report = evaluate_run(result, cfg, build_dir, args.model, say, procs, ood=ood)
                 if procs.is_main:
                     write_report(report, result.run_dir / "eval_report.json")
                     write_html(report, result.run_dir / "report.html")

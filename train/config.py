@@ -48,6 +48,8 @@ the QLoRA SFT recipe of the issue:
     early_stopping = true
     patience = 3                  # evaluations without an improvement of at least min_delta
     min_delta = 0.01
+    # ood = ["bfcl/BFCL_v4_simple_python.json"]   # out-of-distribution sets, relative to this file (train.ood)
+    # ood_prompts = 32            # generation prompts per OOD set
 
     [generation]                  # generation-based evaluation of each epoch checkpoint and the base
     prompts_per_bucket = 8
@@ -63,6 +65,8 @@ the QLoRA SFT recipe of the issue:
     min_tool_call_accuracy = 0.85
     min_unique_ratio = 0.5
     min_pairwise_ratio = 0.6
+    ood_loss_tolerance = 0.05     # OOD loss rising by more than this is a regression
+    ood_metric_tolerance = 0.05   # OOD argument match or pass@k falling by more than this is a regression
 """
 
 from __future__ import annotations
@@ -129,6 +133,10 @@ class EvalSection(ConfigSection):
     patience: int = Field(3, ge=1, le=100_000,
                           description="evaluations without an improvement of min_delta before stopping")
     min_delta: float = Field(0.01, ge=0.0, description="the smallest drop of eval loss that counts as progress")
+    ood: list[str] = Field(
+        default_factory=list, description="out-of-distribution sets (any format the readers take, BFCL rows with "
+        "their possible_answer/ beside them included), relative to the config file; `--ood` adds to them")
+    ood_prompts: int = Field(32, ge=1, le=10_000, description="generation prompts per OOD set")
 
 
 class GenerationSection(ConfigSection):
@@ -180,4 +188,8 @@ def load_train_config(path: Path | None) -> TrainConfig:
     """The config of a TOML file (None: the defaults); TrainConfigError names the file and every bad key."""
     if path is None:
         return TrainConfig()
-    return validated(read_toml(path, TrainConfigError), str(path))
+    cfg = validated(read_toml(path, TrainConfigError), str(path))
+    if cfg.eval.ood:  # paths in the file are relative to it, as `tools` are to pyproject.toml
+        ood = [str(path.parent / p) for p in cfg.eval.ood]
+        cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"ood": ood})})
+    return cfg
