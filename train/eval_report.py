@@ -26,6 +26,7 @@ from train.graduation import (
     EvalLogEntry,
     Graduation,
     GraduationThresholds,
+    OodSetEval,
     graduate,
 )
 
@@ -35,8 +36,8 @@ LIBRARIES = ("torch", "transformers", "peft", "bitsandbytes", "tokenizers", "acc
 
 class EvalReport(BaseModel):
     """Everything needed to pick a checkpoint and trust the choice: the loss history per bucket, the
-    generation metrics of every checkpoint and of the base, and the graduation verdict (whose
-    `thresholds` are the ones used)."""
+    generation metrics of every checkpoint and of the base, the same on every out-of-distribution set,
+    and the graduation verdict (whose `thresholds` are the ones used)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -48,6 +49,9 @@ class EvalReport(BaseModel):
     history: list[EvalLogEntry] = Field(description="Every evaluation during training, in step order.")
     base: BaselineEval | None = Field(description="The base model before SFT (zero-shot baseline).")
     checkpoints: list[CheckpointEval] = Field(description="Every saved checkpoint with its generation metrics.")
+    ood: list[OodSetEval] = Field(
+        default_factory=list, description="Every out-of-distribution set (`[eval] ood` / `--ood`): loss on assistant "
+        "tokens and generation metrics of the base and of every checkpoint.")
     graduation: Graduation
 
 
@@ -64,12 +68,14 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
 
 def build_report(model: str, history: list[EvalLogEntry], checkpoints: list[CheckpointEval],
                  base: BaselineEval | None, thresholds: GraduationThresholds | None = None,
-                 data: str | None = None) -> EvalReport:
+                 data: str | None = None, ood: list[OodSetEval] | None = None) -> EvalReport:
     """Grade the run (`train.graduation.graduate`) and wrap everything as the report."""
     history = sorted(history, key=lambda e: e.step)
     checkpoints = sorted(checkpoints, key=lambda c: c.step)
+    ood = ood or []
     return EvalReport(version=__version__, versions=library_versions(), model=model, data=data, history=history,
-                      base=base, checkpoints=checkpoints, graduation=graduate(history, checkpoints, base, thresholds))
+                      base=base, checkpoints=checkpoints, ood=ood,
+                      graduation=graduate(history, checkpoints, base, thresholds, ood))
 
 
 def write_report(report: EvalReport, path: Path) -> None:

@@ -24,6 +24,20 @@ within `converged_min_delta` of the best count as tied (below the convergence th
 difference is noise); among the tied, highest pass@k at the largest k, then highest unique ratio,
 then lowest eval loss, then the earliest step (less training keeps more of the base's diversity
 for RL). `ready_for_rl` holds when the recommended checkpoint passes every check.
+
+Out-of-distribution sets (`[eval] ood`, `train.ood`): each set has, for the base and every
+checkpoint, its loss on assistant tokens and its generation metrics (`OodSetEval`).
+
+- A checkpoint that improves in distribution (eval loss down, or overall tool-call or format
+  accuracy up, by more than `converged_min_delta`) against the previous checkpoint or the base,
+  while on some OOD set its loss rises by more than `ood_loss_tolerance` or its argument match or
+  pass@k falls by more than `ood_metric_tolerance` against the same reference, is flagged
+  (`OodRegression`, one sentence saying what to do). The flags do not fail a check.
+- When OOD sets are given, the recommendation ranks by them inside the same tiers: the OOD loss of
+  a checkpoint is the mean of its per-set losses (every set weighs the same); OOD losses within
+  `ood_loss_tolerance` of the lowest count as tied; among the tied, highest OOD pass@k (the mean
+  over sets of pass@k at the largest k), then lowest eval loss, highest pass@k, highest unique
+  ratio, then the earliest step. A checkpoint with no OOD loss measured ranks after those with one.
 """
 
 from __future__ import annotations
@@ -48,6 +62,9 @@ class GraduationThresholds(BaseModel):
     min_tool_call_accuracy: float = Field(0.85, ge=0, le=1)
     min_unique_ratio: float = Field(0.5, ge=0, le=1)
     min_pairwise_ratio: float = Field(0.6, ge=0, le=1)
+    ood_loss_tolerance: float = Field(0.05, ge=0, description="OOD loss rising by more than this is a regression.")
+    ood_metric_tolerance: float = Field(
+        0.05, ge=0, le=1, description="OOD argument match or pass@k falling by more than this is a regression.")
 
 
 # --- inputs: the metric history of a run ------------------------------------------------------------
@@ -87,6 +104,38 @@ class BaselineEval(BaseModel):
     eval_loss_by_bucket: dict[str, float] = Field(default_factory=dict)
     eval_loss_by_length: dict[str, float] = Field(default_factory=dict)
     generation: GenerationEval | None = None
+
+
+class OodResult(BaseModel):
+    """One model (the base or a checkpoint) on one out-of-distribution set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loss: float | None = Field(None, description="Mean cross-entropy on the set's assistant (trained) tokens.")
+    tokens: int = Field(0, description="Trained tokens the loss is the mean over.")
+    generation: GenerationEval | None = None
+
+
+class OodSetEval(BaseModel):
+    """One out-of-distribution set (`[eval] ood` / `--ood`): what was read of it, and every model on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="The file stem; every record of the set is in a bucket of this name.")
+    path: str
+    read: int = Field(description="Records in the file, usable or not.")
+    records: int = Field(description="Usable records: read, with an assistant turn to evaluate.")
+    skipped: dict[str, int] = Field(default_factory=dict, description="Records left out, by reason.")
+    examples: int = Field(0, description="Records masked into loss examples (with the run's tokenizer and policy).")
+    dropped: dict[str, int] = Field(default_factory=dict, description="Records masking dropped, by reason.")
+    base: OodResult | None = None
+    checkpoints: dict[str, OodResult] = Field(default_factory=dict, description="By checkpoint name.")
+
+    def result(self, model: str) -> OodResult | None:
+        """The result of a checkpoint by name, or of the base (`base`)."""
+        if model in self.checkpoints:
+            return self.checkpoints[model]
+        return self.base if model == "base" else None
 
 
 def history_from_log(entries: Iterable[Mapping[str, Any]]) -> list[EvalLogEntry]:
@@ -166,6 +215,32 @@ class Regression(BaseModel):
                 f"vs {self.reference}{hidden}{overall}")
 
 
+OodMetric = Literal["loss", "arg_match", "pass@k"]
+OOD_LABELS: dict[str, str] = {"loss": "loss", "arg_match": "argument match", "pass@k": "pass@k"}
+
+
+class OodRegression(BaseModel):
+    """A checkpoint better in distribution but worse on an OOD set, against the previous checkpoint or the base."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checkpoint: str
+    against: Literal["previous", "base"]
+    reference: str = Field(description="The checkpoint (or base) compared with.")
+    in_distribution: str = Field(description="What improved in distribution, with the numbers.")
+    set: str = Field(description="The OOD set.")
+    metric: OodMetric
+    before: float
+    after: float
+
+    def sentence(self) -> str:
+        moved = "rose" if self.metric == "loss" else "fell"
+        return (f"{self.checkpoint}: in distribution {self.in_distribution} vs {self.reference}, but on OOD set "
+                f"`{self.set}` {OOD_LABELS[self.metric]} {moved} {self.before:.3f} → {self.after:.3f}: it fits the "
+                f"training data at the cost of generalising; prefer an earlier checkpoint (or train fewer epochs, "
+                f"at a lower learning rate), or add data like `{self.set}` to the mix")
+
+
 class CheckpointVerdict(BaseModel):
     """Every check of one checkpoint, with the numbers the recommendation ranks by."""
 
@@ -184,6 +259,9 @@ class CheckpointVerdict(BaseModel):
     protocol_holds: bool = Field(description="format_accuracy and tool_call_accuracy both pass.")
     all_pass: bool
     regressions: list[Regression] = Field(default_factory=list)
+    ood_loss: float | None = Field(None, description="Mean over the OOD sets of this checkpoint's loss on each.")
+    ood_pass_at_max_k: float | None = Field(None, description="Mean over the OOD sets of pass@k at the largest k.")
+    ood_regressions: list[OodRegression] = Field(default_factory=list)
 
     def check(self, name: CheckName) -> Check:
         return next(c for c in self.checks if c.name == name)
@@ -230,6 +308,9 @@ class Graduation(BaseModel):
     reasons: list[str] = Field(description="Every check of the recommended checkpoint, passing or not, with numbers.")
     regressions: list[Regression] = Field(default_factory=list)
     comparison: Comparison | None = None
+    ood_sets: list[str] = Field(default_factory=list, description="The OOD sets the recommendation ranked by.")
+    ood_regressions: list[OodRegression] = Field(
+        default_factory=list, description="Checkpoints better in distribution but worse on an OOD set.")
 
 
 # --- the logic --------------------------------------------------------------------------------------
@@ -352,14 +433,69 @@ def bucket_regressions(name: str, losses: dict[str, float], overall_loss: float 
     return found
 
 
+def ood_value(result: OodResult | None, metric: str) -> float | None:
+    """One metric of a model on an OOD set: `loss`, or an overall generation metric (`pass@k`: at the largest k)."""
+    if result is None:
+        return None
+    if metric == "loss":
+        return result.loss
+    return metric_value(result.generation.overall if result.generation else None, metric)
+
+
+def in_distribution_gain(eval_loss: float | None, gen: GenerationEval | None, ref_eval_loss: float | None,
+                         ref_gen: GenerationEval | None, tolerance: float) -> str | None:
+    """What improved in distribution against a reference by more than `tolerance` (eval loss, overall
+    tool-call or format accuracy), in words with the numbers; None when nothing did."""
+    parts = []
+    if eval_loss is not None and ref_eval_loss is not None and ref_eval_loss - eval_loss > tolerance:
+        parts.append(f"eval loss fell {ref_eval_loss:.3f} → {eval_loss:.3f}")
+    for metric, label in (("tool_call_accuracy", "tool-call accuracy"), ("format_accuracy", "format accuracy")):
+        before = metric_value(ref_gen.overall if ref_gen else None, metric)
+        after = metric_value(gen.overall if gen else None, metric)
+        if before is not None and after is not None and after - before > tolerance:
+            parts.append(f"{label} rose {before:.3f} → {after:.3f}")
+    return " and ".join(parts) or None
+
+
+def ood_regressions(name: str, reference: str, against: Literal["previous", "base"], gain: str | None,
+                    ood: Sequence[OodSetEval], t: GraduationThresholds) -> list[OodRegression]:
+    """The OOD sets on which `name` is worse than `reference` while in distribution it improved (`gain`):
+    loss up by more than `ood_loss_tolerance`, argument match or pass@k down by more than `ood_metric_tolerance`."""
+    if gain is None:
+        return []
+    found: list[OodRegression] = []
+    for s in ood:
+        now = s.checkpoints.get(name)
+        ref = s.base if against == "base" else s.checkpoints.get(reference)
+        metrics: tuple[OodMetric, ...] = ("loss", "arg_match", "pass@k")
+        for metric in metrics:
+            before, after = ood_value(ref, metric), ood_value(now, metric)
+            if before is None or after is None:
+                continue
+            worse = (after - before > t.ood_loss_tolerance if metric == "loss"
+                     else before - after > t.ood_metric_tolerance)
+            if worse:
+                found.append(OodRegression(checkpoint=name, against=against, reference=reference,
+                                           in_distribution=gain, set=s.name, metric=metric, before=before,
+                                           after=after))
+    return found
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
 def graduate(history: Sequence[EvalLogEntry], checkpoints: Sequence[CheckpointEval], base: BaselineEval | None,
-             thresholds: GraduationThresholds | None = None) -> Graduation:
-    """Check every checkpoint, flag regressions, recommend one and say whether it is ready for RL."""
+             thresholds: GraduationThresholds | None = None, ood: Sequence[OodSetEval] = ()) -> Graduation:
+    """Check every checkpoint, flag regressions (per bucket, and OOD sets that got worse while the eval split
+    got better), recommend one (by the OOD sets when there are any) and say whether it is ready for RL."""
     t = thresholds or GraduationThresholds()
     history = sorted(history, key=lambda e: e.step)
     ordered = sorted(checkpoints, key=lambda c: c.step)
     verdicts: list[CheckpointVerdict] = []
     all_regressions: list[Regression] = []
+    all_flags: list[OodRegression] = []
     previous: tuple[CheckpointEval, EvalLogEntry | None] | None = None
     for ckpt in ordered:
         entry = _at_or_before(history, ckpt.step, lambda e: e.eval_loss is not None)
@@ -392,6 +528,16 @@ def graduate(history: Sequence[EvalLogEntry], checkpoints: Sequence[CheckpointEv
                                 value=float(len(vs_base)), threshold=0.0,
                                 detail=f"{len(vs_base)} bucket regression(s) against {base.name}"
                                        + (f": {shown}" if vs_base else "")))
+        flags: list[OodRegression] = []
+        if previous is not None:
+            prev, prev_entry = previous
+            gain = in_distribution_gain(eval_loss, ckpt.generation, prev_entry.eval_loss if prev_entry else None,
+                                        prev.generation, t.converged_min_delta)
+            flags += ood_regressions(ckpt.name, prev.name, "previous", gain, ood, t)
+        if base is not None:
+            gain = in_distribution_gain(eval_loss, ckpt.generation, base.eval_loss, base.generation,
+                                        t.converged_min_delta)
+            flags += ood_regressions(ckpt.name, base.name, "base", gain, ood, t)
         protocol = all(c.status == "pass" for c in checks if c.name in ("format_accuracy", "tool_call_accuracy"))
         overall = ckpt.generation.overall if ckpt.generation else None
         verdicts.append(CheckpointVerdict(
@@ -400,17 +546,22 @@ def graduate(history: Sequence[EvalLogEntry], checkpoints: Sequence[CheckpointEv
             pass_at_max_k=overall.pass_at_max_k() if overall else None,
             max_k=max(overall.pass_at_k) if overall and overall.pass_at_k else None,
             unique_ratio=overall.unique_ratio if overall else None, checks=checks, protocol_holds=protocol,
-            all_pass=all(c.status == "pass" for c in checks), regressions=regressions))
+            all_pass=all(c.status == "pass" for c in checks), regressions=regressions,
+            ood_loss=_mean(ood_value(s.checkpoints.get(ckpt.name), "loss") for s in ood),
+            ood_pass_at_max_k=_mean(ood_value(s.checkpoints.get(ckpt.name), "pass@k") for s in ood),
+            ood_regressions=flags))
         all_regressions += regressions
+        all_flags += flags
         previous = (ckpt, entry)
 
-    recommended, why = recommend(verdicts, t)
+    recommended, why = recommend(verdicts, t, by_ood=bool(ood))
     if recommended is None:
         reasons = ["no checkpoint to recommend: " + why]
         ready = False
     else:
         reasons = [f"{recommended.name} — {why}"]
         reasons += [f"{c.name}: {c.status} — {c.detail}" for c in recommended.checks]
+        reasons += [f"OOD regression: {r.sentence()}" for r in recommended.ood_regressions]
         ready = recommended.all_pass
     comparison = None
     if recommended is not None and base is not None:
@@ -418,11 +569,13 @@ def graduate(history: Sequence[EvalLogEntry], checkpoints: Sequence[CheckpointEv
                                        _at_or_before(history, recommended.step, lambda e: e.eval_loss is not None), t)
     return Graduation(thresholds=t, checkpoints=verdicts, recommended=recommended.name if recommended else None,
                       recommendation=why, ready_for_rl=ready, reasons=reasons, regressions=all_regressions,
-                      comparison=comparison)
+                      comparison=comparison, ood_sets=[s.name for s in ood], ood_regressions=all_flags)
 
 
-def recommend(verdicts: Sequence[CheckpointVerdict], t: GraduationThresholds) -> tuple[CheckpointVerdict | None, str]:
-    """The checkpoint to hand to RL, and why (see the module docstring for the rule and tie-break)."""
+def recommend(verdicts: Sequence[CheckpointVerdict], t: GraduationThresholds,
+              by_ood: bool = False) -> tuple[CheckpointVerdict | None, str]:
+    """The checkpoint to hand to RL, and why (see the module docstring for the rule and tie-break; `by_ood`:
+    OOD sets were evaluated, and rank first within a tier)."""
     if not verdicts:
         return None, "no checkpoint was evaluated"
     healthy = [v for v in verdicts if v.protocol_holds and v.check("not_overfitting").status == "pass"
@@ -438,6 +591,8 @@ def recommend(verdicts: Sequence[CheckpointVerdict], t: GraduationThresholds) ->
     else:
         pool, tier = list(verdicts), (f"no checkpoint keeps the protocol (format and tool-call thresholds), so all "
                                       f"{n} are ranked")
+    if by_ood and any(v.ood_loss is not None for v in pool):
+        return _recommend_by_ood(pool, tier, t)
     with_loss = [v for v in pool if v.eval_loss is not None]
     if with_loss:
         best = min(v.eval_loss for v in with_loss if v.eval_loss is not None)
@@ -460,6 +615,29 @@ def recommend(verdicts: Sequence[CheckpointVerdict], t: GraduationThresholds) ->
     parts.append(f"{chosen.name} has eval loss {_fmt(chosen.eval_loss)}, pass@{chosen.max_k or '?'} "
                  f"{_fmt(chosen.pass_at_max_k)}, unique ratio {_fmt(chosen.unique_ratio)}{tie_break}")
     return chosen, "; ".join(parts)
+
+
+def _recommend_by_ood(pool: Sequence[CheckpointVerdict], tier: str,
+                      t: GraduationThresholds) -> tuple[CheckpointVerdict, str]:
+    """Within a tier: lowest mean OOD loss (within `ood_loss_tolerance` tied), then highest mean OOD pass@k,
+    eval loss, pass@k, unique ratio, the earliest step."""
+    best = min(v.ood_loss for v in pool if v.ood_loss is not None)
+    tied = [v for v in pool if v.ood_loss is not None and v.ood_loss <= best + t.ood_loss_tolerance]
+
+    def key(v: CheckpointVerdict) -> tuple[float, float, float, float, int]:
+        return (-(v.ood_pass_at_max_k if v.ood_pass_at_max_k is not None else -1.0),
+                v.eval_loss if v.eval_loss is not None else float("inf"),
+                -(v.pass_at_max_k if v.pass_at_max_k is not None else -1.0),
+                -(v.unique_ratio if v.unique_ratio is not None else -1.0), v.step)
+
+    chosen = min(tied, key=key)
+    tie_break = (" (ties broken by OOD pass@k, eval loss, pass@k, unique ratio, then the earlier step)"
+                 if len(tied) > 1 else "")
+    return chosen, "; ".join([
+        tier, f"ranked by the OOD sets: {len(tied)} within {t.ood_loss_tolerance} of the best mean OOD loss "
+        f"{best:.3f}", f"{chosen.name} has OOD loss {_fmt(chosen.ood_loss)}, OOD pass@k "
+        f"{_fmt(chosen.ood_pass_at_max_k)}, eval loss {_fmt(chosen.eval_loss)}, pass@{chosen.max_k or '?'} "
+        f"{_fmt(chosen.pass_at_max_k)}{tie_break}"])
 
 
 def compare_with_base(base: BaselineEval, ckpt: CheckpointEval, entry: EvalLogEntry | None,
