@@ -1,19 +1,26 @@
 """Evaluation of a trained run by generation: the base model (zero-shot) and every checkpoint, graded.
 
-    report = evaluate_run(result, cfg, build_dir, model_name, say)   # an EvalReport (train.eval_report)
+    report = evaluate_run(result, cfg, build_dir, model_name, say, ood=sets)   # an EvalReport (train.eval_report)
 
 Every checkpoint of the run and the base it was trained from generate on the build's eval split
 (`train.generate.evaluate_generation`: greedy outputs for accuracy, sampled ones for diversity and
 pass@k); the eval losses the run logged (`result.log_history`, the base's at step 0) are set beside
 them, and `train.graduation` grades the whole into the report: which checkpoint to keep, and whether
 it is ready for RL. `curate train` calls this between training and finishing the run.
+
+Out-of-distribution sets (`train.ood`, read before training) are measured on the same loaded model:
+the loss on their assistant tokens, masked with the run's tokenizer and mask policy as the eval split
+is (`train.recipe.bucket_losses` over padded batches: the generation model is loaded without the
+packed attention that keeps the examples of a packed row apart), and generation on up to
+`[eval] ood_prompts` prompts per set. With N processes every process computes the OOD losses
+whole (they are small) and generates its share of the prompts.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,12 +31,16 @@ from train.config import TrainConfig
 if TYPE_CHECKING:
     from train.distributed import Processes
     from train.eval_report import EvalReport
+    from train.graduation import OodResult, OodSetEval
+    from train.ood import OodSet
     from train.recipe import TrainResult
 
 
 def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_name: str,
-                 say: Callable[[str], None], procs: Processes | None = None) -> EvalReport:
-    """Generation metrics of the base and of every checkpoint, graded into the eval report.
+                 say: Callable[[str], None], procs: Processes | None = None,
+                 ood: Sequence[OodSet] = ()) -> EvalReport:
+    """Generation metrics of the base and of every checkpoint (and, per OOD set, loss and generation metrics),
+    graded into the eval report.
 
     With N processes (`train.distributed.Processes`) every process calls this and generates its
     share of the prompts; every process gets the same report.
@@ -41,14 +52,24 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
 
     eval_rows = read_rows(build_dir / "eval.jsonl")
     g = cfg.generation
+    sets = OodSets(ood, cfg)
 
-    def generate(adapter: Path | None) -> Any:
+    def generate(rows: list[dict[str, Any]], model: Any, tokenizer: Any, prompts: int) -> Any:
+        return evaluate_generation(
+            model, tokenizer, rows, prompts_per_bucket=prompts, n_samples=g.samples, temperature=g.temperature,
+            max_new_tokens=g.max_new_tokens, seed=cfg.seed, batch_size=g.batch_size, turns=g.turns,
+            processes=procs)
+
+    def evaluate(adapter: Path | None, label: str) -> tuple[Any, dict[str, OodResult]]:
+        """The model loaded once: its generation metrics on the eval split, then loss and generation per OOD set."""
         model, tokenizer = load_for_generation(result.base_model, adapter, cfg.mask.template)
         try:
-            return evaluate_generation(
-                model, tokenizer, eval_rows, prompts_per_bucket=g.prompts_per_bucket, n_samples=g.samples,
-                temperature=g.temperature, max_new_tokens=g.max_new_tokens, seed=cfg.seed,
-                batch_size=g.batch_size, turns=g.turns, processes=procs)
+            gen = generate(eval_rows, model, tokenizer, g.prompts_per_bucket)
+            out = {}
+            for s in ood:
+                say(f"{label}: OOD set `{s.name}`")
+                out[s.name] = sets.evaluate(s, model, tokenizer, generate)
+            return gen, out
         finally:
             del model
 
@@ -57,18 +78,69 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
     base_entry = next((e for e in history if e.step == 0), None)
     say("evaluating the base model by generation (zero-shot baseline)")
     started = time.perf_counter()
+    base_gen, base_ood = evaluate(None, "base")
     base = BaselineEval(
         eval_loss=base_entry.eval_loss if base_entry else None,
         eval_loss_by_bucket=base_entry.eval_loss_by_bucket if base_entry else {},
         eval_loss_by_length=base_entry.eval_loss_by_length if base_entry else {},
-        generation=generate(None))
+        generation=base_gen)
     say(f"base evaluated in {time.perf_counter() - started:.0f} s")
     checkpoints = []
+    by_checkpoint: dict[str, dict[str, OodResult]] = {}
     for ckpt in result.checkpoints:
         say(f"evaluating {ckpt.name} by generation")
+        gen, by_checkpoint[ckpt.name] = evaluate(ckpt, ckpt.name)
         checkpoints.append(CheckpointEval(name=ckpt.name, step=trainer_step(ckpt),
-                                          epoch=trainer_state(ckpt).get("epoch"), generation=generate(ckpt)))
-    return build_report(model_name, history, checkpoints, base, thresholds=cfg.graduation, data=str(build_dir))
+                                          epoch=trainer_state(ckpt).get("epoch"), generation=gen))
+    return build_report(model_name, history, checkpoints, base, thresholds=cfg.graduation, data=str(build_dir),
+                        ood=sets.report(base_ood, by_checkpoint))
+
+
+class OodSets:
+    """The OOD sets of a run as they are evaluated: masked once (with the first model's tokenizer, the same for
+    the base and every checkpoint), then a loss and generation metrics per model."""
+
+    def __init__(self, sets: Sequence[OodSet], cfg: TrainConfig) -> None:
+        self.sets = list(sets)
+        self.cfg = cfg
+        self.data: dict[str, Any] = {}
+        """Masked examples per set (`train.data.SplitData`)."""
+
+    def evaluate(self, s: OodSet, model: Any, tokenizer: Any,
+                 generate: Callable[[list[dict[str, Any]], Any, Any, int], Any]) -> OodResult:
+        """The loss of `model` on the set's assistant tokens, and its generation metrics on the set's prompts."""
+        from train.data import Batching
+        from train.graduation import OodResult
+        from train.recipe import bucket_losses
+
+        if s.name not in self.data:
+            self.data[s.name] = s.examples(tokenizer, self.cfg.mask)
+        examples = self.data[s.name].examples
+        loss, tokens = None, 0
+        if examples:
+            batching = Batching(packed=False, tokens_per_batch=self.cfg.data.tokens_per_batch,
+                                eval_tokens_per_batch=self.cfg.eval_tokens_per_batch,
+                                batch_size=self.cfg.data.batch_size)
+            device = next(model.parameters()).device
+            losses, counts = bucket_losses(model, examples, batching.eval_plan(examples),
+                                           batching.collator(tokenizer.pad_token_id), device)
+            loss, tokens = losses.get("loss"), counts.get("loss", 0)
+        return OodResult(loss=loss, tokens=tokens, generation=generate(s.rows, model, tokenizer,
+                                                                       self.cfg.eval.ood_prompts))
+
+    def report(self, base: dict[str, OodResult], checkpoints: dict[str, dict[str, OodResult]]) -> list[OodSetEval]:
+        """Every set with what was read of it and every model's result on it."""
+        from train.graduation import OodSetEval
+
+        out = []
+        for s in self.sets:
+            data = self.data.get(s.name)
+            out.append(OodSetEval(
+                name=s.name, path=str(s.path), read=s.read, records=len(s.records), skipped=dict(s.skipped),
+                examples=len(data.examples) if data is not None else 0,
+                dropped=dict(data.dropped) if data is not None else {}, base=base.get(s.name),
+                checkpoints={name: results[s.name] for name, results in checkpoints.items() if s.name in results}))
+        return out
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
