@@ -3,7 +3,8 @@
 The page is self-contained like `OUT/report.html` of `curate build` (inline SVG, no scripts, no
 network) and shares its table helper: the verdict first, then loss curves over steps (overall and
 one small chart per bucket, with the base model's loss as a dashed line), then every generation
-metric per bucket and checkpoint as shaded tables, then example outputs.
+metric per bucket and checkpoint as shaded tables, then (with `[eval] ood` sets) in-distribution and
+out-of-distribution metrics side by side, then example outputs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from curate.report_html import BASE_CSS, table
 from train.eval_report import EvalReport
-from train.graduation import CheckpointVerdict, metric_value
+from train.graduation import CheckpointVerdict, metric_value, ood_value
 from train.metrics import GenerationEval
 
 COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
@@ -26,6 +27,11 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("pass@k", "pass@k (largest k)"), ("unique_ratio", "unique ratio"), ("pairwise_ratio", "pairwise-different"),
     ("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"),
 )
+OOD_METRICS: tuple[tuple[str, str], ...] = (
+    ("loss", "loss"), ("format_accuracy", "format"), ("parse_rate", "parse rate"),
+    ("schema_valid_rate", "schema-valid"), ("arg_match", "argument match"), ("pass@k", "pass@k"))
+"""What the in-distribution / out-of-distribution comparison shows (loss: lower is better; the rest higher)."""
+IN_DISTRIBUTION = "eval split (in distribution)"
 Series = Sequence[tuple[float, float]]
 _MARK = {"pass": "✓", "fail": "✗", "missing": "?"}
 _STYLE = {"pass": "green", "fail": "red", "missing": "yellow"}
@@ -191,6 +197,54 @@ def _comparison_table(report: EvalReport) -> str:
                         f"format {c.checkpoint}"))
 
 
+def side_by_side(report: EvalReport) -> tuple[list[str], list[tuple[str, str, list[float | None]]]]:
+    """The models (base, then every checkpoint) and one row per (set, metric of `OOD_METRICS`) with a value per
+    model: the eval split first (in distribution), then every OOD set; empty rows without OOD sets."""
+    if not report.ood:
+        return [], []
+    models = ([report.base.name] if report.base else []) + [c.name for c in report.checkpoints]
+    losses = {v.name: v.eval_loss for v in report.graduation.checkpoints}
+    gens = {c.name: c.generation for c in report.checkpoints}
+    if report.base is not None:
+        losses[report.base.name], gens[report.base.name] = report.base.eval_loss, report.base.generation
+    rows: list[tuple[str, str, list[float | None]]] = []
+    for metric, _ in OOD_METRICS:
+        values = [losses.get(m) if metric == "loss" else metric_value(g.overall if (g := gens.get(m)) else None,
+                                                                      metric) for m in models]
+        rows.append((IN_DISTRIBUTION, metric, values))
+    for s in report.ood:
+        results = [s.base if report.base is not None and m == report.base.name else s.checkpoints.get(m)
+                   for m in models]
+        rows += [(s.name, metric, [ood_value(r, metric) for r in results]) for metric, _ in OOD_METRICS]
+    return models, rows
+
+
+def _ood_section(report: EvalReport) -> str:
+    models, rows = side_by_side(report)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{_e(m)}</th>" for m in models)
+    tables = []
+    for metric, label in OOD_METRICS:
+        body = []
+        for name, _, values in (r for r in rows if r[1] == metric):
+            cells = "".join(
+                f'<td style="background:{"#fff" if metric == "loss" else _shade(v)}">'
+                f'{"—" if v is None else f"{v:.3f}" if metric == "loss" else f"{v:.2f}"}</td>' for v in values)
+            style = ' style="font-weight:bold"' if name == IN_DISTRIBUTION else ""
+            body.append(f"<tr{style}><td>{_e(name)}</td>{cells}</tr>")
+        tables.append(f"<h3>{_e(label)}</h3><table class=\"metric\"><thead><tr><th>set</th>{head}</tr></thead>"
+                      f"<tbody>{''.join(body)}</tbody></table>")
+    info = table([(s.name, s.path, s.read, s.records, ", ".join(f"{k} {v}" for k, v in s.skipped.items()) or "—",
+                   s.examples, ", ".join(f"{k} {v}" for k, v in s.dropped.items()) or "—") for s in report.ood],
+                 ("set", "file", "records read", "usable", "left out", "loss examples", "dropped by masking"))
+    g = report.graduation
+    flags = "".join(f"<li>{_e(r.sentence())}</li>" for r in g.ood_regressions) or "<li>none</li>"
+    return (f"<h2>In distribution and out of distribution</h2><p>Loss on assistant tokens (lower is better) and "
+            f"generation metrics over every prompt of the set; the eval split first.</p>{info}{''.join(tables)}"
+            f"<h3>OOD regressions while in distribution improved</h3><ul>{flags}</ul>")
+
+
 def _examples(gen: GenerationEval | None) -> str:
     if gen is None:
         return "<p>none</p>"
@@ -238,6 +292,7 @@ pre {{ white-space: pre-wrap; background: #f7f7f7; padding: .5em; }}
 <h2>Loss</h2>{_loss_charts(report)}
 <h2>Generation metrics per bucket</h2><p>{_e(how)}. Hover a cell for why a metric is missing.</p>{tables}
 <h2>Per-bucket regressions</h2><ul>{regress}</ul>
+{_ood_section(report)}
 <h2>Example outputs ({_e(rec.name if rec else "none")})</h2>{_examples(rec.generation if rec else None)}
 <p>curate-agents {_e(report.version)}; {_e(versions)}. Thresholds: {_e(g.thresholds.model_dump())}.</p>
 </body></html>
@@ -308,6 +363,25 @@ def print_report(report: EvalReport, console: Any) -> None:
                    pair("pass@k", b), pair("unique_ratio", b),
                    f"[red]{len(flagged)}[/]" if flagged else "0")
     console.print(bt)
+
+    models, rows = side_by_side(report)
+    if rows:
+        ot = Table(title="in distribution and out of distribution (loss: lower is better)")
+        ot.add_column("set", overflow="fold")  # set names are whole (folded), never cut short
+        ot.add_column("metric", no_wrap=True)
+        for m in models:
+            ot.add_column(markup(m, NAME_LIMIT) + (" ★" if m == g.recommended else ""), justify="right")
+        labels = dict(OOD_METRICS)
+        for i, (name, metric, values) in enumerate(rows):
+            first = i == 0 or rows[i - 1][0] != name
+            ot.add_row(markup(name, NAME_LIMIT) if first else "", labels[metric],
+                       *(num(v, 3 if metric == "loss" else 2) for v in values), end_section=i + 1 < len(rows)
+                       and rows[i + 1][0] != name)
+        console.print(ot)
+        for r in g.ood_regressions[:5]:
+            console.print(f"[red]OOD regression[/]: {markup(r.sentence())}")
+        if len(g.ood_regressions) > 5:
+            console.print(f"and {len(g.ood_regressions) - 5} more OOD regressions (report.html lists them all)")
 
     head = "[green]ready for RL[/]" if g.ready_for_rl else "[red]not ready for RL[/]"
     body = "\n".join([f"recommended: [bold]{markup(g.recommended or '—', NAME_LIMIT)}[/]",
