@@ -67,7 +67,7 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
             gen = generate(eval_rows, model, tokenizer, g.prompts_per_bucket)
             out = {}
             for s in ood:
-                say(f"{label}: OOD set `{s.name}`")
+                say(f"{label}: loss and generation on OOD set `{s.name}`")
                 out[s.name] = sets.evaluate(s, model, tokenizer, generate)
             return gen, out
         finally:

@@ -131,12 +131,6 @@ class OodSetEval(BaseModel):
     base: OodResult | None = None
     checkpoints: dict[str, OodResult] = Field(default_factory=dict, description="By checkpoint name.")
 
-    def result(self, model: str) -> OodResult | None:
-        """The result of a checkpoint by name, or of the base (`base`)."""
-        if model in self.checkpoints:
-            return self.checkpoints[model]
-        return self.base if model == "base" else None
-
 
 def history_from_log(entries: Iterable[Mapping[str, Any]]) -> list[EvalLogEntry]:
     """The evaluations of a Trainer log (`RUN/metrics.jsonl` rows), each with the training loss.
