@@ -114,7 +114,7 @@ def test_thresholds_reject_unknown_keys() -> None:
     assert GraduationThresholds().model_dump() == {
         "converged_min_delta": 0.01, "converged_window": 3, "max_generalisation_gap": 0.15,
         "min_format_accuracy": 0.90, "min_tool_call_accuracy": 0.85, "min_unique_ratio": 0.5,
-        "min_pairwise_ratio": 0.6}
+        "min_pairwise_ratio": 0.6, "ood_loss_tolerance": 0.05, "ood_metric_tolerance": 0.05}
 
 
 # --- regressions ------------------------------------------------------------------------------------
