@@ -443,7 +443,7 @@ def test_missing_model_folder_is_a_clear_error_and_writes_nothing(build_dir: Pat
     from train.model import load_model
     from train.recipe import run_training
 
-    with pytest.raises(TrainError, match=r"no such folder; pass a local folder or `--model tiny`; no model hub"):
+    with pytest.raises(TrainError, match=r"no such folder; pass a local folder, `--model tiny` or `--model smollm2-135m`; no model hub"):
         load_model(str(tmp_path / "nope"), TrainConfig())
     (tmp_path / "empty").mkdir()
     with pytest.raises(TrainError, match=r"no config\.json"):
@@ -572,7 +572,7 @@ def test_pretraining_lowers_the_loss_of_the_tiny_base(tiny: Path, tmp_path: Path
 
 
 def test_resolve_model_leaves_names_and_paths_alone() -> None:
-    from train.tiny import resolve_model
+    from train.packaged import resolve_model
 
     assert resolve_model("Qwen/Qwen2.5-0.5B") == "Qwen/Qwen2.5-0.5B"
     assert resolve_model("./models/mine") == "./models/mine"

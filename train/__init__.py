@@ -66,6 +66,8 @@ def quiet_libraries() -> None:
     # peft (0.21) still calls the gradient-checkpointing names transformers 5 renamed; harmless for us
     warnings.filterwarnings("ignore", category=FutureWarning,
                             message=r"`(gradient_checkpointing_enable|is_gradient_checkpointing)` is deprecated")
+    # peft saves resized embeddings with each adapter, as it should (tokens were added), and says so at every save
+    warnings.filterwarnings("ignore", category=UserWarning, message=r"Setting `save_embedding_layers` to `True`")
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()

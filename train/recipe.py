@@ -102,7 +102,7 @@ from train.data import (
 from train.distributed import Processes, current_processes
 from train.failures import CheckpointWriteError, write_advice, write_failure
 from train.model import ModelInfo, load_model
-from train.tiny import resolve_model
+from train.packaged import resolve_model
 
 METRICS = "metrics.jsonl"
 RUN_INFO = "run.json"
@@ -456,7 +456,7 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
     # 1. seed, model, data: everything that can fail on bad input, before anything is written
     set_seed(cfg.seed)
     say(f"loading {model} in 4-bit" + (f" in each of {procs.world_size} processes" if procs.distributed else ""))
-    with procs.main_first():  # `tiny` is built (and cached) once, by the main process
+    with procs.main_first():  # a named model is built or converted (and cached) once, by the main process
         resolve_model(model, say)
     batching = Batching.of(cfg)  # packed or padded, decided here once: the loader is told
     net, tokenizer, info = load_model(model, cfg, say, packed=batching.packed)

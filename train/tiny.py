@@ -102,7 +102,7 @@ def _hash_files(h: Any, folder: Path) -> None:
         h.update(f.read_bytes())
 
 
-def _versions() -> list[str]:
+def library_versions() -> list[str]:
     import torch
     import transformers
 
@@ -248,7 +248,7 @@ def pretrain_tiny(model_dir: Path, out_dir: Path, corpus: Path = DEFAULT_CORPUS,
     return stats
 
 
-def _cached(name: str, key: list[Any], make: Callable[[Path], Any]) -> Path:
+def cached_model(name: str, key: list[Any], make: Callable[[Path], Any]) -> Path:
     """`cache_dir()/models/NAME-HASH`, made by `make(tmp)` in a folder beside it and renamed into place."""
     h = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode())
     for part in key:
@@ -265,16 +265,16 @@ def tiny_dir(seed: int = 0, pretrained: bool = True, spec: TinySpec | None = Non
     """The cached folder of the tiny model (built, and pretrained unless `pretrained=False`)."""
     spec = spec or TinySpec()
     tok_dir = builtin_tokenizer_dir()
-    base = _cached("tiny", ["tiny", ARCHITECTURE, RECIPE_VERSION, spec.model_dump(), seed, tok_dir, *_versions()],
-                   lambda tmp: build_tiny(tmp, seed, spec, tok_dir))
+    key = ["tiny", ARCHITECTURE, RECIPE_VERSION, spec.model_dump(), seed, tok_dir, *library_versions()]
+    base = cached_model("tiny", key, lambda tmp: build_tiny(tmp, seed, spec, tok_dir))
     if not pretrained:
         return base
     pretrain = pretrain or PretrainSpec()
     if log and not corpus.exists():
         log(f"{corpus}: no corpus to pretrain the tiny base on")
-    return _cached("tiny-pretrained", ["pretrained", base.name, pretrain.model_dump(), seed, corpus,
-                                       tools_file if tools_file and tools_file.exists() else None],
-                   lambda tmp: pretrain_tiny(base, tmp, corpus, tools_file, seed, pretrain, log))
+    return cached_model("tiny-pretrained", ["pretrained", base.name, pretrain.model_dump(), seed, corpus,
+                                            tools_file if tools_file and tools_file.exists() else None],
+                        lambda tmp: pretrain_tiny(base, tmp, corpus, tools_file, seed, pretrain, log))
 
 
 def tiny_train_config() -> Any:
@@ -296,10 +296,3 @@ def tiny_train_config() -> Any:
         "eval": {"eval_steps": 20},
         "generation": {"prompts_per_bucket": 3, "samples": 4, "max_new_tokens": 96},
     })
-
-
-def resolve_model(name_or_path: str, log: Callable[[str], None] | None = None) -> str:
-    """`tiny` → the cached, pretrained tiny model's folder (built on first use); anything else unchanged."""
-    if name_or_path == TINY:
-        return str(tiny_dir(log=log))
-    return name_or_path
