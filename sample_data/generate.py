@@ -2817,7 +2817,8 @@ A deterministic corpus of {records:,} multi-turn, tool-using agent trajectories 
 `curate lint`. Most records are clean; some are planted duplicates (clean as well); the rest carry exactly
 one planted defect each, so the linter's output on this corpus is known exactly.
 
-**Everything in this folder except `pools.py` and `generate.py` is generated. Do not edit it by hand:**
+**Everything in this folder except `pools.py`, `generate.py`, `bfcl/` and `smollm2-cpu.toml` is generated. Do not
+edit it by hand:**
 change `generate.py` (logic) or `pools.py` (phrases and slot values) and run
 
     python sample_data/generate.py            # rewrites tools.json, raw.jsonl, expected_findings.json, README.md
@@ -2834,6 +2835,8 @@ every run and platform (`tests/test_sample_data.py` checks this, and that the li
 | `raw.jsonl` | the corpus: {lines:,} lines, {records:,} records, {blank} blank lines ({size:,} bytes) |
 | `expected_findings.json` | the findings `curate lint` must report, the planted duplicates, and counts |
 | `generate.py`, `pools.py` | the generator and its phrase pools |
+| `bfcl/` | 24 rows each of three BFCL categories with their answers (not generated; Apache-2.0): OOD sets |
+| `smollm2-cpu.toml` | the training config of `make demo-real` (SmolLM2-135M-Instruct on 2 CPU cores) |
 
 Lint it with the catalogue (the repository's `pyproject.toml` also sets it as the default):
 
