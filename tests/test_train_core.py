@@ -443,7 +443,8 @@ def test_missing_model_folder_is_a_clear_error_and_writes_nothing(build_dir: Pat
     from train.model import load_model
     from train.recipe import run_training
 
-    with pytest.raises(TrainError, match=r"no such folder; pass a local folder, `--model tiny` or `--model smollm2-135m`; no model hub"):
+    with pytest.raises(TrainError, match=r"no such folder; pass a local folder, `--model tiny` or `--model "
+                                         r"smollm2-135m`; no model hub"):
         load_model(str(tmp_path / "nope"), TrainConfig())
     (tmp_path / "empty").mkdir()
     with pytest.raises(TrainError, match=r"no config\.json"):

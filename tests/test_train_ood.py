@@ -19,6 +19,7 @@ from rich.console import Console
 from tests.conftest import REPO, run_cli
 from tests.test_train_core import write_build
 from tests.test_train_graduation import BASE, entry, gen
+from tests.test_train_safety import QUICK as QUICK_RUN
 from train import TrainError
 from train.config import load_train_config
 from train.eval_report import build_report
@@ -230,22 +231,9 @@ def test_reports_show_in_and_out_of_distribution_side_by_side_escaped() -> None:
 
 # --- end to end -------------------------------------------------------------------------------------------
 
-QUICK = """
-seed = 0
-[optim]
-lr = 1e-3
-epochs = 2
-gradient_checkpointing = false
-[data]
-tokens_per_batch = 1200
-[eval]
-eval_steps = 2
-ood_prompts = 3
-[generation]
-prompts_per_bucket = 1
-samples = 2
-max_new_tokens = 12
-"""
+# the quick run of the safety tests, with a few OOD prompts and room for a short call
+QUICK = (QUICK_RUN.replace("[generation]", "ood_prompts = 3\n[generation]")
+         .replace("max_new_tokens = 8", "max_new_tokens = 12"))
 
 
 @pytest.fixture(scope="module")

