@@ -113,4 +113,5 @@ def test_its_template_is_refused_by_mask_and_chatml_renders_the_tools(smollm2: t
     ok = run_cli("mask", str(data), "--tokenizer", str(folder), "--template", "chatml", "--audit",
                  "-o", str(tmp_path / "m.jsonl"))
     assert ok.returncode == 0, ok.stderr
-    assert "audit passed" in ok.stdout + ok.stderr
+    assert "examples, all passed" in ok.stdout and "lacked 6 ChatML token(s)" in ok.stderr
+    assert (tmp_path / "m.jsonl").is_file()
