@@ -61,3 +61,20 @@ def test_calls_are_counted_only_when_calls_are_checked(folder: Path) -> None:
     # TS001 ignored: the calls are still not validated, and the line says so; no call rule selected: none is.
     assert last_line(str(folder), "--ignore", "TS001").endswith("; 2 calls not validated (unusable tool schema, TS001)")
     assert last_line(str(folder), "--select", "RL") == "clean in 3 records from 2 files; 0 records with errors"
+
+
+def test_a_build_output_is_linted_as_its_records_once(tmp_path: Path) -> None:
+    """`curate lint OUT/`: its train and eval splits, not the manifest, the clusters, a masked output or the
+    `hf/` copy of the same records (which read as thousands of schema violations before)."""
+    cities = ["Oslo", "Paris", "Lima", "Rome", "Kyiv", "Baku", "Doha", "Suva", "Apia", "Riga"]
+    write(tmp_path / "in.jsonl", [record(f"r{i}", USABLE, {"city": c}) for i, c in enumerate(cities)])
+    out = tmp_path / "out"
+    build = subprocess.run([sys.executable, "-m", "curate", "build", str(tmp_path / "in.jsonl"), "-o", str(out)],
+                           cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    assert (out / "hf").is_dir() and (out / "clusters.jsonl").is_file() and (out / "manifest.json").is_file()
+    write(out / "train.masked.jsonl", [{"input_ids": [1, 2], "labels": [-100, 2]}])  # what `curate mask -o` writes
+    assert last_line(str(out)) == "clean in 10 records from 2 files; 0 records with errors"
+    # a build output inside a folder given is still never read back as input
+    write(tmp_path / "in2.jsonl", [record("x", USABLE, {"city": "Oslo"})])
+    assert last_line(str(tmp_path)).endswith("records from 2 files; 0 records with errors")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from curate.outputs import is_output_folder
+from curate.outputs import build_marker, is_output_folder
 from curate.readers.arrow import is_datasets_folder, iter_datasets_folder, iter_parquet
 from curate.readers.errors import ReadError
 from curate.readers.json_array import _JsonArrayStream
@@ -29,6 +29,8 @@ from curate.readers.shapes.bfcl import SIDECAR_DIRS
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 DATA_SUFFIXES = (*JSONL_SUFFIXES, ".json", ".parquet")
 """The files a folder input is read from."""
+BUILD_SPLITS = ("train.jsonl", "eval.jsonl")
+"""What a `curate build` output is read as when it is the folder given (its records, once)."""
 
 
 def iter_raw(path: str | os.PathLike[str], max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> Iterator[RawRecord]:
@@ -182,8 +184,13 @@ def data_files(folder: Path) -> Iterator[Path]:
     """The files (and `datasets` folders) a folder input is read from, in reading order.
 
     Sorted by path; hidden folders, BFCL's answer and function-doc folders, and folders `curate` wrote (a
-    build's OUT, a training run) are skipped: an output is never read back as input. Raises `ReadError` for
-    a folder that cannot be listed."""
+    build's OUT, a training run) are skipped: an output is never read back as input. A build's OUT given
+    itself is read as its records, `train.jsonl` and `eval.jsonl`: its `hf/` folder holds the same records
+    again, and `manifest.json`, `clusters.jsonl` and masked outputs are not trajectories. Raises
+    `ReadError` for a folder that cannot be listed."""
+    if build_marker(folder):
+        yield from (folder / name for name in BUILD_SPLITS if (folder / name).is_file())
+        return
     try:
         with os.scandir(folder) as it:  # a DirEntry knows its type without a stat() on most file systems
             entries = sorted(it, key=lambda e: e.name)
