@@ -29,6 +29,7 @@ import functools
 import json
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -56,7 +57,7 @@ TYPE_ALIASES: dict[str, str | None] = {
 }
 JSON_TYPES = frozenset({"object", "number", "integer", "string", "boolean", "array", "null"})
 _HANDLED = frozenset({
-    "type", "properties", "required", "additionalProperties", "items", "enum",
+    "type", "properties", "required", "additionalProperties", "items", "prefixItems", "enum",
     "description", "title", "default", "examples", "$schema", "$id", "optional", "format",
     "$defs", "definitions", "$comment",
 })
@@ -483,8 +484,11 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
     a subschema whose other keywords are not valid JSON Schema is recorded there and left
     unchecked; otherwise `SchemaProblem` is raised. `valid`: the caller has checked the whole schema against
     the JSON Schema metaschema (`schema_is_valid`), so the parts delegated to jsonschema need not be again
-    (checking them costs far more than using them).
+    (checking them costs far more than using them). A `false` schema accepts no value: a property whose
+    schema is `false` is an unexpected argument, any other value under one a constraint error.
     """
+    if schema is False:
+        return _reject
     if not isinstance(schema, dict) or not schema:
         return _accept
     checks: list[Checker] = []
@@ -547,7 +551,7 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
 
         def known() -> str:
             if not known_names:
-                names = sorted(prop_checks)
+                names = sorted(k for k, c in prop_checks.items() if c is not _reject)
                 shown = ", ".join(names[:_KNOWN_SHOWN]) or "none"
                 known_names.append(shown + (f", … ({len(names) - _KNOWN_SHOWN:,} more)"
                                             if len(names) > _KNOWN_SHOWN else ""))
@@ -578,7 +582,10 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
                         errors.append(ArgumentError("missing", where, f"missing required argument `{where}`"))
             for k, v in value.items():
                 sub = prop_checks.get(k)
-                if sub is not None:
+                if sub is _reject:
+                    errors.append(ArgumentError("unexpected", _join(path, k), f"unexpected argument "
+                                                f"`{_join(path, k)}` (its schema is `false`: it may not be given)"))
+                elif sub is not None:
                     if sub is not _accept:
                         sub(v, f"{path}.{k}" if path else k, errors)
                 elif patterns and isinstance(k, str) and _matches_any(patterns, k):
@@ -593,16 +600,10 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
 
         checks.append(check_object)
 
+    prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
     items = schema.get("items")
-    if isinstance(items, dict) and items:
-        item_check = compile_schema(items, closed_objects=closed_objects, problems=problems, valid=valid)
-
-        def check_items(value: Any, path: str, errors: list[ArgumentError]) -> None:
-            if isinstance(value, (list, tuple)):
-                for i, v in enumerate(value):
-                    item_check(v, f"{path}[{i}]", errors)
-
-        checks.append(check_items)
+    if prefix or items is False or (isinstance(items, dict) and items):
+        checks.append(_items_checker(prefix, items, closed_objects, problems, valid))
 
     rest = {k: v for k, v in schema.items() if k not in _HANDLED}
     if isinstance(schema.get("items"), list):
@@ -630,11 +631,45 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
     return check
 
 
+def _items_checker(prefix: list[Any], items: Any, closed_objects: bool, problems: list[str] | None,
+                   valid: bool) -> Checker:
+    """The checker of an array's `prefixItems` (the first items, one schema each) and `items` (the items after
+    them: a schema, or `false` for none)."""
+    prefix_checks = [compile_schema(s, closed_objects=closed_objects, problems=problems, valid=valid) for s in prefix]
+    start = len(prefix_checks)
+    rest_check = compile_schema(items, closed_objects=closed_objects, problems=problems, valid=valid) \
+        if isinstance(items, dict) else None
+    if items is False:
+        most = f"at most {start} item{'s' * (start != 1)} (`prefixItems`, then `items: false`)" if start else \
+            "no items (`items: false`)"
+
+    def check_items(value: Any, path: str, errors: list[ArgumentError]) -> None:
+        if not isinstance(value, (list, tuple)):
+            return
+        for i, (check, v) in enumerate(zip(prefix_checks, value, strict=False)):
+            if check is not _accept:
+                check(v, f"{path}[{i}]", errors)
+        if items is False:
+            if len(value) > start:
+                errors.append(ArgumentError("constraint", path, f"expected {most}, got {len(value):,}"))
+        elif rest_check is not None and rest_check is not _accept:
+            for i in range(start, len(value)):
+                rest_check(value[i], f"{path}[{i}]", errors)
+
+    return check_items
+
+
 _NONE: frozenset[str] = frozenset()
 
 
 def _accept(value: Any, path: str, errors: list[ArgumentError]) -> None:
     return None
+
+
+def _reject(value: Any, path: str, errors: list[ArgumentError]) -> None:
+    """The checker of the `false` schema."""
+    errors.append(ArgumentError("constraint", path, f"no value is allowed here (its schema is `false`), "
+                                f"got {json_type(value)} {_fmt(value)}"))
 
 
 def _compile_patterns(patterns: Any, problems: list[str] | None) -> list[str]:
@@ -902,14 +937,22 @@ def _reachable_patterns(schema: Any) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+@functools.cache
+def _metaschema() -> Any:
+    """jsonschema's validator of the 2020-12 metaschema, a pattern (`format: regex`) being valid when the `regex`
+    module, which searches it, compiles it: ECMA-262 patterns such as `\\p{Letter}` are not Python's `re`."""
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    formats = FormatChecker()
+    formats.checks("regex", raises=(TypeError, ValueError))(lambda pattern: _regex(pattern) is not None)
+    return Draft202012Validator(Draft202012Validator.META_SCHEMA, format_checker=formats)
+
+
 def schema_is_valid(schema: Any) -> bool:
     """Whether `schema` passes the JSON Schema 2020-12 metaschema, as `_delegate` checks its parts (patterns
     must compile; a `$ref` counts as valid wherever it points)."""
-    from jsonschema import Draft202012Validator
-
     try:
-        return Draft202012Validator(Draft202012Validator.META_SCHEMA,
-                                    format_checker=Draft202012Validator.FORMAT_CHECKER).is_valid(schema)
+        return _metaschema().is_valid(schema)
     except RecursionError:
         return False
 
@@ -917,15 +960,10 @@ def schema_is_valid(schema: Any) -> bool:
 def _delegate(schema: dict[str, Any], valid: bool = False) -> Checker:
     """Keywords without a lint code of their own (pattern, minimum, anyOf, ...) go to jsonschema; `valid`:
     `schema` is known to pass the metaschema."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
     validator_class, not_evaluated = _pattern_validator()
     if not valid:
-        try:
-            Draft202012Validator.check_schema(schema)  # the metaschema's own patterns are ours: `re` is safe
-        except SchemaError as e:
-            raise SchemaProblem(f"invalid JSON Schema keyword: {e.message}") from None
+        for e in _metaschema().iter_errors(schema):  # the metaschema's own patterns are ours: `re` is safe
+            raise SchemaProblem(f"invalid JSON Schema keyword: {e.message}")
     validator = validator_class(schema)
 
     def check(value: Any, path: str, errors: list[ArgumentError]) -> None:
@@ -1034,6 +1072,7 @@ def build_tool(name: str, parameters: dict[str, Any] | None, required: list[Any]
 
     `required`: the function-level `required` beside `parameters`, if any (see `parameters_schema`)."""
     problems: list[str] = []
+    written: Any = None  # the schema before normalisation, where `$ref` pointers point
     if (isinstance(parameters, dict) and parameters and not any(k in KEYWORDS for k in parameters)
             and not is_bare_parameters(parameters)):
         keys = ", ".join(f"`{k}`" for k in list(parameters)[:5]) + (", …" if len(parameters) > 5 else "")
@@ -1042,6 +1081,7 @@ def build_tool(name: str, parameters: dict[str, Any] | None, required: list[Any]
     parameters = parameters_schema(parameters, required)
     if parameters is None:
         parameters = {"type": "object", "properties": {}}
+    written = parameters
     try:
         schema = normalise_schema(parameters, problems)
         if not isinstance(schema, dict):
@@ -1055,7 +1095,7 @@ def build_tool(name: str, parameters: dict[str, Any] | None, required: list[Any]
             # their own (checking a part costs far more than using it, and a part may be copied many times).
             valid = not problems and schema_is_valid(schema)
             try:
-                schema = _inline_refs(schema, schema, problems, (), _NodeBudget())
+                schema = _inline_refs(schema, _RefTargets(written), problems, (), _NodeBudget(), root=True)
             except _TooLarge:
                 problems.append(f"the schema expands past {MAX_INLINED_NODES:,} nodes once its `$ref`s are inlined "
                                 "(references repeated at every level double it); values under its `$ref`s "
@@ -1075,29 +1115,55 @@ def build_tool(name: str, parameters: dict[str, Any] | None, required: list[Any]
     return CompiledTool(name, schema, check, order, problems)
 
 
+_MAX_REF_DEPTH = 32
+MAX_INLINED_NODES = 5_000
+"""Schema nodes (objects, `true` and `false`) that inlining a parameter schema's `$ref`s may copy. Real tool
+schemas copy tens to hundreds; 18 levels of `{"anyOf": [{"$ref": prev}, {"$ref": prev}]}` in a 2 KB record
+would copy a million (each one then compiled, and visited by every call checked against it)."""
+_ANNOTATIONS = frozenset({"description", "title", "default", "examples", "$comment"})
+
+# Where JSON Schema (2020-12 and draft 7) holds subschemas; every other keyword's value is data (`enum`,
+# `const`, `default`, `examples`, `required`) or unknown, and is never read as a schema.
+_ONE_SCHEMA = frozenset({"items", "additionalItems", "additionalProperties", "unevaluatedItems",
+                         "unevaluatedProperties", "not", "contains", "propertyNames", "if", "then", "else",
+                         "contentSchema"})
+_SCHEMA_LISTS = frozenset({"prefixItems", "items", "allOf", "anyOf", "oneOf"})
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas",
+                            "dependencies"})  # draft 7's `dependencies` maps to schemas or to lists of names
+
+
+def map_subschemas(schema: dict[str, Any], fn: Callable[[Any], Any],
+                   skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A copy of `schema` with `fn` applied to each of its direct subschemas (objects and booleans in schema
+    positions: `properties` values, `items`, `anyOf` members, ...), keywords in `skip` and every value that
+    is data (`enum`, `const`, `default`, ...) kept as they are."""
+    out: dict[str, Any] = {}
+    for k, v in schema.items():
+        if k in skip:
+            out[k] = v
+        elif k in _ONE_SCHEMA and isinstance(v, (dict, bool)):
+            out[k] = fn(v)
+        elif k in _SCHEMA_LISTS and isinstance(v, list):
+            out[k] = [fn(x) if isinstance(x, (dict, bool)) else x for x in v]
+        elif k in _NAMED_SCHEMAS and isinstance(v, dict):
+            out[k] = {n: fn(x) if isinstance(x, (dict, bool)) else x for n, x in v.items()}
+        else:
+            out[k] = v
+    return out
+
+
 def _has_ref(schema: Any) -> bool:
+    """Whether a `$ref` keyword is anywhere in `schema`'s subschemas."""
     stack, seen = [schema], set()
     while stack:
         node = stack.pop()
-        if isinstance(node, (dict, list)):
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            if isinstance(node, dict):
-                if "$ref" in node:
-                    return True
-                stack.extend(node.values())
-            else:
-                stack.extend(node)
+        if not isinstance(node, dict) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if "$ref" in node:
+            return True
+        map_subschemas(node, stack.append)
     return False
-
-
-_MAX_REF_DEPTH = 32
-MAX_INLINED_NODES = 5_000
-"""Schema nodes (objects and arrays) that inlining a parameter schema's `$ref`s may copy. Real tool schemas
-copy tens to hundreds; 18 levels of `{"anyOf": [{"$ref": prev}, {"$ref": prev}]}` in a 2 KB record would
-copy a million (each one then compiled, and visited by every call checked against it)."""
-_ANNOTATIONS = frozenset({"description", "title", "default", "examples", "$comment"})
 
 
 class _TooLarge(Exception):
@@ -1111,66 +1177,111 @@ class _NodeBudget:
         self.left = MAX_INLINED_NODES
 
 
-def _inline_refs(node: Any, root: dict[str, Any], problems: list[str], seen: tuple[str, ...],
-                 budget: _NodeBudget) -> Any:
-    """Replace local `$ref`s (`#/$defs/X`, `#/definitions/X`, any `#/...` pointer) by their target.
+class _RefTargets:
+    """The targets of a schema's local `$ref`s, normalised (`normalise_schema`) once each.
 
-    Checkers are compiled per subschema, so a `$ref` left in place could not be resolved. A
-    recursive or unresolvable reference is recorded in `problems` and left unconstrained. Each
-    object or array copied from a reference's target counts against `budget`; raises `_TooLarge` when
-    it runs out.
+    Pointers are resolved in the schema as written: normalisation moves keywords (draft 7's tuple `items`
+    becomes `prefixItems`), and `#/items/0` must still find what its author pointed at."""
+
+    def __init__(self, written: Any) -> None:
+        self.written = written
+        self._found: dict[str, tuple[Any, str | None]] = {}
+
+    def get(self, ref: str) -> tuple[Any, str | None]:
+        """`ref`'s target, normalised, and None; or None and why the reference is not followed."""
+        found = self._found.get(ref)
+        if found is None:
+            target, why = _resolve_pointer(self.written, ref)
+            found = self._found[ref] = (normalise_schema(target) if why is None else None, why)
+        return found
+
+
+def _inline_refs(node: Any, targets: _RefTargets, problems: list[str], seen: tuple[str, ...],
+                 budget: _NodeBudget, document: str | None = None, root: bool = False) -> Any:
+    """Replace local `$ref`s (`#/$defs/X`, `#/definitions/X`, any `#/...` pointer) in `node`'s subschemas
+    by their target; values that are data (`enum`, `const`, `default`) are never touched.
+
+    Checkers are compiled per subschema, so a `$ref` left in place could not be resolved. A reference that
+    is not followed (another document, an anchor, a pointer to nothing, a recursion) is recorded in
+    `problems` with the reason and left unconstrained. Each subschema copied from a reference's target
+    counts against `budget`; raises `_TooLarge` when it runs out. `document`: the `$id` of the subschema `node`
+    is in, when one below the root has one (`#` then means that subschema); `root`: `node` is the tool's schema.
     """
-    if seen and isinstance(node, (dict, list)):  # a copy made by inlining (the schema as written is free)
+    if seen:  # a copy made by inlining (the schema as written is free)
         budget.left -= 1
         if budget.left < 0:
             raise _TooLarge
-    if isinstance(node, list):
-        return [_inline_refs(v, root, problems, seen, budget) for v in node]
     if not isinstance(node, dict):
         return node
+    if not root and isinstance(node.get("$id"), str):
+        document = node["$id"]
     ref = node.get("$ref")
-    if isinstance(ref, str):
-        rest = {k: v for k, v in node.items() if k != "$ref"}
-        target = _resolve_pointer(root, ref)
-        if target is None:
-            problems.append(f"`$ref` {ref!r} cannot be resolved (only local references are read)")
-            inlined: Any = {}
-        elif ref in seen or len(seen) >= _MAX_REF_DEPTH:
-            problems.append(f"`$ref` {ref!r} is recursive; values below it are not checked")
-            inlined = {}
-        else:
-            inlined = _inline_refs(target, root, problems, (*seen, ref), budget)
-        rest = _inline_refs(rest, root, problems, seen, budget)
-        if not isinstance(inlined, dict) or not inlined:
-            return rest
-        if set(rest).isdisjoint(inlined) or set(rest) & set(inlined) <= _ANNOTATIONS:
-            return {**inlined, **rest}  # siblings such as `description` beside the `$ref`
-        return {"allOf": [inlined, rest]}
-    return {k: (v if k in ("$defs", "definitions") else _inline_refs(v, root, problems, seen, budget))
-            for k, v in node.items()}
+    if not isinstance(ref, str):
+        return map_subschemas(node, lambda sub: _inline_refs(sub, targets, problems, seen, budget, document),
+                              skip=_DEFINITIONS)
+    rest = _inline_refs({k: v for k, v in node.items() if k != "$ref"}, targets, problems, seen, budget, document,
+                        root)
+    target, why = targets.get(ref)
+    if document is not None and ref.startswith("#"):
+        problems.append(f"`$ref` {ref!r} is not followed: it is inside a subschema with an `$id` of its own "
+                        f"({document!r}), where `#` means that subschema, and `$id`s are not read")
+        inlined: Any = {}
+    elif why is not None:
+        problems.append(why)
+        inlined = {}
+    elif ref in seen:
+        problems.append(f"`$ref` {ref!r} is not followed: it refers to a schema that contains it (a recursive "
+                        "schema), so values below it are not checked")
+        inlined = {}
+    elif len(seen) >= _MAX_REF_DEPTH:
+        problems.append(f"`$ref` {ref!r} is not followed: it is reached through {_MAX_REF_DEPTH} references in a "
+                        "row, so values below it are not checked")
+        inlined = {}
+    else:
+        inlined = _inline_refs(target, targets, problems, (*seen, ref), budget)
+    if inlined is False:
+        return False  # nothing is valid against it, whatever its siblings say
+    if not isinstance(inlined, dict) or not inlined:
+        return rest
+    if set(rest).isdisjoint(inlined) or set(rest) & set(inlined) <= _ANNOTATIONS:
+        return {**inlined, **rest}  # siblings such as `description` beside the `$ref`
+    return {"allOf": [inlined, rest]}
+
+
+_DEFINITIONS = frozenset({"$defs", "definitions"})
+"""Where referenced schemas are kept: not applied to any value, so not inlined in place."""
 
 
 def _without_refs(node: Any) -> Any:
     """`node` with every `$ref` dropped (what it refers to left unconstrained), for schemas too big to inline."""
-    if isinstance(node, list):
-        return [_without_refs(v) for v in node]
     if not isinstance(node, dict):
         return node
-    return {k: (v if k in ("$defs", "definitions") else _without_refs(v)) for k, v in node.items() if k != "$ref"}
+    return map_subschemas({k: v for k, v in node.items() if k != "$ref"}, _without_refs, skip=_DEFINITIONS)
 
 
-def _resolve_pointer(root: dict[str, Any], ref: str) -> Any:
-    if ref == "#":
-        return root
-    if not ref.startswith("#/"):
-        return None
+def _resolve_pointer(root: Any, ref: str) -> tuple[Any, str | None]:
+    """The schema the local reference `ref` points at in `root`, and None; or None and why it is not followed.
+
+    `ref` is a URI fragment holding a JSON pointer: percent-decoded first (`%25` is `%`, RFC 3986), then
+    split at `/`, each part unescaped (`~1` is `/`, `~0` is `~`, RFC 6901)."""
+    if not ref.startswith("#"):
+        return None, (f"`$ref` {ref!r} is not followed: it is a URI (another document, or a subschema named by "
+                      "its `$id`), and only JSON pointers within the tool's own schema (`#/...`) are read")
+    pointer = urllib.parse.unquote(ref[1:])
+    if pointer and not pointer.startswith("/"):
+        return None, (f"`$ref` {ref!r} is not followed: it names an `$anchor`, and only JSON pointers "
+                      "(`#/$defs/...`) are read")
     node: Any = root
-    for part in ref[2:].split("/"):
+    walked = "#"
+    for part in pointer.split("/")[1:]:
         part = part.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return None
-    return node if isinstance(node, dict) else None
+            return None, f"`$ref` {ref!r} points at nothing: `{walked}` has no `{part}`"
+        walked += "/" + part.replace("~", "~0").replace("/", "~1")
+    if not isinstance(node, (dict, bool)):
+        return None, f"`$ref` {ref!r} points at {json_type(node)} {_fmt(node)}, not at a schema"
+    return node, None

@@ -458,9 +458,48 @@ class TestDelegated:
         assert errors(schema, {"y": 1}) == [("unexpected", "y")]
 
     def test_prefix_items(self) -> None:
+        # Each prefix item is checked like any value: a wrong type is a type error (TC005) at its index.
         schema = obj(pair={"type": "tuple", "items": [{"type": "string"}, {"type": "int"}]})
         assert errors(schema, {"pair": ["a", 1]}) == []
-        assert errors(schema, {"pair": ["a", "b"]}) == [("constraint", "pair[1]")]
+        assert errors(schema, {"pair": ["a", "b"]}) == [("type", "pair[1]")]
+
+    def test_items_after_prefix_items_check_only_the_items_after_them(self) -> None:
+        schema = obj(t={"type": "array", "prefixItems": [{"type": "string"}], "items": {"type": "integer"}})
+        assert errors(schema, {"t": ["x", 2, 3]}) == []
+        assert errors(schema, {"t": [1, 2, "3"]}) == [("type", "t[0]"), ("type", "t[2]")]
+
+    @pytest.mark.parametrize("schema", [
+        {"type": "array", "prefixItems": [{"type": "string"}, {}], "items": False},
+        {"type": "array", "items": [{"type": "string"}, {}], "additionalItems": False},  # draft 7
+    ])
+    def test_no_items_after_the_prefix(self, schema: dict[str, Any]) -> None:
+        assert errors(obj(t=schema), {"t": ["x", 2]}) == []
+        assert errors(obj(t=schema), {"t": ["x"]}) == []
+        tool = build_tool("f", obj(t=schema))
+        assert [(e.kind, e.path, e.message) for e in tool.validate({"t": ["x", 2, 3]})] == [
+            ("constraint", "t", "expected at most 2 items (`prefixItems`, then `items: false`), got 3")]
+
+    def test_draft7_additional_items_check_the_items_after_the_tuple(self) -> None:
+        schema = obj(t={"items": [{"type": "string"}], "additionalItems": {"type": "integer"}})
+        assert errors(schema, {"t": ["x", 2, 3]}) == []
+        assert errors(schema, {"t": ["x", "y"]}) == [("type", "t[1]")]
+
+    def test_false_subschemas_accept_nothing(self) -> None:
+        schema = {**obj(a={"type": "integer"}, gone=False), "required": ["a"]}
+        tool = build_tool("f", schema)
+        assert [(e.kind, e.path, e.message) for e in tool.validate({"a": 1, "gone": None})] == [
+            ("unexpected", "gone", "unexpected argument `gone` (its schema is `false`: it may not be given)")]
+        assert errors(obj(v={"type": "array", "items": False}), {"v": []}) == []
+        assert errors(obj(v={"type": "array", "items": False}), {"v": [1]}) == [("constraint", "v")]
+        unexpected = build_tool("f", schema).validate({"a": 1, "zz": 2})
+        assert [e.message for e in unexpected] == ["unexpected argument `zz` (known: a)"]  # `gone` is not offered
+
+    def test_unicode_property_patterns_are_used(self) -> None:
+        # ECMA-262 (JSON Schema's regex dialect) has `\p{…}`; Python's `re` does not, the `regex` module does.
+        tool = build_tool("f", obj(name={"type": "string", "pattern": "^\\p{Letter}+$"}))
+        assert tool.problems == []
+        assert tool.validate({"name": "Ünïcode"}) == []
+        assert [(e.kind, e.path) for e in tool.validate({"name": "42"})] == [("constraint", "name")]
 
     def test_format_is_an_annotation(self) -> None:
         assert errors(obj(d={"type": "string", "format": "date"}), {"d": "not a date"}) == []
@@ -502,6 +541,57 @@ class TestRefs:
         tool = build_tool("f", obj(a={"$ref": "https://example.com/schema.json"}, b={"$ref": "#/$defs/Missing"}))
         assert len(tool.problems) == 2
         assert tool.validate({"a": 1, "b": 2}) == []
+
+    def test_each_ref_not_followed_says_why(self) -> None:
+        schema = {**obj(a={"$ref": "https://example.com/s.json"}, b={"$ref": "#/$defs/Missing"}, c={"$ref": "#Point"},
+                        d={"$ref": "#/required"}, e={"$id": "inner.json", "$ref": "#/$defs/x"},
+                        f={"$ref": "#/properties/f"}),
+                  "required": ["a"]}
+        assert build_tool("f", schema).problems == [
+            "`$ref` 'https://example.com/s.json' is not followed: it is a URI (another document, or a subschema "
+            "named by its `$id`), and only JSON pointers within the tool's own schema (`#/...`) are read",
+            "`$ref` '#/$defs/Missing' points at nothing: `#` has no `$defs`",
+            "`$ref` '#Point' is not followed: it names an `$anchor`, and only JSON pointers (`#/$defs/...`) are read",
+            "`$ref` '#/required' points at array [\"a\"], not at a schema",
+            "`$ref` '#/$defs/x' is not followed: it is inside a subschema with an `$id` of its own ('inner.json'), "
+            "where `#` means that subschema, and `$id`s are not read",
+            "`$ref` '#/properties/f' is not followed: it refers to a schema that contains it (a recursive schema), "
+            "so values below it are not checked",
+        ]
+
+    def test_percent_encoded_and_escaped_pointers_resolve(self) -> None:
+        # RFC 6901 in a URI fragment: percent-decoded first, then `~1` is `/` and `~0` is `~`.
+        schema = {"type": "object", "$defs": {"percent%field": {"type": "integer"}, 'quote"d': {"type": "string"},
+                                              "a/b": {"type": "boolean"}, "t~x": {"type": "null"}},
+                  "properties": {"p": {"$ref": "#/$defs/percent%25field"}, "q": {"$ref": "#/$defs/quote%22d"},
+                                 "s": {"$ref": "#/$defs/a~1b"}, "t": {"$ref": "#/$defs/t~0x"}}}
+        tool = build_tool("f", schema)
+        assert tool.problems == []
+        assert [(e.kind, e.path) for e in tool.validate({"p": "1", "q": 2, "s": 3, "t": 4})] == [
+            ("type", "p"), ("type", "q"), ("type", "s"), ("type", "t")]
+
+    def test_a_draft7_pointer_into_tuple_items_resolves(self) -> None:
+        # Normalisation moves draft 7's tuple `items` to `prefixItems`; the pointer still means what was written.
+        schema = obj(pair={"type": "array", "items": [{"type": "integer"}, {"$ref": "#/properties/pair/items/0"}]})
+        tool = build_tool("f", schema)
+        assert tool.problems == []
+        assert [(e.kind, e.path) for e in tool.validate({"pair": [1, "2"]})] == [("type", "pair[1]")]
+
+    def test_enum_and_const_values_are_data_not_refs(self) -> None:
+        schema = {**obj(a={"enum": [{"$ref": "#/$defs/s"}, 2]}, b={"const": {"$ref": "#/$defs/s"}}),
+                  "$defs": {"s": {"type": "string"}}}
+        tool = build_tool("f", schema)
+        assert tool.problems == []
+        assert tool.validate({"a": {"$ref": "#/$defs/s"}, "b": {"$ref": "#/$defs/s"}}) == []
+        assert [(e.kind, e.path) for e in tool.validate({"a": "x", "b": "x"})] == [("enum", "a"), ("constraint", "b")]
+
+    def test_a_ref_to_false_accepts_nothing(self) -> None:
+        tool = build_tool("f", {**obj(a={"$ref": "#/$defs/no"}, b={"type": "array", "items": {"$ref": "#/$defs/no"}}),
+                                "$defs": {"no": False}})
+        assert tool.problems == []
+        assert [(e.kind, e.path) for e in tool.validate({"a": 1, "b": [1]})] == [("unexpected", "a"),
+                                                                              ("constraint", "b")]  # no items
+        assert tool.validate({"b": []}) == []
 
 
 # --- the cache -----------------------------------------------------------------------------------
