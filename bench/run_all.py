@@ -5,6 +5,7 @@
 Stages, each in a fresh process (its own memory, its own imports), in this order:
 
   toolcalls   tool-call validation vs the Berkeley Function Calling Leaderboard's AST checker (bfcl-eval)
+  schema_suite  the JSON Schema test suite's cases through our validator vs jsonschema's own
   dedup       near-duplicate detection vs datasketch (loop, MinHash.bulk) and rensa
   mask        masking vs transformers apply_chat_template(return_assistant_tokens_mask=True)
   train       QLoRA SFT steps vs TRL's SFTTrainer
@@ -40,6 +41,7 @@ from bench.common import SUMMARY_TABLES, fmt, machine  # noqa: E402
 # stage -> (module, keyword arguments of its run(): full, quick)
 STAGES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "toolcalls": ("bench.toolcall_agreement", {}, {"repeat": 1}),
+    "schema_suite": ("bench.schema_suite_speed", {}, {"repeat": 1, "rounds": 1}),
     "dedup": ("bench.dedup_speed", {}, {"pairs": 300, "singles": 300, "subset": 200, "repeat": 1}),
     "mask": ("bench.mask_speed", {"records": 5000}, {"records": 300, "repeat": 1, "per_example": 50}),
     "train": ("bench.train_speed", {"steps": 6}, {"steps": 2}),
