@@ -541,7 +541,9 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
             closed = False
         else:
             extra_check = None
-            closed = additional is False or (additional is None and closed_objects and props is not None)
+            # `unevaluatedProperties` says what other keys may be, as `additionalProperties` would
+            closed = additional is False or (additional is None and closed_objects and props is not None
+                                             and "unevaluatedProperties" not in schema)
         # Keys matching `patternProperties` are declared too (their values are checked by delegation).
         patterns = _compile_patterns(schema.get("patternProperties"), problems)
         # The keys declared inside each required object: given beside it instead, they tell why it is missing.
@@ -608,6 +610,18 @@ def compile_schema(schema: Any, *, closed_objects: bool = True, problems: list[s
     rest = {k: v for k, v in schema.items() if k not in _HANDLED}
     if isinstance(schema.get("items"), list):
         rest["items"] = schema["items"]
+    # jsonschema finds what is left unevaluated from the keywords beside `unevaluated*`: those checked here go
+    # along as `true`, evaluating the same items and keys without checking them twice.
+    if "unevaluatedItems" in rest:
+        if prefix:
+            rest["prefixItems"] = [True] * len(prefix)
+        if "items" in schema and "items" not in rest:
+            rest["items"] = True
+    if "unevaluatedProperties" in rest:
+        if isinstance(props, dict):
+            rest["properties"] = dict.fromkeys(props, True)
+        if "additionalProperties" in schema:
+            rest["additionalProperties"] = True
     if rest:
         try:
             checks.append(_delegate(rest, valid))
@@ -1243,11 +1257,15 @@ def _inline_refs(node: Any, targets: _RefTargets, problems: list[str], seen: tup
         return False  # nothing is valid against it, whatever its siblings say
     if not isinstance(inlined, dict) or not inlined:
         return rest
-    if set(rest).isdisjoint(inlined) or set(rest) & set(inlined) <= _ANNOTATIONS:
+    if set(rest) & set(inlined) <= _ANNOTATIONS and (
+            set(rest) <= _ANNOTATIONS or (_UNEVALUATED.isdisjoint(inlined) and _UNEVALUATED.isdisjoint(rest))):
         return {**inlined, **rest}  # siblings such as `description` beside the `$ref`
     return {"allOf": [inlined, rest]}
 
 
+_UNEVALUATED = frozenset({"unevaluatedItems", "unevaluatedProperties"})
+"""Keywords that see what the other keywords of their own schema object evaluated: a `$ref`'s target and its
+siblings holding one are not merged into one object."""
 _DEFINITIONS = frozenset({"$defs", "definitions"})
 """Where referenced schemas are kept: not applied to any value, so not inlined in place."""
 

@@ -494,6 +494,17 @@ class TestDelegated:
         unexpected = build_tool("f", schema).validate({"a": 1, "zz": 2})
         assert [e.message for e in unexpected] == ["unexpected argument `zz` (known: a)"]  # `gone` is not offered
 
+    def test_unevaluated_keywords_see_what_is_checked_beside_them(self) -> None:
+        # `properties` and `prefixItems` are checked here, not by jsonschema: they still count as evaluated.
+        schema = {**obj(a={"type": "integer"}), "unevaluatedProperties": False}
+        assert errors(schema, {"a": 1}) == []
+        assert errors(schema, {"a": "1"}) == [("type", "a")]
+        assert errors(schema, {"a": 1, "b": 2}) == [("constraint", "")]  # said once, by unevaluatedProperties
+        tuple_ = obj(v={"type": "array", "prefixItems": [{"type": "integer"}], "unevaluatedItems": False})
+        assert errors(tuple_, {"v": [1]}) == []
+        assert errors(tuple_, {"v": ["1"]}) == [("type", "v[0]")]
+        assert errors(tuple_, {"v": [1, 2]}) == [("constraint", "v")]
+
     def test_unicode_property_patterns_are_used(self) -> None:
         # ECMA-262 (JSON Schema's regex dialect) has `\p{…}`; Python's `re` does not, the `regex` module does.
         tool = build_tool("f", obj(name={"type": "string", "pattern": "^\\p{Letter}+$"}))
