@@ -1167,14 +1167,14 @@ def map_subschemas(schema: dict[str, Any], fn: Callable[[Any], Any],
 
 
 def _has_ref(schema: Any) -> bool:
-    """Whether a `$ref` keyword is anywhere in `schema`'s subschemas."""
+    """Whether a `$ref` or `$dynamicRef` keyword is anywhere in `schema`'s subschemas."""
     stack, seen = [schema], set()
     while stack:
         node = stack.pop()
         if not isinstance(node, dict) or id(node) in seen:
             continue
         seen.add(id(node))
-        if "$ref" in node:
+        if "$ref" in node or "$dynamicRef" in node:
             return True
         map_subschemas(node, stack.append)
     return False
@@ -1229,6 +1229,10 @@ def _inline_refs(node: Any, targets: _RefTargets, problems: list[str], seen: tup
         return node
     if not root and isinstance(node.get("$id"), str):
         document = node["$id"]
+    if "$dynamicRef" in node:  # left to jsonschema, it would be looked up in a part of the schema: an exception
+        problems.append(f"`$dynamicRef` {_fmt(node['$dynamicRef'], 80)} is not followed: dynamic references are "
+                        "not read, so values below it are not checked")
+        node = {k: v for k, v in node.items() if k != "$dynamicRef"}
     ref = node.get("$ref")
     if not isinstance(ref, str):
         return map_subschemas(node, lambda sub: _inline_refs(sub, targets, problems, seen, budget, document),
@@ -1274,7 +1278,8 @@ def _without_refs(node: Any) -> Any:
     """`node` with every `$ref` dropped (what it refers to left unconstrained), for schemas too big to inline."""
     if not isinstance(node, dict):
         return node
-    return map_subschemas({k: v for k, v in node.items() if k != "$ref"}, _without_refs, skip=_DEFINITIONS)
+    return map_subschemas({k: v for k, v in node.items() if k not in ("$ref", "$dynamicRef")}, _without_refs,
+                          skip=_DEFINITIONS)
 
 
 def _resolve_pointer(root: Any, ref: str) -> tuple[Any, str | None]:

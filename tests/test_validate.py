@@ -570,6 +570,13 @@ class TestRefs:
             "so values below it are not checked",
         ]
 
+    def test_a_dynamic_ref_is_not_followed_and_never_raises(self) -> None:
+        tool = build_tool("f", obj(v={"type": "array", "$dynamicRef": "#items"}))
+        assert tool.problems == ["`$dynamicRef` \"#items\" is not followed: dynamic references are not read, so "
+                                 "values below it are not checked"]
+        assert tool.validate({"v": [1]}) == []
+        assert [(e.kind, e.path) for e in tool.validate({"v": 1})] == [("type", "v")]  # its siblings still apply
+
     def test_percent_encoded_and_escaped_pointers_resolve(self) -> None:
         # RFC 6901 in a URI fragment: percent-decoded first, then `~1` is `/` and `~0` is `~`.
         schema = {"type": "object", "$defs": {"percent%field": {"type": "integer"}, 'quote"d': {"type": "string"},
