@@ -24,7 +24,7 @@ def _split_codes(values: list[str] | None) -> list[str] | None:
     return [c for v in values for c in v.split(",")]  # a blank part is kept: `select_codes` refuses it
 
 
-BUILTIN_COMMANDS = frozenset({"lint", "mask", "build", "dedup", "bucket", "stats", "rule"})
+BUILTIN_COMMANDS = frozenset({"lint", "mask", "build", "dedup", "decontam", "bucket", "stats", "rule"})
 
 
 def add_jobs_option(parser: argparse.ArgumentParser, default: int | None, text: str) -> None:
@@ -32,6 +32,40 @@ def add_jobs_option(parser: argparse.ArgumentParser, default: int | None, text: 
     on mask, build and dedup, still works (`args.jobs` either way; 0 becomes one per core in `main`)."""
     parser.add_argument("-j", "--jobs", "--num-proc", dest="jobs", type=int, default=default, metavar="N",
                         help=f"{text}; 0: one per core")
+
+
+def add_decontam_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The decontamination settings (`DecontamConfig`), named `--{prefix}mode`, `--{prefix}ngram`, …; unset
+    ones keep their defaults (`decontam_config`)."""
+    parser.add_argument(f"--{prefix}mode", choices=("drop", "flag"), dest="decontam_mode",
+                        help="drop the records that match (default), or keep them with a `contamination` field")
+    parser.add_argument(f"--{prefix}ngram", type=int, dest="decontam_ngram", metavar="N",
+                        help="words per n-gram (default 13, as GPT-3 and lm-eval-harness)")
+    parser.add_argument(f"--{prefix}coverage", type=float, dest="decontam_coverage", metavar="F",
+                        help="share of a benchmark item's n-grams one turn must hold (default 0.5)")
+    parser.add_argument(f"--{prefix}near-threshold", type=float, dest="decontam_near", metavar="J",
+                        help="Jaccard of word 3-shingles, numbers masked, that makes a near copy (default 0.5); "
+                             "1 for exact copies only")
+    parser.add_argument(f"--{prefix}roles", dest="decontam_roles", metavar="ROLES",
+                        help="benchmark turns indexed, comma-separated (default: user; user,assistant adds the "
+                             "reference answers)")
+
+
+def decontam_config(args: argparse.Namespace) -> Any:
+    """The `DecontamConfig` of the options `add_decontam_options` added; a bad value is a `ConfigError`."""
+    from pydantic import ValidationError
+
+    from curate.config import ConfigError
+    from curate.dedup.decontamination import DecontamConfig
+
+    given = {"mode": args.decontam_mode, "ngram": args.decontam_ngram, "coverage": args.decontam_coverage,
+             "near_threshold": args.decontam_near,
+             "roles": args.decontam_roles.split(",") if args.decontam_roles is not None else None}
+    try:
+        return DecontamConfig(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        raise ConfigError(f"decontamination option {err['loc'][0]}: {err['msg'].lower()}") from None
 
 
 def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -106,7 +140,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     build.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
     build.add_argument("--tokenizer", metavar="NAME_OR_PATH", help="tokenizer for token counts (default: built-in)")
     build.add_argument("--decontaminate", action="append", default=[], metavar="FILE",
-                       help="drop training records that near-duplicate a record of FILE (e.g. a benchmark)")
+                       help="drop training records holding an item of the benchmark FILE in any turn (any file "
+                            "or folder the readers take, BFCL's included); repeatable")
+    add_decontam_options(build, "decontaminate-")
     build.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors")
     build.add_argument("--allow-empty", action="store_true",
                        help="a build that keeps no record writes an empty set and exits 0 (default: it writes "
@@ -132,6 +168,26 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     dedup.add_argument("--tools", action="append", default=[], metavar="FILE",
                        help="tool specs for records that call tools they do not define (as the build's)")
     dedup.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors (as the build's)")
+    decontam = sub.add_parser("decontam", help="find records holding a benchmark item (the build's "
+                              "decontamination stage alone)",
+                              description="Check every turn of every record against benchmark files; print the "
+                                          "matches per benchmark and method.")
+    decontam.add_argument("paths", nargs="+", metavar="INPUT")
+    decontam.add_argument("--against", action="append", required=True, metavar="FILE",
+                          help="a benchmark file or folder (any the readers take, BFCL's included); repeatable")
+    decontam.add_argument("-o", "--output", metavar="OUT.jsonl",
+                          help="write the records kept (all of them, marked, with --mode flag); every match goes "
+                               "to OUT.contamination.jsonl")
+    decontam.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
+    add_jobs_option(decontam, None, "worker processes (default: the config's `num_proc`, else 1)")
+    decontam.add_argument("--force", action="store_true",
+                          help="replace OUT.jsonl even when it is not an earlier `curate decontam` output")
+    decontam.add_argument("--tools", action="append", default=[], metavar="FILE",
+                          help="tool specs for records that call tools they do not define (as the build's)")
+    decontam.add_argument("--keep-invalid", action="store_true",
+                          help="keep records with lint errors (as the build's)")
+    decontam.add_argument("--show", type=int, default=10, metavar="N", help="print the first N matches")
+    add_decontam_options(decontam)
     for name, text in (("bucket", "capability and length buckets of every record"),
                        ("stats", "records, lint findings, buckets and lengths, without writing anything")):
         p = sub.add_parser(name, help=text, description=text)
@@ -223,7 +279,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from curate.mask_cmd import cmd_mask
 
         return cmd_mask(args)
-    if args.command in ("dedup", "bucket", "stats"):
+    if args.command in ("dedup", "decontam", "bucket", "stats"):
         from curate import stages_cmd
 
         return _stage(getattr(stages_cmd, f"cmd_{args.command}"), args)
@@ -420,7 +476,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         result = build([as_location(p) for p in args.paths], as_location(args.output), cfg,
                        [as_location(t) for t in args.tools], args.tokenizer,
                        [as_location(d) for d in args.decontaminate],
-                       log=_progress(err), engine=engine, force=args.force, allow_empty=args.allow_empty)
+                       log=_progress(err), engine=engine, force=args.force, allow_empty=args.allow_empty,
+                       decontam=decontam_config(args))
     except BuildRefused as e:  # it ran, and keeps nothing or could not read most records: exit 1
         from curate.tally import print_refusal
 
@@ -448,7 +505,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     out.print(f"[bold]{m.records_in:,}[/] records in → [bold]{result.train:,}[/] train + [bold]{result.eval:,}[/] "
               f"eval ({m.copies:,} up-sampled copies); {m.clusters:,} near-duplicate clusters; "
               f"{time.perf_counter() - start:.1f} s")
-    out.print(f"wrote {markup(result.out)}/ (train.jsonl, eval.jsonl, hf/, manifest.json, clusters.jsonl, report.html)")
+    d = m.decontamination
+    if d is not None:
+        methods = ", ".join(f"{k} {v}" for k, v in d.by_method.items())
+        out.print(f"decontamination: {d.matched:,} records hold a benchmark item"
+                  f"{f' ({methods})' if methods else ''}, {'dropped' if d.mode == 'drop' else 'kept and marked'}; "
+                  "each in contamination.jsonl")
+    written = "clusters.jsonl, contamination.jsonl" if d is not None else "clusters.jsonl"
+    out.print(f"wrote {markup(result.out)}/ (train.jsonl, eval.jsonl, hf/, manifest.json, {written}, report.html)")
     assert result.tally is not None
     out.print(markup(result.tally.line()), soft_wrap=True)  # one line, whatever the terminal width
     return 0

@@ -7,7 +7,7 @@ it doesn't.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +17,29 @@ class InputFile(BaseModel):
     sha256: str
     bytes: int
     records: int = Field(description="records read from the file (lines, elements or rows), readable or not")
+
+
+class BenchmarkFile(InputFile):
+    """A `--decontaminate` file: what was indexed from it and the training records that matched it."""
+
+    unreadable: int = Field(0, description="its records that could not be read (left out of the index)")
+    items: int = Field(0, description="turns indexed (benchmark items), of the roles `decontamination.config` names")
+    too_short: int = Field(0, description="turns of fewer than 3 words, not indexed")
+    calls: int = Field(0, description="answer calls indexed (BFCL possible_answer, or the calls its records make)")
+    matched: dict[str, int] = Field(default_factory=dict, description="training records whose best match is "
+                                    "an item of this file, by method (ngram, near_copy, tool_call)")
+
+
+class Decontamination(BaseModel):
+    """How the decontamination stage ran and what it did (`OUT/contamination.jsonl` lists every record)."""
+
+    mode: Literal["drop", "flag"] = Field(description="drop: matching records left out; flag: kept and marked "
+                                          "with a `contamination` field")
+    config: dict[str, Any] = Field(description="the settings (`curate.dedup.decontamination.DecontamConfig`)")
+    index: dict[str, int] = Field(description="the index: items, distinct n-grams, substring items, whole-turn "
+                                  "items, near-copy shingles, answer calls")
+    matched: int = Field(description="training records that matched (dropped or flagged)")
+    by_method: dict[str, int] = Field(description="matched records by method of their best match")
 
 
 class StageCount(BaseModel):
@@ -36,7 +59,8 @@ class Manifest(BaseModel):
     versions: dict[str, str] = Field(description="versions of the libraries that shape the output")
     config: dict[str, Any]
     inputs: list[InputFile]
-    decontaminate: list[InputFile] = Field(default_factory=list)
+    decontaminate: list[BenchmarkFile] = Field(default_factory=list)
+    decontamination: Decontamination | None = Field(None, description="None without --decontaminate")
     tokenizer: str
     minhash: dict[str, Any] | None = None
     records_in: int

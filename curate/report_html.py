@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from curate.dedup.decontamination import METHODS
 from curate.manifest import Manifest
 
 _COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
@@ -71,9 +73,33 @@ th { background: #f4f4f4; } .big { font-size: 20px; } svg { display: block; marg
 """The look the HTML reports share (build and train): page width, tables, SVG charts."""
 
 
+CONTAMINATION_EXAMPLES = 10
+"""How many matched records the report shows (all of them are in `contamination.jsonl`)."""
+
+
+def contamination_section(m: Manifest, rows: Sequence[Mapping[str, Any]]) -> str:
+    """Decontamination: the records matched per benchmark file and method, and the first matches."""
+    d = m.decontamination
+    if d is None:
+        return ""
+    per_file = table([(f.path, f.records, f.items, f.calls, *(f.matched.get(k, 0) for k in METHODS),
+                       sum(f.matched.values())) for f in m.decontaminate],
+                     ("benchmark", "records", "items", "answer calls", *METHODS, "matched"))
+    examples = table([(r["id"], r["turn"], r["method"], r["overlap"], r["benchmark"], r["item"], r["item_turn"],
+                       r["item_text"][:120]) for r in rows[:CONTAMINATION_EXAMPLES]],
+                     ("record", "turn", "method", "overlap", "benchmark", "item", "item turn", "item text")) \
+        if rows else "<p>no record matched</p>"
+    action = "dropped" if d.mode == "drop" else "kept and marked (<code>contamination</code> field)"
+    return (f"<h2>Decontamination</h2><p><b>{d.matched}</b> records matched a benchmark item, {action}; "
+            f"{html.escape(', '.join(f'{k} {v}' for k, v in d.by_method.items()) or 'none')} by method "
+            f"(n-grams of {html.escape(str(d.config.get('ngram')))} words).</p>{per_file}"
+            f"<h3>First matches</h3>{examples}<p>Every match in <code>contamination.jsonl</code>.</p>")
+
+
 def render_report(m: Manifest, lengths_by_bucket: Mapping[str, Sequence[int]],
-                  cluster_sizes: Mapping[int, int]) -> str:
-    """The whole page: accounting, mix before/after, splits, length histograms, dedup cluster sizes."""
+                  cluster_sizes: Mapping[int, int], contamination: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The whole page: accounting, mix before/after, splits, length histograms, dedup cluster sizes, and the
+    decontamination's matches (`contamination`: the rows of `contamination.jsonl`)."""
     stages = table([(s.stage, s.records_in, s.records_out, ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items()))
                      or "—") for s in m.stages], ("stage", "in", "out", "dropped"))
     split = {"train": {b: v.get("train", 0) for b, v in m.split.items()},
@@ -100,7 +126,7 @@ def render_report(m: Manifest, lengths_by_bucket: Mapping[str, Sequence[int]],
 <div class="hists">{hists}</div>
 <h2>Near-duplicate clusters</h2>
 {bars("clusters by size (members)", {"clusters": sizes}) if sizes else "<p>none</p>"}
-<h2>Lint findings over all records read</h2>{lint}
+{contamination_section(m, contamination)}<h2>Lint findings over all records read</h2>{lint}
 <p>Inputs: {html.escape(", ".join(f"{i.path} ({i.records} records)" for i in m.inputs))}.
 Full accounting in <code>manifest.json</code>; clusters in <code>clusters.jsonl</code>.</p>
 </body></html>

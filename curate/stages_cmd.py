@@ -1,12 +1,14 @@
-"""`curate dedup`, `curate bucket`, `curate stats`: the build's own steps, each command a few of them.
+"""`curate dedup`, `decontam`, `bucket` and `stats`: the build's own steps, each command a few of them.
 
     curate dedup INPUT... -o OUT.jsonl [--config FILE] [--jobs N] [--tools FILE] [--keep-invalid]  # + clusters
+    curate decontam INPUT... --against FILE... [-o OUT.jsonl] [--mode drop|flag] [--ngram N] [--show N] …
     curate bucket INPUT... [-o OUT.jsonl] [--config FILE] [--tokenizer T] [--tools FILE] [--keep-invalid]
     curate stats INPUT... [--config FILE] [--tokenizer T] [--tools FILE] [--keep-invalid]
 
 Each prepares a `curate.build.Build` and runs its `read` and `lint_gate` steps (records with lint errors are
-dropped unless `--keep-invalid`, unreadable ones counted, as the build does), then `dedup` (`curate dedup`) or
-`bucket` (`curate bucket`, `curate stats`), with the raw rows in a work folder beside OUT (a temporary folder
+dropped unless `--keep-invalid`, unreadable ones counted, as the build does), then `dedup` (`curate dedup`),
+`decontaminate` (`curate decontam`, with the benchmark files indexed first) or `bucket` (`curate bucket`,
+`curate stats`), with the raw rows in a work folder beside OUT (a temporary folder
 when nothing is written). Records are written as the build exports them: read back from the raw rows, with
 every tool they call attached and the build's ids. So `curate dedup` keeps the records the build's near-dup
 step keeps, and `curate bucket` labels a record as the build does. Outputs are written atomically.
@@ -50,7 +52,7 @@ def _config(args: argparse.Namespace) -> BuildConfig:
 
 def _check_output(out: Path, args: argparse.Namespace, marker: Marker, what: str) -> None:
     """Refuse an OUT.jsonl that is an input, or that this command did not write (unless --force)."""
-    inputs = [Path(p) for p in (*args.paths, *getattr(args, "tools", []))]
+    inputs = [Path(p) for p in (*args.paths, *getattr(args, "tools", []), *getattr(args, "against", []))]
     try:
         check_output_file(out, inputs, marker, what, args.force)
     except OutputError as e:
@@ -76,18 +78,21 @@ def _work(out: Path | None) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _gated(args: argparse.Namespace, cfg: BuildConfig, out: Path | None) -> Iterator[tuple[Build, list[GatedRecord]]]:
+def _gated(args: argparse.Namespace, cfg: BuildConfig, out: Path | None,
+           **options: Any) -> Iterator[tuple[Build, list[GatedRecord]]]:
     """A `Build` of `args.paths` past its `read` and `lint_gate` steps, and the records the gate passes (input
-    order); its raw rows live in a work folder beside `out` (a temporary one when None) until the block ends."""
+    order); its raw rows live in a work folder beside `out` (a temporary one when None) until the block ends.
+    `options`: more of `Build`'s arguments (`decontaminate` files are indexed before the records are read)."""
     paths = [Path(p) for p in args.paths]
     for p in paths:
         if not p.exists():
             raise BuildError(f"{p}: no such file or directory")
     build = Build(paths, out if out is not None else Path(tempfile.gettempdir()), cfg,
-                  [Path(t) for t in getattr(args, "tools", [])], getattr(args, "tokenizer", None))
+                  [Path(t) for t in getattr(args, "tools", [])], getattr(args, "tokenizer", None), **options)
     build.prepare()
     try:
         with _work(out) as work:
+            build.load_benchmark(build.references)
             build.read(paths, work)
             yield build, build.lint_gate()
     finally:
@@ -133,6 +138,65 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     Console(highlight=False, soft_wrap=True).print(  # one line, never split where a path could be
         f"wrote {markup(out)} ({kept_file.rows} records) and {markup(clusters_file)} ({len(result.clusters)} "
         "near-duplicate clusters)")
+    _print_tally(build)
+    return 0
+
+
+def cmd_decontam(args: argparse.Namespace) -> int:
+    """`curate decontam`: the build's read, lint gate and decontamination steps; the matches per benchmark
+    file and method, the first `--show` of them, and with `-o` the records kept and every match."""
+    from curate.cli import decontam_config
+    from curate.terminal import NAME_LIMIT, markup
+
+    cfg = _config(args)
+    against = [Path(p) for p in args.against]
+    for p in against:
+        if not p.exists():
+            raise BuildError(f"{p}: no such file or directory")
+    out = Path(args.output) if args.output else None
+    matches_file = out.with_name(out.name.removesuffix(".jsonl") + ".contamination.jsonl") if out else None
+    if out is not None:
+        _check_output(out, args, lambda p: matches_file is not None and matches_file.is_file(), "decontam output")
+    with _gated(args, cfg, out, decontaminate=against, decontam=decontam_config(args)) as (build, gated):
+        kept = build.decontaminate(gated)
+        rows = [build.contamination_row(g, c) for g, c in build.contamination]
+        if out is not None and matches_file is not None:
+            marks = {g.row: {k: v for k, v in row.items() if k != "id"}
+                     for (g, _), row in zip(build.contamination, rows, strict=True)}
+            with JsonlWriter(out) as kept_file, JsonlWriter(matches_file) as matches:
+                for g, record in _read_back(build, kept):
+                    row = _dump(record, g)
+                    if g.row in marks:
+                        row["contamination"] = marks[g.row]
+                    kept_file.write(row)
+                for row in rows:
+                    matches.write(row)
+                commit_together([kept_file, matches])
+    console = Console(highlight=False)
+    d = build.decontamination
+    assert d is not None
+    from curate.dedup.decontamination import METHODS
+
+    table = Table(title=f"{d.matched} of {len(gated)} records hold a benchmark item "
+                        f"({'dropped' if d.mode == 'drop' else 'flagged'})", title_justify="left")
+    for col in ("benchmark", "records", "items", "answer calls", *METHODS, "matched"):
+        table.add_column(col, justify="left" if col == "benchmark" else "right")
+    for f in build.reference_files:
+        table.add_row(markup(f.path), str(f.records), str(f.items), str(f.calls),
+                      *(str(f.matched.get(k, 0)) for k in METHODS), str(sum(f.matched.values())))
+    console.print(table)
+    if rows and args.show > 0:
+        shown = Table(title=f"first {min(args.show, len(rows))} matches", title_justify="left")
+        for col in ("record", "turn", "method", "overlap", "benchmark item", "item text"):
+            shown.add_column(col, justify="right" if col in ("turn", "overlap") else "left")
+        for r in rows[:args.show]:
+            item = f"{r['item']} (turn {r['item_turn']})"
+            shown.add_row(markup(r["id"], NAME_LIMIT), str(r["turn"]), r["method"], f"{r['overlap']:.2f}",
+                          markup(item, NAME_LIMIT), markup(r["item_text"], NAME_LIMIT))
+        console.print(shown)
+    if out is not None:
+        Console(highlight=False, soft_wrap=True).print(
+            f"wrote {markup(out)} ({len(kept)} records) and {markup(matches_file)} ({len(rows)} matches)")
     _print_tally(build)
     return 0
 

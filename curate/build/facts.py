@@ -2,9 +2,10 @@
 
 Each batch of raw rows (`curate.build.raw`) is read, adapted and validated (`RecordReader.read_record`, the one
 reading path), linted with the per-record rules, and, when it passes the lint gate, given what the global
-stages need: its exact-dedup key, its MinHash signature(s), `completeness`, token count, capability bucket and
-signals. Workers build their linter, tokenizer and bucketer once per process (`_worker`), never per batch. An
-engine (`curate.build.engines`) decides where the batches run.
+stages need: its exact-dedup key, its MinHash signature, `completeness`, token count, capability bucket and
+signals, and with `--decontaminate` its best match against the benchmarks (`BenchmarkIndex.match`, every
+turn checked). Workers build their linter, tokenizer, bucketer and benchmark index once per process
+(`_worker`), never per batch. An engine (`curate.build.engines`) decides where the batches run.
 
 The rules that need the whole run (cross-record rules: duplicate ids, tool-schema problems reported once per
 run) cannot be decided inside one worker's batch: workers lint each record with `Linter.lint_alone`, as
@@ -30,6 +31,7 @@ from curate import __version__
 from curate.buckets import BucketConfig
 from curate.build.raw import raw_record
 from curate.dedup import DedupConfig
+from curate.dedup.decontamination import Benchmark
 from curate.readers import RecordReader, fallback_id
 from curate.records import ToolSpec, Trajectory
 from curate.toolcalls import CallStyle
@@ -80,7 +82,8 @@ class WorkerSpec(BaseModel):
     dedup: DedupConfig
     buckets: BucketConfig
     tokenizer: str | None
-    decontaminate: bool
+    benchmark: Benchmark | None = None
+    """What `--decontaminate` checks against: every worker indexes it once (`BenchmarkIndex`)."""
     calls: CallStyle = "canonical"
     """How the export writes non-canonical calls (`[export] calls`): tokens are counted on that text."""
 
@@ -105,8 +108,8 @@ def record_facts_features(spec: WorkerSpec) -> Any:
     }
     if spec.dedup.near:
         cols["signature"] = List(Value("uint32"), length=spec.dedup.num_perm)
-    if spec.decontaminate:
-        cols["decon_signature"] = List(Value("uint32"), length=spec.dedup.num_perm)
+    if spec.benchmark is not None:
+        cols["contamination"] = Value("string")  # `Contamination.to_json`, or null
     return Features(cols)
 
 
@@ -115,7 +118,8 @@ class Worker:
 
     def __init__(self, spec: WorkerSpec) -> None:
         from curate.buckets import Bucketer
-        from curate.dedup import DECONTAMINATION_ROLES, MinHasher, MinHashSettings
+        from curate.dedup import MinHasher, MinHashSettings
+        from curate.dedup.decontamination import BenchmarkIndex
         from curate.lint import Linter
         from curate.mask import Masker, MaskPolicy
         from curate.rules import all_rules
@@ -131,8 +135,7 @@ class Worker:
         self.bucketer = Bucketer(spec.buckets)
         cfg = spec.dedup
         self.near = MinHasher(MinHashSettings.from_config(cfg)) if cfg.near else None
-        self.decon = (MinHasher(MinHashSettings.from_config(cfg, roles=DECONTAMINATION_ROLES))
-                      if spec.decontaminate else None)
+        self.benchmark = BenchmarkIndex(spec.benchmark) if spec.benchmark is not None else None
 
     def batch(self, batch: dict[str, list[Any]], paths: Sequence[str]) -> dict[str, Any]:
         """The facts of a batch of raw rows (see `record_facts_features` for the columns); `paths` by source."""
@@ -181,9 +184,11 @@ class Worker:
             out["ends_with_answer"][k], out["has_tool_result"][k] = completeness(r)
         if self.near is not None and near_texts is not None:
             out["signature"] = self._signatures(self.near, near_texts, where, n)
-        if self.decon is not None:
-            user = [normalised_text(r, self.decon.settings.roles) for r in records]
-            out["decon_signature"] = self._signatures(self.decon, user, where, n)
+        if self.benchmark is not None:
+            out["contamination"] = [None] * n
+            for k, found in zip(where, self.benchmark.match(records), strict=True):
+                if found is not None:
+                    out["contamination"][k] = found.to_json()
         for k, r, tokens in zip(where, records, self.count_tokens(records, sizes), strict=True):
             a = self.bucketer.assign(r, tokens)
             out["tokens"][k], out["bucket"][k], out["signals"][k] = tokens, a.bucket, list(a.signals)

@@ -69,9 +69,9 @@ from curate.build.raw import (
 )
 from curate.buildconfig import BuildConfig
 from curate.jsonl import write_jsonl
-from curate.manifest import InputFile, Manifest, StageCount, check_invariant
+from curate.manifest import BenchmarkFile, Decontamination, InputFile, Manifest, StageCount, check_invariant
 from curate.outputs import raise_if_terminated
-from curate.readers import RecordReader, load_tool_specs
+from curate.readers import load_tool_specs
 from curate.storage import Location
 from curate.tally import Tally
 
@@ -91,8 +91,12 @@ class BuildResult:
 
 def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_files: Sequence[Location] = (),
           tokenizer: str | None = None, decontaminate: Sequence[Location] = (), log: Any = None,
-          engine: Engine | None = None, force: bool = False, allow_empty: bool = False) -> BuildResult:
+          engine: Engine | None = None, force: bool = False, allow_empty: bool = False,
+          decontam: Any = None) -> BuildResult:
     """Run the whole pipeline and write `out/`; raises BuildError (and writes nothing) on bad input.
+
+    `decontaminate`: benchmark files checked against every turn of every record, with `decontam`'s settings
+    (a `curate.dedup.decontamination.DecontamConfig`; default: its defaults).
 
     A result that keeps no record (unless `allow_empty`), or a run that could not read more than half of its
     records, raises `BuildRefused` (a BuildError) with the run's tally line and what to do, and writes nothing.
@@ -115,7 +119,7 @@ def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_fil
         if final is None:
             _check_remote_output(out, force)
             return Build(inputs, out, cfg, tools_files, tokenizer, decontaminate, log, engine,
-                         allow_empty).run(None)
+                         allow_empty, decontam).run(None)
         local = [q for q in (local_path(p) for p in (*inputs, *tools_files, *decontaminate)) if q is not None]
         check_output_dir(final, local, build_marker, "build output", force)
         created = make_parents(final.parent)
@@ -124,7 +128,7 @@ def build(inputs: Sequence[Location], out: Location, cfg: BuildConfig, tools_fil
                 check_output_dir(final, local, build_marker, "build output", force)  # as it is now we hold it
                 remove_stale(final)
                 return Build(inputs, out, cfg, tools_files, tokenizer, decontaminate, log, engine,
-                             allow_empty).run(final)
+                             allow_empty, decontam).run(final)
         except BaseException:
             for folder in reversed(created):  # a failed run leaves nothing, not even the folders it made
                 with contextlib.suppress(OSError):
@@ -179,7 +183,9 @@ class Build:
     def __init__(self, inputs: Sequence[Location], out: Location, cfg: BuildConfig,
                  tools_files: Sequence[Location] = (), tokenizer: str | None = None,
                  decontaminate: Sequence[Location] = (), log: Any = None, engine: Engine | None = None,
-                 allow_empty: bool = False) -> None:
+                 allow_empty: bool = False, decontam: Any = None) -> None:
+        from curate.dedup.decontamination import DecontamConfig
+
         self.inputs = list(inputs)
         self.allow_empty = allow_empty
         self.out = out
@@ -187,6 +193,7 @@ class Build:
         self.tools_files = list(tools_files)
         self.tokenizer = tokenizer
         self.references = list(decontaminate)
+        self.decontam: DecontamConfig = decontam or DecontamConfig()
         self._log = log or (lambda _msg: None)
         self.engine = engine or LocalEngine()
         self.stages = {name: StageCount(stage=name, records_in=0, records_out=0) for name in STAGES}
@@ -199,7 +206,10 @@ class Build:
         self.record_facts: Any = None
         self.input_files: list[InputFile] = []
         self.dedup_result: Any = None
-        self.reference_files: list[InputFile] = []
+        self.reference_files: list[BenchmarkFile] = []
+        self.decontamination: Decontamination | None = None
+        self.contamination: list[tuple[GatedRecord, Any]] = []
+        """The records that matched a benchmark, each with its `Contamination`, in input order."""
         self.length_edges: list[int] = []
 
 
@@ -219,8 +229,7 @@ class Build:
             tools = tools_from(fetch(self.tools_files, Path(folder)))
         cfg = self.cfg
         self.spec = WorkerSpec(tools=tools, keep_invalid=cfg.lint.keep_invalid, dedup=cfg.dedup,
-                               buckets=cfg.buckets, tokenizer=self.tokenizer, decontaminate=bool(self.references),
-                               calls=cfg.export.calls)
+                               buckets=cfg.buckets, tokenizer=self.tokenizer, calls=cfg.export.calls)
         worker = prepare_worker(self.spec)
         self.buckets = worker.bucketer.buckets
         self.engine.start()
@@ -258,11 +267,12 @@ class Build:
         with work_folder(out) as work:  # the Arrow files
             inputs = fetch(self.inputs, work / "inputs")
             references = fetch(self.references, work / "decontaminate")
+            self.load_benchmark(references)
             self.read(inputs, work)
             gated = self.lint_gate()
             self.refuse_if()  # most records unreadable, or none past the gate: no need to go on
             kept = self.dedup(gated)
-            kept = self.decontaminate(kept, references)
+            kept = self.decontaminate(kept)
             self.bucket(kept)
             mix = self.balance(kept)
             train_idx, eval_idx = self.split(mix)
@@ -344,26 +354,80 @@ class Build:
             g.cluster = dres.cluster_of[k]
         return kept
 
-    def decontaminate(self, kept: list[GatedRecord], references: Sequence[Path]) -> list[GatedRecord]:
-        """Step 4: the records whose user turns near-duplicate a record of the (local) `--decontaminate` files
-        dropped."""
-        from curate.dedup import DECONTAMINATION_ROLES, MinHashSettings, Signatures
-        from curate.dedup import decontaminate as find_contaminated
+    def load_benchmark(self, references: Sequence[Path]) -> None:
+        """The (local) `--decontaminate` files read and indexed, into the workers' spec, before any record is
+        read: a file that cannot be read stops the build here, an empty one is a warning."""
+        from curate.dedup import DedupError
+        from curate.dedup.decontamination import read_benchmark
 
-        cfg = self.cfg
-        contaminated: set[int] = set()
-        if references and kept:
+        if not references:
+            return
+        assert self.spec is not None
+        names = [str(p) for p in self.references]
+        self.say(f"indexing {len(references)} benchmark file{'s' if len(references) > 1 else ''}")
+        try:
+            bench, counts = read_benchmark(references, names, self.decontam, self.cfg.max_record_bytes)
+        except DedupError as e:
+            raise BuildError(str(e)) from None
+        self.reference_files = []
+        for p, name, c in zip(references, names, counts, strict=True):
+            digest, size = file_sha256(p)
+            self.reference_files.append(BenchmarkFile(path=name, sha256=digest, bytes=size, records=c.records,
+                                                      unreadable=c.unreadable, items=c.items,
+                                                      too_short=c.too_short, calls=c.calls))
+            if not c.items and not c.calls:
+                self.say(f"warning: {name}: no benchmark item in it (empty, or every turn too short): nothing "
+                         "to check against")
+        self.spec = self.spec.model_copy(update={"benchmark": bench})
+        index = prepare_worker(self.spec).benchmark
+        assert index is not None
+        self.decontamination = Decontamination(mode=self.decontam.mode, config=self.decontam.model_dump(mode="json"),
+                                               index=index.summary(), matched=0, by_method={})
+
+    def decontaminate(self, kept: list[GatedRecord]) -> list[GatedRecord]:
+        """Step 4: the records holding a benchmark item in any turn (the workers' `contamination` facts) dropped,
+        or, with `--decontaminate-mode flag`, kept and marked."""
+        from curate.dedup.decontamination import Contamination
+
+        assert self.spec is not None
+        bench, summary = self.spec.benchmark, self.decontamination
+        self.contamination = []
+        if bench is not None and summary is not None and kept:
             self.say("decontaminating")
-            settings = MinHashSettings.from_config(cfg.dedup, roles=DECONTAMINATION_ROLES)
-            signed, self.reference_files = sign_references(references, settings, cfg.max_record_bytes)
-            for f, name in zip(self.reference_files, [str(p) for p in self.references], strict=True):
-                f.path = name
             kept_rows = np.array([g.row for g in kept], dtype=np.int64)
-            train = Signatures(signature_matrix(self.record_facts, "decon_signature", kept_rows, cfg.dedup.num_perm),
-                               settings)
-            contaminated = find_contaminated(train, signed, cfg.dedup.threshold)
-        _count(self.stages["decontaminate"], len(kept), {"contaminated": len(contaminated)})
-        return [g for i, g in enumerate(kept) if i not in contaminated]
+            for g, found in zip(kept, take(self.record_facts, "contamination", kept_rows), strict=True):
+                if found is not None:
+                    self.contamination.append((g, Contamination.from_json(found)))
+            by_method: Counter[str] = Counter()
+            for _, c in self.contamination:
+                by_method[c.method] += 1
+                f = self.reference_files[self.benchmark_entry(c)[0]]
+                f.matched[c.method] = f.matched.get(c.method, 0) + 1
+            summary.matched, summary.by_method = len(self.contamination), dict(sorted(by_method.items()))
+        dropping = self.decontam.mode == "drop"
+        _count(self.stages["decontaminate"], len(kept), {"contaminated": len(self.contamination) if dropping else 0})
+        if not dropping or not self.contamination:
+            return kept
+        gone = {id(g) for g, _ in self.contamination}
+        return [g for g in kept if id(g) not in gone]
+
+    def benchmark_entry(self, c: Any) -> tuple[int, str | None, int]:
+        """The benchmark file (index), record id and message index of a match (an item, or an answer call)."""
+        assert self.spec is not None and self.spec.benchmark is not None
+        bench = self.spec.benchmark
+        entry = bench.calls[c.index] if c.method == "tool_call" else bench.items[c.index]
+        return entry.file, entry.id, entry.turn
+
+    def contamination_row(self, g: GatedRecord, c: Any) -> dict[str, Any]:
+        """A line of `OUT/contamination.jsonl` (and, with `--decontaminate-mode flag`, the `contamination` field
+        of the record): the record, its turn, the benchmark item it matched, the method and the overlap."""
+        assert self.spec is not None and self.spec.benchmark is not None
+        f, item_id, item_turn = self.benchmark_entry(c)
+        bench = self.spec.benchmark
+        text = bench.calls[c.index].name if c.method == "tool_call" else bench.items[c.index].text
+        return {"id": g.id, "turn": c.turn, "action": "dropped" if self.decontam.mode == "drop" else "flagged",
+                "method": c.method, "overlap": round(c.overlap, 4), "benchmark": bench.files[f], "item": item_id,
+                "item_turn": item_turn, "item_text": text[:300]}
 
     def bucket(self, kept: list[GatedRecord]) -> None:
         """Steps 5 and 6: each record's capability bucket, signals and tokens (from its record facts), and its
@@ -412,6 +476,10 @@ class Build:
         tmp.mkdir()
         try:
             copies_of = Counter(m.index for m in mix.items if m.is_copy)
+            contamination = [self.contamination_row(g, c) for g, c in self.contamination]
+            marks = {} if self.decontam.mode == "drop" else {
+                g.row: {k: v for k, v in row.items() if k != "id"} for (g, _), row in
+                zip(self.contamination, contamination, strict=True)}
             source = RecordSource(self.raw, self.sources, self.spec.tools)
             dumper = RecordDumper(source.specs, cfg.export.calls)
 
@@ -426,6 +494,8 @@ class Build:
                     else:
                         seen.add(i)
                         row = export_row(dump, g, split)
+                    if g.row in marks:  # --decontaminate-mode flag: kept, and marked
+                        row["contamination"] = marks[g.row]
                     sink.add(datasets_row(row, tools_json))
                     yield row
 
@@ -435,6 +505,8 @@ class Build:
             save_datasets_folder(tmp / "hf", {name: (rows, tmp / f"{name}.jsonl") for name, rows in hf.items()})
             del hf
             write_jsonl(tmp / "clusters.jsonl", (c.model_dump(mode="json") for c in dres.clusters))
+            if self.references:
+                write_jsonl(tmp / "contamination.jsonl", contamination)
             split_counts: dict[str, dict[str, int]] = {}
             for side, idx in (("train", train_idx), ("eval", eval_idx)):
                 for i in idx:
@@ -445,7 +517,8 @@ class Build:
                 dropped.update(st.dropped)
             manifest = Manifest(
                 version=__version__, versions=versions(), config=cfg.model_dump(mode="json"),
-                inputs=self.input_files, decontaminate=self.reference_files, tokenizer=self.tokenizer or "builtin",
+                inputs=self.input_files, decontaminate=self.reference_files, decontamination=self.decontamination,
+                tokenizer=self.tokenizer or "builtin",
                 minhash=dres.settings.model_dump(mode="json") if dres.settings else None,
                 records_in=self.stages["read"].records_in, records_out=n_selected, copies=sum(copies_of.values()),
                 dropped={k: v for k, v in sorted(dropped.items()) if v}, stages=list(self.stages.values()),
@@ -463,7 +536,7 @@ class Build:
             sizes = Counter(len(c.members) for c in dres.clusters)
             from curate.report_html import render_report
 
-            (tmp / "report.html").write_text(render_report(manifest, lengths, sizes), encoding="utf-8")
+            (tmp / "report.html").write_text(render_report(manifest, lengths, sizes, contamination), encoding="utf-8")
             replace_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -492,33 +565,6 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             out[pkg] = "not installed"
     return out
-
-
-def sign_references(paths: Sequence[Path], settings: Any, max_record_bytes: int) -> tuple[Any, list[InputFile]]:
-    """Signatures of the readable records of `--decontaminate` files, signed as the workers sign
-    training records (`settings`), a chunk of records in memory at a time (none over `max_record_bytes`)."""
-    from curate.dedup import MinHasher, Signatures, normalised_text
-
-    hasher = MinHasher(settings)
-    reader = RecordReader(max_record_bytes)
-    parts: list[np.ndarray] = [np.empty((0, settings.num_perm), dtype=np.uint32)]
-    files: list[InputFile] = []
-    for p in paths:
-        n = 0
-        texts: list[str] = []
-        for result in reader.read(p):
-            if result.record is None:
-                continue
-            n += 1
-            texts.append(normalised_text(result.record, settings.roles))
-            if len(texts) == 1024:
-                parts.append(hasher.sign_texts(texts))
-                texts = []
-        if texts:
-            parts.append(hasher.sign_texts(texts))
-        digest, size = file_sha256(p)
-        files.append(InputFile(path=str(p), sha256=digest, bytes=size, records=n))
-    return Signatures(np.concatenate(parts), settings), files
 
 
 def tools_from(files: Sequence[Path]) -> list[dict[str, Any]]:
