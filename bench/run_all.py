@@ -11,6 +11,8 @@ Stages, each in a fresh process (its own memory, its own imports), in this order
   train       QLoRA SFT steps vs TRL's SFTTrainer
   lint_build  curate lint and curate build end to end on 100,000 trajectories, 1 and 2 processes
   engines     curate build on the local engine vs the Ray engine, 1 and 2 workers
+  decontam    the index of all BFCL categories; curate build of 100,000 trajectories with and without
+              --decontaminate against it; the planted-contamination corpus's recall and precision
 
 Every corpus is generated deterministically (seeded) from the repository's sample data and the BFCL
 data in ../shared/real/bfcl/; nothing is downloaded. A stage that fails is reported in both files
@@ -47,6 +49,7 @@ STAGES: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "train": ("bench.train_speed", {"steps": 6}, {"steps": 2}),
     "lint_build": ("bench.build_speed", {}, {"records": 3000, "repeat": 1, "build_repeat": 1}),
     "engines": ("bench.build_ray_speed", {}, {"records": 2000, "repeat": 1}),
+    "decontam": ("bench.decontam_speed", {}, {"records": 2000, "repeat": 1}),
 }
 
 

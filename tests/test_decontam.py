@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from curate.build import BuildError, build
-from curate.buildconfig import BuildConfig, MixConfig
+from curate.buildconfig import BuildConfig, LintGate, MixConfig
 from curate.dedup.decontamination import BenchmarkIndex, DecontamConfig, read_benchmark
 from curate.manifest import Manifest, check_invariant
 from curate.records import Trajectory
@@ -204,6 +204,35 @@ def test_build_drops_and_lists_contaminated_records(tmp_path: Path, cache: str) 
         ("whole", 0, "ngram", "q_0", 0, "dropped"), ("second", 4, "ngram", "q_2", 0, "dropped")]
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "Decontamination" in report and "q_2" in report
+
+
+@needs_bfcl
+def test_the_issues_case_50_bfcl_questions_three_ways(tmp_path: Path, cache: str) -> None:
+    """Issue #18: 50 BFCL simple_python questions as the benchmark, each in the training data as the whole
+    record, as the second user turn after a greeting and an unrelated exchange, and quoted in a tool result:
+    none reaches the output, and every one is listed with the item it holds."""
+    lines = SIMPLE.read_text(encoding="utf-8").splitlines()[:50]
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    qs = [(json.loads(line)["id"], json.loads(line)["question"][0][0]["content"]) for line in lines]
+    records = [chat(f"clean-{k}", ("user", f"Draft a short note to colleague {k} about moving our weekly sync."),
+                    ("assistant", f"Here is a note for colleague {k}.")) for k in range(60)]
+    for qid, q in qs:
+        records += [chat(f"whole-{qid}", ("user", q), ("assistant", "Working on it.")),
+                    chat(f"second-{qid}", ("user", "Good morning!"), ("assistant", "Good morning! What can I do?"),
+                         ("user", "Do you like jazz?"), ("assistant", "I enjoy talking about it."), ("user", q),
+                         ("assistant", "Let me see.")),
+                    chat(f"tool-{qid}", ("user", f"What does ticket {qid} say?"), ("assistant", "Checking."),
+                         ("tool", json.dumps({"ticket": 7, "text": q})), ("assistant", "It asks a question."))]
+    out = tmp_path / "o"
+    cfg = BuildConfig(mix=MixConfig(strategy="none"), lint=LintGate(keep_invalid=True))  # a result with no call
+    m = build([write_jsonl(tmp_path / "train.jsonl", records)], out, cfg, decontaminate=[bench]).manifest
+    kept = {r["id"] for f in ("train.jsonl", "eval.jsonl") for r in map(json.loads, (out / f).open())}
+    assert kept == {f"clean-{k}" for k in range(60)}
+    listed = {r["id"]: r for r in map(json.loads, (out / "contamination.jsonl").open())}
+    assert len(listed) == m.dropped["contaminated"] == 150
+    assert all(listed[f"{way}-{qid}"]["item"] == qid for qid, _ in qs for way in ("whole", "second", "tool"))
+    assert {listed[f"second-{qid}"]["turn"] for qid, _ in qs} == {4}
 
 
 def test_flag_mode_keeps_and_marks(tmp_path: Path, cache: str) -> None:
