@@ -302,3 +302,18 @@ def test_docstring_examples_hold() -> None:
 
     result = doctest.testmod(ngrams)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.slow
+def test_the_ray_engine_finds_what_the_local_engine_finds(tmp_path: Path, cache: str) -> None:
+    pytest.importorskip("ray", reason="the Ray engine needs the `ray` extra")
+    from curate.build.engines.ray import RayEngine
+
+    train, bench = training_file(tmp_path), bfcl_file(tmp_path / "bench", QUESTIONS)
+    cfg = BuildConfig(mix=MixConfig(strategy="none"), num_proc=2)
+    build([train], tmp_path / "local", cfg, decontaminate=[bench])
+    build([train], tmp_path / "ray", cfg, decontaminate=[bench], engine=RayEngine(num_cpus=2))
+    files = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*") if p.is_file())
+    assert Path("contamination.jsonl") in files
+    for f in files:
+        assert (tmp_path / "local" / f).read_bytes() == (tmp_path / "ray" / f).read_bytes(), f
