@@ -22,7 +22,8 @@ class TS001(CrossRecordRule):
 
     Unknown type names (`"type": "datetime"`, `Foo` in `"List[Foo]"`), parameters that are neither an
     object schema nor a map of parameter specs, required parameters missing from `properties`, invalid
-    JSON Schema keywords, `$ref`s that cannot be resolved or are recursive, and schemas whose `$ref`s
+    JSON Schema keywords, `$ref`s that are not followed (by URI or `$anchor`, under a nested `$id`, pointing at
+    nothing, recursive; each message says which) and `$dynamicRef`s, and schemas whose `$ref`s
     expand past 5,000 nodes once inlined (references repeated at every level double the schema per
     level: 18 levels in 2 KB would make a million nodes); such a schema's `$ref`s are left
     unconstrained. Python type names and strings (`"dict"`, `"int, optional"`, `"List[int]"`,
