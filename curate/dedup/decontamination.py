@@ -297,7 +297,14 @@ class BenchmarkIndex:
         cfg = self.cfg = bench.config
         self.bench = bench
         words = [t.text.encode("utf-8").split() for t in bench.items]
-        self.vocab = Vocabulary(words)
+        names = [_word_bytes(normalise_text(c.name)) for c in bench.calls] if cfg.tool_calls else []
+        self.vocab = Vocabulary([*words, *names])
+        self.call_word = np.zeros(len(self.vocab.ids), dtype=bool)
+        """Word number → whether it is the longest word of an answer call's name: a turn without one is not
+        parsed for calls."""
+        for name in names:
+            if name:
+                self.call_word[self.vocab.number[max(name, key=len)]] = True
         runs = self.vocab.runs(words)
         self.item_runs = runs
         n_items = self.n_items = len(words)
@@ -365,7 +372,8 @@ class BenchmarkIndex:
             if self.near is not None:
                 self._near_copies(runs, texts, text_of, turn, found)
         if self.calls:
-            self._tool_calls(records, found)
+            named = np.bincount(text_of, weights=self.call_word[runs.words], minlength=len(texts)) > 0
+            self._tool_calls(records, named, found)
         return best
 
     def _ngrams(self, ids: np.ndarray, runs: WordRuns, text_of: np.ndarray, turn: list[int], found: Any) -> None:
@@ -440,13 +448,13 @@ class BenchmarkIndex:
             if jaccard[b] >= threshold:
                 found(t, Contamination("near_copy", int(items[b]), turn[t], float(jaccard[b])))
 
-    def _tool_calls(self, records: Sequence[Trajectory], found: Any) -> None:
+    def _tool_calls(self, records: Sequence[Trajectory], named: np.ndarray, found: Any) -> None:
         from curate.toolcalls import may_hold_calls, parse_message_calls
 
         t = 0
         for record in records:
             for k, m in enumerate(record.messages):
-                if m.role == "assistant" and may_hold_calls(m):
+                if m.role == "assistant" and named[t + k] and may_hold_calls(m):
                     for c in parse_message_calls(m, k):
                         for index, allowed in self.calls.get(c.name or "", ()):
                             if c.error is None and c.arguments and allowed.accepts(c.arguments):
