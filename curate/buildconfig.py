@@ -1,11 +1,11 @@
 """Configuration of `curate build` (and of `curate dedup` / `curate bucket` / `curate stats`): one TOML file.
 
 `BuildConfig` composes the sections, each owned by its stage and defined beside it: `[dedup]`
-(`curate.dedup.DedupConfig`), `[buckets]` and `[length]` (`curate.buckets.BucketConfig`,
-`LengthConfig`), `[mix]` (`curate.mix.MixConfig`), `[split]` (`curate.split.SplitConfig`); the lint
-gate `[lint]`, how the export writes calls `[export]` and the top-level keys are the build's own. It is
-read with `curate.config`'s loader, so a bad key is `FILE: [section] key: problem; what to do`
-(`BuildConfigError`, a `ConfigError`).
+(`curate.dedup.DedupConfig`), `[decontaminate]` (`curate.dedup.decontamination.DecontamConfig`),
+`[buckets]` and `[length]` (`curate.buckets.BucketConfig`, `LengthConfig`), `[mix]` (`curate.mix.MixConfig`),
+`[split]` (`curate.split.SplitConfig`); the lint gate `[lint]`, how the export writes calls `[export]` and the
+top-level keys are the build's own. It is read with `curate.config`'s loader, so a bad key is
+`FILE: [section] key: problem; what to do` (`BuildConfigError`, a `ConfigError`).
 
 Every section optional, unknown keys an error:
 
@@ -29,6 +29,18 @@ Every section optional, unknown keys an error:
     num_perm = 128
     threshold = 0.8
     roles = ["user", "assistant"] # roles in the near-dup text
+
+    [decontaminate]              # with --decontaminate BENCHMARK (the --decontaminate-* options override)
+    ngram = 13                    # words per n-gram
+    coverage = 0.5                # share of a benchmark item's n-grams one turn must hold
+    min_words = 5                 # shorter items: whole inside a turn from this many words, else the whole turn
+    near = true                   # near copies: Jaccard of word shingles, numbers masked
+    near_min_words = 8
+    near_shingle = 3
+    near_threshold = 0.5
+    tool_calls = true             # an assistant call the benchmark's answer accepts
+    roles = ["user"]              # benchmark turns indexed; add "assistant" for the reference answers
+    mode = "drop"                 # or "flag": kept, with a `contamination` field
 
     [buckets]
     # capability rules and their precedence; see curate/buckets.py for the defaults and the reasoning
@@ -65,6 +77,7 @@ from pydantic import Field
 from curate.buckets import BucketConfig, BucketConfigError, Bucketer, BucketRule, LengthConfig
 from curate.config import ConfigError, ConfigSection, read_toml, validate
 from curate.dedup import DedupConfig
+from curate.dedup.decontamination import DecontamConfig
 from curate.lint_config import MAX_RECORD_BYTES, MIN_RECORD_BYTES
 from curate.mix import MAX_UPSAMPLED_RECORDS, MixConfig
 from curate.readers import DEFAULT_MAX_RECORD_BYTES
@@ -108,6 +121,7 @@ class BuildConfig(ConfigSection):
     lint: LintGate = Field(default_factory=LintGate)
     export: ExportConfig = Field(default_factory=ExportConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontaminate: DecontamConfig = Field(default_factory=DecontamConfig)
     buckets: BucketConfig = Field(default_factory=BucketConfig)
     length: LengthConfig = Field(default_factory=LengthConfig)
     mix: MixConfig = Field(default_factory=MixConfig)

@@ -51,8 +51,9 @@ def add_decontam_options(parser: argparse.ArgumentParser, prefix: str = "") -> N
                              "reference answers)")
 
 
-def decontam_config(args: argparse.Namespace) -> Any:
-    """The `DecontamConfig` of the options `add_decontam_options` added; a bad value is a `ConfigError`."""
+def decontam_config(args: argparse.Namespace, base: Any) -> Any:
+    """`base` (the config's `[decontaminate]`) with the options `add_decontam_options` added set over it; a bad
+    value is a `ConfigError`."""
     from pydantic import ValidationError
 
     from curate.config import ConfigError
@@ -62,7 +63,7 @@ def decontam_config(args: argparse.Namespace) -> Any:
              "near_threshold": args.decontam_near,
              "roles": args.decontam_roles.split(",") if args.decontam_roles is not None else None}
     try:
-        return DecontamConfig(**{k: v for k, v in given.items() if v is not None})
+        return DecontamConfig(**{**base.model_dump(), **{k: v for k, v in given.items() if v is not None}})
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
         raise ConfigError(f"decontamination option {err['loc'][0]}: {err['msg'].lower()}") from None
@@ -477,7 +478,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                        [as_location(t) for t in args.tools], args.tokenizer,
                        [as_location(d) for d in args.decontaminate],
                        log=_progress(err), engine=engine, force=args.force, allow_empty=args.allow_empty,
-                       decontam=decontam_config(args))
+                       decontam=decontam_config(args, cfg.decontaminate))
     except BuildRefused as e:  # it ran, and keeps nothing or could not read most records: exit 1
         from curate.tally import print_refusal
 

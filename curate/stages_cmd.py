@@ -157,7 +157,8 @@ def cmd_decontam(args: argparse.Namespace) -> int:
     matches_file = out.with_name(out.name.removesuffix(".jsonl") + ".contamination.jsonl") if out else None
     if out is not None:
         _check_output(out, args, lambda p: matches_file is not None and matches_file.is_file(), "decontam output")
-    with _gated(args, cfg, out, decontaminate=against, decontam=decontam_config(args)) as (build, gated):
+    decontam = decontam_config(args, cfg.decontaminate)
+    with _gated(args, cfg, out, decontaminate=against, decontam=decontam) as (build, gated):
         kept = build.decontaminate(gated)
         rows = [build.contamination_row(g, c) for g, c in build.contamination]
         if out is not None and matches_file is not None:

@@ -31,9 +31,7 @@ from curate.dedup import (
     candidate_pairs,
     completeness,
     connected_components,
-    contamination_matches,
     conversation_text,
-    decontaminate,
     deduplicate,
     exact_key,
     jaccard_pairs_above,
@@ -215,8 +213,6 @@ def test_refuse_to_mix_settings() -> None:
         mixed = sign_texts(texts, other)
         with pytest.raises(DedupError, match="refuse to mix"):
             candidate_pairs(base, 0.8, mixed)
-        with pytest.raises(DedupError, match="refuse to mix"):
-            decontaminate(base, mixed, 0.8)
         with pytest.raises(DedupError, match="refuse to mix"):
             jaccard_pairs_above(base, 0.8, mixed)
     with pytest.raises(DedupError, match="num_perm"):
@@ -417,62 +413,6 @@ def test_deterministic_and_independent_of_input_order() -> None:
         shuffled = records[:]
         rng.shuffle(shuffled)
         assert by_id(deduplicate(shuffled), shuffled) == by_id(first, records)
-
-
-# --- decontamination --------------------------------------------------------------------------------------
-
-
-def test_decontamination_finds_planted_benchmark_questions(tmp_path: Path) -> None:
-    rng = random.Random(4)
-    vocab = [f"w{k}" for k in range(3000)]
-    questions = [word_text(rng, vocab, rng.randint(60, 90)) for _ in range(40)]
-    # the reference set as BFCL rows: user turns only, read like any benchmark file
-    bench = tmp_path / "BFCL_v4_simple_python.json"
-    bench.write_text("".join(json.dumps({
-        "id": f"simple_python_{k}", "question": [[{"role": "user", "content": q}]],
-        "function": [{"name": "f", "description": "d", "parameters": {"type": "dict", "properties": {}}}],
-    }) + "\n" for k, q in enumerate(questions)), encoding="utf-8")
-    reference = [r.record for r in RecordReader().read(bench)]
-    assert all(r is not None for r in reference) and len(reference) == 40
-
-    train = [traj(("user", word_text(rng, vocab, 70)), ("assistant", word_text(rng, vocab, 30))) for _ in range(300)]
-    for k, q in enumerate(questions[:12]):
-        tokens = q.split()
-        if k % 2:
-            tokens[len(tokens) // 2] = "edited"  # a one-word edit
-        position = rng.randrange(len(train) + 1)
-        train.insert(position, traj(("system", "sys"), ("user", " ".join(tokens).upper()),
-                                    ("assistant", word_text(rng, vocab, 40))))
-    # an assistant turn quoting a question does not make a contaminated prompt
-    train.append(traj(("user", "tell me something"), ("assistant", questions[20])))
-    planted = {k for k, r in enumerate(train) if r.messages[0].role == "system"}
-
-    settings = MinHashSettings.from_config(DedupConfig(), roles=dedup.DECONTAMINATION_ROLES)
-    assert settings.roles == ("user",)
-    ref_sigs = sign_records(reference, settings)  # type: ignore[arg-type]
-    train_sigs = sign_records(train, settings)
-    assert decontaminate(train_sigs, ref_sigs, 0.7) == planted
-    matches = contamination_matches(train_sigs, ref_sigs, 0.7)
-    for k, (ref, jac) in matches.items():
-        prompt = train[k].messages[1].content or ""
-        assert normalise_text(questions[ref]).split()[:5] == normalise_text(prompt).split()[:5] and jac >= 0.7
-    with pytest.raises(DedupError, match="refuse to mix"):
-        decontaminate(sign_records(train, MinHashSettings()), ref_sigs, 0.7)
-
-
-@pytest.mark.skipif(not (BFCL / "BFCL_v4_simple_python.json").exists(), reason=f"BFCL data not found at {BFCL}")
-def test_decontamination_against_real_bfcl_questions() -> None:
-    reference = [r.record for r in RecordReader().read(BFCL / "BFCL_v4_simple_python.json") if r.record]
-    rng = random.Random(5)
-    chosen = rng.sample(range(len(reference)), 25)
-    train = [traj(("user", f"Unrelated request number {k}: summarise the quarterly report for team {k}."),
-                  ("assistant", "Done.")) for k in range(400)]
-    for k in chosen:
-        question = next(m.content for m in reference[k].messages if m.role == "user")
-        train.append(traj(("user", f"  {question.upper()} "), ("assistant", "Sure.")))
-    settings = MinHashSettings(roles=dedup.DECONTAMINATION_ROLES)
-    found = decontaminate(sign_records(train, settings), sign_records(reference, settings), 0.8)
-    assert found == set(range(400, 425))
 
 
 # --- the sample corpus ----------------------------------------------------------------------------------------

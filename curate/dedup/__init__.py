@@ -22,9 +22,10 @@ dropped and why, the clusters, and a cluster id for every record, which the spli
 cluster on one side). `DedupStage` runs them one at a time on what was computed per record elsewhere (ids,
 completeness, exact keys, signatures): `curate build` computes those in worker processes, clusters the
 survivors' signatures on its engine and passes the labels in, never holding the records themselves;
-`deduplicate_entries` does the same in one call. `decontaminate(train, reference, threshold)`
-(`decontamination`) finds training records that near-duplicate any reference record (benchmark questions:
-by default user turns only). `[dedup]` of a build config is `DedupConfig` (`config`).
+`deduplicate_entries` does the same in one call. Decontamination (`decontamination`): `read_benchmark` reads
+benchmark files into items (one per turn) and answer calls, `BenchmarkIndex` indexes them (word n-grams as
+hashes: `ngrams`) and finds, per training record, the benchmark item any of its turns holds (n-gram coverage,
+near copies by exact shingle Jaccard, answer calls). `[dedup]` of a build config is `DedupConfig` (`config`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from curate.dedup import normalise
 from curate.dedup.choice import DedupEntry, WarningCounts, best_copy, completeness
 from curate.dedup.choice import _choice_keys as _choice_keys
 from curate.dedup.config import DedupConfig, HashName
-from curate.dedup.decontamination import DECONTAMINATION_ROLES, contamination_matches, decontaminate
 from curate.dedup.errors import DedupError
 from curate.dedup.exact import exact_key, exact_representatives, text_key
 from curate.dedup.lsh import (
@@ -69,7 +69,6 @@ from curate.dedup.normalise import _word_bytes as _word_bytes
 from curate.dedup.stage import DedupStage, deduplicate, deduplicate_entries
 
 __all__ = [
-    "DECONTAMINATION_ROLES",
     "DEFAULT_ROLES",
     "LARGE_TEXT",
     "LSH_WEIGHTS",
@@ -97,9 +96,7 @@ __all__ = [
     "candidate_pairs",
     "completeness",
     "connected_components",
-    "contamination_matches",
     "conversation_text",
-    "decontaminate",
     "deduplicate",
     "deduplicate_entries",
     "exact_key",

@@ -21,8 +21,7 @@ whitespace collapsed; words are `\\w+`, so punctuation is dropped), and the tool
 
 A record's match (`Contamination`) is its best: n-gram before near copy before tool call, then the largest
 overlap. Per record the work is linear in its text (a few numpy passes per batch of records); `curate build`
-computes it in the worker facts. `contamination_matches` / `decontaminate` compare whole-record MinHash
-signatures (the earlier check, kept for callers of the library).
+computes it in the worker facts.
 """
 
 from __future__ import annotations
@@ -39,14 +38,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curate.config import ConfigSection
 from curate.dedup.errors import DedupError
-from curate.dedup.lsh import verified_pairs
-from curate.dedup.minhash import Signatures
 from curate.dedup.ngrams import Postings, Vocabulary, WordRuns, window_hashes, word_id
 from curate.dedup.normalise import _turns, _word_bytes, normalise_text
 from curate.records import Role, Trajectory
 
-DECONTAMINATION_ROLES: tuple[Role, ...] = ("user",)
-"""Benchmark questions are user prompts (BFCL rows have only user turns), so references compare by these."""
 ALL_ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
 WHOLE_TURN_MIN = 3
 """Items of fewer words are not indexed at all ("version", "id 3726": any chat holds them)."""
@@ -461,25 +456,3 @@ class BenchmarkIndex:
                                 found(t + k, Contamination("tool_call", index, k, 1.0))
                                 break
             t += len(record.messages)
-
-
-def contamination_matches(train: Signatures, reference: Signatures, threshold: float,
-                          max_bucket: int = 1024) -> dict[int, tuple[int, float]]:
-    """Train rows that near-duplicate a reference row: train index -> (best reference index, estimated J).
-
-    An LSH index over the reference bands is queried with the train bands, each hit verified with the full
-    signatures. Both sides must share settings (roles included: sign both with `DECONTAMINATION_ROLES`
-    for benchmark questions).
-    """
-    train.settings.require_compatible(reference.settings, "train and reference signatures")
-    i, j, est = verified_pairs(train, threshold, reference, max_bucket=max_bucket)
-    best: dict[int, tuple[int, float]] = {}
-    for a, b, c in zip(i.tolist(), j.tolist(), est.tolist(), strict=True):
-        if a not in best or c > best[a][1]:
-            best[a] = (b, c)
-    return best
-
-
-def decontaminate(train: Signatures, reference: Signatures, threshold: float) -> set[int]:
-    """Indices of train rows whose estimated Jaccard to some reference row is >= threshold."""
-    return set(contamination_matches(train, reference, threshold))
