@@ -137,25 +137,106 @@ def test_only_lora_parameters_are_trainable(loaded: tuple[Any, Any, Any]) -> Non
     assert sum(p.numel() for p in trainable.values()) == expected == info.trainable_parameters
 
 
-def test_embeddings_and_head_train_when_the_tokenizer_gained_tokens(tiny: Path, tmp_path: Path) -> None:
+def _gained_token(tiny: Path, tmp_path: Path) -> tuple[Path, Any]:
+    """A copy of the tiny model whose tokenizer has one token more than the model has embeddings."""
     from transformers import AutoTokenizer
-
-    from train.model import load_model
 
     folder = tmp_path / "model"
     shutil.copytree(tiny, folder)
     tok = AutoTokenizer.from_pretrained(str(folder))
     tok.add_tokens(["<|new_tool|>"], special_tokens=True)
     tok.save_pretrained(str(folder))
+    return folder, tok
+
+
+def test_only_the_added_tokens_rows_train_when_the_tokenizer_gained_tokens(tiny: Path, tmp_path: Path) -> None:
+    from train.model import load_model
+
+    folder, tok = _gained_token(tiny, tmp_path)
     model, _, info = load_model(str(folder), config())
-    assert info.resized_embeddings == [len(tok) - 1, len(tok)]
-    assert info.modules_to_save == ["embed_tokens", "lm_head"]
+    new = len(tok) - 1
+    assert info.resized_embeddings == [new, len(tok)]
+    assert info.modules_to_save == [] and info.trainable_tokens == [new]
+    assert "rows of 1 added tokens" in info.summary()
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    tokens = [p for n, p in trainable.items() if "trainable_tokens_delta" in n]
+    assert [tuple(p.shape) for p in tokens] == [(1, model.get_input_embeddings().weight.shape[1])]
+    assert all(".lora_" in n or "trainable_tokens_delta" in n for n in trainable)
+    lora = sum(p.numel() for n, p in trainable.items() if ".lora_" in n)
+    assert info.trainable_parameters == lora + tokens[0].numel()
+
+    # a step moves the new token's row, in the embeddings and in the tied head alike, and no other row
+    emb, head = model.get_input_embeddings(), model.get_output_embeddings()
+    before_emb, before_head = emb(torch.arange(len(tok))[None]).detach().clone(), None
+    x = torch.tensor([[1, new, 2, new, 3]])
+    before_head = model(input_ids=x).logits.detach().clone()
+    out = model(input_ids=x, labels=x)
+    out.loss.backward()
+    with torch.no_grad():
+        for p in trainable.values():
+            if p.grad is not None:
+                p -= 0.5 * p.grad
+    after_emb = emb(torch.arange(len(tok))[None]).detach()
+    changed = (after_emb - before_emb).abs().sum(-1)[0]
+    assert changed[new] > 0 and torch.count_nonzero(changed[:new]) == 0
+    assert not torch.equal(model(input_ids=x).logits[..., new], before_head[..., new])
+    assert head.weight.shape[0] == emb.weight.shape[0] == len(tok)
+
+
+def test_the_added_tokens_rows_reach_generation_and_the_merged_model(tiny: Path, tmp_path: Path) -> None:
+    """A checkpoint holds only the trained rows; evaluation and `curate merge` put them back into the resized
+    base (whose other rows it starts from), in the embeddings and the tied head alike."""
+    from transformers import AutoModelForCausalLM
+
+    from train.merge import merge_checkpoint
+    from train.model import load_for_generation, load_model
+
+    folder, tok = _gained_token(tiny, tmp_path)
+    model, tokenizer, _ = load_model(str(folder), config())
+    new = len(tok) - 1
+    gen = torch.Generator().manual_seed(3)
+    (delta,) = [p for n, p in model.named_parameters() if "trainable_tokens_delta" in n]
+    with torch.no_grad():
+        delta.copy_(torch.randn(delta.shape, generator=gen))  # what training would have moved it to
+    trained = delta.detach().clone()[0]
+    ckpt = tmp_path / "checkpoint-1"
+    model.save_pretrained(str(ckpt))
+    tokenizer.save_pretrained(str(ckpt))
+
+    evaluated, _ = load_for_generation(str(folder), adapter=ckpt)
+    row = evaluated.get_input_embeddings()(torch.tensor([[new]]))[0, 0].float()
+    assert torch.allclose(row, trained.to(row.dtype), atol=1e-2)
+
+    merged = AutoModelForCausalLM.from_pretrained(merge_checkpoint(ckpt, tmp_path / "merged"), local_files_only=True)
+    emb, head = merged.get_input_embeddings().weight, merged.get_output_embeddings().weight
+    assert emb.shape[0] == len(tok)
+    assert torch.allclose(emb[new].float(), trained, atol=1e-2)
+    assert torch.allclose(head[new].float(), trained, atol=1e-2)
+    base = AutoModelForCausalLM.from_pretrained(str(tiny), local_files_only=True).get_input_embeddings().weight
+    assert torch.allclose(emb[:new].float(), base.float(), atol=1e-2)  # every other row is the base's
+
+
+def test_train_embeddings_true_trains_both_matrices_in_full(tiny: Path, tmp_path: Path) -> None:
+    from train.model import load_model
+
+    folder, tok = _gained_token(tiny, tmp_path)
+    model, _, info = load_model(str(folder), config(lora={"train_embeddings": True}))
+    assert info.modules_to_save == ["embed_tokens", "lm_head"] and info.trainable_tokens == []
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert any("embed_tokens.modules_to_save" in n for n in trainable)
     assert all(".lora_" in n or ".modules_to_save." in n for n in trainable)
     # the tiny model ties its head to its embeddings: the trained copies stay one matrix
     assert model.get_input_embeddings().weight.data_ptr() == model.get_output_embeddings().weight.data_ptr()
     assert model.get_input_embeddings().weight.shape[0] == len(tok)
+
+
+def test_frozen_weights_are_bf16_and_trained_ones_fp32(loaded: tuple[Any, Any, Any]) -> None:
+    """prepare_model_for_kbit_training upcasts the frozen embeddings, head and norms to fp32; they were loaded in
+    bf16, so they go back to bf16 (the 4-bit layers compute in bf16), while the optimizer's weights stay fp32."""
+    model, _, info = loaded
+    dtypes = {(p.requires_grad, p.dtype) for p in model.parameters() if p.is_floating_point()}
+    assert dtypes == {(False, torch.bfloat16), (True, torch.float32)}
+    assert info.frozen_dtype == "bfloat16"
 
 
 def test_packed_attention_matches_padding_and_keeps_examples_apart(loaded: tuple[Any, Any, Any],
@@ -213,13 +294,18 @@ def full_precision(model: Any) -> Iterator[None]:
 
     layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     before = [m.compute_dtype for m in layers]
+    frozen = [p for p in model.parameters() if p.dtype == torch.bfloat16]  # embeddings, head, norms
     for m in layers:
         m.compute_dtype = torch.float32
+    for p in frozen:
+        p.data = p.data.float()
     try:
         yield
     finally:
         for m, dtype in zip(layers, before, strict=True):
             m.compute_dtype = dtype
+        for p in frozen:
+            p.data = p.data.to(torch.bfloat16)
 
 
 def _nudge_lora(model: Any) -> None:

@@ -15,7 +15,7 @@ the QLoRA SFT recipe of the issue:
     alpha = 32                    # default: 2 * r
     dropout = 0.05
     # target_modules = ["q_proj", "v_proj"]   # default: every linear projection, found automatically
-    # train_embeddings = true     # default: only when the tokenizer has tokens the model has no embedding for
+    # train_embeddings = true     # default: only the rows of tokens the tokenizer added (the model had none)
 
     [optim]
     lr = 2e-4
@@ -95,8 +95,9 @@ class LoraSection(ConfigSection):
     target_modules: list[str] | None = Field(
         None, description="module names to adapt; default: every linear projection except the output head")
     train_embeddings: bool | None = Field(
-        None, description="train the input embeddings and the output head in full (PEFT modules_to_save); "
-        "default: only when the tokenizer has tokens beyond the model's embeddings (they were added)")
+        None, description="true: train the input embeddings and the output head in full (PEFT modules_to_save); "
+        "default: only the rows of tokens the tokenizer has beyond the model's embeddings (they were added), "
+        "PEFT trainable tokens; false: neither")
 
     @property
     def lora_alpha(self) -> int:

@@ -4,9 +4,18 @@
 
 Loading follows the QLoRA recipe: `BitsAndBytesConfig(load_in_4bit, nf4, double quantisation,
 bfloat16 compute)`, `peft.prepare_model_for_kbit_training`, then LoRA on every linear projection
-(found by walking the modules, so no per-architecture list) unless the config names them. The
-input embeddings and the output head are trained in full only when the tokenizer has tokens the
-model has no embedding for (they were added), or when the config asks for it.
+(found by walking the modules, so no per-architecture list) unless the config names them. When the
+tokenizer has tokens the model has no embedding for (they were added: `--template chatml` on a model
+without the ChatML protocol tokens), only their rows of the input embeddings and of the output head
+are trained (PEFT trainable tokens, tied like the weights they wrap); `[lora] train_embeddings = true`
+trains both matrices in full instead.
+
+`prepare_model_for_kbit_training` upcasts every frozen floating weight (embeddings, head, norms) to
+fp32. Those weights were loaded in bf16, so fp32 adds no information, only cost: the residual stream,
+the head's matmul over the whole vocabulary and its backward then run in fp32 while the 4-bit layers
+compute in bf16. With a bf16 compute dtype they are put back in bf16 (measured on SmolLM2-135M on 2
+CPU cores with AVX512-BF16: see the README's `curate train` performance figures); trained weights
+(LoRA, trainable tokens, a full embedding) stay fp32 for the optimizer.
 
 What is checked, each failure a `TrainError` that says what to do (the CLI exits with code 2):
 the model folder exists and loads offline; its tokenizer loads and has a chat template when the
@@ -70,6 +79,10 @@ class ModelInfo(BaseModel):
     unquantised_linear: list[str]
     target_modules: list[str]
     modules_to_save: list[str]
+    trainable_tokens: list[int] = []
+    """Token ids whose embedding (and head) rows are trained: the added tokens, when not trained in full."""
+    frozen_dtype: str = "float32"
+    """The dtype of the frozen unquantised weights (embeddings, head, norms) during training."""
     lora_r: int
     lora_alpha: int
     resized_embeddings: list[int] | None = None
@@ -78,6 +91,8 @@ class ModelInfo(BaseModel):
     def summary(self) -> str:
         ratio = self.quantised_bytes / self.bf16_bytes if self.bf16_bytes else 0.0
         extra = f", full: {', '.join(self.modules_to_save)}" if self.modules_to_save else ""
+        if self.trainable_tokens:
+            extra += f", rows of {len(self.trainable_tokens)} added tokens"
         return (f"base {self.architecture}: 4-bit {self.quant_type.upper()} "
                 f"({self.linear4bit} Linear4bit layers{', double quantisation' if self.double_quant else ''}, "
                 f"compute {self.compute_dtype}), {_mb(self.quantised_bytes)} in memory vs {_mb(self.bf16_bytes)} "
@@ -392,25 +407,30 @@ def load_model(name_or_path: str, cfg: TrainConfig, log: Callable[[str], None] |
     if len(tokenizer) > rows:  # tokens were added to the tokenizer: they need embeddings, trained in full
         model.resize_token_embeddings(len(tokenizer), mean_resizing=True)
         resized = [rows, len(tokenizer)]
-    train_embeddings = cfg.lora.train_embeddings if cfg.lora.train_embeddings is not None else resized is not None
+    added = list(range(rows, len(tokenizer))) if resized else []
 
     model.config.use_cache = False
     model = prepare_model_for_kbit_training(
         model, use_gradient_checkpointing=cfg.optim.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False})
     targets = cfg.lora.target_modules or find_linear_names(model)
-    modules_to_save: list[str] = []
-    if train_embeddings:
-        names = {id(m): n.rsplit(".", 1)[-1] for n, m in model.named_modules()}
-        modules_to_save = [names[id(model.get_input_embeddings())], names[id(model.get_output_embeddings())]]
+    names = {id(m): n.rsplit(".", 1)[-1] for n, m in model.named_modules()}
+    embeddings = [names[id(model.get_input_embeddings())], names[id(model.get_output_embeddings())]]
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
+    modules_to_save = embeddings if cfg.lora.train_embeddings else []
+    tokens = added if cfg.lora.train_embeddings is None else []
+    # a tied head follows the embedding's trainable rows by itself; an untied one is named with the same rows
+    token_indices: list[int] | dict[str, list[int]] | None = (
+        (tokens if tied else dict.fromkeys(embeddings, tokens)) if tokens else None)
     lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.lora_alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=list(targets), modules_to_save=list(modules_to_save) or None, bias="none",
-                      task_type="CAUSAL_LM", ensure_weight_tying=tied and bool(modules_to_save))
+                      target_modules=list(targets), modules_to_save=list(modules_to_save) or None,
+                      trainable_token_indices=token_indices, bias="none", task_type="CAUSAL_LM",
+                      ensure_weight_tying=tied and bool(modules_to_save))
     try:
         model = get_peft_model(model, lora)
     except ValueError as e:
         raise TrainError(f"LoRA target modules {targets}: {e}") from None
+    frozen = frozen_to_compute_dtype(model, quantisation_config().bnb_4bit_compute_dtype)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     info = ModelInfo(
         name_or_path=name_or_path, path=path, architecture=type(model.get_base_model()).__name__,
@@ -418,8 +438,22 @@ def load_model(name_or_path: str, cfg: TrainConfig, log: Callable[[str], None] |
         quantised_bytes=quantised_bytes, bf16_bytes=bf16_bytes, linear4bit=n4, quant_type=quant.bnb_4bit_quant_type,
         double_quant=quant.bnb_4bit_use_double_quant, compute_dtype=str(quant.bnb_4bit_compute_dtype).split(".")[-1],
         unquantised_linear=unquantised, target_modules=list(targets), modules_to_save=modules_to_save,
+        trainable_tokens=tokens, frozen_dtype=str(frozen).split(".")[-1],
         lora_r=cfg.lora.r, lora_alpha=cfg.lora.lora_alpha, resized_embeddings=resized)
     return model, tokenizer, info
+
+
+def frozen_to_compute_dtype(model: Any, compute_dtype: Any) -> Any:
+    """Put the frozen fp32 weights `prepare_model_for_kbit_training` upcast back in `compute_dtype` when that is
+    bf16 (they were loaded in bf16: see the module docstring); trained ones stay fp32. Returns the frozen dtype."""
+    import torch
+
+    if compute_dtype != torch.bfloat16:
+        return torch.float32
+    for p in model.parameters():
+        if not p.requires_grad and p.dtype == torch.float32:
+            p.data = p.data.to(torch.bfloat16)
+    return torch.bfloat16
 
 
 def load_for_generation(name_or_path: str, adapter: Path | None = None, template: str = "model") -> tuple[Any, Any]:
