@@ -317,3 +317,26 @@ def test_the_ray_engine_finds_what_the_local_engine_finds(tmp_path: Path, cache:
     assert Path("contamination.jsonl") in files
     for f in files:
         assert (tmp_path / "local" / f).read_bytes() == (tmp_path / "ray" / f).read_bytes(), f
+
+
+def test_the_build_config_sets_decontamination_and_an_option_overrides_it(tmp_path: Path, cache: str) -> None:
+    """`[decontaminate]` in the config file is what the build runs with; a `--decontaminate-*` option wins."""
+    train = training_file(tmp_path)
+    bench = bfcl_file(tmp_path / "bench", QUESTIONS)
+    cfg = tmp_path / "build.toml"
+    cfg.write_text('[mix]\nstrategy = "none"\n\n[decontaminate]\nmode = "flag"\n', encoding="utf-8")
+    env = {"CURATE_CACHE": cache}
+    res = run_cli("build", str(train), "--config", str(cfg), "-o", str(tmp_path / "flagged"),
+                  "--decontaminate", str(bench), env=env)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for f in ("train.jsonl", "eval.jsonl") for line in (tmp_path / "flagged" / f).open()]
+    assert len(rows) == 20 and sum("contamination" in r for r in rows) == 2
+    res = run_cli("build", str(train), "--config", str(cfg), "-o", str(tmp_path / "dropped"),
+                  "--decontaminate", str(bench), "--decontaminate-mode", "drop", env=env)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(line) for f in ("train.jsonl", "eval.jsonl") for line in (tmp_path / "dropped" / f).open()]
+    assert len(rows) == 18 and not any("contamination" in r for r in rows)
+    cfg.write_text('[decontaminate]\ncoverage = 2\n', encoding="utf-8")
+    res = run_cli("build", str(train), "--config", str(cfg), "-o", str(tmp_path / "bad"),
+                  "--decontaminate", str(bench), env=env)
+    assert res.returncode == 2 and "[decontaminate] coverage" in res.stderr and not (tmp_path / "bad").exists()
