@@ -1,5 +1,9 @@
 """Trainer callbacks of a run: early stopping, the metrics log, TensorBoard and a readable console log.
 
+TensorBoard (`[report] to`, the default) is written to RUN/tb: the Trainer's logs during training, then the
+generation metrics per bucket of the base (step 0) and of every checkpoint (its step) once they are evaluated
+(`write_generation_scalars`).
+
 Early stopping is our own rather than transformers' `EarlyStoppingCallback`: that one needs
 `metric_for_best_model` and `load_best_model_at_end` (which ties checkpoints to evaluations), and
 it moves its reference on any improvement, however small, so a loss that creeps down by 0.001 an
@@ -16,13 +20,16 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.integrations import TensorBoardCallback
 from transformers.trainer_callback import ExportableState
 
 from curate.terminal import NAME_LIMIT, clean
+
+if TYPE_CHECKING:
+    from train.metrics import GenerationEval
 
 
 class EarlyStopping(TrainerCallback, ExportableState):
@@ -142,6 +149,39 @@ class TensorBoard(TensorBoardCallback):
     def __init__(self, log_dir: Path) -> None:
         super().__init__()
         self.logging_dir = str(log_dir)
+
+
+GENERATION_SCALARS = ("format_accuracy", "stop_rate", "parse_rate", "schema_valid_rate", "tool_name_accuracy",
+                      "arg_match", "tool_call_accuracy", "answer_match", "unique_ratio", "pairwise_ratio")
+"""The per-bucket generation metrics (`train.metrics.BucketMetrics`) written to TensorBoard, with pass@k."""
+
+
+def generation_scalars(generation: GenerationEval) -> dict[str, float]:
+    """TensorBoard tags and values of one model's generation metrics: `generation/<bucket>/<metric>` and
+    `generation/<bucket>/pass@<k>`, the bucket `overall` for all prompts; metrics that are null are left out."""
+    out: dict[str, float] = {}
+    for bucket, m in [("overall", generation.overall), *sorted(generation.buckets.items())]:
+        for name in GENERATION_SCALARS:
+            value = getattr(m, name)
+            if value is not None:
+                out[f"generation/{bucket}/{name}"] = float(value)
+        for k, value in sorted(m.pass_at_k.items()):
+            out[f"generation/{bucket}/pass@{k}"] = float(value)
+    return out
+
+
+def write_generation_scalars(log_dir: Path, by_step: list[tuple[int, GenerationEval]]) -> None:
+    """Add the generation metrics of the base (step 0) and of every checkpoint (its step) to the run's TensorBoard
+    folder, beside the losses the Trainer logged there."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(log_dir=str(log_dir))
+    try:
+        for step, generation in by_step:
+            for tag, value in generation_scalars(generation).items():
+                writer.add_scalar(tag, value, step)
+    finally:
+        writer.close()
 
 
 class ConsoleLog(TrainerCallback):

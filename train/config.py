@@ -67,6 +67,9 @@ the QLoRA SFT recipe of the issue:
     min_pairwise_ratio = 0.6
     ood_loss_tolerance = 0.05     # OOD loss rising by more than this is a regression
     ood_metric_tolerance = 0.05   # OOD argument match or pass@k falling by more than this is a regression
+
+    [report]                      # where the run's metrics go besides RUN/metrics.jsonl
+    to = ["tensorboard"]          # any of "tensorboard" (RUN/tb), "wandb", "mlflow"; [] for none
 """
 
 from __future__ import annotations
@@ -159,6 +162,26 @@ class GenerationSection(ConfigSection):
         return self
 
 
+Tracker = Literal["tensorboard", "wandb", "mlflow"]
+TRACKER_PACKAGES: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+"""The package each tracker needs (its import name is its pip name)."""
+
+
+class ReportSection(ConfigSection):
+    to: list[Tracker] = Field(
+        default_factory=lambda: ["tensorboard"],
+        description="experiment trackers the Trainer reports to (transformers' `report_to`): `tensorboard` writes "
+        "RUN/tb (with the generation metrics per bucket), `wandb` and `mlflow` take their usual environment "
+        "variables (WANDB_PROJECT, MLFLOW_TRACKING_URI, ...); [] for none")
+
+    def missing_packages(self) -> list[str]:
+        """The `pip install` command of each named tracker whose package is not installed."""
+        import importlib.util
+
+        return [f"pip install {TRACKER_PACKAGES[t]}" for t in dict.fromkeys(self.to)
+                if importlib.util.find_spec(TRACKER_PACKAGES[t]) is None]
+
+
 class TrainConfig(ConfigSection):
     """Everything a `curate train` run depends on besides its data and model (recorded in RUN/)."""
 
@@ -170,6 +193,7 @@ class TrainConfig(ConfigSection):
     eval: EvalSection = Field(default_factory=EvalSection)
     generation: GenerationSection = Field(default_factory=GenerationSection)
     graduation: GraduationThresholds = Field(default_factory=GraduationThresholds)
+    report: ReportSection = Field(default_factory=ReportSection)
 
     @property
     def eval_tokens_per_batch(self) -> int:

@@ -92,6 +92,12 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
         gen, by_checkpoint[ckpt.name] = evaluate(ckpt, ckpt.name)
         checkpoints.append(CheckpointEval(name=ckpt.name, step=trainer_step(ckpt),
                                           epoch=trainer_state(ckpt).get("epoch"), generation=gen))
+    if "tensorboard" in cfg.report.to and (procs is None or procs.is_main):
+        from train.callbacks import write_generation_scalars
+        from train.recipe import TENSORBOARD
+
+        write_generation_scalars(result.run_dir / TENSORBOARD, [(0, base_gen)] + [
+            (c.step, c.generation) for c in checkpoints if c.generation is not None])
     return build_report(model_name, history, checkpoints, base, thresholds=cfg.graduation, data=str(build_dir),
                         ood=sets.report(base_ood, by_checkpoint))
 

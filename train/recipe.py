@@ -11,7 +11,8 @@ Trainer where it saves real work (schedules, gradient accumulation, checkpoints,
 3. train: cosine schedule with warmup, AdamW with weight decay, gradient accumulation and
    checkpointing; every `eval_steps` steps the eval loss on assistant tokens, overall, per
    capability bucket and per length bucket; a checkpoint at every epoch, all kept; early stopping
-   on eval loss; logs to RUN/metrics.jsonl and TensorBoard (RUN/tb);
+   on eval loss; logs to RUN/metrics.jsonl and the trackers of `[report] to` (TensorBoard: RUN/tb;
+   a tracker whose package is missing stops the run before the model loads, `check_trackers`);
 4. return the checkpoints, so the caller can evaluate each of them and the base by generation.
 
 The base model's eval losses are measured too, at step 0 before the first update (LoRA starts as
@@ -105,6 +106,7 @@ from train.model import ModelInfo, load_model
 from train.packaged import resolve_model
 
 METRICS = "metrics.jsonl"
+TENSORBOARD = "tb"
 RUN_INFO = "run.json"
 
 
@@ -321,7 +323,8 @@ def training_arguments(cfg: TrainConfig, work: Path) -> TrainingArguments:
         logging_strategy="steps",
         logging_steps=max(1, min(10, cfg.eval.eval_steps)),
         logging_first_step=True,
-        report_to=[],  # TensorBoard is added as a callback writing to RUN/tb
+        # `[report] to`; TensorBoard is our callback writing to RUN/tb (transformers' writes to RUN/runs/DATE_HOST)
+        report_to=[t for t in cfg.report.to if t != "tensorboard"],
         seed=cfg.seed,
         data_seed=cfg.seed,
         bf16=bf16,
@@ -343,6 +346,15 @@ def _warmup(ratio: float) -> dict[str, float]:
     if "warmup_ratio" in TrainingArguments.__dataclass_fields__:
         return {"warmup_ratio": ratio}
     return {"warmup_steps": ratio}
+
+
+def check_trackers(cfg: TrainConfig) -> None:
+    """TrainError naming the `pip install` of every tracker in `[report] to` whose package is missing (checked
+    before the model loads, so a run never trains for an hour to fail at its first log)."""
+    missing = cfg.report.missing_packages()
+    if missing:
+        raise TrainError(f"[report] to = {json.dumps(cfg.report.to)} names a tracker that is not installed: "
+                         f"{'; '.join(missing)} (or leave it out of [report] to)")
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -449,6 +461,7 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
     run_dir = run_dir.resolve()
     work = partial_dir(run_dir)
     plan = plan_run(run_dir, work, resume)
+    check_trackers(cfg)
     for name in ("train.jsonl", "eval.jsonl"):
         if not (build_dir / name).exists():
             raise TrainError(f"{build_dir / name}: not found; give the output folder of `curate build`")
@@ -499,8 +512,9 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
 
     # 3. train
     stopper = EarlyStopping(cfg.eval.patience, cfg.eval.min_delta)
-    callbacks: list[Any] = [MetricsLog(work / METRICS), TensorBoard(work / "tb"), ConsoleLog(say),
-                            CheckpointPolicy()]
+    callbacks: list[Any] = [MetricsLog(work / METRICS), ConsoleLog(say), CheckpointPolicy()]
+    if "tensorboard" in cfg.report.to:
+        callbacks.append(TensorBoard(work / TENSORBOARD))
     if cfg.eval.early_stopping:
         callbacks.append(stopper)
     trainer = SFTTrainer(
