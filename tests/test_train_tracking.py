@@ -7,7 +7,10 @@ back, and wandb/mlflow are only ever validated (they would need the network).
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -93,3 +96,89 @@ def test_generation_metrics_per_bucket_go_to_tensorboard(tmp_path: Path) -> None
     assert "generation/no_call/tool_call_accuracy" not in tags  # null (no prompt with calls): not a zero
     points = [(e.step, e.value) for e in events.Scalars("generation/single_call/tool_call_accuracy")]
     assert points == [(0, 0.0), (12, 0.5)]
+
+
+# --- --resume -----------------------------------------------------------------------------------------------
+
+
+def _trainer_logging_to(path: Path, step: int, initial_step: int) -> Any:
+    """An SFTTrainer reduced to what `log` uses, logging through the run's own MetricsLog into `path`."""
+    from transformers.trainer_callback import CallbackHandler, TrainerControl, TrainerState
+
+    from train.callbacks import MetricsLog
+    from train.recipe import SFTTrainer
+
+    trainer = SFTTrainer.__new__(SFTTrainer)
+    trainer.state = TrainerState(global_step=step, epoch=2.0)
+    trainer._initial_global_step = initial_step
+    trainer.args = SimpleNamespace(include_num_input_tokens_seen="no")
+    trainer.control = TrainerControl()
+    trainer.callback_handler = CallbackHandler([MetricsLog(path)], None, None, None, None)
+    return trainer
+
+
+def test_a_resume_that_trains_no_step_logs_no_train_loss(tmp_path: Path) -> None:
+    log = tmp_path / "metrics.jsonl"
+    _trainer_logging_to(log, step=24, initial_step=24).log({"train_runtime": 0.5, "train_loss": 0.0})
+    _trainer_logging_to(log, step=24, initial_step=12).log({"train_runtime": 9.0, "train_loss": 1.25})
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert rows == [{"step": 24, "train_runtime": 0.5, "epoch": 2.0},
+                    {"step": 24, "train_runtime": 9.0, "train_loss": 1.25, "epoch": 2.0}]
+
+
+def _eval_split(build: Path) -> None:
+    build.mkdir()
+    row = {"id": "r1", "bucket": "no_call", "messages": [{"role": "user", "content": "hi"},
+                                                        {"role": "assistant", "content": "hello"}]}
+    (build / "eval.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+
+
+def test_a_resumed_run_reuses_the_base_models_evaluation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import train.generate
+    import train.model
+    from train.evaluate import BASE_EVAL, evaluate_run
+    from train.recipe import TrainResult
+
+    calls: list[str] = []
+    monkeypatch.setattr(train.model, "load_for_generation", lambda base, adapter, template: (object(), object()))
+
+    def fake_generation(*args: Any, **kwargs: Any) -> GenerationEval:
+        calls.append("generate")
+        return generation(0.25, 0.0)
+
+    monkeypatch.setattr(train.generate, "evaluate_generation", fake_generation)
+    build, run = tmp_path / "out", tmp_path / "run.partial"
+    _eval_split(build)
+    run.mkdir()
+    base_loss = {"step": 0, "epoch": 0.0, "eval_loss": 3.0, "eval_loss/bucket/no_call": 3.0}
+
+    def evaluate(cfg: TrainConfig) -> Any:
+        result = TrainResult(run_dir=run, checkpoints=[], log_history=[base_loss], evaluations=[base_loss],
+                             global_step=24, stopped_early=False, model_info=None,  # type: ignore[arg-type]
+                             base_model=str(tmp_path / "models" / "tiny-0123456789abcdef"))
+        return evaluate_run(result, cfg, build, "tiny", lambda _m: None)
+
+    cfg = TrainConfig.model_validate({"report": {"to": []}})
+    first = evaluate(cfg)
+    assert calls == ["generate"] and (run / BASE_EVAL).is_file()
+    again = evaluate(cfg)  # the run resumed: the base is not evaluated again, and the report is the same
+    assert calls == ["generate"]
+    assert again.base == first.base and again.base.generation.overall.format_accuracy == 0.25
+    evaluate(TrainConfig.model_validate({"report": {"to": []}, "generation": {"samples": 2}}))
+    assert calls == ["generate", "generate"]  # other [generation] settings: measured again
+
+
+def test_a_run_resumed_from_another_runs_checkpoint_takes_its_base_evaluation(tmp_path: Path) -> None:
+    from train.checkpoints import copy_for_resume
+
+    source = tmp_path / "run"
+    (source / "checkpoint-5").mkdir(parents=True)
+    (source / "checkpoint-5" / "trainer_state.json").write_text('{"global_step": 5}', encoding="utf-8")
+    (source / "metrics.jsonl").write_text('{"step": 0, "eval_loss": 3.0}\n{"step": 9, "loss": 1.0}\n',
+                                          encoding="utf-8")
+    (source / "base_eval.json").write_text('{"key": {}}', encoding="utf-8")
+    work = tmp_path / "new.partial"
+    work.mkdir()
+    copy_for_resume(source / "checkpoint-5", work, "metrics.jsonl", also=("base_eval.json",))
+    assert (work / "base_eval.json").read_text(encoding="utf-8") == '{"key": {}}'
+    assert (work / "metrics.jsonl").read_text(encoding="utf-8") == '{"step": 0, "eval_loss": 3.0}\n'

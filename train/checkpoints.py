@@ -194,9 +194,10 @@ def install(staged: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def copy_for_resume(ckpt: Path, work: Path, metrics: str) -> Path:
-    """Start the new run `work` from `ckpt` of another run: its whole checkpoints up to `ckpt`'s step and its
-    metrics log up to that step are copied; the other run is only read. Returns the copy of `ckpt`."""
+def copy_for_resume(ckpt: Path, work: Path, metrics: str, also: tuple[str, ...] = ()) -> Path:
+    """Start the new run `work` from `ckpt` of another run: its whole checkpoints up to `ckpt`'s step, its
+    metrics log up to that step and the files named in `also` (the base model's evaluation) are copied; the other
+    run is only read. Returns the copy of `ckpt`."""
     step = trainer_step(ckpt)
     source = ckpt.parent
     for c in whole_checkpoints(source):
@@ -206,6 +207,9 @@ def copy_for_resume(ckpt: Path, work: Path, metrics: str) -> Path:
     log = source / metrics
     if log.is_file():
         (work / metrics).write_text("".join(line + "\n" for line in metrics_until(log, step)), encoding="utf-8")
+    for name in also:
+        if (source / name).is_file():
+            shutil.copyfile(source / name, work / name)
     return work / ckpt.name
 
 

@@ -18,6 +18,7 @@ whole (they are small) and generates its share of the prompts.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,9 @@ from typing import TYPE_CHECKING, Any
 from train import TrainError
 from train.checkpoints import trainer_state, trainer_step
 from train.config import TrainConfig
+
+BASE_EVAL = "base_eval.json"
+"""The base model's evaluation by generation, kept in the run folder with what it depends on (its key)."""
 
 if TYPE_CHECKING:
     from train.distributed import Processes
@@ -76,9 +80,24 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
     # the log history every process holds (RUN/metrics.jsonl is the main process's copy of it)
     history = history_from_log([{"step": h.get("step", 0), **h} for h in result.log_history])
     base_entry = next((e for e in history if e.step == 0), None)
-    say("evaluating the base model by generation (zero-shot baseline)")
+    key = base_eval_key(cfg, build_dir, model_name, result.base_model, ood)
+    saved = saved_base_eval(result.run_dir / BASE_EVAL, key)
+    if procs is not None and procs.distributed:  # every process reuses it, or none does: they generate together
+        saved = saved if procs.sum([float(saved is not None)])[0] == procs.world_size else None
     started = time.perf_counter()
-    base_gen, base_ood = evaluate(None, "base")
+    if saved is not None:
+        say(f"base model: reusing its evaluation by generation from {result.run_dir / BASE_EVAL} (same model, eval "
+            "split, OOD sets and [generation] settings)")
+        base_gen, base_ood = saved
+    else:
+        say("evaluating the base model by generation (zero-shot baseline)")
+        base_gen, base_ood = evaluate(None, "base")
+        if procs is None or procs.is_main:  # kept with the run: a resumed run does not evaluate the base again
+            from train.recipe import write_file
+
+            write_file(result.run_dir / BASE_EVAL, json.dumps({
+                "key": key, "generation": base_gen.model_dump(mode="json"),
+                "ood": {name: r.model_dump(mode="json") for name, r in base_ood.items()}}, indent=2) + "\n")
     base = BaselineEval(
         eval_loss=base_entry.eval_loss if base_entry else None,
         eval_loss_by_bucket=base_entry.eval_loss_by_bucket if base_entry else {},
@@ -100,6 +119,45 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
             (c.step, c.generation) for c in checkpoints if c.generation is not None])
     return build_report(model_name, history, checkpoints, base, thresholds=cfg.graduation, data=str(build_dir),
                         ood=sets.report(base_ood, by_checkpoint))
+
+
+def base_eval_key(cfg: TrainConfig, build_dir: Path, model_name: str, base_model: str,
+                  ood: Sequence[OodSet]) -> dict[str, Any]:
+    """What the base model's evaluation by generation depends on: a saved one with the same key is reused."""
+    return {"model": model_name, "base": Path(base_model).name, "eval_split": file_hash(build_dir / "eval.jsonl"),
+            "seed": cfg.seed, "generation": cfg.generation.model_dump(mode="json"),
+            "mask": cfg.mask.model_dump(mode="json"), "ood_prompts": cfg.eval.ood_prompts,
+            "ood": [[s.name, file_hash(Path(s.path))] for s in ood]}
+
+
+def saved_base_eval(path: Path, key: dict[str, Any]) -> tuple[Any, dict[str, OodResult]] | None:
+    """The base model's (generation, OOD results) saved in `path` under the same `key`; None when there is none,
+    it was measured under another key, or it cannot be read (then the base is evaluated again)."""
+    from pydantic import ValidationError
+
+    from train.graduation import OodResult
+    from train.metrics import GenerationEval
+
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict) or saved.get("key") != key:
+            return None
+        return (GenerationEval.model_validate(saved["generation"]),
+                {name: OodResult.model_validate(r) for name, r in saved.get("ood", {}).items()})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ValidationError):
+        return None
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file's bytes ("" when it cannot be read)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return ""
+    return h.hexdigest()
 
 
 class OodSets:

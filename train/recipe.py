@@ -101,6 +101,7 @@ from train.data import (
     load_split,
 )
 from train.distributed import Processes, current_processes
+from train.evaluate import BASE_EVAL
 from train.failures import CheckpointWriteError, write_advice, write_failure
 from train.model import ModelInfo, load_model
 from train.packaged import resolve_model
@@ -269,6 +270,13 @@ class SFTTrainer(Trainer):
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes  # num_items counts every device; DDP averages gradients
         return (loss, None) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """The Trainer's log, without the run summary's `train_loss` when this call trained no step (a resumed run
+        whose checkpoint was its last step): the Trainer reports 0.0 there, which is no loss at all."""
+        if "train_loss" in logs and self.state.global_step == getattr(self, "_initial_global_step", -1):
+            logs = {k: v for k, v in logs.items() if k != "train_loss"}
+        super().log(logs, start_time)
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: list[str] | None = None,
                  metric_key_prefix: str = "eval") -> dict[str, float]:
@@ -496,7 +504,7 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
             if created:  # the marker first: whatever happens next, RUN.partial/ is known to be a run
                 _write_run_marker(work, info.path, plan.step if plan is not None else 0)
             if plan is not None and plan.copied:
-                copy_for_resume(plan.source, work, METRICS)
+                copy_for_resume(plan.source, work, METRICS, also=(BASE_EVAL,))
             elif plan is not None:
                 remove_stale_staging(work)
                 truncate_metrics(work / METRICS, plan.step)
