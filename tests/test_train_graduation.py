@@ -101,18 +101,37 @@ def test_history_from_the_trainer_log() -> None:
            {"step": 20, "epoch": 1.0, "eval_loss": 2.2, "eval_loss/bucket/chat": 2.1},
            {"step": 20, "epoch": 1.0, "eval_loss": 2.1, "eval_loss/bucket/chat": 2.0},  # resumed: the last row wins
            {"step": 20, "train_loss": 2.4, "train_runtime": 9.0}]
-    h = history_from_log(log)
+    h = history_from_log(log, window=5)
     assert [(e.step, e.epoch, e.train_loss, e.eval_loss) for e in h] == [(10, 0.5, 2.5, 2.7), (20, 1.0, 2.0, 2.1)]
+    assert [e.train_loss_steps for e in h] == [(6, 10), (11, 15)]  # the logs of the window, each whole
     assert h[0].eval_loss_by_bucket == {"chat": 2.6, "tools": 2.8} and h[0].eval_loss_by_length == {"<100": 2.4}
     assert h[1].eval_loss_by_bucket == {"chat": 2.0}
     assert history_from_log([{"step": 1, "loss": 1.0}]) == []
+
+
+def test_the_overfitting_check_compares_with_the_train_loss_of_a_stated_window_not_a_sliver() -> None:
+    # logs every 10 steps, an evaluation every 50, an epoch that ends at step 52 (evaluated there): the
+    # checkpoint's train loss is over the 50 steps up to 52 (token-weighted), not over steps 51-52 alone
+    log = [{"step": s, "loss": 9.0, "train_token_loss": 2.0 - s / 100, "train_tokens": 1000} for s in range(10, 51, 10)]
+    log += [{"step": 50, "eval_loss": 1.7, "loss_since_last_eval": 1.6},
+            {"step": 52, "loss": 9.0, "train_token_loss": 0.5, "train_tokens": 100},
+            {"step": 52, "eval_loss": 1.72, "loss_since_last_eval": 0.5}]
+    h = history_from_log(log, window=50)
+    at_52 = h[-1]
+    assert at_52.train_loss_steps == (1, 52)  # the log at step 10 covers steps 1-10: it counts whole
+    expected = (sum((2.0 - s / 100) * 1000 for s in range(10, 51, 10)) + 0.5 * 100) / 5100
+    assert at_52.train_loss == pytest.approx(expected)
+    c = check_overfitting(at_52.eval_loss, at_52.train_loss, T, at_52.train_loss_steps)
+    assert c.status == "pass" and "(steps 1–52, 52 steps)" in c.detail
+    assert history_from_log(log, window=2)[-1].train_loss_steps == (51, 52)  # a 2-step window only when asked
+    assert GraduationThresholds().train_loss_window == 50
 
 
 def test_thresholds_reject_unknown_keys() -> None:
     with pytest.raises(ValidationError):
         GraduationThresholds.model_validate({"min_format_acc": 0.9})
     assert GraduationThresholds().model_dump() == {
-        "converged_min_delta": 0.01, "converged_window": 3, "max_generalisation_gap": 0.15,
+        "converged_min_delta": 0.01, "converged_window": 3, "max_generalisation_gap": 0.15, "train_loss_window": 50,
         "min_format_accuracy": 0.90, "min_tool_call_accuracy": 0.85, "min_unique_ratio": 0.5,
         "min_pairwise_ratio": 0.6, "ood_loss_tolerance": 0.05, "ood_metric_tolerance": 0.05}
 

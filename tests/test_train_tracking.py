@@ -111,7 +111,8 @@ def _trainer_logging_to(path: Path, step: int, initial_step: int) -> Any:
     trainer = SFTTrainer.__new__(SFTTrainer)
     trainer.state = TrainerState(global_step=step, epoch=2.0)
     trainer._initial_global_step = initial_step
-    trainer.args = SimpleNamespace(include_num_input_tokens_seen="no")
+    trainer.args = SimpleNamespace(include_num_input_tokens_seen="no", process_index=0, world_size=1)
+    trainer._logged = [0.0, 0]
     trainer.control = TrainerControl()
     trainer.callback_handler = CallbackHandler([MetricsLog(path)], None, None, None, None)
     return trainer
@@ -124,6 +125,17 @@ def test_a_resume_that_trains_no_step_logs_no_train_loss(tmp_path: Path) -> None
     rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert rows == [{"step": 24, "train_runtime": 0.5, "epoch": 2.0},
                     {"step": 24, "train_runtime": 9.0, "train_loss": 1.25, "epoch": 2.0}]
+
+
+def test_training_logs_carry_the_token_weighted_loss_the_overfitting_window_is_made_of(tmp_path: Path) -> None:
+    log = tmp_path / "metrics.jsonl"
+    trainer = _trainer_logging_to(log, step=10, initial_step=0)
+    trainer._logged = [300.0, 200]  # summed token loss and trained tokens since the last log
+    trainer.log({"loss": 1.4, "learning_rate": 1e-4})
+    trainer.log({"loss": 1.3})  # nothing trained since: no token loss
+    rows = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["train_token_loss"] == 1.5 and rows[0]["train_tokens"] == 200
+    assert "train_token_loss" not in rows[1]
 
 
 def _eval_split(build: Path) -> None:

@@ -61,6 +61,7 @@ the QLoRA SFT recipe of the issue:
     converged_min_delta = 0.01
     converged_window = 3
     max_generalisation_gap = 0.15
+    train_loss_window = 50        # steps up to an evaluation whose train loss its eval loss is compared with
     min_format_accuracy = 0.90
     min_tool_call_accuracy = 0.85
     min_unique_ratio = 0.5

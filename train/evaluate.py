@@ -78,7 +78,8 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
             del model
 
     # the log history every process holds (RUN/metrics.jsonl is the main process's copy of it)
-    history = history_from_log([{"step": h.get("step", 0), **h} for h in result.log_history])
+    history = history_from_log([{"step": h.get("step", 0), **h} for h in result.log_history],
+                               cfg.graduation.train_loss_window)
     base_entry = next((e for e in history if e.step == 0), None)
     key = base_eval_key(cfg, build_dir, model_name, result.base_model, ood)
     saved = saved_base_eval(result.run_dir / BASE_EVAL, key)

@@ -7,7 +7,10 @@ bucket that got worse. So every checkpoint gets the same checks, each with its n
 
 - `converged`: eval loss improved by less than `converged_min_delta` over the last
   `converged_window` evaluations (the best of those against the best before them);
-- `not_overfitting`: eval loss − train loss ≤ `max_generalisation_gap`;
+- `not_overfitting`: eval loss − train loss ≤ `max_generalisation_gap`, the train loss being the
+  token-weighted mean over the last `train_loss_window` optimizer steps up to the evaluation (50 by
+  default; the steps it covers are in the check's detail), never the few steps between an epoch's
+  end and the evaluation before it;
 - `format_accuracy`, `tool_call_accuracy`: over all prompts, at least the thresholds;
 - `diversity`: unique ratio and pairwise-different ratio of the samples at least the thresholds;
 - `no_bucket_regression`: no bucket worse than the base model on eval loss or a key generation
@@ -58,6 +61,9 @@ class GraduationThresholds(BaseModel):
     converged_min_delta: float = Field(0.01, ge=0, description="Smallest eval-loss improvement that counts.")
     converged_window: int = Field(3, ge=1, description="Evaluations without such an improvement = converged.")
     max_generalisation_gap: float = Field(0.15, description="Largest eval loss − train loss not called overfitting.")
+    train_loss_window: int = Field(
+        50, ge=1, le=10_000_000, description="Optimizer steps, ending at an evaluation, whose training loss "
+        "(token-weighted) its eval loss is compared with for overfitting.")
     min_format_accuracy: float = Field(0.90, ge=0, le=1)
     min_tool_call_accuracy: float = Field(0.85, ge=0, le=1)
     min_unique_ratio: float = Field(0.5, ge=0, le=1)
@@ -77,7 +83,10 @@ class EvalLogEntry(BaseModel):
 
     step: int
     epoch: float | None = None
-    train_loss: float | None = Field(None, description="Training loss logged at or just before this step.")
+    train_loss: float | None = Field(
+        None, description="Training loss over the window of steps `train_loss_steps` ending at this step.")
+    train_loss_steps: tuple[int, int] | None = Field(
+        None, description="The first and last optimizer step the training loss is the mean over.")
     eval_loss: float | None = Field(None, description="Eval loss on assistant tokens, all eval records.")
     eval_loss_by_bucket: dict[str, float] = Field(default_factory=dict)
     eval_loss_by_length: dict[str, float] = Field(default_factory=dict)
@@ -132,38 +141,57 @@ class OodSetEval(BaseModel):
     checkpoints: dict[str, OodResult] = Field(default_factory=dict, description="By checkpoint name.")
 
 
-def history_from_log(entries: Iterable[Mapping[str, Any]]) -> list[EvalLogEntry]:
-    """The evaluations of a Trainer log (`RUN/metrics.jsonl` rows), each with the training loss.
+def history_from_log(entries: Iterable[Mapping[str, Any]], window: int = 50) -> list[EvalLogEntry]:
+    """The evaluations of a Trainer log (`RUN/metrics.jsonl` rows), each with the training loss of its window.
 
     Rows with `eval_loss` are evaluations; their `eval_loss/bucket/<name>` and
-    `eval_loss/length/<name>` keys are the per-bucket losses. The training loss of an evaluation is
-    the row's `loss_since_last_eval` when there is one, else the last `loss` logged at or before its
-    step (the Trainer's mean over its logging window); the run summary's `train_loss` is a whole-run
-    mean and is not used. A step evaluated twice (a resumed run) keeps its last row.
+    `eval_loss/length/<name>` keys are the per-bucket losses. The training loss of an evaluation at
+    step S is the mean over the training logs of steps S - `window` + 1 .. S, each covering the steps
+    since the log before it: weighted by trained tokens where the rows have them (`train_token_loss`,
+    `train_tokens`: the recipe's loss, weighted as eval_loss is), else the Trainer's `loss` rows alike.
+    A log interval that starts before the window counts whole (the steps are in `train_loss_steps`).
+    The run summary's `train_loss` is a whole-run mean and is not used. A step evaluated twice (a
+    resumed run) keeps its last row, and so does a training log.
     """
-    train: list[tuple[int, float]] = []
+    logged: dict[int, tuple[float, float | None]] = {}  # step -> (loss, trained tokens or None)
     evals: dict[int, Mapping[str, Any]] = {}
     for row in entries:
         step = int(row.get("step", 0))
-        if isinstance(row.get("loss"), int | float):
-            train.append((step, float(row["loss"])))
+        tokens = row.get("train_tokens")
+        if isinstance(row.get("train_token_loss"), int | float) and isinstance(tokens, int | float) and tokens > 0:
+            logged[step] = (float(row["train_token_loss"]), float(tokens))
+        elif isinstance(row.get("loss"), int | float):
+            logged[step] = (float(row["loss"]), None)
         if isinstance(row.get("eval_loss"), int | float):
             evals[step] = row
+    train = sorted(logged.items())
     out = []
     for step, row in sorted(evals.items()):
-        before = [loss for s, loss in train if s <= step]
-        # `loss_since_last_eval` (the recipe's token-weighted training loss since the previous
-        # evaluation, weighted as eval_loss is) is the fairer side of the generalisation gap.
-        window = row.get("loss_since_last_eval")
-        train_loss = float(window) if isinstance(window, int | float) else before[-1] if before else None
+        train_loss, steps = window_loss(train, step, window)
         out.append(EvalLogEntry(
-            step=step, epoch=row.get("epoch"), train_loss=train_loss,
+            step=step, epoch=row.get("epoch"), train_loss=train_loss, train_loss_steps=steps,
             eval_loss=float(row["eval_loss"]),
             eval_loss_by_bucket={k.split("/", 2)[2]: float(v) for k, v in row.items()
                                  if k.startswith("eval_loss/bucket/")},
             eval_loss_by_length={k.split("/", 2)[2]: float(v) for k, v in row.items()
                                  if k.startswith("eval_loss/length/")}))
     return out
+
+
+def window_loss(train: Sequence[tuple[int, tuple[float, float | None]]], step: int,
+                window: int) -> tuple[float | None, tuple[int, int] | None]:
+    """The training loss over the logs `train` (step -> (loss, tokens), by step) of steps `step` - `window` + 1 ..
+    `step`, and the first and last step the logs in it cover; (None, None) when nothing was logged by `step`."""
+    upto = [(s, v) for s, v in train if s <= step]
+    if not upto:
+        return None, None
+    inside = [(s, v) for s, v in upto if s > step - window] or upto[-1:]
+    earlier = [s for s, _ in upto if s < inside[0][0]]
+    first = earlier[-1] + 1 if earlier else 1
+    weighted = all(tokens is not None for _, (_, tokens) in inside)
+    weights = [float(tokens) if weighted and tokens is not None else 1.0 for _, (_, tokens) in inside]
+    loss = sum(w * loss for w, (_, (loss, _)) in zip(weights, inside, strict=True)) / sum(weights)
+    return loss, (first, inside[-1][0])
 
 
 # --- outputs ----------------------------------------------------------------------------------------
@@ -333,6 +361,13 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def _over(steps: tuple[int, int] | None) -> str:
+    if steps is None:
+        return ""
+    first, last = steps
+    return f" (steps {first}–{last}, {last - first + 1} steps)" if last > first else f" (step {last})"
+
+
 def check_converged(history: Sequence[EvalLogEntry], step: int, t: GraduationThresholds) -> Check:
     """Eval loss improved by less than `converged_min_delta` over the last `converged_window` evaluations."""
     losses = [e.eval_loss for e in sorted(history, key=lambda e: e.step) if e.step <= step and e.eval_loss is not None]
@@ -350,8 +385,9 @@ def check_converged(history: Sequence[EvalLogEntry], step: int, t: GraduationThr
                         f"{verb} by {gain:.3f} ({'<' if ok else '≥'} {t.converged_min_delta})")
 
 
-def check_overfitting(eval_loss: float | None, train_loss: float | None, t: GraduationThresholds) -> Check:
-    """eval − train loss within `max_generalisation_gap`."""
+def check_overfitting(eval_loss: float | None, train_loss: float | None, t: GraduationThresholds,
+                      steps: tuple[int, int] | None = None) -> Check:
+    """eval − train loss within `max_generalisation_gap`; `steps`: the first and last step of the train loss."""
     if eval_loss is None or train_loss is None:
         which = "eval loss" if eval_loss is None else "train loss"
         return Check(name="not_overfitting", status="missing", threshold=t.max_generalisation_gap,
@@ -359,7 +395,7 @@ def check_overfitting(eval_loss: float | None, train_loss: float | None, t: Grad
     gap = eval_loss - train_loss
     ok = gap <= t.max_generalisation_gap
     return Check(name="not_overfitting", status="pass" if ok else "fail", value=gap, threshold=t.max_generalisation_gap,
-                 detail=f"eval loss {eval_loss:.3f} − train loss {train_loss:.3f} = {gap:.3f} "
+                 detail=f"eval loss {eval_loss:.3f} − train loss {train_loss:.3f}{_over(steps)} = {gap:.3f} "
                         f"({'≤' if ok else '>'} {t.max_generalisation_gap})")
 
 
@@ -496,6 +532,7 @@ def graduate(history: Sequence[EvalLogEntry], checkpoints: Sequence[CheckpointEv
         train_entry = _at_or_before(history, ckpt.step, lambda e: e.train_loss is not None)
         eval_loss = entry.eval_loss if entry else None
         train_loss = train_entry.train_loss if train_entry else None
+        train_steps = train_entry.train_loss_steps if train_entry else None
         losses = entry.eval_loss_by_bucket if entry else {}
         regressions: list[Regression] = []
         if previous is not None:
@@ -510,7 +547,7 @@ def graduate(history: Sequence[EvalLogEntry], checkpoints: Sequence[CheckpointEv
                                          base.eval_loss_by_bucket, base.eval_loss, base.generation, "base",
                                          t.converged_min_delta)
             regressions += vs_base
-        checks = [check_converged(history, ckpt.step, t), check_overfitting(eval_loss, train_loss, t),
+        checks = [check_converged(history, ckpt.step, t), check_overfitting(eval_loss, train_loss, t, train_steps),
                   *check_generation(ckpt.generation, t)]
         if base is None:
             checks.append(Check(name="no_bucket_regression", status="missing",

@@ -220,6 +220,7 @@ class SFTTrainer(Trainer):
         # count trained tokens over the whole accumulated step (labels[..., 1:] != -100), for the loss scale
         self.model_accepts_loss_kwargs = True
         self._window = [0.0, 0]  # training loss since the last evaluation: summed token loss, tokens
+        self._logged = [0.0, 0]  # the same since the last training log (`train_token_loss`, `train_tokens`)
         # every process writes into the same staging folder (its RNG state): named by the writer's pid
         self._writer_pid = int(Processes(self.args.process_index, self.args.world_size).gather(os.getpid())[0])
         self._staging: Path | None = None
@@ -263,8 +264,9 @@ class SFTTrainer(Trainer):
         losses, _, _ = token_losses(model, inputs)
         total = losses.sum()
         if model.training:
-            self._window[0] += float(total.detach())
-            self._window[1] += losses.numel()
+            for window in (self._window, self._logged):
+                window[0] += float(total.detach())
+                window[1] += losses.numel()
         denominator = num_items_in_batch if num_items_in_batch is not None else max(1, losses.numel())
         loss = total / denominator
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
@@ -276,6 +278,11 @@ class SFTTrainer(Trainer):
         whose checkpoint was its last step): the Trainer reports 0.0 there, which is no loss at all."""
         if "train_loss" in logs and self.state.global_step == getattr(self, "_initial_global_step", -1):
             logs = {k: v for k, v in logs.items() if k != "train_loss"}
+        if "loss" in logs:  # a training log, made by every process at the same step: the token-weighted loss too
+            total, tokens = Processes(self.args.process_index, self.args.world_size).sum(self._logged)
+            self._logged = [0.0, 0]
+            if tokens:
+                logs = {**logs, "train_token_loss": total / tokens, "train_tokens": round(tokens)}
         super().log(logs, start_time)
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: list[str] | None = None,
