@@ -394,6 +394,7 @@ def test_record_dumper_gives_the_whole_record_dump(cache: str) -> None:
     """The export dumps the shared `--tools` specs once; every row must still be the record's own dump,
     key order included (ids renamed, meta added, extra fields, records with their own tools)."""
     from curate.build import RecordDumper, with_id
+    from curate.build.export import arguments_as_objects
     from curate.readers import RecordReader, load_tool_specs
     from curate.toolset import ToolSet
 
@@ -408,7 +409,7 @@ def test_record_dumper_gives_the_whole_record_dump(cache: str) -> None:
         if k % 3 == 0:
             r = with_id(r, f"renamed-{k}")
         dump, tools_json = dumper.dump(r)
-        whole = r.model_dump(mode="json", exclude_none=True)
+        whole = arguments_as_objects(r.model_dump(mode="json", exclude_none=True))
         assert list(dump.items()) == list(whole.items())
         if tools_json is not None:
             shared += 1
@@ -417,9 +418,10 @@ def test_record_dumper_gives_the_whole_record_dump(cache: str) -> None:
 
 
 def test_datasets_split_saves_what_from_list_saves(tmp_path: Path, built: Path) -> None:
-    """The `datasets` folder is gathered row by row; saved, it must be byte for byte what
-    `Dataset.from_list` over all the rows gives (columns from the first row, types from every value)."""
-    from datasets import Dataset
+    """The `datasets` folder is gathered row by row; loaded, it must hold what `Dataset.from_list` over all the
+    rows gives with its features (columns from the first row, types from every value), each row as written to
+    train.jsonl: messages as structs, arguments and tools as the JSON values they were, nulls where absent."""
+    from datasets import Dataset, Json, load_from_disk
 
     from curate.build import DatasetsSplit, datasets_row
 
@@ -428,13 +430,26 @@ def test_datasets_split_saves_what_from_list_saves(tmp_path: Path, built: Path) 
         if k % 7 == 0:
             r["copy_of"] = r["id"]
         r["extra"] = k if k % 2 else None  # an extra field, sometimes missing
+        if k == 5:  # a message field the record model does not know, first seen in a later batch
+            r["messages"][0]["weight"] = {"w": [1, "x"]}
     gathered = DatasetsSplit(batch_size=300)
     for r in exported:
         gathered.add(datasets_row(r))
     gathered.dataset("f" * 16).save_to_disk(str(tmp_path / "gathered"))
-    Dataset.from_list([datasets_row(r) for r in exported]).save_to_disk(str(tmp_path / "listed"))
-    for name in ("data-00000-of-00001.arrow", "dataset_info.json"):
-        assert (tmp_path / "gathered" / name).read_bytes() == (tmp_path / "listed" / name).read_bytes(), name
+    Dataset.from_list([datasets_row(r) for r in exported], features=gathered.features).save_to_disk(
+        str(tmp_path / "listed"))
+    got, listed = load_from_disk(str(tmp_path / "gathered")), load_from_disk(str(tmp_path / "listed"))
+    assert got.features == listed.features and got.to_list() == listed.to_list()
+    assert got.features["messages"].feature["weight"] == Json() and got[5]["messages"][0]["weight"] == {"w": [1, "x"]}
+    assert got[0]["messages"][0]["weight"] is None
+
+    def without_nulls(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_nulls(v) for k, v in value.items() if v is not None}
+        return [without_nulls(v) for v in value] if isinstance(value, list) else value
+
+    for r, g in zip(exported, got, strict=True):
+        assert without_nulls(g) == without_nulls(datasets_row(r))
 
 
 def test_datasets_split_keeps_a_column_that_only_later_rows_have() -> None:

@@ -14,6 +14,7 @@ from curate.build.gate import GatedRecord
 from curate.build.raw import file_sha256, quiet_datasets
 from curate.outputs import raise_if_terminated
 from curate.records import ToolSpec, Trajectory
+from curate.render import normalise_arguments
 from curate.toolcalls import CallStyle, canonical_calls
 
 
@@ -31,9 +32,10 @@ def export_row(row: dict[str, Any], record: GatedRecord, split: str, copy_of: st
 
 
 class RecordDumper:
-    """`record.model_dump(mode="json", exclude_none=True)`, with the `--tools` specs dumped once, and calls written
-    as `calls` says (`[export] calls`: "canonical" rewrites ReAct steps, Python-style call lists and Python dict
-    literals as `<tool_call>` JSON with `curate.toolcalls.canonical_calls`, as `curate mask` does).
+    """`record.model_dump(mode="json", exclude_none=True)`, with the `--tools` specs dumped once, structured calls'
+    arguments as objects (`arguments_as_objects`), and calls written as `calls` says (`[export] calls`:
+    "canonical" rewrites ReAct steps, Python-style call lists and Python dict literals as `<tool_call>` JSON
+    with `curate.toolcalls.canonical_calls`, as `curate mask` does).
 
     Most exported records carry the `--tools` specs attached to them (`ToolSet.attach`), and those specs
     are most of each row: dumping them once, and their JSON text once for the `datasets` folder, halves
@@ -54,26 +56,108 @@ class RecordDumper:
         tools = record.tools
         if not (self.specs and tools and len(tools) == len(self.specs)
                 and all(a is b for a, b in zip(tools, self.specs, strict=True))):
-            return record.model_dump(mode="json", exclude_none=True), None
+            return arguments_as_objects(record.model_dump(mode="json", exclude_none=True)), None
         row: dict[str, Any] = {}
         for key, value in record.model_dump(mode="json", exclude_none=True, exclude={"tools"}).items():
             row[key] = value
             if key == "messages":  # fields dump in declaration order: id, messages, tools, meta, extras
                 row["tools"] = self.tools
-        return row, self.tools_json
+        return arguments_as_objects(row), self.tools_json
 
 
-_TEXT_COLUMNS = ("messages", "tools")
-"""Columns of the `datasets` folder holding nested, ragged structures (tool schemas, arguments) as JSON text."""
+def arguments_as_objects(row: dict[str, Any]) -> dict[str, Any]:
+    """Structured calls' `arguments` given as a JSON string holding an object, decoded to the object (the
+    `transformers` convention: a chat template encodes arguments with `tojson`, and a string would be encoded
+    twice). Changed in place; a string that is not a JSON object stays as written (lint reports it)."""
+    for message in row.get("messages") or ():
+        for call in message.get("tool_calls") or ():
+            function = call.get("function")
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                value = normalise_arguments(function["arguments"])
+                if isinstance(value, dict):
+                    function["arguments"] = value
+    return row
+
+
+_JSON = "json"
+"""A leaf of the `datasets` folder's nested columns held as datasets' `Json` feature (any JSON value)."""
+
+
+class _Struct:
+    """The fields of a struct in the `datasets` folder's `messages` column, in first-seen order: the record
+    model's fields with their types, any other field (records allow extra fields) as `Json`."""
+
+    def __init__(self, known: dict[str, Any]) -> None:
+        self.known = known
+        self.fields: dict[str, Any] = {}
+
+    def see(self, value: dict[str, Any]) -> None:
+        """Learn the fields of one value (and of the structs inside it)."""
+        for key, sub in value.items():
+            kind = self.fields.get(key)
+            if kind is None:
+                known = self.known.get(key, _JSON)
+                kind = self.fields[key] = [_Struct(known[0].known)] if isinstance(known, list) else (
+                    _Struct(known.known) if isinstance(known, _Struct) else known)
+            if sub is None:
+                continue
+            if isinstance(kind, list) and isinstance(sub, list):
+                for item in sub:
+                    if isinstance(item, dict):
+                        kind[0].see(item)
+            elif isinstance(kind, _Struct) and isinstance(sub, dict):
+                kind.see(sub)
+
+    def encode(self, value: dict[str, Any]) -> dict[str, Any]:
+        """`value` as Arrow takes it: `Json` fields as JSON text."""
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            kind = self.fields[key]
+            if sub is None:
+                out[key] = None
+            elif kind == _JSON:
+                out[key] = json.dumps(sub, ensure_ascii=False)
+            elif isinstance(kind, list):
+                out[key] = [kind[0].encode(item) for item in sub]
+            elif isinstance(kind, _Struct):
+                out[key] = kind.encode(sub)
+            else:
+                out[key] = sub
+        return out
+
+    def feature(self, storage: bool = False) -> Any:
+        """The datasets feature (`storage`: the Arrow type it is gathered as, `Json` leaves as strings)."""
+        from datasets import Json, List, Value
+
+        def one(kind: Any) -> Any:
+            if isinstance(kind, list):
+                return List(kind[0].feature(storage))
+            if isinstance(kind, _Struct):
+                return kind.feature(storage)
+            return Value("string") if kind == _JSON and storage else Json() if kind == _JSON else Value(kind)
+
+        return {key: one(kind) for key, kind in self.fields.items()}
+
+
+_FUNCTION_CALL = _Struct({"name": "string", "arguments": _JSON})
+_TOOL_CALL = _Struct({"id": "string", "type": "string", "function": _FUNCTION_CALL})
+_MESSAGE = _Struct({"role": "string", "content": "string", "tool_calls": [_TOOL_CALL], "name": "string",
+                    "tool_call_id": "string", "train": "bool"})
+"""The types of `curate.records.Message`'s fields (and of its calls'), as the `datasets` folder holds them."""
+
+_NESTED_COLUMNS = ("messages", "tools", "meta")
+"""Columns of the `datasets` folder gathered as Arrow a batch at a time: `messages` as a list of structs
+(`_MESSAGE`'s fields, arguments as `Json`), `tools` as a list of `Json` values (a tool's parameter schema is
+any JSON, and a struct would give every spec the fields of all the others, null, which a chat template's
+`tojson` prints), `meta` as `Json`."""
 
 
 def datasets_row(row: dict[str, Any], tools_json: str | None = None) -> dict[str, Any]:
-    """An exported row as the `datasets` folder holds it: messages and tools as JSON text, no `meta`
-    (`tools_json`: the tools' text when already known)."""
+    """An exported row as the `datasets` folder takes it: the same columns as train.jsonl, and `copy_of`
+    (null but in copies). `tools_json` is accepted for callers that know the tools' text; unused."""
     out = dict(row)
-    out["messages"] = json.dumps(row["messages"], ensure_ascii=False)
-    out["tools"] = tools_json if tools_json is not None else json.dumps(row.get("tools") or [], ensure_ascii=False)
-    out.pop("meta", None)
+    out.setdefault("tools", [])
+    out.setdefault("meta", None)
     out.setdefault("copy_of", None)
     return out
 
@@ -81,11 +165,10 @@ def datasets_row(row: dict[str, Any], tools_json: str | None = None) -> dict[str
 class DatasetsSplit:
     """One split of the `datasets` folder, gathered row by row while its JSON Lines file is written.
 
-    `dataset()` gives what `Dataset.from_list` makes of the rows, without holding them: columns are the
-    first row's keys (and any a later row adds, null before it), each small column's type is inferred
-    from all its values (kept: they are small), and the JSON text columns are built into Arrow strings a
-    batch at a time and joined into one array, as `from_list` has them, so that `save_to_disk` writes the
-    same bytes.
+    Columns are the first row's keys (and any a later row adds, null before it). Small columns keep their
+    values and get the type `datasets` infers from all of them. The nested columns (`_NESTED_COLUMNS`) are
+    built into Arrow a batch at a time, with the message fields seen so far; at the end every batch is cast
+    to the fields of all of them (null where a message lacks one) and the `Json` leaves to datasets' `Json`.
     """
 
     def __init__(self, batch_size: int = 1000) -> None:
@@ -95,6 +178,9 @@ class DatasetsSplit:
         self.small: dict[str, list[Any]] = {}
         self.pending: dict[str, list[Any]] = {}
         self.chunks: dict[str, list[Any]] = {}
+        self.message = _Struct(_MESSAGE.known)
+        self._tools: tuple[Any, list[str]] = (None, [])
+        self._features: Any = None
 
     def add(self, row: dict[str, Any]) -> None:
         """One row, as `datasets_row` gives it. A key first seen in a later row (`tools_source` on the records
@@ -102,9 +188,12 @@ class DatasetsSplit:
         `from_list` would drop it silently."""
         if self.columns is None:
             self.columns = list(row)
-            self.small = {k: [] for k in self.columns if k not in _TEXT_COLUMNS}
-            self.pending = {k: [] for k in self.columns if k in _TEXT_COLUMNS}
-            self.chunks = {k: [] for k in self.pending}
+            for k in _NESTED_COLUMNS:
+                if k not in self.columns:
+                    self.columns.append(k)
+            self.small = {k: [] for k in self.columns if k not in _NESTED_COLUMNS}
+            self.pending = {k: [] for k in _NESTED_COLUMNS}
+            self.chunks = {k: [] for k in _NESTED_COLUMNS}
         else:
             for k in row:
                 if k not in self.small and k not in self.pending:
@@ -113,36 +202,70 @@ class DatasetsSplit:
         self.rows += 1
         for k, values in self.small.items():
             values.append(row.get(k))
-        for k, values in self.pending.items():
-            values.append(row.get(k))
-        if len(next(iter(self.pending.values()), ())) >= self.batch_size:
+        messages = row.get("messages") or []
+        for m in messages:
+            self.message.see(m)
+        self.pending["messages"].append(messages)
+        tools = row.get("tools") or []
+        if tools is not self._tools[0]:  # the `--tools` specs are one list shared by most rows: encoded once
+            self._tools = (tools, [json.dumps(t, ensure_ascii=False) for t in tools])
+        self.pending["tools"].append(self._tools[1])
+        meta = row.get("meta")
+        self.pending["meta"].append(None if meta is None else json.dumps(meta, ensure_ascii=False))
+        if len(self.pending["messages"]) >= self.batch_size:
             self._flush()
+
+    def _storage(self, column: str) -> Any:
+        import pyarrow as pa
+        from datasets import Features, List, Value
+
+        if column == "messages":
+            return Features({"m": List(self.message.feature(storage=True))}).arrow_schema.field("m").type
+        return pa.list_(pa.string()) if column == "tools" else Value("string").pa_type
 
     def _flush(self) -> None:
         import pyarrow as pa
 
-        for k, values in self.pending.items():
-            if values:
-                self.chunks[k].append(pa.array(values, type=pa.string()))
-                values.clear()
+        pending = self.pending
+        if not pending["messages"]:
+            return
+        encoded = [[self.message.encode(m) for m in ms] for ms in pending["messages"]]
+        self.chunks["messages"].append(pa.array(encoded, type=self._storage("messages")))
+        for k in ("tools", "meta"):
+            self.chunks[k].append(pa.array(pending[k], type=self._storage(k)))
+        for values in pending.values():
+            values.clear()
+
+    @property
+    def features(self) -> Any:
+        """The folder's features: what `Dataset.from_list(rows, features=...)` needs to save the same bytes."""
+        from datasets import Dataset, Features, Json, List
+
+        if self._features is None:  # known once all rows are in (`dataset()` keeps it, freeing the values)
+            inferred = Dataset.from_dict(self.small).features if self.small else Features()
+            nested = {"messages": List(self.message.feature()), "tools": List(Json()), "meta": Json()}
+            self._features = Features({k: nested[k] if k in nested else inferred[k] for k in self.columns or ()})
+        return self._features
 
     def dataset(self, fingerprint: str) -> Any:
         import pyarrow as pa
-        from datasets import Dataset, Features, Value
+        from datasets import Dataset
         from datasets.info import DatasetInfo
         from datasets.table import InMemoryTable
 
         if self.columns is None:
             return Dataset.from_dict({})
         self._flush()
-        inferred = Dataset.from_dict(self.small).features if self.small else Features()
-        features = Features({k: Value("string") if k in _TEXT_COLUMNS else inferred[k] for k in self.columns})
+        features = self.features
         arrays = []
         for k in self.columns:
-            if k in _TEXT_COLUMNS:
-                arrays.append(pa.concat_arrays(self.chunks.pop(k)) if self.chunks[k] else pa.array([], pa.string()))
+            final = features.arrow_schema.field(k).type
+            if k in _NESTED_COLUMNS:
+                storage = self._storage(k)
+                chunks = [c.cast(storage) for c in self.chunks.pop(k)] or [pa.array([], storage)]
+                arrays.append(pa.concat_arrays(chunks).cast(final))
             else:
-                arrays.append(pa.array(self.small.pop(k), type=features.arrow_schema.field(k).type))
+                arrays.append(pa.array(self.small.pop(k), type=final))
         table = pa.Table.from_arrays(arrays, names=self.columns)
         # an explicit fingerprint: without one, datasets hashes in-memory data by serialising all of it
         return Dataset(InMemoryTable(table), info=DatasetInfo(features=features), fingerprint=fingerprint)
