@@ -218,13 +218,15 @@ def add_plugin_commands(sub: Any) -> None:
     """
     from importlib.metadata import entry_points
 
+    from curate.extras import install_command
+
     for ep in sorted(entry_points(group="curate.commands"), key=lambda e: e.name):
         try:
             register = ep.load()
         except ImportError as e:  # a broken install: say so when the command is used, not on every command
             broken = sub.add_parser(ep.name, help=f"(unavailable: {e})")
             broken.set_defaults(run=lambda _args, e=e, name=ep.name: print_error(
-                f"`curate {name}` cannot load ({e}); reinstall with `pip install -e '.[train]'`"))
+                f"`curate {name}` cannot load ({e}); reinstall with {install_command('train')}"))
             continue
         register(sub)
 
@@ -259,6 +261,13 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except (ConfigError, WorkerDied) as e:  # a worker of --jobs N killed (out of memory, say)
         sys.stdout.flush()
         return print_error(str(e))
+    except ModuleNotFoundError as e:  # an extra this command needs is not installed
+        from curate.extras import missing_module_message
+
+        message = missing_module_message(args.command, e)
+        if message is None:
+            raise
+        return print_error(message)
     except BrokenPipeError:
         sys.stderr.close()  # e.g. `curate lint … | head`
         return 1

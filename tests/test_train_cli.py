@@ -103,6 +103,10 @@ def test_sample_data_build_train_evaluate_report_and_merge(tmp_path: Path) -> No
     merged = tmp_path / "merged"
     res = run_cli("merge", str(run / verdict["recommended"]), "-o", str(merged), env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
+    # no path of this machine in the checkpoint: it names `tiny`, which merge resolved to the cache here
+    adapter = json.loads((run / verdict["recommended"] / "adapter_config.json").read_text(encoding="utf-8"))
+    assert adapter["base_model_name_or_path"] == "tiny"
+    assert json.loads((merged / "merge.json").read_text(encoding="utf-8"))["base_model"] == "tiny"
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(merged, local_files_only=True)

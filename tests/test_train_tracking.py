@@ -194,3 +194,47 @@ def test_a_run_resumed_from_another_runs_checkpoint_takes_its_base_evaluation(tm
     copy_for_resume(source / "checkpoint-5", work, "metrics.jsonl", also=("base_eval.json",))
     assert (work / "base_eval.json").read_text(encoding="utf-8") == '{"key": {}}'
     assert (work / "metrics.jsonl").read_text(encoding="utf-8") == '{"step": 0, "eval_loss": 3.0}\n'
+
+
+# --- no path of the machine that trained --------------------------------------------------------------------
+
+
+def test_cache_keys_count_files_by_content_not_by_where_they_are(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from train.tiny import cached_model
+
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
+    for where in ("machine-a/deep/folder", "machine-b"):
+        (tmp_path / where).mkdir(parents=True)
+        (tmp_path / where / "corpus.jsonl").write_text('{"text": "same"}\n', encoding="utf-8")
+    (tmp_path / "edited").mkdir()
+    (tmp_path / "edited" / "corpus.jsonl").write_text('{"text": "other"}\n', encoding="utf-8")
+
+    def made(where: str) -> Path:
+        return cached_model("tiny", ["tiny", 0, tmp_path / where / "corpus.jsonl"],
+                            lambda tmp: (tmp / "config.json").write_text("{}", encoding="utf-8"))
+
+    a, b, edited = made("machine-a/deep/folder"), made("machine-b"), made("edited")
+    assert a == b and a.parent == tmp_path / "cache" / "models"
+    assert edited != a  # the content still counts
+
+
+def test_checkpoints_name_a_named_base_and_merge_finds_it_again(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import train.packaged
+    from train.checkpoints import set_adapter_base
+    from train.merge import base_folder
+
+    ckpt = tmp_path / "checkpoint-5"
+    ckpt.mkdir()
+    (ckpt / "adapter_config.json").write_text(json.dumps(
+        {"base_model_name_or_path": "/home/someone/.cache/curate/models/tiny-pretrained-0123456789abcdef", "r": 8}),
+        encoding="utf-8")
+    set_adapter_base(ckpt, "tiny")
+    config = json.loads((ckpt / "adapter_config.json").read_text(encoding="utf-8"))
+    assert config == {"base_model_name_or_path": "tiny", "r": 8}
+
+    here = tmp_path / "cache" / "models" / "tiny-pretrained-fedcba9876543210"
+    monkeypatch.setattr(train.packaged, "tiny_dir", lambda log=None: here)
+    assert base_folder("tiny") == str(here)  # resolved on the machine that uses the checkpoint
+    assert base_folder(str(tmp_path / "my-model")) == str(tmp_path / "my-model")  # a folder stays as it is

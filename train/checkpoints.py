@@ -115,6 +115,21 @@ def adapter_damage(folder: Path) -> str | None:
     return None
 
 
+def set_adapter_base(folder: Path, base: str) -> None:
+    """Name the adapter's base `base` in its adapter_config.json (`base_model_name_or_path`): a named model (`tiny`,
+    `smollm2-135m`) rather than the cache folder it was resolved to on the machine that trained
+    (`train.merge.base_folder` resolves it again where the checkpoint is used)."""
+    path = folder / ADAPTER_CONFIG
+    config = json.loads(path.read_text(encoding="utf-8"))
+    config["base_model_name_or_path"] = base
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def checkpoint_damage(ckpt: Path) -> str | None:
     """What makes `ckpt` unusable for resuming or evaluation, as a short phrase; None when it is whole."""
     if not ckpt.is_dir():

@@ -51,6 +51,15 @@ def check_merge_output(output: Path, inputs: list[Path], force: bool) -> None:
         raise TrainError(f"{output}: holds a model merged earlier; pass --force to replace it, or give a new folder")
 
 
+def base_folder(base: str) -> str:
+    """The local folder of the base an adapter names: a named model (`tiny`, `smollm2-135m`: what checkpoints of
+    `curate train` record) resolved to its cache folder here, made on first use (`train.packaged`); anything else
+    as it is."""
+    from train.packaged import is_named, resolve_model
+
+    return resolve_model(base) if is_named(base) else base
+
+
 def merge_checkpoint(checkpoint: Path, output: Path, force: bool = False) -> Path:
     """Merge the LoRA adapter of `checkpoint` into a bf16 copy of its base and save it with its tokenizer.
 
@@ -69,9 +78,10 @@ def merge_checkpoint(checkpoint: Path, output: Path, force: bool = False) -> Pat
         adapter = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise TrainError(f"{config}: cannot be read ({e}); give a checkpoint folder of `curate train`") from None
-    base_path = (adapter.get("base_model_name_or_path") if isinstance(adapter, dict) else None) or ""
+    named = (adapter.get("base_model_name_or_path") if isinstance(adapter, dict) else None) or ""
+    base_path = base_folder(named)
     if not base_path or not Path(base_path).exists():
-        raise TrainError(f"{checkpoint}: its base model `{base_path}` is not a local folder; no model hub access here")
+        raise TrainError(f"{checkpoint}: its base model `{named}` is not a local folder; no model hub access here")
     damage = adapter_damage(checkpoint)
     if damage is not None:
         raise TrainError(f"{checkpoint}: a damaged checkpoint ({damage}); give a whole one")
@@ -111,7 +121,7 @@ def merge_checkpoint(checkpoint: Path, output: Path, force: bool = False) -> Pat
         try:
             merged.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            info = {"checkpoint": str(checkpoint.resolve()), "base_model": base_path,
+            info = {"checkpoint": str(checkpoint.resolve()), "base_model": named,
                     "global_step": saved_step(checkpoint)}
             (tmp / MERGE_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
             if output.exists():  # an empty folder, or (with --force) a model merged earlier

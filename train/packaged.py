@@ -80,6 +80,11 @@ def resolve_model(name_or_path: str, log: Callable[[str], None] | None = None) -
     return name_or_path
 
 
+def is_named(name_or_path: str) -> bool:
+    """`name_or_path` is one of the names here (`tiny`, `smollm2-135m`), resolved to a cache folder."""
+    return name_or_path == TINY or name_or_path in PACKAGED
+
+
 def check_named(name_or_path: str) -> None:
     """What a named model needs is installed (TrainError naming the install command otherwise); cheap: nothing is
     converted."""

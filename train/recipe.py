@@ -86,6 +86,7 @@ from train.checkpoints import (
     latest_whole,
     partial_dir,
     remove_stale_staging,
+    set_adapter_base,
     staging_dir,
     trainer_step,
     whole_checkpoints,
@@ -104,7 +105,7 @@ from train.distributed import Processes, current_processes
 from train.evaluate import BASE_EVAL
 from train.failures import CheckpointWriteError, write_advice, write_failure
 from train.model import ModelInfo, load_model
-from train.packaged import resolve_model
+from train.packaged import is_named, resolve_model
 
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tb"
@@ -224,6 +225,9 @@ class SFTTrainer(Trainer):
         # every process writes into the same staging folder (its RNG state): named by the writer's pid
         self._writer_pid = int(Processes(self.args.process_index, self.args.world_size).gather(os.getpid())[0])
         self._staging: Path | None = None
+        self.adapter_base: str | None = None
+        """The base as checkpoints name it (adapter_config.json) when not the folder it was loaded from: a named
+        model's name, so that no checkpoint holds a path of the machine that trained it."""
 
     def _get_output_dir(self, trial: Any) -> str:
         if self._staging is not None:  # while a checkpoint is saved: its staging folder
@@ -244,6 +248,8 @@ class SFTTrainer(Trainer):
         try:
             super()._save_checkpoint(model, trial)
             self.accelerator.wait_for_everyone()  # every process has written its RNG state
+            if writer and self.adapter_base is not None:
+                set_adapter_base(staging / final.name, self.adapter_base)
             if writer:
                 install(staging / final.name, final)
         except BaseException as e:
@@ -539,6 +545,8 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
         callbacks=callbacks, eval_examples=eval_data.examples, eval_batches=eval_plan)
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
+    if is_named(model):  # checkpoints say `tiny`, not this machine's cache folder (train.merge resolves it)
+        trainer.adapter_base = model
     per_step = cfg.optim.grad_accumulation * procs.world_size
     spread = (f" over {procs.world_size} processes ({cfg.optim.grad_accumulation} each)" if procs.distributed
               else "")

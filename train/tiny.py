@@ -249,8 +249,12 @@ def pretrain_tiny(model_dir: Path, out_dir: Path, corpus: Path = DEFAULT_CORPUS,
 
 
 def cached_model(name: str, key: list[Any], make: Callable[[Path], Any]) -> Path:
-    """`cache_dir()/models/NAME-HASH`, made by `make(tmp)` in a folder beside it and renamed into place."""
-    h = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode())
+    """`cache_dir()/models/NAME-HASH`, made by `make(tmp)` in a folder beside it and renamed into place.
+
+    A file or folder in `key` counts by its name and content, never by where it is: the same inputs on another
+    machine, or moved, give the same HASH."""
+    h = hashlib.sha256(json.dumps([f"<{p.name}>" if isinstance(p, Path) else p for p in key], sort_keys=True,
+                                  default=str).encode())
     for part in key:
         if isinstance(part, Path) and part.is_dir():
             _hash_files(h, part)
