@@ -1,5 +1,8 @@
 """Generate the JSON Schema files in `schemas/` from the pydantic models.
 
+They are read and written through the package data (`curate.resources.SCHEMA_DIR`, `curate/data/schemas`): in
+the repository a link to the top-level `schemas/`, in a wheel its copy, which `--check` then checks.
+
     python -m curate.schemas            # (re)write schemas/*.schema.json
     python -m curate.schemas --check    # exit 1 if a file differs from the models (used by the tests)
 """
@@ -8,12 +11,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from pydantic import BaseModel
 
 from curate.manifest import Manifest
 from curate.records import FindingList, ToolSpec, Trajectory
+from curate.resources import SCHEMA_DIR
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "trajectory.schema.json": Trajectory,
@@ -21,7 +24,6 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "findings.schema.json": FindingList,
     "manifest.schema.json": Manifest,
 }
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
 def render(model: type[BaseModel], filename: str) -> str:

@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from curate.extras import needs
 from curate.render import CHATML_TEMPLATE, IM_END, SPECIAL_TOKENS, render_chatml
+from curate.resources import SAMPLE_CORPUS, SAMPLE_TOOLS
 
 # transformers warns at import that torch is missing; masking never needs torch.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -25,9 +27,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 BUILTIN = "builtin"
 PAD_TOKEN = "<|endoftext|>"
 DEFAULT_VOCAB_SIZE = 4096
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO_ROOT / "sample_data" / "raw.jsonl"
-DEFAULT_TOOLS = REPO_ROOT / "sample_data" / "tools.json"
+# The sample corpus and tools, shipped as package data: a wheel install builds the same tokenizer.
+DEFAULT_CORPUS = SAMPLE_CORPUS
+DEFAULT_TOOLS = SAMPLE_TOOLS
 
 
 class TokenizerError(RuntimeError):
@@ -88,11 +90,13 @@ def build_builtin_tokenizer(corpus: Iterable[Path], out_dir: Path, vocab_size: i
 def builtin_tokenizer_dir(corpus: Path = DEFAULT_CORPUS, vocab_size: int = DEFAULT_VOCAB_SIZE,
                           tools_file: Path | None = DEFAULT_TOOLS) -> Path:
     """The built-in tokenizer's folder for `corpus`, built (atomically) if it isn't cached yet."""
-    import tokenizers
-
-    if not corpus.exists():
-        raise TokenizerError(f"{corpus}: corpus for the built-in tokenizer not found; run "
-                             "`python sample_data/generate.py` or pass --tokenizer NAME_OR_PATH")
+    try:
+        import tokenizers
+    except ImportError:
+        raise TokenizerError(needs("the built-in tokenizer needs `tokenizers` and `transformers`", "mask")) from None
+    if not corpus.exists():  # the packaged corpus is missing only from a broken install
+        raise TokenizerError(f"{corpus}: corpus for the built-in tokenizer not found; reinstall curate-agents "
+                             "or pass --tokenizer NAME_OR_PATH")
     h = hashlib.sha256()
     h.update(corpus.read_bytes())
     if tools_file is not None and tools_file.exists():
@@ -146,8 +150,7 @@ def load_tokenizer(name_or_path: str | None = None) -> Any:
     try:
         from transformers import AutoTokenizer
     except ImportError:
-        raise TokenizerError("masking needs `transformers` and `tokenizers`: "
-                             "pip install 'curate-agents[mask]'") from None
+        raise TokenizerError(needs("masking needs `transformers` and `tokenizers`", "mask")) from None
     try:
         tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
     except (OSError, ValueError) as e:

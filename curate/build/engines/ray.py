@@ -87,7 +87,9 @@ class RayEngine:
             import ray
             import ray.data
         except ImportError:
-            raise RayEngineError("the Ray engine needs Ray: pip install 'curate-agents[ray]'") from None
+            from curate.extras import needs
+
+            raise RayEngineError(needs("the Ray engine needs Ray", "ray")) from None
         if not ray.is_initialized():
             if self.address and self.address != "auto":
                 probe(self.address)
