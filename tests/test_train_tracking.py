@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -60,8 +61,10 @@ def test_the_trainer_reports_to_the_named_trackers_and_tensorboard_goes_to_run_t
     from train.recipe import training_arguments
 
     cfg = TrainConfig.model_validate({"report": {"to": ["tensorboard", "wandb", "mlflow"]}})
-    assert training_arguments(cfg, tmp_path).report_to == ["wandb", "mlflow"]  # TensorBoard: our RUN/tb callback
-    assert training_arguments(TrainConfig(), tmp_path).report_to == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the current TrainingArguments, no deprecated name
+        assert training_arguments(cfg, tmp_path).report_to == ["wandb", "mlflow"]  # TensorBoard: our RUN/tb
+        assert training_arguments(TrainConfig(), tmp_path).report_to == []
 
 
 def test_a_tracker_whose_package_is_missing_stops_the_run_before_anything_is_written(
