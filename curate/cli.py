@@ -15,7 +15,7 @@ from typing import Any
 
 from curate import __version__
 from curate.outputs import Terminated, io_error_message, note_terminated, raise_if_terminated
-from curate.terminal import print_error
+from curate.terminal import console, print_error
 
 
 def _split_codes(values: list[str] | None) -> list[str] | None:
@@ -26,12 +26,54 @@ def _split_codes(values: list[str] | None) -> list[str] | None:
 
 BUILTIN_COMMANDS = frozenset({"lint", "mask", "build", "dedup", "decontam", "bucket", "stats", "rule"})
 
+PIPELINE_ORDER = ("lint", "dedup", "decontam", "bucket", "stats", "build", "mask", "train", "merge", "rule")
+"""How `curate --help` lists the commands: the order data goes through them (a plugin's unknown command last)."""
+
+_USAGE_ERROR = (2, "usage, configuration or I/O error (one line on stderr)")
+_STOPPED = ((130, "interrupted (Ctrl-C)"), (143, "stopped (SIGTERM)"))
+
+
+def epilog(example: str, codes: Sequence[tuple[int, str]]) -> str:
+    """A command's `--help` epilog: an example, then what each exit code means, one a line."""
+    lines = "\n".join(f"  {code:<3} {meaning}" for code, meaning in codes)
+    return f"example:\n  {example}\n\nexit codes:\n{lines}"
+
+
+EPILOGS: dict[str, str] = {
+    "lint": epilog("curate lint data/ --tools tools.json --format github",
+                   [(0, "no error findings (warnings allowed)"), (1, "error findings (0 with --exit-zero)"),
+                    _USAGE_ERROR, *_STOPPED]),
+    "dedup": epilog("curate dedup raw.jsonl --tools tools.json -o deduped.jsonl",
+                    [(0, "OUT.jsonl and OUT.clusters.jsonl written"), _USAGE_ERROR, *_STOPPED]),
+    "decontam": epilog("curate decontam raw.jsonl --against bfcl/ -o clean.jsonl",
+                       [(0, "checked, whether records matched or not"), _USAGE_ERROR, *_STOPPED]),
+    "bucket": epilog("curate bucket raw.jsonl --tools tools.json -o bucketed.jsonl",
+                     [(0, "buckets printed (and written with -o)"), _USAGE_ERROR, *_STOPPED]),
+    "stats": epilog("curate stats raw.jsonl --tools tools.json", [(0, "printed"), _USAGE_ERROR, *_STOPPED]),
+    "build": epilog("curate build raw.jsonl --tools tools.json -o OUT",
+                    [(0, "OUT written"), (1, "refused, nothing written: no record kept (see --allow-empty) or most "
+                                             "records unreadable"), _USAGE_ERROR, *_STOPPED]),
+    "mask": epilog("curate mask OUT/train.jsonl --tokenizer Qwen/Qwen2.5-0.5B-Instruct -o masked.jsonl",
+                   [(0, "masked (and written with -o)"),
+                    (1, "a mask audit failed, or the result was refused (no example, most records unreadable)"),
+                    _USAGE_ERROR, *_STOPPED]),
+    "rule": epilog("curate rule TC002", [(0, "printed"), (2, "no such rule")]),
+}
+"""Each command's `--help` ends with an example and its exit codes (plugins give theirs: `curate train`'s)."""
+
 
 def add_jobs_option(parser: argparse.ArgumentParser, default: int | None, text: str) -> None:
     """`-j N` / `--jobs N`, the one name of every command's worker processes; `--num-proc N`, its earlier name
     on mask, build and dedup, still works (`args.jobs` either way; 0 becomes one per core in `main`)."""
     parser.add_argument("-j", "--jobs", "--num-proc", dest="jobs", type=int, default=default, metavar="N",
                         help=f"{text}; 0: one per core")
+
+
+def add_quiet_option(parser: argparse.ArgumentParser) -> None:
+    """`-q` / `--quiet`: no progress bars (they are never drawn when stderr is not a terminal either); the
+    command's results and errors are printed as without it. Every command that draws a bar has it."""
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars (none is drawn when stderr is not a terminal either)")
 
 
 def add_decontam_options(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -71,8 +113,10 @@ def decontam_config(args: argparse.Namespace, base: Any) -> Any:
 
 def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="curate", description="Lint, curate and train on tool-using agent trajectories."
-    )
+        prog="curate", description="Lint, curate and train on tool-using agent trajectories.",
+        epilog="Exit codes (every command): 0 success, 1 error findings or a refused result, 2 usage, "
+               "configuration or I/O error, 130 interrupted (Ctrl-C), 143 stopped (SIGTERM). `curate COMMAND "
+               "--help` gives each command's example and exit codes.", allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"curate {__version__}")
     parser.add_argument("--allow-downloads", action="store_true",
                         help="let this command download models and tokenizers from the Hugging Face hub "
@@ -87,7 +131,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     lint.add_argument("--select", action="append", metavar="CODES",
                       help="comma-separated codes or prefixes to check (default: all, or the config's)")
     lint.add_argument("--ignore", action="append", metavar="CODES", help="codes or prefixes to skip")
-    lint.add_argument("--format", choices=("text", "json", "github"), default="text")
+    lint.add_argument("--format", choices=("text", "json", "github"), default="text",
+                      help="text: a line per finding and a summary table (default); json: an array of findings "
+                           "(schemas/findings.schema.json); github: GitHub Actions annotations")
     lint.add_argument("--statistics", action="store_true", help="print only the summary table")
     lint.add_argument("--config", type=Path, metavar="FILE",
                       help="a pyproject.toml or TOML file with [tool.curate.lint] (default: nearest pyproject.toml)")
@@ -125,6 +171,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                       help="a run that masks no example writes an empty OUT.jsonl and exits 0 (default: it writes "
                            "nothing and exits 1)")
     add_jobs_option(mask, 1, "worker processes (each loads the tokenizer); the output is the same for any N")
+    add_quiet_option(mask)
 
     build = sub.add_parser("build", help="lint, dedup, bucket, balance and split into a training set",
                            description="Turn raw trajectory files into a vetted, bucket-balanced ChatML set.")
@@ -157,9 +204,12 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     build.add_argument("--address", metavar="ADDR",
                        help="with --engine ray: the cluster's address (HOST:PORT, ray://HOST:PORT, auto); "
                             "default: a Ray instance started on this machine for the run")
+    add_quiet_option(build)
 
-    dedup = sub.add_parser("dedup", help="exact and near-duplicate removal (the build's dedup stage alone)")
-    dedup.add_argument("paths", nargs="+", metavar="INPUT")
+    dedup = sub.add_parser("dedup", help="exact and near-duplicate removal (the build's dedup stage alone)",
+                           description="Drop exact and near duplicates as the build does; write the kept records "
+                                       "and the clusters.")
+    dedup.add_argument("paths", nargs="+", metavar="INPUT", help="trajectory files or folders")
     dedup.add_argument("-o", "--output", required=True, metavar="OUT.jsonl",
                        help="kept records; clusters go to OUT.clusters.jsonl")
     dedup.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML): [dedup]")
@@ -173,7 +223,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                               "decontamination stage alone)",
                               description="Check every turn of every record against benchmark files; print the "
                                           "matches per benchmark and method.")
-    decontam.add_argument("paths", nargs="+", metavar="INPUT")
+    decontam.add_argument("paths", nargs="+", metavar="INPUT", help="trajectory files or folders")
     decontam.add_argument("--against", action="append", required=True, metavar="FILE",
                           help="a benchmark file or folder (any the readers take, BFCL's included); repeatable")
     decontam.add_argument("-o", "--output", metavar="OUT.jsonl",
@@ -192,14 +242,15 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     for name, text in (("bucket", "capability and length buckets of every record"),
                        ("stats", "records, lint findings, buckets and lengths, without writing anything")):
         p = sub.add_parser(name, help=text, description=text)
-        p.add_argument("paths", nargs="+", metavar="INPUT")
+        p.add_argument("paths", nargs="+", metavar="INPUT", help="trajectory files or folders")
         if name == "bucket":
             p.add_argument("-o", "--output", metavar="OUT.jsonl", help="records with bucket fields added")
             p.add_argument("--force", action="store_true",
                            help="replace OUT.jsonl even when it is not an earlier `curate bucket` output")
         p.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
         p.add_argument("--tokenizer", metavar="NAME_OR_PATH", help="tokenizer for token counts (default: built-in)")
-        p.add_argument("--tools", action="append", default=[], metavar="FILE")
+        p.add_argument("--tools", action="append", default=[], metavar="FILE",
+                       help="tool specs for records that call tools they do not define (as the build's)")
         p.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors (as the build's)")
 
     rule = sub.add_parser("rule", help="explain a lint rule", description="Print a rule's documentation.")
@@ -207,7 +258,38 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     rule.add_argument("--all", action="store_true", help="list every rule")
     if plugins:
         add_plugin_commands(sub)
+    finish_parsers(parser, sub)
     return parser
+
+
+class LineHelpFormatter(argparse.HelpFormatter):
+    """Descriptions and epilogs filled line by line: an epilog's lines (the example, each exit code) stay lines, a
+    long one wraps under its own text."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import re
+        import textwrap
+
+        lines = []
+        for line in text.splitlines():
+            lead = re.match(r"\s*(\d+\s+)?", line)
+            hang = indent + " " * (lead.end() if lead else 0)
+            lines.append(textwrap.fill(line, width, initial_indent=indent, subsequent_indent=hang) if line else "")
+        return "\n".join(lines)
+
+
+def finish_parsers(parser: argparse.ArgumentParser, sub: Any) -> None:
+    """What every parser has, plugins' included: no abbreviated options (`--tool` is not `--tools`: a typo is an
+    error, not a guess), an epilog with an example and the exit codes (`EPILOGS`, or the plugin's), and the
+    commands listed in `PIPELINE_ORDER`."""
+    parser.allow_abbrev = False
+    for name, command in sub.choices.items():
+        command.allow_abbrev = False
+        command.formatter_class = LineHelpFormatter
+        if command.epilog is None:
+            command.epilog = EPILOGS.get(name)
+    rank = {name: k for k, name in enumerate(PIPELINE_ORDER)}
+    sub._choices_actions.sort(key=lambda a: rank.get(a.dest, len(rank)))  # argparse lists them in this order
 
 
 def add_plugin_commands(sub: Any) -> None:
@@ -248,7 +330,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     reported here, once: a config to fix, a worker process that died, a closed pipe, Ctrl-C, SIGTERM."""
     from curate.config import ConfigError
     from curate.parallel import WorkerDied, resolve_jobs
+    from curate.terminal import set_quiet
 
+    set_quiet(bool(getattr(args, "quiet", False)))  # the progress bars of build, mask and train
     if getattr(args, "jobs", None) is not None:  # one meaning of --jobs N for every command: 0 is one per core
         try:
             args.jobs = resolve_jobs(args.jobs)
@@ -452,13 +536,12 @@ def _progress(console: Any) -> Any:
     """The build's `log`: a dimmed `curate build: …` line per step; file names and notes in it come from data."""
     from curate.terminal import markup
 
-    return lambda msg: console.print(f"[dim]curate build: {markup(msg)}…[/]")
+    return lambda msg: console.print(f"[dim]curate build: {markup(msg)}…[/]", soft_wrap=True)  # never split
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     import time
 
-    from rich.console import Console
     from rich.table import Table
 
     from curate.build import BuildError, BuildRefused, build
@@ -468,7 +551,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from curate.storage import as_location
     from curate.tokenizer import TokenizerError
 
-    err = Console(stderr=True, highlight=False, soft_wrap=True)  # a progress line is never split in two
+    err = console(stderr=True)  # the progress bar's: step lines go above the bar
     try:
         cfg = load_build_config(args.config)
         updates = {k: v for k, v in (("seed", args.seed), ("num_proc", args.jobs)) if v is not None}
@@ -503,7 +586,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     m = result.manifest
     from curate.terminal import markup  # bucket names, drop reasons and OUT may hold markup or escapes
 
-    out = Console(highlight=False)
+    out = console()
     stages = Table(title="Where records went", title_justify="left")
     for col in ("stage", "in", "out", "dropped"):
         stages.add_column(col, justify="left" if col in ("stage", "dropped") else "right")
@@ -525,6 +608,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     out.print(f"wrote {markup(result.out)}/ (train.jsonl, eval.jsonl, hf/, manifest.json, {written}, report.html)")
     assert result.tally is not None
     out.print(markup(result.tally.line()), soft_wrap=True)  # one line, whatever the terminal width
+    from curate.tally import lint_drop_note
+
+    note = lint_drop_note(result.tally, m.lint_findings,
+                          [*args.paths, *(a for t in args.tools for a in ("--tools", t))], bool(args.tools))
+    if note is not None:  # most records lost to lint errors: the cause, and the fix, said last
+        out.file.flush()
+        err.print(f"curate: note: {markup(note)}", soft_wrap=True)
     return 0
 
 

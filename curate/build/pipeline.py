@@ -263,21 +263,32 @@ class Build:
         """The steps, in order, into the local folder `out` (its parent exists), with a work folder beside it
         (removed whatever happens; one left by a killed run is removed by the next run into the same `out`)."""
         from curate.storage import fetch
+        from curate.terminal import progress
 
-        with work_folder(out) as work:  # the Arrow files
+        # the steps as a bar of stages (its count: steps done of BUILD_STEPS), on a terminal only
+        with work_folder(out) as work, progress("build", total=BUILD_STEPS) as bar:  # the Arrow files
+            bar.stage("build: reading and linting")
             inputs = fetch(self.inputs, work / "inputs")
             references = fetch(self.references, work / "decontaminate")
             self.load_benchmark(references)
             self.read(inputs, work)
+            bar.stage("build: lint gate")
             gated = self.lint_gate()
             self.refuse_if()  # most records unreadable, or none past the gate: no need to go on
+            bar.stage(f"build: dedup of {len(gated):,} records")
             kept = self.dedup(gated)
+            bar.stage("build: decontamination")
             kept = self.decontaminate(kept)
+            bar.stage("build: buckets")
             self.bucket(kept)
+            bar.stage("build: balance and split")
             mix = self.balance(kept)
             train_idx, eval_idx = self.split(mix)
             self.refuse_if()
-            return self.export(out, kept, mix, train_idx, eval_idx)
+            bar.stage("build: writing")
+            result = self.export(out, kept, mix, train_idx, eval_idx)
+            bar.stage("build: done")
+            return result
 
     def tally(self) -> Tally:
         """The records read, and those unreadable and dropped so far by reason: the line the commands end with."""
@@ -547,6 +558,10 @@ class Build:
             self.say(f"mix: {note}")
         return BuildResult(manifest, out, n_train, n_eval, format_mix_table(mix.before, mix.after, mix.copies),
                            self.tally())
+
+
+BUILD_STEPS = 7
+"""The stages `Build.run_steps` shows on its progress bar (`bar.stage` calls before `build: done`)."""
 
 
 def _selected(mix: Any) -> int:
