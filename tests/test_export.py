@@ -1,0 +1,115 @@
+"""What `curate build` writes for other tools to take as they are: the `datasets` folder, the chat template."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curate.build import build
+from curate.buildconfig import BuildConfig
+from curate.records import Trajectory
+from curate.render import CHATML_TEMPLATE, render_chatml
+from tests.conftest import REPO, run_cli
+
+SAMPLE = REPO / "sample_data" / "raw.jsonl"
+TOOLS = REPO / "sample_data" / "tools.json"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, cache: str) -> Path:
+    out = tmp_path_factory.mktemp("b") / "out"
+    build([SAMPLE], out, BuildConfig(), [TOOLS])
+    return out
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def template_text(row: dict[str, Any]) -> str:
+    """A row rendered by `CHATML_TEMPLATE` as `transformers` renders a chat template (TRL, axolotl)."""
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    rendered, _ = render_jinja_template([row["messages"]], tools=row.get("tools") or None,
+                                        chat_template=CHATML_TEMPLATE)
+    return str(rendered[0])
+
+
+def renderer_text(row: dict[str, Any]) -> str:
+    record = {k: row[k] for k in ("id", "messages", "tools", "tools_source") if row.get(k) is not None}
+    return render_chatml(Trajectory.model_validate(record)).text
+
+
+def test_exported_calls_carry_arguments_as_objects(built: Path) -> None:
+    calls = [tc for r in rows(built / "train.jsonl") + rows(built / "eval.jsonl") for m in r["messages"]
+             for tc in m.get("tool_calls") or ()]
+    assert len(calls) > 100
+    assert all(isinstance(tc["function"]["arguments"], dict) for tc in calls)
+
+
+def test_the_template_renders_every_exported_record_as_our_renderer(built: Path) -> None:
+    """What TRL or axolotl render through the exported template is what our masks were computed on, for the
+    JSON Lines rows and for the `datasets` folder's (null where a message lacks a field)."""
+    from datasets import load_from_disk
+
+    exported = rows(built / "train.jsonl") + rows(built / "eval.jsonl")
+    hf = load_from_disk(str(built / "hf"))
+    folder = list(hf["train"]) + list(hf["eval"])
+    assert len(folder) == len(exported) > 1000
+    differ = [r["id"] for r in exported if template_text(r) != renderer_text(r)]
+    assert differ == []
+    differ = [r["id"] for r, f in zip(exported, folder, strict=True) if template_text(f) != renderer_text(r)]
+    assert differ == []
+
+
+def test_the_datasets_folder_holds_nested_features_and_lints_like_the_jsonl(built: Path) -> None:
+    from datasets import Json, List, load_from_disk
+
+    train = load_from_disk(str(built / "hf"))["train"]
+    features = train.features
+    assert isinstance(features["messages"], List) and features["messages"].feature["role"].dtype == "string"
+    call = features["messages"].feature["tool_calls"].feature
+    assert call["function"]["arguments"] == Json() and features["tools"] == List(Json())
+    assert set(train.column_names) >= set(rows(built / "train.jsonl")[0])
+    first = rows(built / "train.jsonl")[0]
+    assert train[0]["tools"] == first["tools"] and train[0]["meta"] == first["meta"]
+
+    folder = run_cli("lint", str(built / "hf"), "--tools", str(TOOLS), "--format", "json")
+    jsonl = run_cli("lint", str(built / "train.jsonl"), str(built / "eval.jsonl"), "--tools", str(TOOLS),
+                    "--format", "json")
+    codes = sorted(f["code"] for f in json.loads(folder.stdout))
+    assert "RS002" not in codes and codes == sorted(f["code"] for f in json.loads(jsonl.stdout))
+
+
+@pytest.mark.slow  # about 40 s on 2 cores: the tiny model built, two steps twice
+def test_trl_trains_on_the_datasets_folder_and_on_train_jsonl_as_they_are(built: Path, tmp_path: Path) -> None:
+    """Two `SFTTrainer` steps on each, loss on the assistant turns only through the exported template's
+    `{% generation %}` tags; `OUT/hf` used to fail with KeyError: 'text' (messages held as JSON text)."""
+    import math
+
+    from datasets import load_dataset, load_from_disk
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    from curate.tokenizer import load_tokenizer
+    from train.tiny import tiny_dir
+
+    model_dir = tiny_dir(pretrained=False)
+    tokenizer = load_tokenizer()
+    assert tokenizer.chat_template == CHATML_TEMPLATE
+    datasets = {"hf": load_from_disk(str(built / "hf"))["train"],
+                "jsonl": load_dataset("json", data_files=str(built / "train.jsonl"), split="train")}
+    for name, ds in datasets.items():
+        ds = ds.select(range(8))
+        args = SFTConfig(output_dir=str(tmp_path / name), max_steps=2, per_device_train_batch_size=2,
+                         max_length=1024, assistant_only_loss=True, report_to=[], save_strategy="no",
+                         use_cpu=True, logging_steps=1, dataloader_num_workers=0)
+        trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir), args=args, train_dataset=ds,
+                             processing_class=tokenizer)
+        labels = trainer.train_dataset[0]["labels"]
+        assert 0 < sum(t != -100 for t in labels) < len(labels), name  # the assistant turns, not the prompt
+        result = trainer.train()
+        assert result.global_step == 2 and math.isfinite(result.training_loss), name
