@@ -27,7 +27,7 @@ from curate.mask import SEGMENTS, MaskedExample, Masker, MaskError, MaskPolicy, 
 from curate.outputs import first_row_has
 from curate.records import Trajectory
 from curate.tally import Tally, print_refusal, reason_unreadable
-from curate.terminal import NAME_LIMIT, clean, print_error
+from curate.terminal import NAME_LIMIT, clean, print_error, progress
 
 BATCH = 512
 
@@ -102,17 +102,17 @@ def show_examples(examples: Sequence[MaskedExample], tokenizer: Any, out: TextIO
 
     Token pieces come from data: line breaks stay line breaks (marked ↵) and tabs stay tabs, every other
     control character is shown escaped; ids are shortened to `NAME_LIMIT`."""
-    from rich.console import Console
     from rich.text import Text
 
     from curate.terminal import NAME_LIMIT, clean, markup
+    from curate.terminal import console as terminal_console
 
     def visible(piece: str) -> str:
         if "\n" not in piece and "\t" not in piece:
             return clean(piece)
         return "↵\n".join("\t".join(clean(p) for p in line.split("\t")) for line in piece.split("\n"))
 
-    console = Console(file=out, highlight=False, soft_wrap=True)
+    console = terminal_console(file=out, soft_wrap=True)
     backend = tokenizer.backend_tokenizer
     for ex in examples[:limit]:
         text = Text()
@@ -136,12 +136,12 @@ def print_audit(totals: Counter[str], n_examples: int, examples: Sequence[Masked
 
     Ids come from data: shown with control characters escaped and Rich markup taken literally, shortened
     to `NAME_LIMIT`."""
-    from rich.console import Console
     from rich.table import Table
 
     from curate.terminal import NAME_LIMIT, markup
+    from curate.terminal import console as terminal_console
 
-    console = Console(file=out, highlight=False)
+    console = terminal_console(file=out)  # a pipe gets the tables' column names whole
     if examples:
         per = Table(title="Per example (trained tokens by segment)", title_justify="left")
         for col in ("id", "tokens", *SEGMENTS, "masked"):
@@ -162,6 +162,43 @@ def print_audit(totals: Counter[str], n_examples: int, examples: Sequence[Masked
         table.add_row(("trained: " if k != "masked" else "") + label, f"{totals[k]:,}",
                       f"{totals[k] / all_tokens:.1%}")
     console.print(table)
+
+
+def _take(result: MaskResult, tally: Tally, totals: Counter[str], notes: list[str], writer: JsonlWriter | None,
+          shown: list[MaskedExample], limit: int) -> int | None:
+    """A batch's examples counted, written and kept for the terminal (`limit`); exit code 1 when its audit failed
+    (said on stderr), else None."""
+    tally.dropped.update(result.dropped)
+    notes.extend(n for n in result.notes if n not in notes)
+    if result.failures:
+        f = result.failures[0]
+        sys.stderr.write(
+            f"curate: error: mask audit failed for record {clean(f.id, NAME_LIMIT)}: {clean(f.reason)}\n"
+            f"  offending tokens: {clean(f.tokens)}\n"
+            "  nothing was written; report this example (it is a bug in the masking of this template)\n"
+        )
+        return 1
+    for ex in result.examples:
+        totals.update(ex.counts)
+        if writer is not None:
+            writer.write({"id": ex.id, "input_ids": ex.input_ids, "labels": ex.labels,
+                          "attention_mask": ex.attention_mask, "counts": ex.counts})
+    if len(shown) < limit:
+        shown.extend(result.examples[: limit - len(shown)])
+    return None
+
+
+def count_records(paths: Sequence[str]) -> int | None:
+    """The records of `paths` when every one is a JSON Lines file (its non-blank lines), for a progress bar's
+    total; None for anything else (folders, other formats, stdin): the bar then counts without a total."""
+    total = 0
+    for p in paths:
+        path = Path(p)
+        if path.suffix != ".jsonl" or not path.is_file():
+            return None
+        with path.open("rb") as f:
+            total += sum(1 for line in f if line.strip())
+    return total
 
 
 AUDIT_ROWS = 20
@@ -225,25 +262,15 @@ def _mask_all(args: Any, policy: MaskPolicy, tokenizer: Any, masker: Masker, too
                      f"with ids {min(added.values())}-{max(added.values())}: a model trained on this output needs "
                      "embeddings for them (`curate train --template chatml` adds them)")
     n_examples = 0
-    for result in mask_stream(read_trajectories(args.paths, tally, tools), masker, args.tokenizer, args.jobs):
-        tally.dropped.update(result.dropped)
-        notes.extend(n for n in result.notes if n not in notes)
-        if result.failures:
-            f = result.failures[0]
-            sys.stderr.write(
-                f"curate: error: mask audit failed for record {clean(f.id, NAME_LIMIT)}: {clean(f.reason)}\n"
-                f"  offending tokens: {clean(f.tokens)}\n"
-                "  nothing was written; report this example (it is a bug in the masking of this template)\n"
-            )
-            return 1
-        n_examples += len(result.examples)
-        for ex in result.examples:
-            totals.update(ex.counts)
-            if writer is not None:
-                writer.write({"id": ex.id, "input_ids": ex.input_ids, "labels": ex.labels,
-                              "attention_mask": ex.attention_mask, "counts": ex.counts})
-        if len(shown) < limit:
-            shown.extend(result.examples[: limit - len(shown)])
+    with progress("masking records", total=None) as bar:
+        if bar.shown:  # counted only for the bar's total and time left
+            bar.update(total=count_records(args.paths))
+        for result in mask_stream(read_trajectories(args.paths, tally, tools), masker, args.tokenizer, args.jobs):
+            bar.update(completed=tally.records)
+            code = _take(result, tally, totals, notes, writer, shown, limit)
+            if code is not None:
+                return code
+            n_examples += len(result.examples)
     for note in notes:
         sys.stderr.write(f"curate: note: {clean(note)}\n")
     tally.examples = n_examples

@@ -110,3 +110,19 @@ def test_build_without_tools_names_the_rule_that_dropped_most_records(tmp_path: 
     with_tools = run_cli("build", str(RAW), "-o", str(tmp_path / "out"), "--tools",
                          str(REPO / "sample_data" / "tools.json"), env=env)
     assert with_tools.returncode == 0 and "curate: note: lint errors" not in with_tools.stderr
+
+
+def test_mask_counts_records_on_a_terminal_only(tmp_path: Path, cache: str) -> None:
+    from tests.conftest import write_jsonl
+
+    records = [{"id": f"r{k}", "messages": [{"role": "user", "content": f"question {k}"},
+                                            {"role": "assistant", "content": f"answer {k}"}]} for k in range(3)]
+    data = write_jsonl(tmp_path / "d.jsonl", records)
+    forced = {"TTY_COMPATIBLE": "1", "CURATE_CACHE": cache}
+    res = run_cli("mask", str(data), env=forced)
+    assert res.returncode == 0, res.stderr
+    assert "masking records" in res.stderr and "3/3" in res.stderr and BAR in res.stderr
+    for extra, env in (([], {"CURATE_CACHE": cache}), (["-q"], forced)):
+        quiet = run_cli("mask", str(data), *extra, env=env)
+        assert quiet.returncode == 0 and BAR not in quiet.stderr and "masking" not in quiet.stderr
+        assert "masked 3 examples from 3 records" in quiet.stdout
