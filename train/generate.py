@@ -21,6 +21,7 @@ from typing import Any, Literal
 from curate.mask import TemplateSpans, end_of_turn_token, template_messages
 from curate.records import Message, Trajectory
 from curate.render import assistant_body
+from curate.terminal import progress
 from curate.toolcalls import parse_message_calls
 from train.distributed import Processes
 from train.metrics import (
@@ -319,32 +320,36 @@ class _Generator:
         batches = list(enumerate(self.batches(texts)))
         greedy: list[tuple[str, bool]] = [("", False)] * len(texts)
         samples: list[list[tuple[str, bool]]] = [[] for _ in texts]
-        for number, idx in processes.shard(batches) if processes is not None else batches:
-            torch.manual_seed(seed * 1_000_003 + number)  # a stream per (seed, batch), not seed + batch overlaps
-            enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, padding_side="left",
-                                 add_special_tokens=False)
-            ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
-            width = ids.shape[1]
-            with torch.no_grad():
-                cache = None
-                if width > 1:  # the prompt but its last token; `generate` feeds that one itself
-                    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-                    cache = _output_cache(self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1],
-                                                     position_ids=positions[:, :-1], use_cache=True,
-                                                     **{self.forward_cache: DynamicCache(config=self.config)}))
-                out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=greedy_config,
-                                          **{self.generate_cache: copy.deepcopy(cache) if n_samples > 0 else cache})
-                for j, i in enumerate(idx):
-                    greedy[i] = self._decode(out[j, width:].tolist())
-                if n_samples > 0:
-                    if cache is not None:
-                        cache.batch_repeat_interleave(n_samples)
-                    out = self.model.generate(input_ids=ids.repeat_interleave(n_samples, 0),
-                                              attention_mask=mask.repeat_interleave(n_samples, 0),
-                                              generation_config=sample_config, **{self.generate_cache: cache})
-                    rows = out[:, width:].tolist()
+        mine = processes.shard(batches) if processes is not None else batches
+        with progress("generating (prompts)", total=sum(len(idx) for _, idx in mine),
+                      enabled=processes is None or processes.is_main) as bar:
+            for number, idx in mine:
+                torch.manual_seed(seed * 1_000_003 + number)  # a stream per (seed, batch), not seed + batch overlaps
+                enc = self.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, padding_side="left",
+                                     add_special_tokens=False)
+                ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+                width = ids.shape[1]
+                with torch.no_grad():
+                    cache = None
+                    if width > 1:  # the prompt but its last token; `generate` feeds that one itself
+                        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+                        cache = _output_cache(self.model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1],
+                                                         position_ids=positions[:, :-1], use_cache=True,
+                                                         **{self.forward_cache: DynamicCache(config=self.config)}))
+                    out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=greedy_config,
+                                              **{self.generate_cache: copy.deepcopy(cache) if n_samples > 0 else cache})
                     for j, i in enumerate(idx):
-                        samples[i] = [self._decode(r) for r in rows[j * n_samples : (j + 1) * n_samples]]
+                        greedy[i] = self._decode(out[j, width:].tolist())
+                    if n_samples > 0:
+                        if cache is not None:
+                            cache.batch_repeat_interleave(n_samples)
+                        out = self.model.generate(input_ids=ids.repeat_interleave(n_samples, 0),
+                                                  attention_mask=mask.repeat_interleave(n_samples, 0),
+                                                  generation_config=sample_config, **{self.generate_cache: cache})
+                        rows = out[:, width:].tolist()
+                        for j, i in enumerate(idx):
+                            samples[i] = [self._decode(r) for r in rows[j * n_samples : (j + 1) * n_samples]]
+                bar.advance(len(idx))
         return greedy, samples
 
     def _decode(self, ids: list[int]) -> tuple[str, bool]:

@@ -48,6 +48,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from curate.terminal import progress
 from curate.tokenizer import DEFAULT_CORPUS, DEFAULT_TOOLS, PAD_TOKEN, build_once, builtin_tokenizer_dir, cache_dir
 from train import quiet_libraries
 
@@ -220,19 +221,21 @@ def pretrain_tiny(model_dir: Path, out_dir: Path, corpus: Path = DEFAULT_CORPUS,
 
         losses: list[float] = []
         start = time.perf_counter()
-        for step in range(steps):
-            idx = order[step * spec.batch_blocks:(step + 1) * spec.batch_blocks]
-            batch = blocks[idx]
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step)
-            loss = model(input_ids=batch, labels=batch, use_cache=False).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(round(loss.item(), 4))
-            if step % 100 == 0 or step == steps - 1:
-                say(f"pretraining the tiny base: step {step + 1}/{steps}, loss {losses[-1]:.3f}")
+        with progress("pretraining the tiny base (steps)", total=steps) as bar:
+            for step in range(steps):
+                idx = order[step * spec.batch_blocks:(step + 1) * spec.batch_blocks]
+                batch = blocks[idx]
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(step)
+                loss = model(input_ids=batch, labels=batch, use_cache=False).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                losses.append(round(loss.item(), 4))
+                if step % 100 == 0 or step == steps - 1:
+                    say(f"pretraining the tiny base: step {step + 1}/{steps}, loss {losses[-1]:.3f}")
+                bar.advance()
         seconds = time.perf_counter() - start
         model.config.use_cache = True
         out_dir.mkdir(parents=True, exist_ok=True)
