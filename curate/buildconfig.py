@@ -17,6 +17,9 @@ Every section optional, unknown keys an error:
     keep_invalid = false          # keep records with error findings (dropped by default)
 
     [export]
+    formats = ["hf"]              # besides train.jsonl and eval.jsonl: "hf" (hf/, the `datasets` folder), "lf"
+                                  # (lf/, LLaMA-Factory's ShareGPT form and its dataset_info.json), "openai"
+                                  # (openai/, OpenAI fine-tuning JSON Lines); --export hf,lf,openai
     calls = "canonical"           # calls written as ReAct steps (ToolLLaMA), Python-style call lists (ToolACE,
                                   # BFCL, xLAM) or Python dict literals in <tool_call>: rewritten as <tool_call>
                                   # JSON (the ReAct thought as <think>, a Finish final answer as the answer),
@@ -71,6 +74,7 @@ Every section optional, unknown keys an error:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -86,7 +90,8 @@ from curate.toolcalls import CallStyle
 
 __all__ = [
     "MAX_NUM_PROC", "MAX_UPSAMPLED_RECORDS", "BucketConfig", "BucketRule", "BuildConfig", "BuildConfigError",
-    "DedupConfig", "ExportConfig", "LengthConfig", "LintGate", "MixConfig", "SplitConfig", "load_build_config",
+    "DedupConfig", "ExportConfig", "ExportFormat", "LengthConfig", "LintGate", "MixConfig", "SplitConfig",
+    "load_build_config",
 ]
 
 MAX_NUM_PROC = 256
@@ -102,9 +107,17 @@ class LintGate(ConfigSection):
     keep_invalid: bool = False
 
 
-class ExportConfig(ConfigSection):
-    """`[export]` of a build config: how train.jsonl, eval.jsonl and the `datasets` folder write calls."""
+ExportFormat = Literal["hf", "lf", "openai"]
 
+
+class ExportConfig(ConfigSection):
+    """`[export]` of a build config: what is written besides train.jsonl and eval.jsonl, and how calls are
+    written."""
+
+    formats: list[ExportFormat] = Field(
+        default_factory=lambda: ["hf"], description="written besides train.jsonl and eval.jsonl: hf (the `datasets` "
+        "folder), lf (LLaMA-Factory's ShareGPT form and its dataset_info.json), openai (OpenAI fine-tuning JSON "
+        "Lines); `--export` on the command line")
     calls: CallStyle = Field(
         "canonical", description="calls written as ReAct steps, Python-style call lists or Python dict literals: "
         "rewritten as <tool_call> JSON (canonical), or kept as written (as-written)")

@@ -69,6 +69,19 @@ def add_jobs_option(parser: argparse.ArgumentParser, default: int | None, text: 
                         help=f"{text}; 0: one per core")
 
 
+def export_formats(value: str) -> list[str]:
+    """`--export hf,lf,openai`: the formats, each known, in the order given, once."""
+    from curate.build.export import EXPORT_FORMATS
+
+    formats = list(dict.fromkeys(f.strip() for f in value.split(",") if f.strip()))
+    unknown = [f for f in formats if f not in EXPORT_FORMATS]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(map(repr, unknown)) or repr(value)}: choose from {', '.join(EXPORT_FORMATS)}, "
+            "comma-separated (train.jsonl and eval.jsonl are always written)")
+    return formats
+
+
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:
     """`-q` / `--quiet`: no progress bars (they are never drawn when stderr is not a terminal either); the
     command's results and errors are printed as without it. Every command that draws a bar has it."""
@@ -191,6 +204,11 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                        help="drop training records holding an item of the benchmark FILE in any turn (any file "
                             "or folder the readers take, BFCL's included); repeatable")
     add_decontam_options(build, "decontaminate-")
+    build.add_argument("--export", type=export_formats, metavar="FORMATS",
+                       help="what is written besides train.jsonl and eval.jsonl, comma-separated: hf (hf/, the "
+                            "`datasets` folder), lf (lf/, LLaMA-Factory's ShareGPT form and its dataset_info.json), "
+                            "openai (openai/, OpenAI fine-tuning JSON Lines); replaces the config's [export] formats "
+                            "(default: hf)")
     build.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors")
     build.add_argument("--allow-empty", action="store_true",
                        help="a build that keeps no record writes an empty set and exits 0 (default: it writes "
@@ -557,6 +575,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         updates = {k: v for k, v in (("seed", args.seed), ("num_proc", args.jobs)) if v is not None}
         if args.keep_invalid:
             updates["lint"] = cfg.lint.model_copy(update={"keep_invalid": True})
+        if args.export is not None:
+            updates["export"] = cfg.export.model_copy(update={"formats": args.export})
         cfg = cfg.model_copy(update=updates)
         if args.address and args.engine != "ray":
             return print_error("--address needs --engine ray")
@@ -605,7 +625,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                   f"{f' ({methods})' if methods else ''}, {'dropped' if d.mode == 'drop' else 'kept and marked'}; "
                   "each in contamination.jsonl")
     written = "clusters.jsonl, contamination.jsonl" if d is not None else "clusters.jsonl"
-    out.print(f"wrote {markup(result.out)}/ (train.jsonl, eval.jsonl, hf/, manifest.json, {written}, report.html)")
+    formats = "".join(f"{f}/, " for f in cfg.export.formats)
+    out.print(f"wrote {markup(result.out)}/ (train.jsonl, eval.jsonl, {formats}manifest.json, {written}, report.html)")
     assert result.tally is not None
     out.print(markup(result.tally.line()), soft_wrap=True)  # one line, whatever the terminal width
     from curate.tally import lint_drop_note

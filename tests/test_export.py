@@ -113,3 +113,60 @@ def test_trl_trains_on_the_datasets_folder_and_on_train_jsonl_as_they_are(built:
         assert 0 < sum(t != -100 for t in labels) < len(labels), name  # the assistant turns, not the prompt
         result = trainer.train()
         assert result.global_step == 2 and math.isfinite(result.training_loss), name
+
+
+def test_lf_and_openai_forms_round_trip_through_our_readers(built: Path, tmp_path: Path) -> None:
+    """Every exported record written in LLaMA-Factory's ShareGPT form and in OpenAI's fine-tuning form reads back
+    through our readers as a record that renders to the very text the original renders to (what is trained)."""
+    from curate.build.export import write_formats
+    from curate.readers import RecordReader
+
+    write_formats(tmp_path, ["lf", "openai"], {name: built / f"{name}.jsonl" for name in ("train", "eval")})
+    exported = rows(built / "train.jsonl") + rows(built / "eval.jsonl")
+    for fmt in ("lf", "openai"):
+        back = [r.record for name in ("train", "eval") for r in RecordReader().read(tmp_path / fmt / f"{name}.jsonl")]
+        assert len(back) == len(exported) > 1000
+        differ = [r["id"] for r, b in zip(exported, back, strict=True)
+                  if b is None or render_chatml(b).text != renderer_text(r)]
+        assert differ == [], fmt
+
+    info = json.loads((tmp_path / "lf" / "dataset_info.json").read_text())
+    assert info["train"] == {"file_name": "train.jsonl", "formatting": "sharegpt",
+                             "columns": {"messages": "conversations", "system": "system", "tools": "tools"}}
+    lf = rows(tmp_path / "lf" / "train.jsonl") + rows(tmp_path / "lf" / "eval.jsonl")
+    # LLaMA-Factory skips a conversation whose turns do not alternate human|observation, gpt|function_call
+    broken = [r["id"] for r in lf if len(r["conversations"]) % 2 or any(
+        t["from"] not in (("human", "observation"), ("gpt", "function_call"))[i % 2]
+        for i, t in enumerate(r["conversations"]))]
+    assert broken == [] and sum(t["from"] == "function_call" for r in lf for t in r["conversations"]) > 1000
+    assert all(isinstance(json.loads(r["tools"]), list) for r in lf)
+
+    openai = rows(tmp_path / "openai" / "train.jsonl") + rows(tmp_path / "openai" / "eval.jsonl")
+    assert all(set(r) <= {"messages", "tools"} for r in openai)
+    calls = 0
+    for r in openai:
+        ids: set[str] = set()
+        for m in r["messages"]:
+            for tc in m.get("tool_calls") or ():
+                assert isinstance(json.loads(tc["function"]["arguments"]), dict)
+                ids.add(tc["id"])
+                calls += 1
+            if m["role"] == "tool" and "tool_call_id" in m:
+                assert m["tool_call_id"] in ids
+    assert calls > 1000
+
+
+def test_export_formats_are_checked_in_the_config_and_on_the_command_line(tmp_path: Path) -> None:
+    from curate.buildconfig import BuildConfigError, load_build_config
+
+    good = tmp_path / "good.toml"
+    good.write_text('[export]\nformats = ["lf", "openai"]\n')
+    assert load_build_config(good).export.formats == ["lf", "openai"]
+    assert load_build_config(None).export.formats == ["hf"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[export]\nformats = ["parquet"]\n')
+    with pytest.raises(BuildConfigError, match="formats"):
+        load_build_config(bad)
+    result = run_cli("build", str(SAMPLE), "-o", str(tmp_path / "out"), "--export", "lf,parquet")
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    assert "unknown format 'parquet': choose from hf, lf, openai" in result.stderr.splitlines()[-1]

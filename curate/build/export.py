@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from curate.build.gate import GatedRecord
 from curate.build.raw import file_sha256, quiet_datasets
+from curate.buildconfig import ExportFormat
 from curate.outputs import raise_if_terminated
-from curate.records import ToolSpec, Trajectory
-from curate.render import normalise_arguments
-from curate.toolcalls import CallStyle, canonical_calls
+from curate.records import Message, ToolSpec, Trajectory
+from curate.render import assistant_body, normalise_arguments
+from curate.toolcalls import CallStyle, canonical_calls, find_blocks, parse_call_text
 
 
 def export_row(row: dict[str, Any], record: GatedRecord, split: str, copy_of: str | None = None) -> dict[str, Any]:
@@ -288,6 +290,182 @@ def save_datasets_folder(out: Path, splits: dict[str, tuple[DatasetsSplit, Path]
         data = json.loads(state.read_text())
         data["_fingerprint"] = fingerprint
         state.write_text(json.dumps(data, indent=2, sort_keys=True))
+
+
+EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
+"""What `curate build` can write besides train.jsonl and eval.jsonl (`[export] formats`, `--export`): the
+`datasets` folder `hf/`, LLaMA-Factory's ShareGPT form `lf/` (with its `dataset_info.json`), and OpenAI's
+fine-tuning JSON Lines `openai/`."""
+
+_LEADING_THINK = re.compile(r"\s*(<think>.*?</think>)\s*", re.DOTALL)
+
+
+def only_calls(message: dict[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
+    """An exported assistant turn that holds nothing but tool calls (its `<tool_call>` JSON blocks, then its
+    structured calls, in the order the renderer writes them) after an optional leading `<think>` block: that
+    block, and each call as `{"name", "arguments"}` (plus `id` when the structured call has one). None for a
+    turn with other text, no call, or a call that is not a JSON object of named arguments."""
+    content = (message.get("content") or "").strip()
+    think = ""
+    lead = _LEADING_THINK.match(content) if content.startswith("<think>") else None
+    if lead is not None:
+        think, content = lead.group(1), content[lead.end():]
+    blocks = find_blocks(content)
+    if blocks.unclosed or blocks.stray_closes:
+        return None
+    calls: list[dict[str, Any]] = []
+    pos = 0
+    for start, end, inner in blocks.spans:
+        call = parse_call_text(inner)
+        if content[pos:start].strip() or call.syntax != "json" or call.error or call.name is None \
+                or call.arguments is None or call.positional:
+            return None
+        calls.append({"name": call.name, "arguments": call.arguments})
+        pos = end
+    if content[pos:].strip():
+        return None
+    for tc in message.get("tool_calls") or ():
+        function = tc.get("function") or {}
+        if not isinstance(function.get("arguments"), dict):
+            return None
+        calls.append({"name": function["name"], "arguments": function["arguments"],
+                      **({"id": tc["id"]} if tc.get("id") else {})})
+    return (think, calls) if calls else None
+
+
+def _assistant_text(message: dict[str, Any]) -> str:
+    """An assistant turn's text as the renderer writes it: content, then structured calls as blocks."""
+    return assistant_body(Message.model_validate(message))
+
+
+def lf_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An exported row in LLaMA-Factory's ShareGPT form: `conversations` of human / gpt / function_call /
+    observation turns, the first system message as `system`, `tools` as JSON text, and `id`.
+
+    A turn of calls only is a `function_call` turn (one call's JSON, or a list of parallel calls, after its
+    `<think>` block); any other assistant turn is `gpt` with the calls written in its text as our renderer
+    writes them. Consecutive tool results are one `observation` holding a JSON list, of `{"name", "content"}`
+    (LLaMA-Factory's parallel results) or, when some result has no name, of their texts when there are as many as
+    the turn before made calls (each read back as one tool message); a lone result is its text, with its `name`.
+    A turn not trained (`train: false`) carries `weight: 0` (axolotl's key)."""
+    messages = row["messages"]
+    out: dict[str, Any] = {}
+    if row.get("id") is not None:
+        out["id"] = row["id"]
+    if messages and messages[0]["role"] == "system":
+        out["system"] = messages[0].get("content") or ""
+        messages = messages[1:]
+    turns: list[dict[str, Any]] = []
+    i = 0
+    while i < len(messages):
+        m = messages[i]
+        if m["role"] == "tool":
+            j = i
+            while j < len(messages) and messages[j]["role"] == "tool":
+                j += 1
+            group = messages[i:j]
+            calls = _call_count(messages[i - 1]) if i else 0
+            if len(group) > 1 and all(t.get("name") for t in group):
+                turns.append({"from": "observation", "value": json.dumps(
+                    [{**({"tool_call_id": t["tool_call_id"]} if t.get("tool_call_id") else {}), "name": t["name"],
+                      "content": t.get("content") or ""} for t in group], ensure_ascii=False)})
+            elif len(group) > 1 and len(group) == calls:  # the results of the turn's calls, in order
+                turns.append({"from": "observation",
+                              "value": json.dumps([t.get("content") or "" for t in group], ensure_ascii=False)})
+            else:  # results LLaMA-Factory cannot tell apart: one turn each (it skips the conversation)
+                turns.extend({"from": "observation", "value": t.get("content") or "",
+                              **({"name": t["name"]} if t.get("name") else {})} for t in group)
+            i = j
+            continue
+        if m["role"] == "assistant":
+            calls = only_calls(m)
+            if calls is not None:
+                think, found = calls
+                named = [{"name": c["name"], "arguments": c["arguments"]} for c in found]
+                value = json.dumps(named if len(named) > 1 else named[0], ensure_ascii=False)
+                turn = {"from": "function_call", "value": f"{think}\n{value}" if think else value}
+            else:
+                turn = {"from": "gpt", "value": _assistant_text(m)}
+        else:
+            turn = {"from": {"user": "human", "system": "system"}[m["role"]], "value": m.get("content") or ""}
+        if m.get("train") is False:
+            turn["weight"] = 0
+        turns.append(turn)
+        i += 1
+    out["conversations"] = turns
+    out["tools"] = json.dumps(row.get("tools") or [], ensure_ascii=False)
+    return out
+
+
+def _call_count(message: dict[str, Any]) -> int:
+    """The calls of an assistant turn: its `<tool_call>` blocks and its structured calls."""
+    if message.get("role") != "assistant":
+        return 0
+    return len(find_blocks(message.get("content") or "").spans) + len(message.get("tool_calls") or ())
+
+
+def lf_dataset_info(splits: Sequence[str]) -> dict[str, Any]:
+    """`lf/dataset_info.json`: one LLaMA-Factory dataset per split (`dataset: train` with `dataset_dir: OUT/lf`)."""
+    return {name: {"file_name": f"{name}.jsonl", "formatting": "sharegpt",
+                   "columns": {"messages": "conversations", "system": "system", "tools": "tools"}}
+            for name in splits}
+
+
+def openai_row(row: dict[str, Any]) -> dict[str, Any]:
+    """An exported row in OpenAI's fine-tuning form: `messages` and `tools`, nothing else.
+
+    A turn of calls only gets structured `tool_calls` (arguments as JSON text, ids `call_<turn>_<k>` where it had
+    none) and keeps its `<think>` block as content; each tool result answers the next call of the turn before it
+    by `tool_call_id`. Any other assistant turn keeps its text (calls written in it as our renderer writes them).
+    `train: false` on an assistant turn is `weight: 0`."""
+    messages: list[dict[str, Any]] = []
+    pending: list[str] = []
+    for index, m in enumerate(row["messages"]):
+        if m["role"] == "tool":
+            call_id = m.get("tool_call_id") or (pending.pop(0) if pending else None)
+            messages.append({"role": "tool", **({"tool_call_id": call_id} if call_id else {}),
+                             "content": m.get("content") or ""})
+            continue
+        if m["role"] != "assistant":
+            messages.append({"role": m["role"], "content": m.get("content") or ""})
+            pending = []
+            continue
+        calls = only_calls(m)
+        if calls is None:
+            out: dict[str, Any] = {"role": "assistant", "content": _assistant_text(m)}
+            pending = []
+        else:
+            think, found = calls
+            ids = [c.get("id") or f"call_{index}_{k}" for k, c in enumerate(found)]
+            out = {"role": "assistant", "content": think or None, "tool_calls": [
+                {"id": call_id, "type": "function",
+                 "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], ensure_ascii=False)}}
+                for call_id, c in zip(ids, found, strict=True)]}
+            pending = ids
+        if m.get("train") is False:
+            out["weight"] = 0
+        messages.append(out)
+    out_row: dict[str, Any] = {"messages": messages}
+    if row.get("tools"):
+        out_row["tools"] = row["tools"]
+    return out_row
+
+
+def write_formats(out: Path, formats: Sequence[str], splits: dict[str, Path]) -> None:
+    """`lf/` and `openai/` (as `formats` asks) in `out`, from the split files `splits` (name -> JSON Lines)
+    written there; the `datasets` folder is gathered as those files are written (`save_datasets_folder`)."""
+    from curate.jsonl import write_jsonl
+
+    writers = {"lf": lf_row, "openai": openai_row}
+    for fmt in (f for f in formats if f in writers):
+        folder = out / fmt
+        folder.mkdir(exist_ok=True)
+        for name, path in splits.items():
+            with path.open(encoding="utf-8") as f:
+                write_jsonl(folder / f"{name}.jsonl", (writers[fmt](json.loads(line)) for line in f))
+        if fmt == "lf":
+            (folder / "dataset_info.json").write_text(
+                json.dumps(lf_dataset_info(list(splits)), indent=2) + "\n", encoding="utf-8")
 
 
 def replace_dir(tmp: Path, out: Path) -> None:
