@@ -1,6 +1,8 @@
 """The `curate` command line.
 
-Exit codes (all subcommands): 0 success / no error findings, 1 error findings, 2 usage or I/O error.
+Exit codes (all subcommands): 0 success / no error findings, 1 error findings or a refused result (nothing
+written), 2 usage, configuration or I/O error, 130 Ctrl-C, 143 SIGTERM; each command's `--help` ends with an
+example and its own (`EPILOGS`).
 """
 
 from __future__ import annotations

@@ -57,10 +57,10 @@ def test_stages_count_the_steps_done() -> None:
 
 def test_a_bar_inside_a_bar_is_not_drawn() -> None:
     outer, inner = io.StringIO(), io.StringIO()
-    with progress("outer", total=2, on=Console(file=outer, force_terminal=True)):
-        with progress("inner", total=2, on=Console(file=inner, force_terminal=True)) as bar:
-            bar.advance()
-            assert not bar.shown
+    with progress("outer", total=2, on=Console(file=outer, force_terminal=True)), \
+            progress("inner", total=2, on=Console(file=inner, force_terminal=True)) as bar:
+        bar.advance()
+        assert not bar.shown
     assert inner.getvalue() == ""
     assert not terminal._ACTIVE
 
