@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from curate.build import BuildError, GatedRecord, with_id
@@ -34,6 +33,7 @@ from curate.buildconfig import BuildConfig, load_build_config
 from curate.jsonl import JsonlWriter, commit_together, write_jsonl
 from curate.outputs import Marker, OutputError, check_output_file, first_row_has
 from curate.records import Trajectory
+from curate.terminal import console as terminal_console
 
 BUCKET_FIELDS = ("bucket", "signals", "tokens", "length_bucket", "calls", "rounds")
 """The fields `curate bucket -o` adds to every record: how an earlier output of it is recognised."""
@@ -116,7 +116,7 @@ def _print_tally(build: Build) -> None:
     """The command's last line: the records read, kept, unreadable and dropped by reason (`Build.tally`)."""
     from curate.terminal import markup
 
-    Console(highlight=False).print(markup(build.tally().line()), soft_wrap=True)  # one line, never split
+    terminal_console().print(markup(build.tally().line()), soft_wrap=True)  # one line, never split
 
 
 def cmd_dedup(args: argparse.Namespace) -> int:
@@ -135,7 +135,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
             for c in result.clusters:
                 clusters.write(c.model_dump(mode="json"))
             commit_together([kept_file, clusters])
-    Console(highlight=False, soft_wrap=True).print(  # one line, never split where a path could be
+    terminal_console(soft_wrap=True).print(  # one line, never split where a path could be
         f"wrote {markup(out)} ({kept_file.rows} records) and {markup(clusters_file)} ({len(result.clusters)} "
         "near-duplicate clusters)")
     _print_tally(build)
@@ -173,7 +173,7 @@ def cmd_decontam(args: argparse.Namespace) -> int:
                 for row in rows:
                     matches.write(row)
                 commit_together([kept_file, matches])
-    console = Console(highlight=False)
+    console = terminal_console()
     d = build.decontamination
     assert d is not None
     from curate.dedup.decontamination import METHODS
@@ -196,7 +196,7 @@ def cmd_decontam(args: argparse.Namespace) -> int:
                           markup(item, NAME_LIMIT), markup(r["item_text"], NAME_LIMIT))
         console.print(shown)
     if out is not None:
-        Console(highlight=False, soft_wrap=True).print(
+        terminal_console(soft_wrap=True).print(
             f"wrote {markup(out)} ({len(kept)} records) and {markup(matches_file)} ({len(rows)} matches)")
     _print_tally(build)
     return 0
@@ -241,7 +241,7 @@ def _print_distribution(build: Build, gated: list[GatedRecord], findings: bool =
 
     from curate.terminal import NAME_LIMIT, markup  # bucket and signal names come from build configs
 
-    console = Console(highlight=False)
+    console = terminal_console()
     by_bucket: dict[str, list[int]] = {}
     for g in gated:
         by_bucket.setdefault(g.bucket, []).append(g.tokens)
