@@ -140,6 +140,9 @@ def test_lf_and_openai_forms_round_trip_through_our_readers(built: Path, tmp_pat
         for i, t in enumerate(r["conversations"]))]
     assert broken == [] and sum(t["from"] == "function_call" for r in lf for t in r["conversations"]) > 1000
     assert all(isinstance(json.loads(r["tools"]), list) for r in lf)
+    # the folder lints as its records: dataset_info.json (LLaMA-Factory's registry) is not read as one
+    lint = run_cli("lint", str(tmp_path / "lf"), "--tools", str(TOOLS), "--format", "json")
+    assert lint.stdout and "RS002" not in {f["code"] for f in json.loads(lint.stdout)}
 
     openai = rows(tmp_path / "openai" / "train.jsonl") + rows(tmp_path / "openai" / "eval.jsonl")
     assert all(set(r) <= {"messages", "tools"} for r in openai)

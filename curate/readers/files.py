@@ -29,6 +29,9 @@ from curate.readers.shapes.bfcl import SIDECAR_DIRS
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 DATA_SUFFIXES = (*JSONL_SUFFIXES, ".json", ".parquet")
 """The files a folder input is read from."""
+REGISTRY_FILES = frozenset({"dataset_info.json"})
+"""Files a folder input skips: LLaMA-Factory's dataset registry (its `data/` folder, a build's `lf/`) describes
+the data files beside it and holds no record (given by name, it is read as any file is)."""
 BUILD_SPLITS = ("train.jsonl", "eval.jsonl")
 """What a `curate build` output is read as when it is the folder given (its records, once)."""
 
@@ -183,7 +186,8 @@ def _iter_folder(path: Path, limit: int) -> Iterator[RawRecord]:
 def data_files(folder: Path) -> Iterator[Path]:
     """The files (and `datasets` folders) a folder input is read from, in reading order.
 
-    Sorted by path; hidden folders, BFCL's answer and function-doc folders, and folders `curate` wrote (a
+    Sorted by path; hidden folders, BFCL's answer and function-doc folders, LLaMA-Factory's `dataset_info.json`
+    (`REGISTRY_FILES`), and folders `curate` wrote (a
     build's OUT, a training run) are skipped: an output is never read back as input. A build's OUT given
     itself is read as its records, `train.jsonl` and `eval.jsonl`: its `hf/` folder holds the same records
     again, and `manifest.json`, `clusters.jsonl` and masked outputs are not trajectories. Raises
@@ -205,5 +209,6 @@ def data_files(folder: Path) -> Iterator[Path]:
                 yield path
             elif entry.name not in SIDECAR_DIRS and not entry.is_symlink() and not is_output_folder(path):
                 yield from data_files(path)
-        elif os.path.splitext(entry.name)[1].lower() in DATA_SUFFIXES and entry.is_file():
+        elif (os.path.splitext(entry.name)[1].lower() in DATA_SUFFIXES and entry.name not in REGISTRY_FILES
+              and entry.is_file()):
             yield path
