@@ -165,13 +165,18 @@ def _skip_space(text: str, start: int, end: int) -> int:
 
 
 def template_messages(traj: Trajectory) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """Messages and tools as plain dicts for a Jinja chat template; JSON-string arguments decoded."""
+    """Messages and tools as plain dicts for a Jinja chat template; JSON-string arguments decoded.
+
+    Arguments that are not JSON stay a string, given as the JSON string our renderer writes for them: templates
+    write a string argument as it is (the OpenAI wire format) and anything else with `tojson`."""
     messages = []
     for m in traj.messages:
         d = m.model_dump(exclude_none=True)
         d.pop("train", None)
         for tc in d.get("tool_calls", ()):
-            tc["function"]["arguments"] = normalise_arguments(tc["function"]["arguments"])
+            arguments = normalise_arguments(tc["function"]["arguments"])
+            tc["function"]["arguments"] = json.dumps(arguments, ensure_ascii=False) if isinstance(
+                arguments, str) else arguments
         messages.append(d)
     tools = [json.loads(tool_spec_json(t)) for t in traj.tools] if traj.tools else None
     return messages, tools

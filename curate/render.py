@@ -248,7 +248,9 @@ def segment_assistant(body: str, offset: int = 0) -> list[Segment]:
     return segments
 
 
-# The same rendering as a Hugging Face chat template, with {% generation %} around what is trained.
+# The same rendering as a Hugging Face chat template, with {% generation %} around what is trained. Arguments
+# may be an object (the `transformers` convention, what `curate build` exports), written with `tojson`, or a
+# JSON string (the OpenAI wire format), written as it is: never encoded twice.
 CHATML_TEMPLATE = (
     "{%- set msgs = messages -%}"
     "{%- if tools -%}"
@@ -274,7 +276,7 @@ CHATML_TEMPLATE = (
     "{%- for tc in (m.tool_calls or []) -%}"
     "{%- set f = tc.function if tc.function is defined else tc -%}"
     "{%- set ns.parts = ns.parts + ['<tool_call>\\n{\"name\": ' + (f.name | tojson) + ', \"arguments\": '"
-    " + (f.arguments | tojson) + '}\\n</tool_call>'] -%}"
+    " + (f.arguments if f.arguments is string else f.arguments | tojson) + '}\\n</tool_call>'] -%}"
     "{%- endfor -%}"
     "{{- ns.parts | join('\\n') + '<|im_end|>' -}}"
     "{%- endgeneration -%}"

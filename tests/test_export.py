@@ -65,6 +65,18 @@ def test_the_template_renders_every_exported_record_as_our_renderer(built: Path)
     assert differ == []
 
 
+def test_the_template_writes_string_arguments_as_they_are_and_objects_once() -> None:
+    call = {"role": "assistant", "content": None,
+            "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"city": "Oslo"}}}]}
+    as_string = json.loads(json.dumps(call))
+    as_string["tool_calls"][0]["function"]["arguments"] = '{"city": "Oslo"}'
+    block = '<tool_call>\n{"name": "f", "arguments": {"city": "Oslo"}}\n</tool_call>'
+    for message in (call, as_string):
+        row = {"messages": [{"role": "user", "content": "weather?"}, message]}
+        assert block in template_text(row)
+        assert template_text(row) == renderer_text(row)
+
+
 def test_the_datasets_folder_holds_nested_features_and_lints_like_the_jsonl(built: Path) -> None:
     from datasets import Json, List, load_from_disk
 
@@ -173,3 +185,16 @@ def test_export_formats_are_checked_in_the_config_and_on_the_command_line(tmp_pa
     result = run_cli("build", str(SAMPLE), "-o", str(tmp_path / "out"), "--export", "lf,parquet")
     assert result.returncode == 2 and not (tmp_path / "out").exists()
     assert "unknown format 'parquet': choose from hf, lf, openai" in result.stderr.splitlines()[-1]
+
+
+def test_build_export_writes_the_formats_asked_for(tmp_path: Path, cache: str) -> None:
+    out = tmp_path / "out"
+    result = run_cli("build", str(SAMPLE), "--tools", str(TOOLS), "-o", str(out), "--export", "lf,openai",
+                     env={"CURATE_CACHE": cache})
+    assert result.returncode == 0, result.stderr
+    assert not (out / "hf").exists() and (out / "lf" / "dataset_info.json").is_file()
+    n = len(rows(out / "train.jsonl"))
+    assert len(rows(out / "lf" / "train.jsonl")) == len(rows(out / "openai" / "train.jsonl")) == n > 1000
+    assert "(train.jsonl, eval.jsonl, lf/, openai/, manifest.json" in result.stdout
+    lint = run_cli("lint", str(out / "lf"), str(out / "openai"), "--tools", str(TOOLS), "--format", "json")
+    assert "RS002" not in {f["code"] for f in json.loads(lint.stdout)}

@@ -55,6 +55,7 @@ from curate.build.export import (
     export_row,
     replace_dir,
     save_datasets_folder,
+    write_formats,
 )
 from curate.build.facts import WorkerSpec, prepare_worker
 from curate.build.gate import GatedRecord, gate_records, with_id
@@ -474,8 +475,8 @@ class Build:
 
     def export(self, out: Path, kept: list[GatedRecord], mix: Any, train_idx: list[int],
                eval_idx: list[int]) -> BuildResult:
-        """Step 9: train.jsonl, eval.jsonl, the `datasets` folder, clusters.jsonl, manifest.json and report.html
-        written beside `out` and moved into it."""
+        """Step 9: train.jsonl, eval.jsonl, the formats `[export] formats` asks for (the `datasets` folder, lf/,
+        openai/), clusters.jsonl, manifest.json and report.html written beside `out` and moved into it."""
         from curate.buckets import length_bucket_names
 
         assert self.spec is not None
@@ -494,7 +495,7 @@ class Build:
             source = RecordSource(self.raw, self.sources, self.spec.tools)
             dumper = RecordDumper(source.specs, cfg.export.calls)
 
-            def rows_of(indices: list[int], split: str, sink: DatasetsSplit) -> Iterator[dict[str, Any]]:
+            def rows_of(indices: list[int], split: str, sink: DatasetsSplit | None) -> Iterator[dict[str, Any]]:
                 seen: set[int] = set()
                 records = source.records([kept[i].row for i in indices])
                 for i, record in zip(indices, records, strict=True):  # a copy repeats its original's index
@@ -507,14 +508,17 @@ class Build:
                         row = export_row(dump, g, split)
                     if g.row in marks:  # --decontaminate-mode flag: kept, and marked
                         row["contamination"] = marks[g.row]
-                    sink.add(datasets_row(row, tools_json))
+                    if sink is not None:
+                        sink.add(datasets_row(row, tools_json))
                     yield row
 
-            hf = {"train": DatasetsSplit(), "eval": DatasetsSplit()}
-            n_train = write_jsonl(tmp / "train.jsonl", rows_of(train_idx, "train", hf["train"]))
-            n_eval = write_jsonl(tmp / "eval.jsonl", rows_of(eval_idx, "eval", hf["eval"]))
-            save_datasets_folder(tmp / "hf", {name: (rows, tmp / f"{name}.jsonl") for name, rows in hf.items()})
+            hf = {"train": DatasetsSplit(), "eval": DatasetsSplit()} if "hf" in cfg.export.formats else {}
+            n_train = write_jsonl(tmp / "train.jsonl", rows_of(train_idx, "train", hf.get("train")))
+            n_eval = write_jsonl(tmp / "eval.jsonl", rows_of(eval_idx, "eval", hf.get("eval")))
+            if hf:
+                save_datasets_folder(tmp / "hf", {name: (rows, tmp / f"{name}.jsonl") for name, rows in hf.items()})
             del hf
+            write_formats(tmp, cfg.export.formats, {name: tmp / f"{name}.jsonl" for name in ("train", "eval")})
             write_jsonl(tmp / "clusters.jsonl", (c.model_dump(mode="json") for c in dres.clusters))
             if self.references:
                 write_jsonl(tmp / "contamination.jsonl", contamination)
