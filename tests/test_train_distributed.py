@@ -174,7 +174,9 @@ def test_two_processes_give_the_eval_losses_of_one_and_one_copy_of_the_run(tiny:
     info = json.loads((two / "run.json").read_text(encoding="utf-8"))
     assert info["complete"] is True and info["checkpoints"] == ["checkpoint-2"]
     assert {p.name for p in two.iterdir()} == {p.name for p in one.iterdir()}
-    assert len(list((two / "tb").iterdir())) == 1
+    # TensorBoard files: the Trainer's and, after evaluation, the generation metrics', all from process 0
+    events = [p.name for p in (two / "tb").iterdir()]  # events.out.tfevents.TIME.HOST.PID.N
+    assert events and len({name.split(".")[-2] for name in events}) == 1
     assert {p.name for p in (two / "checkpoint-2").glob("rng_state*")} == {"rng_state_0.pth", "rng_state_1.pth"}
     assert res.stdout.count("wrote ") == 1 and res.stdout.count("recommended") == 1
     assert res.stderr.count("base model, before training") == 1
