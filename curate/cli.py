@@ -236,9 +236,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     add_jobs_option(dedup, None, "worker processes signing records (default: the config's `num_proc`, else 1)")
     dedup.add_argument("--force", action="store_true",
                        help="replace OUT.jsonl even when it is not an earlier `curate dedup` output")
-    dedup.add_argument("--tools", action="append", default=[], metavar="FILE",
-                       help="tool specs for records that call tools they do not define (as the build's)")
-    dedup.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors (as the build's)")
+    add_gate_options(dedup)
     decontam = sub.add_parser("decontam", help="find records holding a benchmark item (the build's "
                               "decontamination stage alone)",
                               description="Check every turn of every record against benchmark files; print the "
@@ -253,10 +251,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     add_jobs_option(decontam, None, "worker processes (default: the config's `num_proc`, else 1)")
     decontam.add_argument("--force", action="store_true",
                           help="replace OUT.jsonl even when it is not an earlier `curate decontam` output")
-    decontam.add_argument("--tools", action="append", default=[], metavar="FILE",
-                          help="tool specs for records that call tools they do not define (as the build's)")
-    decontam.add_argument("--keep-invalid", action="store_true",
-                          help="keep records with lint errors (as the build's)")
+    add_gate_options(decontam)
     decontam.add_argument("--show", type=int, default=10, metavar="N", help="print the first N matches")
     add_decontam_options(decontam)
     for name, text in (("bucket", "capability and length buckets of every record"),
@@ -269,9 +264,7 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
                            help="replace OUT.jsonl even when it is not an earlier `curate bucket` output")
         p.add_argument("--config", type=Path, metavar="FILE", help="build configuration (TOML)")
         p.add_argument("--tokenizer", metavar="NAME_OR_PATH", help="tokenizer for token counts (default: built-in)")
-        p.add_argument("--tools", action="append", default=[], metavar="FILE",
-                       help="tool specs for records that call tools they do not define (as the build's)")
-        p.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors (as the build's)")
+        add_gate_options(p)
 
     rule = sub.add_parser("rule", help="explain a lint rule", description="Print a rule's documentation.")
     rule.add_argument("code", nargs="?", help="a rule code such as TC003")
@@ -280,6 +273,13 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
         add_plugin_commands(sub)
     finish_parsers(parser, sub)
     return parser
+
+
+def add_gate_options(p: argparse.ArgumentParser) -> None:
+    """The build's lint gate, for a stage run alone (dedup, decontam, bucket, stats): `--tools`, `--keep-invalid`."""
+    p.add_argument("--tools", action="append", default=[], metavar="FILE",
+                   help="tool specs for records that call tools they do not define (as the build's)")
+    p.add_argument("--keep-invalid", action="store_true", help="keep records with lint errors (as the build's)")
 
 
 class LineHelpFormatter(argparse.HelpFormatter):

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,22 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         os.environ.pop("CURATE_CACHE", None)
     else:
         os.environ["CURATE_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, cache: str) -> Path:
+    """The sample corpus built with its tools (`curate build sample_data/raw.jsonl --tools
+    sample_data/tools.json`), once per test module."""
+    from curate.build import build
+    from curate.buildconfig import BuildConfig
+
+    out = tmp_path_factory.mktemp("b") / "out"
+    build([REPO / "sample_data" / "raw.jsonl"], out, BuildConfig(), [REPO / "sample_data" / "tools.json"])
+    return out
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def write_jsonl(path: Path, records: list[object]) -> Path:

@@ -11,22 +11,11 @@ import pytest
 from curate.build import BuildError, build
 from curate.buildconfig import BuildConfig, MixConfig
 from curate.manifest import Manifest, check_invariant
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, read_jsonl, run_cli
 
 SAMPLE = REPO / "sample_data" / "raw.jsonl"
 TOOLS = REPO / "sample_data" / "tools.json"
 EXPECTED = json.loads((REPO / "sample_data" / "expected_findings.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, cache: str) -> Path:
-    out = tmp_path_factory.mktemp("b") / "out"
-    build([SAMPLE], out, BuildConfig(), [TOOLS])
-    return out
-
-
-def rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_every_record_is_accounted_for(built: Path) -> None:
@@ -37,7 +26,7 @@ def test_every_record_is_accounted_for(built: Path) -> None:
     m = Manifest.model_validate(data)
     assert check_invariant(m) == []
     assert m.records_in == EXPECTED["records"]
-    train, eval_ = rows(built / "train.jsonl"), rows(built / "eval.jsonl")
+    train, eval_ = read_jsonl(built / "train.jsonl"), read_jsonl(built / "eval.jsonl")
     assert m.records_out == len({r["id"] for r in train + eval_ if "copy_of" not in r})
     assert m.records_in == m.records_out + sum(m.dropped.values())
     # the lint gate drops exactly the records with error findings (unreadable ones are counted apart)
@@ -59,7 +48,7 @@ def test_planted_duplicates_are_found(built: Path) -> None:
     from curate.readers import RecordReader
 
     records = {r.record.id: r.record for r in RecordReader().read(SAMPLE) if r.record is not None}
-    clusters = rows(built / "clusters.jsonl")
+    clusters = read_jsonl(built / "clusters.jsonl")
     cluster_of = {mem["id"]: c["cluster_id"] for c in clusters for mem in c["members"]}
     for dup, original in EXPECTED["exact_duplicates"].items():
         assert dup in cluster_of and cluster_of[dup] == cluster_of[original], (dup, original)
@@ -88,7 +77,7 @@ def test_no_near_duplicate_pair_across_train_and_eval(built: Path) -> None:
 
     def sigs(name: str) -> Any:
         records = [Trajectory.model_validate({k: r[k] for k in ("id", "messages", "tools") if k in r})
-                   for r in rows(built / name)]
+                   for r in read_jsonl(built / name)]
         return sign_records(records, MinHashSettings.from_config(DedupConfig()))
 
     pairs = jaccard_pairs_above(sigs("train.jsonl"), 0.8, other=sigs("eval.jsonl"))
@@ -98,12 +87,12 @@ def test_no_near_duplicate_pair_across_train_and_eval(built: Path) -> None:
 def test_outputs_carry_labels_and_load_with_datasets(built: Path) -> None:
     from datasets import load_dataset, load_from_disk
 
-    train = rows(built / "train.jsonl")
+    train = read_jsonl(built / "train.jsonl")
     assert all(r["bucket"] and r["length_bucket"] and r["signals"] and r["tools"] and r["messages"] for r in train)
     ds = load_dataset("json", data_files={"train": str(built / "train.jsonl")}, split="train")
     assert len(ds) == len(train) and "messages" in ds.column_names
     dd = load_from_disk(str(built / "hf"))
-    assert len(dd["train"]) == len(train) and len(dd["eval"]) == len(rows(built / "eval.jsonl"))
+    assert len(dd["train"]) == len(train) and len(dd["eval"]) == len(read_jsonl(built / "eval.jsonl"))
     assert "<svg" in (built / "report.html").read_text()
 
 
@@ -209,16 +198,18 @@ def test_stage_commands_run_the_builds_steps(tmp_path: Path, built: Path, cache:
                            f"{unreadable} unreadable")
     assert f"lint errors ×{lint_errors}" in last and "near duplicates ×" in last and "exact duplicates ×" in last
     assert (tmp_path / "kept.clusters.jsonl").read_bytes() == (built / "clusters.jsonl").read_bytes()
-    kept_ids = [r["id"] for r in rows(kept)]
+    kept_ids = [r["id"] for r in read_jsonl(kept)]
     assert len(set(kept_ids)) == len(kept_ids) == stage["near_dedup"]["records_out"]
-    dropped = {mb["id"] for c in rows(built / "clusters.jsonl") for mb in c["members"] if mb["relation"] != "kept"}
-    exported = {r["id"]: r for name in ("train.jsonl", "eval.jsonl") for r in rows(built / name) if "copy_of" not in r}
+    dropped = {mb["id"] for c in read_jsonl(built / "clusters.jsonl") for mb in c["members"]
+               if mb["relation"] != "kept"}
+    exported = {r["id"]: r for name in ("train.jsonl", "eval.jsonl") for r in read_jsonl(built / name)
+                if "copy_of" not in r}
     assert set(exported) <= set(kept_ids) and not dropped & set(kept_ids)
 
     labelled = tmp_path / "b.jsonl"
     bucket = run_cli("bucket", str(SAMPLE), "--tools", str(TOOLS), "-o", str(labelled), env=env)
     assert bucket.returncode == 0, bucket.stderr
-    out = rows(labelled)
+    out = read_jsonl(labelled)
     assert len(out) == stage["lint"]["records_out"]
     assert all(r["length_bucket"] and r["calls"] >= 0 and r["rounds"] >= 0 for r in out)
     by_id = {r["id"]: r for r in out}
@@ -282,7 +273,7 @@ def test_lint_counts_and_ids_over_several_inputs(tmp_path: Path, cache: str, num
     assert m.lint_findings == _lint_counts(*inputs)
     assert [f.records for f in m.inputs] == [EXPECTED["records"], 300, EXPECTED["records"]]
     assert check_invariant(m) == []
-    exported = rows(out / "train.jsonl") + rows(out / "eval.jsonl")
+    exported = read_jsonl(out / "train.jsonl") + read_jsonl(out / "eval.jsonl")
     ids = [r["id"] for r in exported]
     assert len(set(ids)) == len(ids)
     renamed = [r for r in exported if "original_id" in r.get("meta", {})]
@@ -408,12 +399,12 @@ def test_record_dumper_gives_the_whole_record_dump(cache: str) -> None:
         r = toolset.attach(r)
         if k % 3 == 0:
             r = with_id(r, f"renamed-{k}")
-        dump, tools_json = dumper.dump(r)
+        dump, is_shared = dumper.dump(r)
         whole = arguments_as_objects(r.model_dump(mode="json", exclude_none=True))
         assert list(dump.items()) == list(whole.items())
-        if tools_json is not None:
+        if is_shared:
             shared += 1
-            assert tools_json == json.dumps(whole["tools"], ensure_ascii=False)
+            assert dump["tools"] is dumper.tools
     assert 0 < shared < len(records)
 
 
@@ -425,7 +416,7 @@ def test_datasets_split_saves_what_from_list_saves(tmp_path: Path, built: Path) 
 
     from curate.build import DatasetsSplit, datasets_row
 
-    exported = rows(built / "train.jsonl")[:2500]
+    exported = read_jsonl(built / "train.jsonl")[:2500]
     for k, r in enumerate(exported):
         if k % 7 == 0:
             r["copy_of"] = r["id"]

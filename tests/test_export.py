@@ -8,25 +8,12 @@ from typing import Any
 
 import pytest
 
-from curate.build import build
-from curate.buildconfig import BuildConfig
 from curate.records import Trajectory
 from curate.render import CHATML_TEMPLATE, render_chatml
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, read_jsonl, run_cli
 
 SAMPLE = REPO / "sample_data" / "raw.jsonl"
 TOOLS = REPO / "sample_data" / "tools.json"
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, cache: str) -> Path:
-    out = tmp_path_factory.mktemp("b") / "out"
-    build([SAMPLE], out, BuildConfig(), [TOOLS])
-    return out
-
-
-def rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def template_text(row: dict[str, Any]) -> str:
@@ -44,7 +31,7 @@ def renderer_text(row: dict[str, Any]) -> str:
 
 
 def test_exported_calls_carry_arguments_as_objects(built: Path) -> None:
-    calls = [tc for r in rows(built / "train.jsonl") + rows(built / "eval.jsonl") for m in r["messages"]
+    calls = [tc for r in read_jsonl(built / "train.jsonl") + read_jsonl(built / "eval.jsonl") for m in r["messages"]
              for tc in m.get("tool_calls") or ()]
     assert len(calls) > 100
     assert all(isinstance(tc["function"]["arguments"], dict) for tc in calls)
@@ -55,7 +42,7 @@ def test_the_template_renders_every_exported_record_as_our_renderer(built: Path)
     JSON Lines rows and for the `datasets` folder's (null where a message lacks a field)."""
     from datasets import load_from_disk
 
-    exported = rows(built / "train.jsonl") + rows(built / "eval.jsonl")
+    exported = read_jsonl(built / "train.jsonl") + read_jsonl(built / "eval.jsonl")
     hf = load_from_disk(str(built / "hf"))
     folder = list(hf["train"]) + list(hf["eval"])
     assert len(folder) == len(exported) > 1000
@@ -85,8 +72,8 @@ def test_the_datasets_folder_holds_nested_features_and_lints_like_the_jsonl(buil
     assert isinstance(features["messages"], List) and features["messages"].feature["role"].dtype == "string"
     call = features["messages"].feature["tool_calls"].feature
     assert call["function"]["arguments"] == Json() and features["tools"] == List(Json())
-    assert set(train.column_names) >= set(rows(built / "train.jsonl")[0])
-    first = rows(built / "train.jsonl")[0]
+    assert set(train.column_names) >= set(read_jsonl(built / "train.jsonl")[0])
+    first = read_jsonl(built / "train.jsonl")[0]
     assert train[0]["tools"] == first["tools"] and train[0]["meta"] == first["meta"]
 
     folder = run_cli("lint", str(built / "hf"), "--tools", str(TOOLS), "--format", "json")
@@ -134,7 +121,7 @@ def test_lf_and_openai_forms_round_trip_through_our_readers(built: Path, tmp_pat
     from curate.readers import RecordReader
 
     write_formats(tmp_path, ["lf", "openai"], {name: built / f"{name}.jsonl" for name in ("train", "eval")})
-    exported = rows(built / "train.jsonl") + rows(built / "eval.jsonl")
+    exported = read_jsonl(built / "train.jsonl") + read_jsonl(built / "eval.jsonl")
     for fmt in ("lf", "openai"):
         back = [r.record for name in ("train", "eval") for r in RecordReader().read(tmp_path / fmt / f"{name}.jsonl")]
         assert len(back) == len(exported) > 1000
@@ -145,7 +132,7 @@ def test_lf_and_openai_forms_round_trip_through_our_readers(built: Path, tmp_pat
     info = json.loads((tmp_path / "lf" / "dataset_info.json").read_text())
     assert info["train"] == {"file_name": "train.jsonl", "formatting": "sharegpt",
                              "columns": {"messages": "conversations", "system": "system", "tools": "tools"}}
-    lf = rows(tmp_path / "lf" / "train.jsonl") + rows(tmp_path / "lf" / "eval.jsonl")
+    lf = read_jsonl(tmp_path / "lf" / "train.jsonl") + read_jsonl(tmp_path / "lf" / "eval.jsonl")
     # LLaMA-Factory skips a conversation whose turns do not alternate human|observation, gpt|function_call
     broken = [r["id"] for r in lf if len(r["conversations"]) % 2 or any(
         t["from"] not in (("human", "observation"), ("gpt", "function_call"))[i % 2]
@@ -156,7 +143,7 @@ def test_lf_and_openai_forms_round_trip_through_our_readers(built: Path, tmp_pat
     lint = run_cli("lint", str(tmp_path / "lf"), "--tools", str(TOOLS), "--format", "json")
     assert lint.stdout and "RS002" not in {f["code"] for f in json.loads(lint.stdout)}
 
-    openai = rows(tmp_path / "openai" / "train.jsonl") + rows(tmp_path / "openai" / "eval.jsonl")
+    openai = read_jsonl(tmp_path / "openai" / "train.jsonl") + read_jsonl(tmp_path / "openai" / "eval.jsonl")
     assert all(set(r) <= {"messages", "tools"} for r in openai)
     calls = 0
     for r in openai:
@@ -193,8 +180,8 @@ def test_build_export_writes_the_formats_asked_for(tmp_path: Path, cache: str) -
                      env={"CURATE_CACHE": cache})
     assert result.returncode == 0, result.stderr
     assert not (out / "hf").exists() and (out / "lf" / "dataset_info.json").is_file()
-    n = len(rows(out / "train.jsonl"))
-    assert len(rows(out / "lf" / "train.jsonl")) == len(rows(out / "openai" / "train.jsonl")) == n > 1000
+    n = len(read_jsonl(out / "train.jsonl"))
+    assert len(read_jsonl(out / "lf" / "train.jsonl")) == len(read_jsonl(out / "openai" / "train.jsonl")) == n > 1000
     assert "(train.jsonl, eval.jsonl, lf/, openai/, manifest.json" in result.stdout
     lint = run_cli("lint", str(out / "lf"), str(out / "openai"), "--tools", str(TOOLS), "--format", "json")
     assert "RS002" not in {f["code"] for f in json.loads(lint.stdout)}

@@ -40,31 +40,30 @@ class RecordDumper:
     with `curate.toolcalls.canonical_calls`, as `curate mask` does).
 
     Most exported records carry the `--tools` specs attached to them (`ToolSet.attach`), and those specs
-    are most of each row: dumping them once, and their JSON text once for the `datasets` folder, halves
-    the export's time. A record carrying those very spec objects gets the shared dump, in the place the
-    field has in a whole-record dump (right after `messages`); any other record is dumped whole.
+    are most of each row: dumping them once halves the export's time. A record carrying those very spec
+    objects gets the shared dump, in the place the field has in a whole-record dump (right after
+    `messages`); any other record is dumped whole.
     """
 
     def __init__(self, specs: Sequence[ToolSpec], calls: CallStyle = "canonical") -> None:
         self.specs = list(specs)  # the very objects `ToolSet.attach` attached
         self.calls = calls
         self.tools = [t.model_dump(mode="json", exclude_none=True) for t in self.specs]
-        self.tools_json = json.dumps(self.tools, ensure_ascii=False)
 
-    def dump(self, record: Trajectory) -> tuple[dict[str, Any], str | None]:
-        """The record's dump, and its tools' JSON text when it is the shared one (else None)."""
+    def dump(self, record: Trajectory) -> tuple[dict[str, Any], bool]:
+        """The record's dump, and whether its tools are the shared dump of the `--tools` specs."""
         if self.calls == "canonical":
             record = canonical_calls(record)
         tools = record.tools
         if not (self.specs and tools and len(tools) == len(self.specs)
                 and all(a is b for a, b in zip(tools, self.specs, strict=True))):
-            return arguments_as_objects(record.model_dump(mode="json", exclude_none=True)), None
+            return arguments_as_objects(record.model_dump(mode="json", exclude_none=True)), False
         row: dict[str, Any] = {}
         for key, value in record.model_dump(mode="json", exclude_none=True, exclude={"tools"}).items():
             row[key] = value
             if key == "messages":  # fields dump in declaration order: id, messages, tools, meta, extras
                 row["tools"] = self.tools
-        return arguments_as_objects(row), self.tools_json
+        return arguments_as_objects(row), True
 
 
 def arguments_as_objects(row: dict[str, Any]) -> dict[str, Any]:
@@ -154,9 +153,9 @@ any JSON, and a struct would give every spec the fields of all the others, null,
 `tojson` prints), `meta` as `Json`."""
 
 
-def datasets_row(row: dict[str, Any], tools_json: str | None = None) -> dict[str, Any]:
+def datasets_row(row: dict[str, Any]) -> dict[str, Any]:
     """An exported row as the `datasets` folder takes it: the same columns as train.jsonl, and `copy_of`
-    (null but in copies). `tools_json` is accepted for callers that know the tools' text; unused."""
+    (null but in copies)."""
     out = dict(row)
     out.setdefault("tools", [])
     out.setdefault("meta", None)

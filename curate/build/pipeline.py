@@ -500,7 +500,7 @@ class Build:
                 records = source.records([kept[i].row for i in indices])
                 for i, record in zip(indices, records, strict=True):  # a copy repeats its original's index
                     g = kept[i]
-                    dump, tools_json = dumper.dump(with_id(record, g.id))
+                    dump, _ = dumper.dump(with_id(record, g.id))
                     if i in seen:
                         row = export_row(dump, g, split, copy_of=g.id or f"#{g.row}")
                     else:
@@ -509,7 +509,7 @@ class Build:
                     if g.row in marks:  # --decontaminate-mode flag: kept, and marked
                         row["contamination"] = marks[g.row]
                     if sink is not None:
-                        sink.add(datasets_row(row, tools_json))
+                        sink.add(datasets_row(row))
                     yield row
 
             hf = {"train": DatasetsSplit(), "eval": DatasetsSplit()} if "hf" in cfg.export.formats else {}
