@@ -3,13 +3,13 @@
     python bench/train_speed.py [--steps 4] [--batch-size 4] [--repeat 2] [--threads 1] [--quick] [--no-trl]
 
 On the sample mix (`curate build sample_data/raw.jsonl --tools sample_data/tools.json`, built into
-bench/data/train_build/ if missing), with the tiny model (`train.tiny.tiny_dir()`, 4-bit NF4 + LoRA)
-and the tiny run's config (`train.tiny.tiny_train_config()`), every configuration trains the same
+bench/data/train_build/ if missing), with the tiny model (`curate_train.tiny.tiny_dir()`, 4-bit NF4 + LoRA)
+and the tiny run's config (`curate_train.tiny.tiny_train_config()`), every configuration trains the same
 `--steps` batches of `--batch-size` masked examples, in the same order, one optimizer step each
 (cosine schedule with warmup over the run, same lr, weight decay, clipping, seed; no evaluation, no
 checkpoint, no generation):
 
-- ours, padded: `train.recipe.SFTTrainer` on right-padded batches with an attention mask (`packing = false`);
+- ours, padded: `curate_train.recipe.SFTTrainer` on right-padded batches with an attention mask (`packing = false`);
 - ours, packed: the same batches flattened into one row, positions restarting per example, on the
   `sdpa_packed` attention (`packing = true`); and once more with the recipe's own token budget
   (`data.tokens_per_batch`): the same examples in more, smaller batches, so its step count differs;
@@ -113,9 +113,9 @@ def workload(steps: int, batch_size: int, out: Path) -> dict[str, Any]:
     The tiny run's seeded training sample, masked for the tiny model's tokenizer, planned into padded
     batches (seeded); the first `steps` batches are the workload. The recipe's packed plan of the same
     examples (by its token budget) is kept beside it."""
-    from train.data import load_split, packed_batches, padded_batches
-    from train.model import open_model
-    from train.tiny import tiny_dir, tiny_train_config
+    from curate_train.data import load_split, packed_batches, padded_batches
+    from curate_train.model import open_model
+    from curate_train.tiny import tiny_dir, tiny_train_config
 
     cfg = tiny_train_config()
     model_dir, tokenizer = open_model(str(tiny_dir()))
@@ -396,10 +396,10 @@ def train_one(config: str, work: Path, threads: int | None) -> Run:
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from curate.mask import IGNORE
-    from train import quiet_libraries
-    from train.data import BatchDataset, Collator, Example
-    from train.recipe import training_arguments
-    from train.tiny import tiny_train_config
+    from curate_train import quiet_libraries
+    from curate_train.data import BatchDataset, Collator, Example
+    from curate_train.recipe import training_arguments
+    from curate_train.tiny import tiny_train_config
 
     quiet_libraries()
     if threads:
@@ -417,8 +417,8 @@ def train_one(config: str, work: Path, threads: int | None) -> Run:
                                 logging_steps=1, logging_first_step=False, train_sampling_strategy="sequential")
     set_seed(cfg.seed)
     if config in OURS:
-        from train.model import load_model
-        from train.recipe import SFTTrainer
+        from curate_train.model import load_model
+        from curate_train.recipe import SFTTrainer
 
         net, tokenizer, _ = load_model(info["model"], cfg, packed=packing)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -487,13 +487,13 @@ def trl_trainer(config: str, info: dict[str, Any], examples: list[Any], cfg: Any
     from trl import SFTConfig, SFTTrainer
 
     from curate.mask import IGNORE
-    from train.model import PACKED_ATTENTION, find_linear_names, load_4bit, load_tokenizer_for
+    from curate_train.model import PACKED_ATTENTION, find_linear_names, load_4bit, load_tokenizer_for
 
     tokenizer = load_tokenizer_for(info["model"])
     attention = PACKED_ATTENTION if config == TRL_FREE_OURS else "sdpa"
     base = load_4bit(info["model"], info["model"], training=True, attention=attention)
     base.config.use_cache = False
-    # as train.model.load_model does before wrapping in LoRA (norms and embeddings in fp32)
+    # as curate_train.model.load_model does before wrapping in LoRA (norms and embeddings in fp32)
     base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=cfg.optim.gradient_checkpointing,
                                            gradient_checkpointing_kwargs={"use_reentrant": False})
     lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.lora_alpha, lora_dropout=cfg.lora.dropout,

@@ -7,7 +7,7 @@ Every section belongs to the stage it configures and is a pydantic model beside 
 `[tool.curate.lint]` (`curate.lint_config`); a build's `[dedup]` (`curate.dedup`), `[buckets]` and
 `[length]` (`curate.buckets`), `[mix]` (`curate.mix`) and `[split]` (`curate.split`), composed with
 the build's own keys by `curate.buildconfig.BuildConfig`; a training run's sections by
-`train.config.TrainConfig`. Unknown keys are errors, so a typo never falls back to a default.
+`curate_train.config.TrainConfig`. Unknown keys are errors, so a typo never falls back to a default.
 
 A config error is one line, the same for every file:
 

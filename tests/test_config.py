@@ -10,8 +10,8 @@ import pytest
 from curate.buildconfig import BuildConfigError, load_build_config
 from curate.config import ConfigError
 from curate.lint_config import load_lint_config
+from curate_train.config import TrainConfigError, load_train_config
 from tests.conftest import run_cli, write_jsonl
-from train.config import TrainConfigError, load_train_config
 
 LOADERS = {
     "pyproject.toml": lambda p: load_lint_config(p),
@@ -77,7 +77,7 @@ def test_a_missing_config_file_names_it(tmp_path: Path) -> None:
 
 def test_one_error_class_for_every_config() -> None:
     from curate.buckets import BucketConfigError
-    from train import TrainError
+    from curate_train import TrainError
 
     for error in (BuildConfigError, BucketConfigError, TrainConfigError):
         assert issubclass(error, ConfigError)

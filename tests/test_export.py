@@ -94,7 +94,7 @@ def test_trl_trains_on_the_datasets_folder_and_on_train_jsonl_as_they_are(built:
     from trl import SFTConfig, SFTTrainer
 
     from curate.tokenizer import load_tokenizer
-    from train.tiny import tiny_dir
+    from curate_train.tiny import tiny_dir
 
     model_dir = tiny_dir(pretrained=False)
     tokenizer = load_tokenizer()

@@ -81,11 +81,22 @@ def test_a_wheel_install_runs_lint_build_mask_from_an_unrelated_folder(
     venv = make_venv(tmp_path / "venv", wheel, [SITE_PACKAGES])
     work = tmp_path / "elsewhere"
     work.mkdir()
-    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import curate, train; print(curate.__file__);"
-                            "print(train.__file__)"], capture_output=True, text=True, cwd=work, env=user_env)
+    # A user's own `train.py` and `train/` in the folder shadow nothing: the training package is `curate_train`.
+    (work / "train.py").write_text("raise SystemExit('the user train.py was imported')\n", encoding="utf-8")
+    (work / "train").mkdir()
+    (work / "train" / "__init__.py").write_text("raise SystemExit('the user train/ was imported')\n",
+                                                encoding="utf-8")
+    where = subprocess.run([str(venv / "bin" / "python"), "-c", "import curate, curate_train; "
+                            "print(curate.__file__); print(curate_train.__file__)"],
+                           capture_output=True, text=True, cwd=work, env=user_env)
     assert where.returncode == 0, where.stderr
+    assert len(where.stdout.splitlines()) == 2
     for line in where.stdout.splitlines():
         assert Path(line).is_relative_to(venv) and not Path(line).is_relative_to(REPO), line
+    helped = subprocess.run([str(venv / "bin" / "python"), "-m", "curate", "--help"], capture_output=True,
+                            text=True, cwd=work, env=user_env)
+    assert helped.returncode == 0, helped.stderr
+    assert "unavailable" not in helped.stdout and re.search(r"^\s+train\s", helped.stdout, re.M), helped.stdout
 
     lines = (REPO / "sample_data" / "raw.jsonl").read_bytes().splitlines(keepends=True)  # some deliberately not UTF-8
     (work / "raw.jsonl").write_bytes(b"".join(lines[:60]))
@@ -183,6 +194,19 @@ def test_no_message_tells_a_user_to_install_from_the_checkout() -> None:
             text = path.read_text(encoding="utf-8")
             assert "pip install -e" not in text, path
             assert not re.search(r"""["']pip install '?curate-agents""", text), path  # use extras.install_command
+
+
+def test_every_package_of_the_checkout_is_listed_for_the_wheel() -> None:
+    """pyproject.toml lists the packages (the `train/` folder is the `curate_train` package): a subpackage
+    added without its line would be missing from the wheel."""
+    import tomllib
+
+    tool = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert tool["package-dir"] == {"curate_train": "train"}
+    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "curate").rglob("__init__.py")}
+    found |= {"curate_train." + ".".join(p.parent.relative_to(REPO / "train").parts)
+              for p in (REPO / "train").rglob("*/__init__.py")}
+    assert set(tool["packages"]) == found | {"curate_train"}
 
 
 def test_package_data_is_read_through_the_package() -> None:

@@ -178,11 +178,11 @@ def test_mask_cli_refuses_the_template_then_chatml_renders_the_tool_specs(
 
 
 def test_train_refuses_the_template_before_loading_weights(foreign_dir: Path, cache: str, tmp_path: Path) -> None:
+    from curate_train import TrainError
+    from curate_train.config import TrainConfig
+    from curate_train.model import check_chat_template
+    from curate_train.tiny import build_tiny
     from tests.test_train_core import write_build
-    from train import TrainError
-    from train.config import TrainConfig
-    from train.model import check_chat_template
-    from train.tiny import build_tiny
 
     model = tmp_path / "model"
     build_tiny(model, seed=0)

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from train import TrainError
-from train.config import TrainConfig, load_train_config
+from curate_train import TrainError
+from curate_train.config import TrainConfig, load_train_config
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("bitsandbytes")
@@ -80,7 +80,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
     """The tiny model, built (not pretrained) with the built-in tokenizer."""
-    from train.tiny import build_tiny
+    from curate_train.tiny import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
@@ -99,7 +99,7 @@ def config(**sections: dict[str, Any]) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def loaded(tiny: Path) -> tuple[Any, Any, Any]:
-    from train.model import load_model
+    from curate_train.model import load_model
 
     torch.manual_seed(0)
     return load_model(str(tiny), config())
@@ -150,7 +150,7 @@ def _gained_token(tiny: Path, tmp_path: Path) -> tuple[Path, Any]:
 
 
 def test_only_the_added_tokens_rows_train_when_the_tokenizer_gained_tokens(tiny: Path, tmp_path: Path) -> None:
-    from train.model import load_model
+    from curate_train.model import load_model
 
     folder, tok = _gained_token(tiny, tmp_path)
     model, _, info = load_model(str(folder), config())
@@ -188,8 +188,8 @@ def test_the_added_tokens_rows_reach_generation_and_the_merged_model(tiny: Path,
     base (whose other rows it starts from), in the embeddings and the tied head alike."""
     from transformers import AutoModelForCausalLM
 
-    from train.merge import merge_checkpoint
-    from train.model import load_for_generation, load_model
+    from curate_train.merge import merge_checkpoint
+    from curate_train.model import load_for_generation, load_model
 
     folder, tok = _gained_token(tiny, tmp_path)
     model, tokenizer, _ = load_model(str(folder), config())
@@ -217,7 +217,7 @@ def test_the_added_tokens_rows_reach_generation_and_the_merged_model(tiny: Path,
 
 
 def test_train_embeddings_true_trains_both_matrices_in_full(tiny: Path, tmp_path: Path) -> None:
-    from train.model import load_model
+    from curate_train.model import load_model
 
     folder, tok = _gained_token(tiny, tmp_path)
     model, _, info = load_model(str(folder), config(lora={"train_embeddings": True}))
@@ -241,8 +241,8 @@ def test_frozen_weights_are_bf16_and_trained_ones_fp32(loaded: tuple[Any, Any, A
 
 def test_packed_attention_matches_padding_and_keeps_examples_apart(loaded: tuple[Any, Any, Any],
                                                                     build_dir: Path) -> None:
-    from train.data import collate_packed, collate_padded, load_split
-    from train.recipe import token_losses
+    from curate_train.data import collate_packed, collate_padded, load_split
+    from curate_train.recipe import token_losses
 
     model, tokenizer, _ = loaded
     examples = load_split(build_dir / "eval.jsonl", tokenizer, TrainConfig().mask).examples[:4]
@@ -266,8 +266,8 @@ def test_packed_attention_matches_padding_and_keeps_examples_apart(loaded: tuple
 
 def test_packed_attention_matches_transformers_block_mask(loaded: tuple[Any, Any, Any], build_dir: Path) -> None:
     """The per-segment attention against transformers' own packed-sequence mask (stock sdpa)."""
-    from train.data import collate_packed, load_split
-    from train.recipe import token_losses
+    from curate_train.data import collate_packed, load_split
+    from curate_train.recipe import token_losses
 
     model, tokenizer, _ = loaded
     examples = load_split(build_dir / "train.jsonl", tokenizer, TrainConfig().mask).examples[:3]
@@ -320,8 +320,8 @@ def _nudge_lora(model: Any) -> None:
 def test_masked_tokens_carry_no_loss(loaded: tuple[Any, Any, Any], build_dir: Path) -> None:
     """Gradients do not change when masked tokens after the last trained one change; they do before it."""
     from curate.mask import IGNORE
-    from train.data import collate_packed, load_split
-    from train.recipe import token_losses
+    from curate_train.data import collate_packed, load_split
+    from curate_train.recipe import token_losses
 
     model, tokenizer, _ = loaded
     # the weather records end on an assistant turn; append an untrained user turn to get masked tokens at the end
@@ -357,9 +357,9 @@ def test_masked_tokens_carry_no_loss(loaded: tuple[Any, Any, Any], build_dir: Pa
 
 def test_gradient_checkpointing_gives_the_same_gradients(tiny: Path, build_dir: Path) -> None:
     """The default config checkpoints activations (use_reentrant=False) with the packed attention."""
-    from train.data import collate_packed, load_split
-    from train.model import load_model
-    from train.recipe import token_losses
+    from curate_train.data import collate_packed, load_split
+    from curate_train.model import load_model
+    from curate_train.recipe import token_losses
 
     grads = []
     for checkpointing in (True, False):
@@ -382,8 +382,8 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny: Path, build_dir: 
 def test_packing_is_decided_once_and_the_model_loader_is_told(tiny: Path) -> None:
     """`[data] packing` is read in one place (`Batching.of`): plans, collator, and the attention the loader is
     told to use; the loader itself does not read the data section."""
-    from train.data import Batching, Example, packed_batches, padded_batches
-    from train.model import PACKED_ATTENTION, load_model
+    from curate_train.data import Batching, Example, packed_batches, padded_batches
+    from curate_train.model import PACKED_ATTENTION, load_model
 
     examples = [Example(f"e{k}", list(range(3 + k)), list(range(3 + k)), "b", "all") for k in range(9)]
     packed = Batching.of(config(data={"tokens_per_batch": 64}))
@@ -402,7 +402,7 @@ def test_packing_is_decided_once_and_the_model_loader_is_told(tiny: Path) -> Non
 def test_examples_keep_their_buckets_and_packing_restarts_positions(loaded: tuple[Any, Any, Any],
                                                                      build_dir: Path) -> None:
     from curate.mask import IGNORE
-    from train.data import collate_packed, load_split, packed_batches
+    from curate_train.data import collate_packed, load_split, packed_batches
 
     _, tokenizer, _ = loaded
     data = load_split(build_dir / "eval.jsonl", tokenizer, TrainConfig().mask)
@@ -420,7 +420,7 @@ def test_examples_keep_their_buckets_and_packing_restarts_positions(loaded: tupl
 
 
 def test_a_row_that_is_not_a_build_record_is_an_error_with_its_line(tmp_path: Path) -> None:
-    from train.data import read_build_split
+    from curate_train.data import read_build_split
 
     path = tmp_path / "train.jsonl"
     path.write_text(json.dumps(build_row(chat(1), "chat", 1, "train")) + "\n" + '{"messages": 3}\n')
@@ -442,7 +442,7 @@ def run_config() -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def trained(tiny: Path, build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from train.recipe import run_training
+    from curate_train.recipe import run_training
 
     return run_training(build_dir, str(tiny), run_config(), tmp_path_factory.mktemp("runs") / "run")
 
@@ -477,7 +477,7 @@ def test_a_run_logs_eval_loss_per_bucket_and_keeps_every_epoch_checkpoint(traine
 
 
 def test_resume_continues_from_the_saved_step(trained: Any, build_dir: Path, tiny: Path, tmp_path: Path) -> None:
-    from train.recipe import run_training
+    from curate_train.recipe import run_training
 
     run = tmp_path / "run"
     shutil.copytree(trained.run_dir, run)
@@ -495,7 +495,7 @@ def test_resume_continues_from_the_saved_step(trained: Any, build_dir: Path, tin
 
 
 def test_early_stopping_counts_only_improvements_of_min_delta() -> None:
-    from train.callbacks import EarlyStopping
+    from curate_train.callbacks import EarlyStopping
 
     stop = EarlyStopping(patience=3, min_delta=0.01)
     # 2.0 → 1.5 is progress; then three evaluations each better than the last, but by < 0.01 below the best
@@ -526,8 +526,8 @@ def test_unknown_config_key_names_the_key_and_the_valid_ones(tmp_path: Path) -> 
 
 
 def test_missing_model_folder_is_a_clear_error_and_writes_nothing(build_dir: Path, tmp_path: Path) -> None:
-    from train.model import load_model
-    from train.recipe import run_training
+    from curate_train.model import load_model
+    from curate_train.recipe import run_training
 
     with pytest.raises(TrainError, match=r"no such folder; pass a local folder, `--model tiny` or `--model "
                                          r"smollm2-135m`; no model hub"):
@@ -542,7 +542,7 @@ def test_missing_model_folder_is_a_clear_error_and_writes_nothing(build_dir: Pat
 
 
 def test_a_tokenizer_without_chat_template_is_refused_before_loading_weights(tiny: Path, tmp_path: Path) -> None:
-    from train.model import load_model
+    from curate_train.model import load_model
 
     folder = tmp_path / "model"
     shutil.copytree(tiny, folder)
@@ -558,7 +558,7 @@ def test_a_tokenizer_without_chat_template_is_refused_before_loading_weights(tin
 def test_no_4bit_backend_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import bitsandbytes as bnb
 
-    from train.model import check_4bit_backend
+    from curate_train.model import check_4bit_backend
 
     if torch.cuda.is_available():
         pytest.skip("the CPU backend is only tried without CUDA")
@@ -572,7 +572,7 @@ def test_no_4bit_backend_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_an_interrupted_run_is_never_taken_for_a_finished_one(build_dir: Path, tiny: Path, tmp_path: Path) -> None:
-    from train.recipe import run_training
+    from curate_train.recipe import run_training
 
     run = tmp_path / "run"
     (tmp_path / "run.partial" / "checkpoint-3").mkdir(parents=True)
@@ -586,7 +586,7 @@ def test_an_interrupted_run_is_never_taken_for_a_finished_one(build_dir: Path, t
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(build_dir: Path, tiny: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from train.recipe import SFTTrainer, run_training
+    from curate_train.recipe import SFTTrainer, run_training
 
     def fail(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("out of memory (simulated)")
@@ -601,7 +601,7 @@ def test_importing_train_and_its_config_does_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = "import sys, train, train.config; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys, curate_train, curate_train.config; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.split() == ["False", "False"]
@@ -624,7 +624,7 @@ def _state_hash(folder: Path) -> str:
 def test_tiny_build_is_deterministic(tiny: Path, tmp_path: Path) -> None:
     from transformers import AutoConfig
 
-    from train.tiny import build_tiny
+    from curate_train.tiny import build_tiny
 
     again = build_tiny(tmp_path / "again", seed=0)
     other = build_tiny(tmp_path / "other", seed=1)
@@ -635,7 +635,7 @@ def test_tiny_build_is_deterministic(tiny: Path, tmp_path: Path) -> None:
 
 def test_the_tiny_models_tokenizer_tokenizes_like_the_builtin_one(tiny: Path) -> None:
     from curate.tokenizer import load_tokenizer
-    from train.tiny import pretraining_texts
+    from curate_train.tiny import pretraining_texts
 
     builtin, own = load_tokenizer(None), load_tokenizer(str(tiny))
     assert own.chat_template == builtin.chat_template and len(own) == len(builtin)
@@ -646,7 +646,7 @@ def test_the_tiny_models_tokenizer_tokenizes_like_the_builtin_one(tiny: Path) ->
 def test_pretraining_lowers_the_loss_of_the_tiny_base(tiny: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    from train.tiny import TINY_INFO, PretrainSpec, pretrain_tiny
+    from curate_train.tiny import TINY_INFO, PretrainSpec, pretrain_tiny
 
     spec = PretrainSpec(tokens=8 * 4 * 128, block_size=128, batch_blocks=4, warmup_steps=2)
     stats = pretrain_tiny(tiny, tmp_path / "pretrained", seed=0, spec=spec)
@@ -659,7 +659,7 @@ def test_pretraining_lowers_the_loss_of_the_tiny_base(tiny: Path, tmp_path: Path
 
 
 def test_resolve_model_leaves_names_and_paths_alone() -> None:
-    from train.packaged import resolve_model
+    from curate_train.packaged import resolve_model
 
     assert resolve_model("Qwen/Qwen2.5-0.5B") == "Qwen/Qwen2.5-0.5B"
     assert resolve_model("./models/mine") == "./models/mine"

@@ -59,7 +59,7 @@ FAIL = """
 import os
 import sys
 
-from train.recipe import SFTTrainer
+from curate_train.recipe import SFTTrainer
 
 original = SFTTrainer.training_step
 
@@ -83,7 +83,7 @@ sys.exit(main())
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model, built (not pretrained): these tests are about mechanics."""
     os.environ.setdefault("CURATE_CACHE", str(tmp_path_factory.mktemp("train-cache")))
-    from train.tiny import build_tiny
+    from curate_train.tiny import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
@@ -120,7 +120,7 @@ def compared(row: dict[str, Any]) -> dict[str, float]:
 
 
 def test_shards_split_the_batches_and_a_plain_run_needs_no_process_group(monkeypatch: pytest.MonkeyPatch) -> None:
-    from train.distributed import Processes, StoppedByLauncher, launched, lost_peer
+    from curate_train.distributed import Processes, StoppedByLauncher, launched, lost_peer
 
     shares = [Processes(r, 2).shard(range(5)) for r in (0, 1)]
     assert shares == [[0, 2, 4], [1, 3]]  # every item once, in rank order, uneven shares allowed

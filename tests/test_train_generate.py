@@ -20,19 +20,19 @@ from curate.mask import TemplateSpans  # noqa: E402
 from curate.records import Message  # noqa: E402
 from curate.schemas import SCHEMA_DIR  # noqa: E402
 from curate.tokenizer import load_tokenizer  # noqa: E402
-from train.distributed import Processes  # noqa: E402
-from train.eval_report import SCHEMA_FILE, build_report  # noqa: E402
-from train.generate import (  # noqa: E402
+from curate_train.distributed import Processes  # noqa: E402
+from curate_train.eval_report import SCHEMA_FILE, build_report  # noqa: E402
+from curate_train.generate import (  # noqa: E402
     PromptResult,
     _Generator,
     evaluate_generation,
     select_prompts,
     summarise,
 )
-from train.graduation import BaselineEval, CheckpointEval, EvalLogEntry  # noqa: E402
-from train.metrics import GenerationEval  # noqa: E402
-from train.report_html import render_report  # noqa: E402
-from train.scoring import TurnScorer  # noqa: E402
+from curate_train.graduation import BaselineEval, CheckpointEval, EvalLogEntry  # noqa: E402
+from curate_train.metrics import GenerationEval  # noqa: E402
+from curate_train.report_html import render_report  # noqa: E402
+from curate_train.scoring import TurnScorer  # noqa: E402
 
 # Evaluation prints nothing into the user's terminal: transformers' deprecation of `past_key_values` (renamed
 # `cache`) warned at every generate and forward call; the current name is used wherever it exists.
@@ -189,7 +189,7 @@ def test_cached_prompt_and_padded_batches_give_what_plain_generate_gives(model: 
 
 
 def test_a_share_of_the_batches_gives_what_the_whole_run_gives_for_them(model: Any, tokenizer: Any) -> None:
-    """N processes each generate 1 in N batches (`train.distributed`): every batch is seeded on its own,
+    """N processes each generate 1 in N batches (`curate_train.distributed`): every batch is seeded on its own,
     so its outputs do not depend on which process runs it or on the batches before it."""
     template = TemplateSpans(tokenizer)
     texts = [template.render(p.messages, p.tools, add_generation_prompt=True)[0]
@@ -269,7 +269,7 @@ def test_reference_turns_with_structured_calls_are_scored() -> None:
 def test_cache_kwarg_follows_the_rename_each_callable_declares() -> None:
     from transformers.utils.deprecation import deprecate_kwarg
 
-    from train.generate import cache_kwarg
+    from curate_train.generate import cache_kwarg
 
     @deprecate_kwarg("past_key_values", "99.0.0", new_name="cache")
     def renamed(cache: Any = None) -> Any:

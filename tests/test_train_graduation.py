@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from curate.schemas import SCHEMA_DIR
-from train.eval_report import SCHEMA_FILE, EvalReport, build_report, main, schema_text, write_report
-from train.graduation import (
+from curate_train.eval_report import SCHEMA_FILE, EvalReport, build_report, main, schema_text, write_report
+from curate_train.graduation import (
     BaselineEval,
     CheckpointEval,
     EvalLogEntry,
@@ -26,8 +26,8 @@ from train.graduation import (
     graduate,
     history_from_log,
 )
-from train.metrics import BucketMetrics, GenerationEval, GenerationSettings
-from train.report_html import print_report, render_report, write_html
+from curate_train.metrics import BucketMetrics, GenerationEval, GenerationSettings
+from curate_train.report_html import print_report, render_report, write_html
 
 T = GraduationThresholds()
 SETTINGS = GenerationSettings(prompts_per_bucket=4, n_samples=4, temperature=0.7, max_new_tokens=64, seed=0,
@@ -289,9 +289,9 @@ def report() -> EvalReport:
 
 def test_schema_file_matches_the_model() -> None:
     path = SCHEMA_DIR / SCHEMA_FILE
-    assert path.exists(), f"missing {path}; run `python -m train.eval_report`"
+    assert path.exists(), f"missing {path}; run `python -m curate_train.eval_report`"
     assert path.read_text(encoding="utf-8") == schema_text(), (
-        f"{SCHEMA_FILE} is stale; run `python -m train.eval_report`")
+        f"{SCHEMA_FILE} is stale; run `python -m curate_train.eval_report`")
     assert main(["--check"]) == 0
 
 

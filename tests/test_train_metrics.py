@@ -18,8 +18,7 @@ import pytest
 
 from curate.readers import from_bfcl, normalise_tools
 from curate.records import Message
-from tests.test_bfcl import KNOWN_DEFECTS
-from train.metrics import (
+from curate_train.metrics import (
     distinct_n,
     diversity,
     mean_or_none,
@@ -29,7 +28,8 @@ from train.metrics import (
     pass_at_ks,
     unique_ratio,
 )
-from train.scoring import TurnScorer, max_matching, normalise_answer, normalise_string, values_equal
+from curate_train.scoring import TurnScorer, max_matching, normalise_answer, normalise_string, values_equal
+from tests.test_bfcl import KNOWN_DEFECTS
 
 BFCL = Path(__file__).resolve().parents[2] / "shared" / "real" / "bfcl"
 

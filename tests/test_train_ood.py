@@ -16,14 +16,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from tests.conftest import REPO, run_cli
-from tests.test_train_core import write_build
-from tests.test_train_graduation import BASE, entry, gen
-from tests.test_train_safety import QUICK as QUICK_RUN
-from train import TrainError
-from train.config import load_train_config
-from train.eval_report import build_report
-from train.graduation import (
+from curate_train import TrainError
+from curate_train.config import load_train_config
+from curate_train.eval_report import build_report
+from curate_train.graduation import (
     BaselineEval,
     CheckpointEval,
     GraduationThresholds,
@@ -31,9 +27,13 @@ from train.graduation import (
     OodSetEval,
     graduate,
 )
-from train.metrics import BucketMetrics, GenerationEval, GenerationSettings
-from train.ood import NO_ASSISTANT, UNREADABLE, load_ood_sets
-from train.report_html import print_report, render_report
+from curate_train.metrics import BucketMetrics, GenerationEval, GenerationSettings
+from curate_train.ood import NO_ASSISTANT, UNREADABLE, load_ood_sets
+from curate_train.report_html import print_report, render_report
+from tests.conftest import REPO, run_cli
+from tests.test_train_core import write_build
+from tests.test_train_graduation import BASE, entry, gen
+from tests.test_train_safety import QUICK as QUICK_RUN
 
 BFCL = REPO.parent / "shared" / "real" / "bfcl"
 SIMPLE = "BFCL_v4_simple_python.json"
@@ -240,7 +240,7 @@ QUICK = (QUICK_RUN.replace("[generation]", "ood_prompts = 3\n[generation]")
 def tiny(cache: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model, built (not pretrained): the run is about where the numbers go, not their quality."""
     pytest.importorskip("bitsandbytes")
-    from train.tiny import build_tiny
+    from curate_train.tiny import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from curate_train import TrainError
+from curate_train.packaged import PACKAGED, SMOLLM2, gguf_file, packaged_dir, resolve_model
 from tests.conftest import REPO, run_cli, write_jsonl
-from train import TrainError
-from train.packaged import PACKAGED, SMOLLM2, gguf_file, packaged_dir, resolve_model
 
 
 def hide(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
@@ -67,7 +67,7 @@ def test_train_without_the_wheel_is_one_line_and_writes_nothing(tmp_path: Path, 
 def test_a_damaged_gguf_file_is_one_line_and_leaves_no_cache_entry(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A truncated download or a foreign file where the wheel's GGUF should be: what to do, nothing half-made."""
-    import train.packaged as packaged
+    import curate_train.packaged as packaged
 
     monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
     real = gguf_file(SMOLLM2)

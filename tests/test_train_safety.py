@@ -63,7 +63,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
-    from train.tiny import build_tiny
+    from curate_train.tiny import build_tiny
 
     return build_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
@@ -83,8 +83,8 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def partial(tiny: Path, build: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A trained run left in RUN.partial/ (two epoch checkpoints), as a run stopped before its evaluation."""
-    from train.config import validated
-    from train.recipe import run_training
+    from curate_train.config import validated
+    from curate_train.recipe import run_training
 
     cfg = validated(tomllib.loads(QUICK), "quick")
     return run_training(build, str(tiny), cfg, tmp_path_factory.mktemp("runs") / "run", finalize=False)
@@ -93,7 +93,7 @@ def partial(tiny: Path, build: Path, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="module")
 def finished(partial: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished RUN/ (run.json complete) made from a copy of `partial`."""
-    from train.recipe import finalize_run
+    from curate_train.recipe import finalize_run
 
     root = tmp_path_factory.mktemp("finished")
     shutil.copytree(partial.run_dir, root / "run.partial")
@@ -205,9 +205,9 @@ def test_a_model_folder_that_ships_code_is_never_run_by_train(tmp_path: Path, ti
 
 def test_loading_for_generation_and_merging_never_runs_model_code(tmp_path: Path, tiny: Path, partial: Any) -> None:
     """The other two loaders of train: the evaluation's (`load_for_generation`) and merge's base."""
-    from train import TrainError
-    from train.merge import merge_checkpoint
-    from train.model import load_4bit
+    from curate_train import TrainError
+    from curate_train.merge import merge_checkpoint
+    from curate_train.model import load_4bit
 
     sentinel = tmp_path / "SENTINEL"
     evil = plant_code(Path(shutil.copytree(tiny, tmp_path / "evil-model")), sentinel, tokenizer=False, model=True)
@@ -309,7 +309,7 @@ def test_merge_replaces_only_a_model_it_wrote(project: Path, partial: Any, tiny:
 def test_a_checkpoint_cut_short_by_a_full_disk_is_never_kept(project: Path, tiny: Path, quick: Path,
                                                              monkeypatch: pytest.MonkeyPatch,
                                                              capfd: pytest.CaptureFixture[str]) -> None:
-    from train.recipe import SFTTrainer
+    from curate_train.recipe import SFTTrainer
 
     saves = []
     original = SFTTrainer._save_optimizer_and_scheduler
@@ -333,17 +333,17 @@ def test_a_checkpoint_cut_short_by_a_full_disk_is_never_kept(project: Path, tiny
     assert "cannot write the checkpoint (optimizer.pt: No space left on device); free some space" in line
     assert line.endswith(f"the run stays in {work}; continue with --resume {work / ckpts[0]}")
     assert not (project / "run").exists()
-    from train.checkpoints import checkpoint_damage
+    from curate_train.checkpoints import checkpoint_damage
 
     assert checkpoint_damage(work / ckpts[0]) is None
 
 
 def test_a_damaged_checkpoint_is_never_suggested_or_resumed(tmp_path: Path, partial: Any, tiny: Path,
                                                             build: Path) -> None:
-    from train import TrainError
-    from train.checkpoints import checkpoint_damage
-    from train.config import validated
-    from train.recipe import run_training
+    from curate_train import TrainError
+    from curate_train.checkpoints import checkpoint_damage
+    from curate_train.config import validated
+    from curate_train.recipe import run_training
 
     cfg = validated(tomllib.loads(QUICK), "quick")
     work = Path(shutil.copytree(partial.run_dir, tmp_path / "run.partial"))
@@ -373,14 +373,14 @@ def test_a_damaged_checkpoint_is_never_suggested_or_resumed(tmp_path: Path, part
 def test_a_run_folder_that_cannot_be_written_is_one_line_and_exit_2(project: Path, tiny: Path, quick: Path,
                                                                     monkeypatch: pytest.MonkeyPatch, fault: str,
                                                                     capfd: pytest.CaptureFixture[str]) -> None:
-    import train.recipe
-    from train.callbacks import MetricsLog
+    import curate_train.recipe
+    from curate_train.callbacks import MetricsLog
 
     if fault == "read-only":  # the first file of RUN.partial/
         def refuse(path: Path, text: str) -> None:
             raise OSError(errno.EROFS, "Read-only file system", str(path))
 
-        monkeypatch.setattr(train.recipe, "write_file", refuse)
+        monkeypatch.setattr(curate_train.recipe, "write_file", refuse)
         expected = "run.json: Read-only file system; the file system is read-only: choose another -o"
     else:  # the metrics log, once training has started
         def refuse_log(self: Any, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
@@ -438,8 +438,8 @@ def test_a_damaged_checkpoint_of_a_finished_run_changes_nothing(tmp_path: Path, 
 
 def test_a_finished_run_is_resumed_only_into_a_new_run(tmp_path: Path, finished: Path, tiny: Path, build: Path,
                                                        quick: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    from train.config import validated
-    from train.recipe import run_training
+    from curate_train.config import validated
+    from curate_train.recipe import run_training
 
     run = Path(shutil.copytree(finished, tmp_path / "run"))
     ckpts = sorted(run.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
@@ -514,8 +514,8 @@ def test_build_once_removes_what_dead_builds_left(tmp_path: Path) -> None:
 def test_sigterm_during_a_checkpoint_leaves_a_resumable_run(project: Path, tiny: Path, quick: Path, build: Path,
                                                             monkeypatch: pytest.MonkeyPatch,
                                                             capfd: pytest.CaptureFixture[str]) -> None:
-    from train.config import validated
-    from train.recipe import SFTTrainer, run_training
+    from curate_train.config import validated
+    from curate_train.recipe import SFTTrainer, run_training
 
     saves = []
     original = SFTTrainer._save_rng_state
@@ -546,7 +546,7 @@ def test_sigterm_during_a_checkpoint_leaves_a_resumable_run(project: Path, tiny:
 
 
 def test_a_stale_checkpoint_staging_folder_is_removed_on_resume(tmp_path: Path, partial: Any) -> None:
-    from train.checkpoints import remove_stale_staging, staging_dir
+    from curate_train.checkpoints import remove_stale_staging, staging_dir
 
     work = Path(shutil.copytree(partial.run_dir, tmp_path / "run.partial"))
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -587,8 +587,8 @@ def test_a_stale_checkpoint_staging_folder_is_removed_on_resume(tmp_path: Path, 
     ("seed = 18446744073709551616", "seed: 18446744073709551616 is out of range; allowed: 0..4294967295"),
 ])
 def test_sizes_that_multiply_memory_are_bounded_naming_key_and_range(tmp_path: Path, toml: str, message: str) -> None:
-    from train import TrainError
-    from train.config import load_train_config
+    from curate_train import TrainError
+    from curate_train.config import load_train_config
 
     path = tmp_path / "train.toml"
     path.write_text(toml + "\n", encoding="utf-8")
@@ -648,7 +648,7 @@ def test_a_damaged_weights_file_is_one_line_naming_the_model_and_the_fix(tmp_pat
     """safetensors raises its own error (not an OSError) for a damaged file: it must not escape as a traceback."""
     from transformers import LlamaConfig
 
-    from train.model import TrainError, load_4bit
+    from curate_train.model import TrainError, load_4bit
 
     folder = tmp_path / "model"
     LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from train import TrainError
-from train.config import TrainConfig, TrainConfigError, load_train_config
-from train.metrics import BucketMetrics, GenerationEval, GenerationSettings
+from curate_train import TrainError
+from curate_train.config import TrainConfig, TrainConfigError, load_train_config
+from curate_train.metrics import BucketMetrics, GenerationEval, GenerationSettings
 
 SETTINGS = GenerationSettings(prompts_per_bucket=2, n_samples=4, temperature=0.7, max_new_tokens=16, seed=0,
                               turns="last")
@@ -58,7 +58,7 @@ def test_an_unknown_tracker_is_one_line_listing_the_valid_ones(tmp_path: Path) -
 
 
 def test_the_trainer_reports_to_the_named_trackers_and_tensorboard_goes_to_run_tb(tmp_path: Path) -> None:
-    from train.recipe import training_arguments
+    from curate_train.recipe import training_arguments
 
     cfg = TrainConfig.model_validate({"report": {"to": ["tensorboard", "wandb", "mlflow"]}})
     with warnings.catch_warnings():
@@ -69,7 +69,7 @@ def test_the_trainer_reports_to_the_named_trackers_and_tensorboard_goes_to_run_t
 
 def test_a_tracker_whose_package_is_missing_stops_the_run_before_anything_is_written(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from train.recipe import run_training
+    from curate_train.recipe import run_training
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -88,7 +88,7 @@ def test_a_tracker_whose_package_is_missing_stops_the_run_before_anything_is_wri
 def test_generation_metrics_per_bucket_go_to_tensorboard(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from train.callbacks import write_generation_scalars
+    from curate_train.callbacks import write_generation_scalars
 
     write_generation_scalars(tmp_path / "tb", [(0, generation(0.0, 0.0)), (12, generation(0.75, 0.5))])
     events = EventAccumulator(str(tmp_path / "tb"))
@@ -108,8 +108,8 @@ def _trainer_logging_to(path: Path, step: int, initial_step: int) -> Any:
     """An SFTTrainer reduced to what `log` uses, logging through the run's own MetricsLog into `path`."""
     from transformers.trainer_callback import CallbackHandler, TrainerControl, TrainerState
 
-    from train.callbacks import MetricsLog
-    from train.recipe import SFTTrainer
+    from curate_train.callbacks import MetricsLog
+    from curate_train.recipe import SFTTrainer
 
     trainer = SFTTrainer.__new__(SFTTrainer)
     trainer.state = TrainerState(global_step=step, epoch=2.0)
@@ -149,19 +149,19 @@ def _eval_split(build: Path) -> None:
 
 
 def test_a_resumed_run_reuses_the_base_models_evaluation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import train.generate
-    import train.model
-    from train.evaluate import BASE_EVAL, evaluate_run
-    from train.recipe import TrainResult
+    import curate_train.generate
+    import curate_train.model
+    from curate_train.evaluate import BASE_EVAL, evaluate_run
+    from curate_train.recipe import TrainResult
 
     calls: list[str] = []
-    monkeypatch.setattr(train.model, "load_for_generation", lambda base, adapter, template: (object(), object()))
+    monkeypatch.setattr(curate_train.model, "load_for_generation", lambda base, adapter, template: (object(), object()))
 
     def fake_generation(*args: Any, **kwargs: Any) -> GenerationEval:
         calls.append("generate")
         return generation(0.25, 0.0)
 
-    monkeypatch.setattr(train.generate, "evaluate_generation", fake_generation)
+    monkeypatch.setattr(curate_train.generate, "evaluate_generation", fake_generation)
     build, run = tmp_path / "out", tmp_path / "run.partial"
     _eval_split(build)
     run.mkdir()
@@ -184,7 +184,7 @@ def test_a_resumed_run_reuses_the_base_models_evaluation(tmp_path: Path, monkeyp
 
 
 def test_a_run_resumed_from_another_runs_checkpoint_takes_its_base_evaluation(tmp_path: Path) -> None:
-    from train.checkpoints import copy_for_resume
+    from curate_train.checkpoints import copy_for_resume
 
     source = tmp_path / "run"
     (source / "checkpoint-5").mkdir(parents=True)
@@ -204,7 +204,7 @@ def test_a_run_resumed_from_another_runs_checkpoint_takes_its_base_evaluation(tm
 
 def test_cache_keys_count_files_by_content_not_by_where_they_are(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from train.tiny import cached_model
+    from curate_train.tiny import cached_model
 
     monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "cache"))
     for where in ("machine-a/deep/folder", "machine-b"):
@@ -224,9 +224,9 @@ def test_cache_keys_count_files_by_content_not_by_where_they_are(tmp_path: Path,
 
 def test_checkpoints_name_a_named_base_and_merge_finds_it_again(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import train.packaged
-    from train.checkpoints import set_adapter_base
-    from train.merge import base_folder
+    import curate_train.packaged
+    from curate_train.checkpoints import set_adapter_base
+    from curate_train.merge import base_folder
 
     ckpt = tmp_path / "checkpoint-5"
     ckpt.mkdir()
@@ -238,6 +238,6 @@ def test_checkpoints_name_a_named_base_and_merge_finds_it_again(tmp_path: Path,
     assert config == {"base_model_name_or_path": "tiny", "r": 8}
 
     here = tmp_path / "cache" / "models" / "tiny-pretrained-fedcba9876543210"
-    monkeypatch.setattr(train.packaged, "tiny_dir", lambda log=None: here)
+    monkeypatch.setattr(curate_train.packaged, "tiny_dir", lambda log=None: here)
     assert base_folder("tiny") == str(here)  # resolved on the machine that uses the checkpoint
     assert base_folder(str(tmp_path / "my-model")) == str(tmp_path / "my-model")  # a folder stays as it is

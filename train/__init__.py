@@ -1,6 +1,6 @@
 """The model side of curate-agents: QLoRA SFT on a `curate build` output, with per-bucket evaluation.
 
-A run reads top to bottom (`curate train`, `train.cli`): config → model → data → train → evaluate →
+A run reads top to bottom (`curate train`, `curate_train.cli`): config → model → data → train → evaluate →
 graduate → report. What each module holds, in that order:
 
     cli.py          `curate train` and `curate merge`: options, messages and exit codes only

@@ -29,7 +29,7 @@ from transformers.trainer_callback import ExportableState
 from curate.terminal import NAME_LIMIT, clean
 
 if TYPE_CHECKING:
-    from train.metrics import GenerationEval
+    from curate_train.metrics import GenerationEval
 
 
 class EarlyStopping(TrainerCallback, ExportableState):
@@ -131,7 +131,7 @@ class MetricsLog(TrainerCallback):
 
 def truncate_metrics(path: Path, step: int) -> None:
     """Drop entries logged after `step` (a resumed run logs them again); replaced whole, never half-written."""
-    from train.checkpoints import metrics_until
+    from curate_train.checkpoints import metrics_until
 
     if not path.exists():
         return
@@ -153,7 +153,7 @@ class TensorBoard(TensorBoardCallback):
 
 GENERATION_SCALARS = ("format_accuracy", "stop_rate", "parse_rate", "schema_valid_rate", "tool_name_accuracy",
                       "arg_match", "tool_call_accuracy", "answer_match", "unique_ratio", "pairwise_ratio")
-"""The per-bucket generation metrics (`train.metrics.BucketMetrics`) written to TensorBoard, with pass@k."""
+"""The per-bucket generation metrics (`curate_train.metrics.BucketMetrics`) written to TensorBoard, with pass@k."""
 
 
 def generation_scalars(generation: GenerationEval) -> dict[str, float]:

@@ -7,7 +7,7 @@ or evaluated; `checkpoint_damage` says what is wrong with one that is not, witho
 (a truncated safetensors or torch file is found from its header and its end alone).
 
 The Trainer writes a checkpoint into `.checkpoint-N.tmp-PID/checkpoint-N` beside the others and it
-is renamed into place once every file is written (`train.recipe.SFTTrainer`), so a full disk, a
+is renamed into place once every file is written (`curate_train.recipe.SFTTrainer`), so a full disk, a
 kill or SIGTERM mid-save never leaves a `checkpoint-N` that looks resumable. What a killed run left
 there is removed by the next run into the same folder (`remove_stale_staging`).
 
@@ -55,7 +55,7 @@ def checkpoint_folders(run: Path) -> list[Path]:
 
 
 def partial_dir(run_dir: Path) -> Path:
-    """RUN.partial/ beside RUN/: where a run lives until it is finished (`train.recipe`)."""
+    """RUN.partial/ beside RUN/: where a run lives until it is finished (`curate_train.recipe`)."""
     return run_dir.with_name(run_dir.name + ".partial")
 
 
@@ -118,7 +118,7 @@ def adapter_damage(folder: Path) -> str | None:
 def set_adapter_base(folder: Path, base: str) -> None:
     """Name the adapter's base `base` in its adapter_config.json (`base_model_name_or_path`): a named model (`tiny`,
     `smollm2-135m`) rather than the cache folder it was resolved to on the machine that trained
-    (`train.merge.base_folder` resolves it again where the checkpoint is used)."""
+    (`curate_train.merge.base_folder` resolves it again where the checkpoint is used)."""
     path = folder / ADAPTER_CONFIG
     config = json.loads(path.read_text(encoding="utf-8"))
     config["base_model_name_or_path"] = base

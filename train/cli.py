@@ -3,22 +3,22 @@
 They are registered with `curate` through the `curate.commands` entry points (see pyproject.toml),
 so `curate` never imports `train`. Importing this module imports neither torch nor transformers:
 a run imports them when it starts, and says what to install when they are missing. This module is
-the command line only (options, messages, exit codes); what the commands do is in `train.recipe`,
-`train.evaluate` and `train.merge`.
+the command line only (options, messages, exit codes); what the commands do is in `curate_train.recipe`,
+`curate_train.evaluate` and `curate_train.merge`.
 
 `curate train OUT --model NAME_OR_PATH [--config train.toml] -o RUN [--resume CKPT]` reads top to
 bottom as the run does:
 
-1. the config, the build folder, the out-of-distribution sets (`[eval] ood`, `--ood FILE`: `train.ood`),
+1. the config, the build folder, the out-of-distribution sets (`[eval] ood`, `--ood FILE`: `curate_train.ood`),
    the model and its tokenizer are checked before anything is written;
-2. `train.recipe.run_training` trains in RUN.partial/ (epoch checkpoints, per-bucket eval loss);
-3. the base model (zero-shot) and every checkpoint are evaluated by generation (`train.evaluate`);
-4. `train.graduation` grades the checkpoints; RUN/eval_report.json, RUN/report.html and a table
+2. `curate_train.recipe.run_training` trains in RUN.partial/ (epoch checkpoints, per-bucket eval loss);
+3. the base model (zero-shot) and every checkpoint are evaluated by generation (`curate_train.evaluate`);
+4. `curate_train.graduation` grades the checkpoints; RUN/eval_report.json, RUN/report.html and a table
    per bucket in the terminal say which checkpoint to keep and whether it is ready for RL;
 5. only then RUN.partial/ becomes RUN/.
 
 The same command runs data parallel under `torchrun --nproc_per_node N -m curate train ...` or
-`accelerate launch --multi_gpu --num_processes N -m curate train ...` (`train.distributed`): every
+`accelerate launch --multi_gpu --num_processes N -m curate train ...` (`curate_train.distributed`): every
 process trains on its shard and evaluates its share, process 0 alone logs and writes. When one
 process fails, it says so with its rank; the launcher stops the others and the run stays in
 RUN.partial/.
@@ -48,11 +48,11 @@ from typing import TYPE_CHECKING, Any
 
 from curate.cli import Terminated, add_quiet_option, epilog, unwind_on_sigterm
 from curate.terminal import print_error
-from train import INSTALL_HINT, TrainError
-from train.checkpoints import partial_dir
+from curate_train import INSTALL_HINT, TrainError
+from curate_train.checkpoints import partial_dir
 
 if TYPE_CHECKING:
-    from train.distributed import Processes
+    from curate_train.distributed import Processes
 
 
 def add_train(sub: Any) -> None:
@@ -107,12 +107,13 @@ def add_merge(sub: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """`curate train`: check, train (`train.recipe`), evaluate (`train.evaluate`), report, finish; exit code."""
+    """`curate train`: check, train (`curate_train.recipe`), evaluate (`curate_train.evaluate`), report, finish;
+    exit code."""
     from curate.outputs import OutputError
     from curate.terminal import console, markup
-    from train.config import load_train_config, validated
-    from train.distributed import launched
-    from train.failures import CheckpointWriteError
+    from curate_train.config import load_train_config, validated
+    from curate_train.distributed import launched
+    from curate_train.failures import CheckpointWriteError
 
     err = console(stderr=True)  # the progress bars': messages go above a bar
     procs = launched()  # until the process group is joined (`current_processes`)
@@ -125,7 +126,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         if args.config is None and args.model == "tiny":
-            from train.tiny import tiny_train_config
+            from curate_train.tiny import tiny_train_config
 
             cfg = tiny_train_config()  # sized for a 2-core CPU; the defaults are for real models
         else:
@@ -142,8 +143,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         build_dir = Path(args.build)
         if not build_dir.is_dir():
             raise TrainError(f"{build_dir}: no such folder; give the output folder of `curate build`")
-        from train.ood import load_ood_sets
-        from train.packaged import check_named
+        from curate_train.ood import load_ood_sets
+        from curate_train.packaged import check_named
 
         check_named(args.model)  # a named model's wheel is there (its conversion waits for the run)
 
@@ -152,13 +153,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             say(s.summary())
         try:
             from curate.outputs import output_lock
-            from train.distributed import current_processes, stop_on_sigterm
-            from train.recipe import check_run_output, finalize_run, run_training
+            from curate_train.distributed import current_processes, stop_on_sigterm
+            from curate_train.recipe import check_run_output, finalize_run, run_training
         except ImportError as e:
             raise TrainError(f"{INSTALL_HINT} ({e})") from None
-        from train.eval_report import write_report
-        from train.evaluate import evaluate_run
-        from train.report_html import print_report, write_html
+        from curate_train.eval_report import write_report
+        from curate_train.evaluate import evaluate_run
+        from curate_train.report_html import print_report, write_html
 
         check_run_output(output, [build_dir])
         work = partial_dir(output.resolve())
@@ -194,8 +195,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 143
         raise
     except Exception as e:
-        from train.distributed import lost_peer
-        from train.failures import failure_line
+        from curate_train.distributed import lost_peer
+        from curate_train.failures import failure_line
 
         if procs.distributed and lost_peer(e):
             return _failed_process(procs, output, e)
@@ -220,7 +221,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _where_the_run_stands(work: Path) -> str:
     """After a failure: the whole checkpoint to resume from, or that nothing of the run is left."""
-    from train.checkpoints import resume_hint
+    from curate_train.checkpoints import resume_hint
 
     if not work.exists():
         return "nothing was written"
@@ -238,8 +239,8 @@ def _failed_process(procs: Processes, output: Path, e: BaseException) -> int:
     """One process of a data-parallel run failed: where, why, and what to do; the run stays unfinished."""
     import traceback
 
-    from train.checkpoints import latest_whole
-    from train.distributed import lost_peer
+    from curate_train.checkpoints import latest_whole
+    from curate_train.distributed import lost_peer
 
     work = partial_dir(output.resolve())
     last = latest_whole(work) if work.exists() else None
@@ -259,11 +260,11 @@ def _failed_process(procs: Processes, output: Path, e: BaseException) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    """`curate merge`: `train.merge.merge_checkpoint` of the checkpoint into -o; exit code."""
+    """`curate merge`: `curate_train.merge.merge_checkpoint` of the checkpoint into -o; exit code."""
     from curate.outputs import OutputError
     from curate.terminal import clean
-    from train.failures import failure_line
-    from train.merge import merge_checkpoint
+    from curate_train.failures import failure_line
+    from curate_train.merge import merge_checkpoint
 
     output = Path(args.output)
     try:

@@ -48,7 +48,7 @@ the QLoRA SFT recipe of the issue:
     early_stopping = true
     patience = 3                  # evaluations without an improvement of at least min_delta
     min_delta = 0.01
-    # ood = ["bfcl/BFCL_v4_simple_python.json"]   # out-of-distribution sets, relative to this file (train.ood)
+    # ood = ["bfcl/BFCL_v4_simple_python.json"]   # out-of-distribution sets, relative to this file (curate_train.ood)
     # ood_prompts = 32            # generation prompts per OOD set
 
     [generation]                  # generation-based evaluation of each epoch checkpoint and the base
@@ -82,8 +82,8 @@ from pydantic import Field, model_validator
 
 from curate.config import ConfigError, ConfigSection, read_toml, validate
 from curate.mask import MaskPolicy
-from train import TrainError
-from train.graduation import GraduationThresholds
+from curate_train import TrainError
+from curate_train.graduation import GraduationThresholds
 
 MAX_BATCH_TOKENS = 1 << 20
 """The largest token budget of one batch: activations grow with it, and a typo (an extra zero or three)

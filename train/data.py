@@ -14,7 +14,7 @@ Batches are planned once, as lists of example indices, and the Trainer shuffles 
   flattened into one row, with `position_ids` restarting at 0 for every example (the
   `DataCollatorWithFlattening` convention) and the label of each example's first token set to
   -100, so no token is trained to predict across an example boundary. The attention keeps the
-  examples apart (`train.model.packed_sdpa_attention`, or transformers' own block-diagonal mask
+  examples apart (`curate_train.model.packed_sdpa_attention`, or transformers' own block-diagonal mask
   for other attention implementations). No padding token is ever computed.
 - padded (`packing = false`): `batch_size` examples per batch, right-padded, with an attention mask.
 """
@@ -33,10 +33,10 @@ from pydantic import ValidationError
 
 from curate.mask import IGNORE, Masker, MaskError, MaskPolicy
 from curate.records import Trajectory
-from train import TrainError
+from curate_train import TrainError
 
 if TYPE_CHECKING:
-    from train.config import TrainConfig
+    from curate_train.config import TrainConfig
 
 BUILD_KEYS = ("bucket", "length_bucket", "signals", "tokens", "split", "copy_of")
 """Keys `curate build` adds to a canonical record (see curate.build.export_row)."""

@@ -3,8 +3,8 @@
 The model is the one source of truth; `schemas/eval_report.schema.json` is generated from it and a
 test fails when the two drift:
 
-    python -m train.eval_report            # (re)write schemas/eval_report.schema.json
-    python -m train.eval_report --check    # exit 1 if the file differs from the model
+    python -m curate_train.eval_report            # (re)write schemas/eval_report.schema.json
+    python -m curate_train.eval_report --check    # exit 1 if the file differs from the model
 
 It lives in `train` (not in `curate.schemas`) because data flows one way: `train` imports
 `curate`, never the reverse. The rendering is `curate.schemas.render`, so all schemas look alike.
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curate import __version__
 from curate.schemas import SCHEMA_DIR, render
-from train.graduation import (
+from curate_train.graduation import (
     BaselineEval,
     CheckpointEval,
     EvalLogEntry,
@@ -69,7 +69,7 @@ def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
 def build_report(model: str, history: list[EvalLogEntry], checkpoints: list[CheckpointEval],
                  base: BaselineEval | None, thresholds: GraduationThresholds | None = None,
                  data: str | None = None, ood: list[OodSetEval] | None = None) -> EvalReport:
-    """Grade the run (`train.graduation.graduate`) and wrap everything as the report."""
+    """Grade the run (`curate_train.graduation.graduate`) and wrap everything as the report."""
     history = sorted(history, key=lambda e: e.step)
     checkpoints = sorted(checkpoints, key=lambda c: c.step)
     ood = ood or []
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     text = schema_text()
     if "--check" in args:
         if not path.exists() or path.read_text(encoding="utf-8") != text:
-            print(f"stale schema: {SCHEMA_FILE}; run `python -m train.eval_report`", file=sys.stderr)
+            print(f"stale schema: {SCHEMA_FILE}; run `python -m curate_train.eval_report`", file=sys.stderr)
             return 1
         return 0
     path.write_text(text, encoding="utf-8")

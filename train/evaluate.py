@@ -1,16 +1,16 @@
 """Evaluation of a trained run by generation: the base model (zero-shot) and every checkpoint, graded.
 
-    report = evaluate_run(result, cfg, build_dir, model_name, say, ood=sets)   # an EvalReport (train.eval_report)
+    report = evaluate_run(result, cfg, build_dir, model_name, say, ood=sets)  # curate_train.eval_report.EvalReport
 
 Every checkpoint of the run and the base it was trained from generate on the build's eval split
-(`train.generate.evaluate_generation`: greedy outputs for accuracy, sampled ones for diversity and
+(`curate_train.generate.evaluate_generation`: greedy outputs for accuracy, sampled ones for diversity and
 pass@k); the eval losses the run logged (`result.log_history`, the base's at step 0) are set beside
-them, and `train.graduation` grades the whole into the report: which checkpoint to keep, and whether
+them, and `curate_train.graduation` grades the whole into the report: which checkpoint to keep, and whether
 it is ready for RL. `curate train` calls this between training and finishing the run.
 
-Out-of-distribution sets (`train.ood`, read before training) are measured on the same loaded model:
+Out-of-distribution sets (`curate_train.ood`, read before training) are measured on the same loaded model:
 the loss on their assistant tokens, masked with the run's tokenizer and mask policy as the eval split
-is (`train.recipe.bucket_losses` over padded batches: the generation model is loaded without the
+is (`curate_train.recipe.bucket_losses` over padded batches: the generation model is loaded without the
 packed attention that keeps the examples of a packed row apart), and generation on up to
 `[eval] ood_prompts` prompts per set. With N processes every process computes the OOD losses
 whole (they are small) and generates its share of the prompts.
@@ -25,19 +25,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from train import TrainError
-from train.checkpoints import trainer_state, trainer_step
-from train.config import TrainConfig
+from curate_train import TrainError
+from curate_train.checkpoints import trainer_state, trainer_step
+from curate_train.config import TrainConfig
 
 BASE_EVAL = "base_eval.json"
 """The base model's evaluation by generation, kept in the run folder with what it depends on (its key)."""
 
 if TYPE_CHECKING:
-    from train.distributed import Processes
-    from train.eval_report import EvalReport
-    from train.graduation import OodResult, OodSetEval
-    from train.ood import OodSet
-    from train.recipe import TrainResult
+    from curate_train.distributed import Processes
+    from curate_train.eval_report import EvalReport
+    from curate_train.graduation import OodResult, OodSetEval
+    from curate_train.ood import OodSet
+    from curate_train.recipe import TrainResult
 
 
 def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_name: str,
@@ -46,13 +46,13 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
     """Generation metrics of the base and of every checkpoint (and, per OOD set, loss and generation metrics),
     graded into the eval report.
 
-    With N processes (`train.distributed.Processes`) every process calls this and generates its
+    With N processes (`curate_train.distributed.Processes`) every process calls this and generates its
     share of the prompts; every process gets the same report.
     """
-    from train.eval_report import build_report
-    from train.generate import evaluate_generation
-    from train.graduation import BaselineEval, CheckpointEval, history_from_log
-    from train.model import load_for_generation
+    from curate_train.eval_report import build_report
+    from curate_train.generate import evaluate_generation
+    from curate_train.graduation import BaselineEval, CheckpointEval, history_from_log
+    from curate_train.model import load_for_generation
 
     eval_rows = read_rows(build_dir / "eval.jsonl")
     g = cfg.generation
@@ -94,7 +94,7 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
         say("evaluating the base model by generation (zero-shot baseline)")
         base_gen, base_ood = evaluate(None, "base")
         if procs is None or procs.is_main:  # kept with the run: a resumed run does not evaluate the base again
-            from train.recipe import write_file
+            from curate_train.recipe import write_file
 
             write_file(result.run_dir / BASE_EVAL, json.dumps({
                 "key": key, "generation": base_gen.model_dump(mode="json"),
@@ -113,8 +113,8 @@ def evaluate_run(result: TrainResult, cfg: TrainConfig, build_dir: Path, model_n
         checkpoints.append(CheckpointEval(name=ckpt.name, step=trainer_step(ckpt),
                                           epoch=trainer_state(ckpt).get("epoch"), generation=gen))
     if "tensorboard" in cfg.report.to and (procs is None or procs.is_main):
-        from train.callbacks import write_generation_scalars
-        from train.recipe import TENSORBOARD
+        from curate_train.callbacks import write_generation_scalars
+        from curate_train.recipe import TENSORBOARD
 
         write_generation_scalars(result.run_dir / TENSORBOARD, [(0, base_gen)] + [
             (c.step, c.generation) for c in checkpoints if c.generation is not None])
@@ -136,8 +136,8 @@ def saved_base_eval(path: Path, key: dict[str, Any]) -> tuple[Any, dict[str, Ood
     it was measured under another key, or it cannot be read (then the base is evaluated again)."""
     from pydantic import ValidationError
 
-    from train.graduation import OodResult
-    from train.metrics import GenerationEval
+    from curate_train.graduation import OodResult
+    from curate_train.metrics import GenerationEval
 
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -169,14 +169,14 @@ class OodSets:
         self.sets = list(sets)
         self.cfg = cfg
         self.data: dict[str, Any] = {}
-        """Masked examples per set (`train.data.SplitData`)."""
+        """Masked examples per set (`curate_train.data.SplitData`)."""
 
     def evaluate(self, s: OodSet, model: Any, tokenizer: Any,
                  generate: Callable[[list[dict[str, Any]], Any, Any, int], Any]) -> OodResult:
         """The loss of `model` on the set's assistant tokens, and its generation metrics on the set's prompts."""
-        from train.data import Batching
-        from train.graduation import OodResult
-        from train.recipe import bucket_losses
+        from curate_train.data import Batching
+        from curate_train.graduation import OodResult
+        from curate_train.recipe import bucket_losses
 
         if s.name not in self.data:
             self.data[s.name] = s.examples(tokenizer, self.cfg.mask)
@@ -195,7 +195,7 @@ class OodSets:
 
     def report(self, base: dict[str, OodResult], checkpoints: dict[str, dict[str, OodResult]]) -> list[OodSetEval]:
         """Every set with what was read of it and every model's result on it."""
-        from train.graduation import OodSetEval
+        from curate_train.graduation import OodSetEval
 
         out = []
         for s in self.sets:

@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-from train import TrainError
+from curate_train import TrainError
 
 _OS_CODE = re.compile(r"code: (\d+)")
 _ERRNO = re.compile(r"\[Errno (\d+)\]")

@@ -3,8 +3,8 @@
 For each capability bucket, up to M eval records are picked (seeded, independent of file order).
 The prompt is the conversation up to an assistant turn, rendered with the tokenizer's own chat
 template and its generation prompt (the same rendering `curate mask` trains on). The model then
-writes the turn twice over: once greedily, scored for protocol and accuracy (`train.scoring`), and
-n times at a temperature, for diversity and pass@k (`train.metrics`). Generation stops at the
+writes the turn twice over: once greedily, scored for protocol and accuracy (`curate_train.scoring`), and
+n times at a temperature, for diversity and pass@k (`curate_train.metrics`). Generation stops at the
 end-of-turn token; prompts are batched with left padding.
 
 torch is imported only inside `evaluate_generation`; choosing prompts and summarising scores are
@@ -23,8 +23,8 @@ from curate.records import Message, Trajectory
 from curate.render import assistant_body
 from curate.terminal import progress
 from curate.toolcalls import parse_message_calls
-from train.distributed import Processes
-from train.metrics import (
+from curate_train.distributed import Processes
+from curate_train.metrics import (
     BucketMetrics,
     GenerationEval,
     GenerationExample,
@@ -34,7 +34,7 @@ from train.metrics import (
     mean_pass_at_k,
     pass_at_ks,
 )
-from train.scoring import TurnScore, TurnScorer
+from curate_train.scoring import TurnScore, TurnScorer
 
 Turns = Literal["last", "last_and_call"]
 NO_BUCKET = "(no bucket)"
@@ -230,7 +230,7 @@ def evaluate_generation(model: Any, tokenizer: Any, eval_rows: Iterable[Mapping[
     reproducible for a given seed and batch size. `turns`: see `select_prompts`. `examples`:
     greedy outputs kept per bucket for the report.
 
-    `processes` (a run of N processes, `train.distributed`): every process must call this; each one
+    `processes` (a run of N processes, `curate_train.distributed`): every process must call this; each one
     generates every N-th batch of prompts and the outputs are gathered, so every process returns the
     metrics one process would (batches are seeded one by one, whoever runs them).
     """

@@ -28,7 +28,7 @@ difference is noise); among the tied, highest pass@k at the largest k, then high
 then lowest eval loss, then the earliest step (less training keeps more of the base's diversity
 for RL). `ready_for_rl` holds when the recommended checkpoint passes every check.
 
-Out-of-distribution sets (`[eval] ood`, `train.ood`): each set has, for the base and every
+Out-of-distribution sets (`[eval] ood`, `curate_train.ood`): each set has, for the base and every
 checkpoint, its loss on assistant tokens and its generation metrics (`OodSetEval`).
 
 - A checkpoint that improves in distribution (eval loss down, or overall tool-call or format
@@ -50,7 +50,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from train.metrics import BucketMetrics, GenerationEval
+from curate_train.metrics import BucketMetrics, GenerationEval
 
 
 class GraduationThresholds(BaseModel):

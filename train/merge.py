@@ -15,8 +15,8 @@ import os
 import shutil
 from pathlib import Path
 
-from train import INSTALL_HINT, TrainError
-from train.checkpoints import adapter_damage, saved_step
+from curate_train import INSTALL_HINT, TrainError
+from curate_train.checkpoints import adapter_damage, saved_step
 
 MERGE_INFO = "merge.json"
 """What `curate merge` writes into its output beside the model: the checkpoint and base it came from. It is
@@ -53,9 +53,9 @@ def check_merge_output(output: Path, inputs: list[Path], force: bool) -> None:
 
 def base_folder(base: str) -> str:
     """The local folder of the base an adapter names: a named model (`tiny`, `smollm2-135m`: what checkpoints of
-    `curate train` record) resolved to its cache folder here, made on first use (`train.packaged`); anything else
+    `curate train` record) resolved to its cache folder here, made on first use (`curate_train.packaged`); anything else
     as it is."""
-    from train.packaged import is_named, resolve_model
+    from curate_train.packaged import is_named, resolve_model
 
     return resolve_model(base) if is_named(base) else base
 
@@ -93,8 +93,8 @@ def merge_checkpoint(checkpoint: Path, output: Path, force: bool = False) -> Pat
         from transformers import AutoModelForCausalLM
     except ImportError as e:
         raise TrainError(f"{INSTALL_HINT} ({e})") from None
-    from train import quiet_libraries
-    from train.model import REMOTE_CODE, load_errors, load_tokenizer_for, model_load_error
+    from curate_train import quiet_libraries
+    from curate_train.model import REMOTE_CODE, load_errors, load_tokenizer_for, model_load_error
 
     quiet_libraries()
     tokenizer = load_tokenizer_for(str(checkpoint) if (checkpoint / "tokenizer_config.json").exists() else base_path)

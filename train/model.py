@@ -49,8 +49,8 @@ from pydantic import BaseModel
 from curate.extras import needs
 from curate.mask import Masker, MaskError, MaskPolicy
 from curate.network import HOW_TO_ALLOW
-from train import TrainError, quiet_libraries
-from train.config import TrainConfig
+from curate_train import TrainError, quiet_libraries
+from curate_train.config import TrainConfig
 
 PACKED_ATTENTION = "sdpa_packed"
 NO_HUB = (f"pass a local folder, `--model tiny` or `--model smollm2-135m`; no model hub access unless downloads are "
@@ -309,12 +309,12 @@ def load_tokenizer_for(path: str) -> Any:
 
 
 def open_model(name_or_path: str, log: Callable[[str], None] | None = None) -> tuple[str, Any]:
-    """Resolve `name_or_path` (a named model is made on first use: `train.packaged`) and load its tokenizer.
+    """Resolve `name_or_path` (a named model is made on first use: `curate_train.packaged`) and load its tokenizer.
 
     Checks what can be checked before any weight is read: the folder exists, is a Hugging Face
     model folder, and has a loadable tokenizer.
     """
-    from train.packaged import resolve_model
+    from curate_train.packaged import resolve_model
 
     quiet_libraries()
     path = resolve_model(name_or_path, log)
@@ -388,7 +388,7 @@ def load_model(name_or_path: str, cfg: TrainConfig, log: Callable[[str], None] |
                packed: bool = True) -> tuple[Any, Any, ModelInfo]:
     """The model to train: the checked 4-bit base, prepared for k-bit training, wrapped in LoRA.
 
-    `packed`: the batches it will see are packed rows (`train.data.Batching` decides), so its attention runs
+    `packed`: the batches it will see are packed rows (`curate_train.data.Batching` decides), so its attention runs
     each example of a row on its own (`sdpa_packed`); padded rows get PyTorch's SDPA."""
     quiet_libraries()
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training

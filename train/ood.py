@@ -11,8 +11,8 @@ the same stem are refused (rename one), the same file given twice is read once.
 Every record of a set gets `bucket` = the set's name: the report compares sets against each other (set
 × model), and a set is usually one capability already (a BFCL category), so capability buckets inside it
 would only split a few dozen prompts further. The rows are then what generation takes from a build's
-eval split (`train.generate.evaluate_generation`), and the examples what the eval loss takes
-(`train.recipe.bucket_losses`).
+eval split (`curate_train.generate.evaluate_generation`), and the examples what the eval loss takes
+(`curate_train.recipe.bucket_losses`).
 
 Records the readers cannot read, and records without an assistant turn to evaluate (a BFCL row whose
 answers are not beside it), are counted with their reason; a file that cannot be opened, or that holds no
@@ -29,7 +29,7 @@ from typing import Any
 
 from curate.readers import ReadError, RecordReader
 from curate.records import Trajectory
-from train import TrainError
+from curate_train import TrainError
 
 NO_ASSISTANT = "without an assistant turn to evaluate"
 UNREADABLE = "unreadable"
@@ -56,10 +56,10 @@ class OodSet:
                 for r in self.records]
 
     def examples(self, tokenizer: Any, policy: Any) -> Any:
-        """The masked examples (`train.data.SplitData`) for `tokenizer` and the run's mask policy, as the eval
-        split is masked (`train.data.mask_rows`); a set whose records are all dropped has no examples."""
+        """The masked examples (`curate_train.data.SplitData`) for `tokenizer` and the run's mask policy, as the eval
+        split is masked (`curate_train.data.mask_rows`); a set whose records are all dropped has no examples."""
         from curate.mask import Masker, MaskError
-        from train.data import BuildRow, mask_rows
+        from curate_train.data import BuildRow, mask_rows
 
         try:
             masker = Masker(tokenizer, policy)

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from curate.extras import install_command
-from train import TrainError, quiet_libraries
-from train.tiny import TINY, cached_model, library_versions, tiny_dir
+from curate_train import TrainError, quiet_libraries
+from curate_train.tiny import TINY, cached_model, library_versions, tiny_dir
 
 INFO = "packaged.json"
 """Written last into a converted folder: where it came from, and that the conversion is lossy."""

@@ -6,8 +6,8 @@ Read top to bottom, `run_training` does what a nanoGPT-style script does, on the
 Trainer where it saves real work (schedules, gradient accumulation, checkpoints, resume):
 
 1. seed everything (`transformers.set_seed`; the batch plan and the Trainer's sampler are seeded);
-2. load the 4-bit base with LoRA (`train.model.load_model`) and the masked train and eval examples
-   of the build (`train.data`), checking everything before anything is written;
+2. load the 4-bit base with LoRA (`curate_train.model.load_model`) and the masked train and eval examples
+   of the build (`curate_train.data`), checking everything before anything is written;
 3. train: cosine schedule with warmup, AdamW with weight decay, gradient accumulation and
    checkpointing; every `eval_steps` steps the eval loss on assistant tokens, overall, per
    capability bucket and per length bucket; a checkpoint at every epoch, all kept; early stopping
@@ -31,8 +31,8 @@ during a long run; a run that fails or is killed leaves RUN.partial/ (never a RU
 finished) and `--resume RUN.partial/checkpoint-N` continues it in place. When training (and, if the
 caller asks for `finalize=False`, the caller's evaluation) is done, RUN.partial/ is renamed to
 RUN/. A finished RUN/ is never changed again: `--resume RUN/checkpoint-N -o NEW` trains on in
-NEW.partial/ from a copy of that checkpoint (`train.checkpoints.copy_for_resume`). Every resume
-checks the checkpoint first (`train.checkpoints.checkpoint_damage`), before anything is written.
+NEW.partial/ from a copy of that checkpoint (`curate_train.checkpoints.copy_for_resume`). Every resume
+checks the checkpoint first (`curate_train.checkpoints.checkpoint_damage`), before anything is written.
 RUN.partial/ holds run.json from its first moment (complete: false), so it is known to be a run;
 a folder at -o that `curate train` did not write is never used, and `/`, the current folder, home,
 the build folder or a folder holding it are refused outright (`check_run_output`).
@@ -40,7 +40,7 @@ the build folder or a folder holding it are refused outright (`check_run_output`
 Checkpoints are written beside and renamed into place (`SFTTrainer._save_checkpoint`), so a run
 stopped mid-save (a full disk, SIGTERM) leaves only whole checkpoints to resume from.
 
-Under `torchrun` / `accelerate launch` (N processes, data parallel; `train.distributed`) every
+Under `torchrun` / `accelerate launch` (N processes, data parallel; `curate_train.distributed`) every
 process runs this same function: each trains on 1 in N of the planned batches (the Trainer's
 sampler and accelerate shard them), one optimizer step covers N x `grad_accumulation` batches, the
 eval loss is summed per bucket across processes before any mean, and only process 0 writes
@@ -67,8 +67,8 @@ from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from curate.mask import IGNORE
 from curate.outputs import protected_reason, run_marker
-from train import TrainError, quiet_libraries
-from train.callbacks import (
+from curate_train import TrainError, quiet_libraries
+from curate_train.callbacks import (
     CheckpointPolicy,
     ConsoleLog,
     EarlyStopping,
@@ -77,7 +77,7 @@ from train.callbacks import (
     TensorBoard,
     truncate_metrics,
 )
-from train.checkpoints import (
+from curate_train.checkpoints import (
     TRAINER_STATE,
     checkpoint_damage,
     checkpoint_folders,
@@ -91,8 +91,8 @@ from train.checkpoints import (
     trainer_step,
     whole_checkpoints,
 )
-from train.config import TrainConfig
-from train.data import (
+from curate_train.config import TrainConfig
+from curate_train.data import (
     BatchDataset,
     Batching,
     Collator,
@@ -101,11 +101,11 @@ from train.data import (
     example_of_positions,
     load_split,
 )
-from train.distributed import Processes, current_processes
-from train.evaluate import BASE_EVAL
-from train.failures import CheckpointWriteError, write_advice, write_failure
-from train.model import ModelInfo, load_model
-from train.packaged import is_named, resolve_model
+from curate_train.distributed import Processes, current_processes
+from curate_train.evaluate import BASE_EVAL
+from curate_train.failures import CheckpointWriteError, write_advice, write_failure
+from curate_train.model import ModelInfo, load_model
+from curate_train.packaged import is_named, resolve_model
 
 METRICS = "metrics.jsonl"
 TENSORBOARD = "tb"
@@ -236,7 +236,7 @@ class SFTTrainer(Trainer):
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         """The Trainer's checkpoint, written into `.checkpoint-N.tmp-PID/checkpoint-N` and renamed into place
-        once every file is there (`train.checkpoints`): a full disk, a kill or SIGTERM mid-save leaves no
+        once every file is there (`curate_train.checkpoints`): a full disk, a kill or SIGTERM mid-save leaves no
         `checkpoint-N` that looks whole, and the staging folder is removed (now, or by the next run)."""
         run = Path(super()._get_output_dir(trial))
         final = run / f"checkpoint-{self.state.global_step}"
@@ -472,7 +472,7 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
 
     Raises TrainError (nothing written) on a bad model, tokenizer, data folder, output or resume path. With
     `finalize=False` the run stays in RUN.partial/ for the caller to evaluate, then `finalize_run`.
-    Under `torchrun`/`accelerate launch` every process calls this; see `train.distributed` for what
+    Under `torchrun`/`accelerate launch` every process calls this; see `curate_train.distributed` for what
     each one does (only the main one logs through `log` and writes files).
     """
     procs = current_processes()
@@ -545,7 +545,7 @@ def run_training(build_dir: Path, model: str, cfg: TrainConfig, run_dir: Path, r
         callbacks=callbacks, eval_examples=eval_data.examples, eval_batches=eval_plan)
     for cb in (PrinterCallback, ProgressCallback):
         trainer.remove_callback(cb)
-    if is_named(model):  # checkpoints say `tiny`, not this machine's cache folder (train.merge resolves it)
+    if is_named(model):  # checkpoints say `tiny`, not this machine's cache folder (curate_train.merge resolves it)
         trainer.adapter_base = model
     per_step = cfg.optim.grad_accumulation * procs.world_size
     spread = (f" over {procs.world_size} processes ({cfg.optim.grad_accumulation} each)" if procs.distributed

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from curate.report_html import BASE_CSS, table
-from train.eval_report import EvalReport
-from train.graduation import CheckpointVerdict, metric_value, ood_value
-from train.metrics import GenerationEval
+from curate_train.eval_report import EvalReport
+from curate_train.graduation import CheckpointVerdict, metric_value, ood_value
+from curate_train.metrics import GenerationEval
 
 COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
 METRICS: tuple[tuple[str, str], ...] = (

@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curate.terminal import progress
 from curate.tokenizer import DEFAULT_CORPUS, DEFAULT_TOOLS, PAD_TOKEN, build_once, builtin_tokenizer_dir, cache_dir
-from train import quiet_libraries
+from curate_train import quiet_libraries
 
 TINY = "tiny"
 TINY_INFO = "tiny.json"
@@ -295,7 +295,7 @@ def tiny_train_config() -> Any:
     evaluation of the base and the two checkpoints; no gradient checkpointing (memory is not the
     constraint here, time is).
     """
-    from train.config import TrainConfig
+    from curate_train.config import TrainConfig
 
     return TrainConfig.model_validate({
         "optim": {"lr": 3e-3, "epochs": 2, "gradient_checkpointing": False},
