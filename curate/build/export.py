@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
+from curate.build.arrow import gather_chunks
 from curate.build.gate import GatedRecord
 from curate.build.raw import file_sha256, quiet_datasets
 from curate.buildconfig import ExportFormat
@@ -169,7 +170,9 @@ class DatasetsSplit:
     Columns are the first row's keys (and any a later row adds, null before it). Small columns keep their
     values and get the type `datasets` infers from all of them. The nested columns (`_NESTED_COLUMNS`) are
     built into Arrow a batch at a time, with the message fields seen so far; at the end every batch is cast
-    to the fields of all of them (null where a message lacks one) and the `Json` leaves to datasets' `Json`.
+    to the fields of all of them (null where a message lacks one) and the `Json` leaves to datasets' `Json`,
+    and the batches are joined into arrays of at most `curate.build.arrow.ARROW_CHUNK_BYTES` (a column over 2 GB
+    is several; `save_to_disk` writes the same bytes either way).
     """
 
     def __init__(self, batch_size: int = 1000) -> None:
@@ -231,9 +234,9 @@ class DatasetsSplit:
         if not pending["messages"]:
             return
         encoded = [[self.message.encode(m) for m in ms] for ms in pending["messages"]]
-        self.chunks["messages"].append(pa.array(encoded, type=self._storage("messages")))
-        for k in ("tools", "meta"):
-            self.chunks[k].append(pa.array(pending[k], type=self._storage(k)))
+        for k, values in (("messages", encoded), ("tools", pending["tools"]), ("meta", pending["meta"])):
+            array = pa.array(values, type=self._storage(k))  # over 2 GB, pyarrow hands back a ChunkedArray
+            self.chunks[k].extend(array.chunks if isinstance(array, pa.ChunkedArray) else [array])
         for values in pending.values():
             values.clear()
 
@@ -263,8 +266,7 @@ class DatasetsSplit:
             final = features.arrow_schema.field(k).type
             if k in _NESTED_COLUMNS:
                 storage = self._storage(k)
-                chunks = [c.cast(storage) for c in self.chunks.pop(k)] or [pa.array([], storage)]
-                arrays.append(pa.concat_arrays(chunks).cast(final))
+                arrays.append(gather_chunks([c.cast(storage) for c in self.chunks.pop(k)], storage).cast(final))
             else:
                 arrays.append(pa.array(self.small.pop(k), type=final))
         table = pa.Table.from_arrays(arrays, names=self.columns)

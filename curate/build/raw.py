@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from curate import __version__
+from curate.build.arrow import take_rows
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadError, RecordReader, iter_raw
 from curate.records import ToolSpec, Trajectory
 from curate.toolset import ToolSet
@@ -145,10 +146,8 @@ class RecordSource:
 
     def records(self, rows: Sequence[int]) -> Iterator[Trajectory]:
         """The records of `rows`, in that order, `chunk` rows in memory at a time."""
-        import pyarrow as pa
-
         for start in range(0, len(rows), self.chunk):
-            taken = self.table.take(pa.array(rows[start:start + self.chunk], type=pa.int64()))
+            taken = take_rows(self.table, rows[start:start + self.chunk])
             cols = [taken.column(c).to_pylist() for c in ("source", "line", "kind", "payload")]
             for source, line, kind, payload in zip(*cols, strict=True):
                 result = self.reader.read_record(raw_record(self.paths[source], line, kind, payload))
@@ -164,9 +163,7 @@ def column(ds: Any, name: str) -> Any:
 
 def signature_matrix(ds: Any, name: str, rows: np.ndarray, num_perm: int) -> np.ndarray:
     """Rows `rows` of a fixed-size signature column as an (len(rows), num_perm) uint32 array."""
-    import pyarrow as pa
-
-    taken = column(ds, name).take(pa.array(rows, type=pa.int64()))
+    taken = take_rows(column(ds, name), rows)
     parts = [c.flatten().to_numpy(zero_copy_only=False) for c in taken.chunks if len(c)]
     flat = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
     return flat.astype(np.uint32, copy=False).reshape(len(rows), num_perm)
@@ -174,9 +171,7 @@ def signature_matrix(ds: Any, name: str, rows: np.ndarray, num_perm: int) -> np.
 
 def take(ds: Any, name: str, rows: np.ndarray) -> list[Any]:
     """Column `name` of `ds` (the record facts) at `rows`, as Python values."""
-    import pyarrow as pa
-
-    return column(ds, name).take(pa.array(rows, type=pa.int64())).to_pylist()
+    return take_rows(column(ds, name), rows).to_pylist()
 
 
 def file_sha256(path: Path) -> tuple[str, int]:

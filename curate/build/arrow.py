@@ -1,0 +1,62 @@
+"""Arrow columns of any size: rows taken and chunks gathered without ever concatenating past Arrow's 2 GB limit.
+
+A `string`, `binary` or `list` array addresses its values with 32-bit offsets, so one array holds at most 2 GB of
+them; a column over that is a chunked array of several. pyarrow's `take` on a chunked array concatenates all its
+chunks first (a copy of the whole column on every call, and `offset overflow while concatenating arrays` once it
+passes 2 GB), and `concat_arrays` of the chunks a build gathers fails the same way. `take_rows` takes from each
+chunk what it needs; `gather_chunks` joins chunks only up to `ARROW_CHUNK_BYTES`. Types stay as they are (no
+`large_string`), so what a user loads from the `datasets` folder is the same whatever the corpus size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+ARROW_CHUNK_BYTES = 1 << 30
+"""The most bytes `gather_chunks` puts in one Arrow array (a chunk given bigger stays alone): well under the 2 GB
+that 32-bit offsets address, and few enough chunks that a million rows make a handful."""
+
+
+def take_rows(data: Any, rows: Sequence[int] | np.ndarray) -> Any:
+    """Rows `rows` (in that order, repeats allowed) of a pyarrow `Table` or `ChunkedArray`, of the same type.
+
+    Each run of consecutive rows that falls in one chunk is one `take` on that chunk, and the runs stay separate
+    chunks of the result: nothing is concatenated, so neither the column nor the result may pass 2 GB."""
+    import pyarrow as pa
+
+    if isinstance(data, pa.Table):
+        return pa.Table.from_arrays([take_rows(c, rows) for c in data.columns], schema=data.schema)
+    rows = np.asarray(rows, dtype=np.int64)
+    if data.num_chunks == 1:
+        return pa.chunked_array([data.chunk(0).take(pa.array(rows, type=pa.int64()))], type=data.type)
+    starts = np.cumsum([0, *(len(c) for c in data.chunks)], dtype=np.int64)
+    if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1]):
+        raise IndexError(f"row index out of range for {starts[-1]} rows")
+    chunk = np.searchsorted(starts, rows, side="right") - 1
+    cuts = [0, *(np.flatnonzero(np.diff(chunk)) + 1).tolist(), len(rows)]
+    pieces = [data.chunk(int(chunk[a])).take(pa.array(rows[a:b] - starts[chunk[a]], type=pa.int64()))
+              for a, b in pairwise(cuts) if b > a]
+    return pa.chunked_array(pieces, type=data.type)
+
+
+def gather_chunks(chunks: Sequence[Any], type: Any) -> Any:
+    """`chunks` (pyarrow arrays of `type`, in order) as one `ChunkedArray`, consecutive chunks concatenated while
+    their bytes stay within `ARROW_CHUNK_BYTES`: one array for any small build, as many as 2 GB needs for a big one.
+    """
+    import pyarrow as pa
+
+    groups: list[list[Any]] = []
+    size = 0
+    for c in chunks:
+        if not groups or size + c.nbytes > ARROW_CHUNK_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(c)
+        size += c.nbytes
+    if not groups:
+        return pa.chunked_array([pa.array([], type=type)], type=type)
+    return pa.chunked_array([g[0] if len(g) == 1 else pa.concat_arrays(g) for g in groups], type=type)

@@ -1,0 +1,150 @@
+"""A corpus past Arrow's 2 GB and a full disk (issue #20): the build never concatenates an Arrow column past 2 GB,
+and a build that cannot fit on its disk stops with one line and leaves nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, read_jsonl
+
+SAMPLE = REPO / "sample_data" / "raw.jsonl"
+TOOLS = REPO / "sample_data" / "tools.json"
+
+
+def virtual_binary(size: int) -> Any:
+    """A one-row `binary` array of `size` bytes that are never written: the allocation stays virtual, so a test can
+    hold "2 GB" of Arrow values in a few MB of memory."""
+    import pyarrow as pa
+
+    offsets = pa.py_buffer(np.array([0, size], dtype=np.int32).tobytes())
+    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.allocate_buffer(size)])
+
+
+def test_take_rows_is_pyarrow_take() -> None:
+    """Rows in any order, repeated, none, across chunks and within one, of a column or a table."""
+    import pyarrow as pa
+
+    from curate.build.arrow import take_rows
+
+    chunks = [pa.array([f"r{k}-{i}" * (i % 5) for i in range(n)], type=pa.string())
+              for k, n in enumerate((7, 1, 0, 12, 5))]
+    column = pa.chunked_array(chunks, type=pa.string())
+    rng = np.random.default_rng(0)
+    for rows in (rng.integers(0, len(column), 40), np.arange(len(column)), np.array([24, 24, 0, 8, 7, 7]),
+                 np.array([], dtype=np.int64)):
+        assert take_rows(column, rows).to_pylist() == column.take(pa.array(rows, type=pa.int64())).to_pylist()
+    table = pa.table({"s": column, "n": pa.chunked_array([pa.array(range(len(column)))])})
+    rows = rng.integers(0, len(column), 30)
+    got = take_rows(table, rows)
+    assert got.schema == table.schema and got.to_pylist() == table.take(pa.array(rows)).to_pylist()
+    one = pa.chunked_array([pa.array(["a", "b", "c"])])
+    assert take_rows(one, [2, 0]).to_pylist() == ["c", "a"]
+    with pytest.raises(IndexError):
+        take_rows(column, [len(column)])
+
+
+def test_a_column_over_2gb_is_read_and_gathered_without_offset_overflow() -> None:
+    """The failure of a 1,000,000-record build (issue #20), reproduced: pyarrow's `take` on a chunked column, and
+    `concat_arrays` of chunks, over 2 GB of values raise `offset overflow`; `take_rows` and `gather_chunks` (what
+    the build uses) do not. The values are never written, so this costs no memory."""
+    import pyarrow as pa
+
+    from curate.build.arrow import ARROW_CHUNK_BYTES, gather_chunks, take_rows
+
+    big = virtual_binary((1 << 31) - 1)  # the most 32-bit offsets address: one more byte overflows
+    small = pa.array([b"record"], type=pa.binary())
+    column = pa.chunked_array([big, small])
+    with pytest.raises(pa.ArrowInvalid, match="offset overflow"):
+        column.take(pa.array([1]))
+    assert take_rows(column, [1]).to_pylist() == [b"record"]
+    assert take_rows(pa.table({"payload": column}), [1, 1]).column("payload").to_pylist() == [b"record"] * 2
+
+    halves = [virtual_binary(ARROW_CHUNK_BYTES + 1), virtual_binary(ARROW_CHUNK_BYTES + 1)]
+    with pytest.raises(pa.ArrowInvalid, match="offset overflow"):
+        pa.concat_arrays(halves)
+    gathered = gather_chunks(halves, pa.binary())
+    assert gathered.num_chunks == 2 and len(gathered) == 2
+
+
+def gather(rows: list[dict[str, Any]]) -> Any:
+    from curate.build import DatasetsSplit, datasets_row
+
+    split = DatasetsSplit(batch_size=300)
+    for r in rows:
+        split.add(datasets_row(r))
+    return split.dataset("f" * 16)
+
+
+def same_folder(a: Path, b: Path) -> None:
+    """`a` and `b` hold the same files, with the same bytes, but for their Arrow files: those hold the same schema
+    (with its metadata, the features) and the same record batches, whose buffers may be sized differently (an
+    array gathered from several keeps its values' exact size, one built whole is padded)."""
+    import pyarrow as pa
+
+    names = sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file())
+    assert names == sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
+    for name in names:
+        if not name.endswith(".arrow"):
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+            continue
+        x, y = pa.ipc.open_stream(pa.memory_map(str(a / name))), pa.ipc.open_stream(pa.memory_map(str(b / name)))
+        assert x.schema.equals(y.schema, check_metadata=True)
+        xs, ys = list(x), list(y)
+        assert [len(r) for r in xs] == [len(r) for r in ys] and all(r.equals(q) for r, q in zip(xs, ys, strict=True))
+
+
+def test_datasets_folder_gathered_in_many_chunks_saves_the_same_bytes(tmp_path: Path, built: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a limit of a few bytes per Arrow array every batch stays its own chunk (as a column over 2 GB is
+    split); the saved folder holds the same record batches as the one gathered in one array, and loads with the
+    same features and rows."""
+    from datasets import load_from_disk
+
+    from curate.build import arrow
+
+    rows = read_jsonl(built / "train.jsonl")
+    whole = gather(rows)
+    monkeypatch.setattr(arrow, "ARROW_CHUNK_BYTES", 1)
+    chunked = gather(rows)
+    for name in ("messages", "tools", "meta"):
+        assert whole.data.column(name).num_chunks == 1
+        assert chunked.data.column(name).num_chunks == -(-len(rows) // 300) > 1
+    whole.save_to_disk(str(tmp_path / "whole"))
+    chunked.save_to_disk(str(tmp_path / "chunked"))
+    same_folder(tmp_path / "chunked", tmp_path / "whole")
+    a, b = load_from_disk(str(tmp_path / "whole")), load_from_disk(str(tmp_path / "chunked"))
+    assert a.features == b.features and a.to_list() == b.to_list() and len(a) == len(rows)
+
+
+def test_a_build_chunked_at_every_batch_writes_the_same_output(tmp_path: Path, built: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole build with the Arrow limit forced down to a few bytes (the `datasets` folder's columns gathered in
+    pieces, as past 2 GB): the JSON Lines files are byte for byte the default build's, and `OUT/hf` holds the same
+    features and record batches."""
+    from datasets import load_from_disk
+
+    from curate.build import arrow, build
+    from curate.buildconfig import BuildConfig
+
+    gathered: list[int] = []
+    real = arrow.gather_chunks
+
+    def counting(chunks: Any, type: Any) -> Any:
+        out = real(chunks, type)
+        gathered.append(out.num_chunks)
+        return out
+
+    monkeypatch.setattr(arrow, "ARROW_CHUNK_BYTES", 1)
+    monkeypatch.setattr("curate.build.export.gather_chunks", counting)
+    out = tmp_path / "out"
+    build([SAMPLE], out, BuildConfig(), [TOOLS])
+    assert max(gathered) > 1
+    same_folder(out / "hf", built / "hf")
+    for name in ("train.jsonl", "eval.jsonl", "clusters.jsonl"):
+        assert (out / name).read_bytes() == (built / name).read_bytes()
+    a, b = load_from_disk(str(built / "hf")), load_from_disk(str(out / "hf"))
+    assert a["train"].features == b["train"].features and a["train"].to_list() == b["train"].to_list()
