@@ -24,6 +24,9 @@ Every section optional, unknown keys an error:
                                   # BFCL, xLAM) or Python dict literals in <tool_call>: rewritten as <tool_call>
                                   # JSON (the ReAct thought as <think>, a Finish final answer as the answer),
                                   # or "as-written"; token counts follow (`curate mask --calls` is the same)
+    dropped_cap = 100             # records kept per drop reason in dropped/<reason>.jsonl (lint_error,
+                                  # exact_duplicate, near_duplicate, contaminated, balancing), with what
+                                  # dropped them; 0: no dropped/ folder
 
     [dedup]
     exact_roles = ["user", "assistant"]   # roles in the exact hash; system and tool specs left out
@@ -121,6 +124,9 @@ class ExportConfig(ConfigSection):
     calls: CallStyle = Field(
         "canonical", description="calls written as ReAct steps, Python-style call lists or Python dict literals: "
         "rewritten as <tool_call> JSON (canonical), or kept as written (as-written)")
+    dropped_cap: int = Field(
+        100, ge=0, le=10_000_000, description="records written per drop reason to dropped/<reason>.jsonl, with the "
+        "findings or the match that dropped them (the first ones in input order); 0: no dropped/ folder")
 
 
 class BuildConfig(ConfigSection):

@@ -51,6 +51,14 @@ class StageCount(BaseModel):
     dropped: dict[str, int] = Field(default_factory=dict)
 
 
+class DroppedFiles(BaseModel):
+    """`OUT/dropped/<reason>.jsonl`: the records each stage dropped, with what dropped them, at most `cap` a reason."""
+
+    cap: int = Field(description="records written per reason at most (`[export] dropped_cap`); 0: none")
+    written: dict[str, int] = Field(description="records written to dropped/<reason>.jsonl, by reason (a reason "
+                                    "dropped more often than `cap` has `cap`; unreadable records are not written)")
+
+
 class Manifest(BaseModel):
     """Everything a person needs to trust, reproduce and audit a built set."""
 
@@ -78,6 +86,8 @@ class Manifest(BaseModel):
     length_buckets: dict[str, int]
     split: dict[str, dict[str, int]] = Field(description="train / eval records per capability bucket")
     clusters: int = Field(description="near-duplicate clusters with more than one member")
+    dropped_files: DroppedFiles | None = Field(None, description="what `OUT/dropped/` holds (None: a build "
+                                               "written before it existed)")
 
 
 def check_invariant(m: Manifest) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,18 +116,70 @@ class KeepBaseEvaluation(TrainerCallback):
 
 
 class MetricsLog(TrainerCallback):
-    """Append every log entry (training loss, eval losses per bucket) to RUN/metrics.jsonl, one JSON a line."""
+    """Append every log entry (training loss, eval losses per bucket) to RUN/metrics.jsonl, one JSON a line.
+
+    A training entry (one with `loss`) also gets what this process measured over the optimizer steps since the
+    previous training entry (`throughput`): `tokens_per_second` (input tokens other than padding, the Trainer's
+    `num_input_tokens_seen`, over the time spent in those steps, evaluations left out), `trained_tokens_per_second`
+    (the tokens the loss is computed on, the recipe's `train_tokens`), and memory: `peak_rss_mb`, this process's
+    peak resident set size so far (MiB), and on a GPU `cuda_peak_mb`, the peak memory torch allocated on it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.step_time = 0.0
+        self.tokens_seen: int | None = None
+        self._started: float | None = None
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       **kwargs: Any) -> None:
+        self.step_time, self.tokens_seen = 0.0, state.num_input_tokens_seen  # a resumed run's count so far
+
+    def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                      **kwargs: Any) -> None:
+        self._started = time.perf_counter()
+
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    **kwargs: Any) -> None:
+        if self._started is not None:
+            self.step_time += time.perf_counter() - self._started
+            self._started = None
+
+    def throughput(self, logs: dict[str, Any], tokens_seen: int | None) -> dict[str, float]:
+        """Tokens per second over the steps since the last training entry, and peak memory; then start again."""
+        out: dict[str, float] = {}
+        if self.step_time > 0:
+            if tokens_seen is not None and self.tokens_seen is not None and tokens_seen >= self.tokens_seen:
+                out["tokens_per_second"] = round((tokens_seen - self.tokens_seen) / self.step_time, 3)
+            if isinstance(logs.get("train_tokens"), int | float):
+                out["trained_tokens_per_second"] = round(logs["train_tokens"] / self.step_time, 3)
+        out.update(peak_memory())
+        self.step_time, self.tokens_seen = 0.0, tokens_seen
+        return out
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                logs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         if not logs or not state.is_world_process_zero:
             return
         entry = {"step": state.global_step, **logs}
+        if "loss" in logs:
+            entry.update(self.throughput(logs, state.num_input_tokens_seen))
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry) + "\n")
+
+
+def peak_memory() -> dict[str, float]:
+    """`peak_rss_mb`: this process's peak resident set size (MiB, `resource.getrusage`); with CUDA, `cuda_peak_mb`:
+    the peak memory torch allocated on the current device (MiB)."""
+    import resource
+    import sys
+
+    import torch
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    out = {"peak_rss_mb": round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
 
 
 def truncate_metrics(path: Path, step: int) -> None:

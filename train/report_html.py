@@ -1,25 +1,27 @@
 """`RUN/report.html` and the terminal summary of an evaluation report.
 
 The page is self-contained like `OUT/report.html` of `curate build` (inline SVG, no scripts, no
-network) and shares its table helper: the verdict first, then loss curves over steps (overall and
-one small chart per bucket, with the base model's loss as a dashed line), then every generation
-metric per bucket and checkpoint as shaded tables, then (with `[eval] ood` sets) in-distribution and
-out-of-distribution metrics side by side, then example outputs.
+network) and draws with its helpers (`curate.report_html`: charts with gridlines and labelled axes, tables): the
+verdict first, then loss curves over steps (overall and one chart per bucket, with the base model's loss as a
+dashed line), learning rate, gradient norm, throughput and memory over steps (from `metrics.jsonl`), one
+bucket × metric heatmap per model (the base, then each checkpoint with its change from the base), then (with
+`[eval] ood` sets) in-distribution and out-of-distribution metrics side by side, then example outputs.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from curate.report_html import BASE_CSS, table
+from curate.report_html import BASE_CSS, COLORS, Series, line_chart, table
 from curate_train.eval_report import EvalReport
 from curate_train.graduation import CheckpointVerdict, metric_value, ood_value
 from curate_train.metrics import GenerationEval
 
-COLORS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
 METRICS: tuple[tuple[str, str], ...] = (
     ("format_accuracy", "format accuracy"), ("stop_rate", "stop rate"), ("parse_rate", "parse rate"),
     ("schema_valid_rate", "schema-valid rate"), ("tool_name_accuracy", "tool-name accuracy"),
@@ -32,7 +34,18 @@ OOD_METRICS: tuple[tuple[str, str], ...] = (
     ("schema_valid_rate", "schema-valid"), ("arg_match", "argument match"), ("pass@k", "pass@k"))
 """What the in-distribution / out-of-distribution comparison shows (loss: lower is better; the rest higher)."""
 IN_DISTRIBUTION = "eval split (in distribution)"
-Series = Sequence[tuple[float, float]]
+HEATMAP: tuple[tuple[str, str], ...] = (
+    ("eval_loss", "eval loss"), ("format_accuracy", "format accuracy"), ("stop_rate", "stop rate"),
+    ("parse_rate", "parse rate"), ("schema_valid_rate", "schema-valid"), ("tool_name_accuracy", "tool name"),
+    ("arg_match", "argument match"), ("tool_call_accuracy", "tool-call accuracy"), ("answer_match", "answer match"),
+    ("pass@k", "pass@k (largest k)"), ("unique_ratio", "unique ratio"), ("distinct_2", "distinct-2"))
+"""The columns of a checkpoint's bucket × metric heatmap (eval loss: lower is better; the rest higher)."""
+TRAINING_CHARTS: tuple[tuple[str, str, str], ...] = (
+    ("learning_rate", "learning rate", "learning rate"),
+    ("grad_norm", "gradient norm", "L2 norm, before clipping"),
+    ("tokens_per_second", "throughput", "tokens per second"),
+    ("peak_rss_mb", "memory", "MiB"))
+"""The charts of `metrics.jsonl`'s training rows beside the losses: key, title, y axis."""
 _MARK = {"pass": "✓", "fail": "✗", "missing": "?"}
 _STYLE = {"pass": "green", "fail": "red", "missing": "yellow"}
 _SHORT = {"converged": "converged", "not_overfitting": "gap", "format_accuracy": "format",
@@ -41,62 +54,6 @@ _SHORT = {"converged": "converged", "not_overfitting": "gap", "format_accuracy":
 
 def _e(text: object) -> str:
     return html.escape(str(text))
-
-
-def line_chart(title: str, series: Mapping[str, Series], *, width: int = 720, height: int = 260,
-               dashed: Mapping[str, float] | None = None, colors: Mapping[str, str] | None = None) -> str:
-    """Lines over steps with a legend; `dashed`: horizontal reference levels (e.g. the base's loss)."""
-    dashed = dashed or {}
-    points = [p for s in series.values() for p in s]
-    ys = [y for _, y in points] + list(dashed.values())
-    out = [f'<svg width="{width}" height="{height}" role="img" aria-label="{_e(title)}">',
-           f'<text x="0" y="14" font-size="13" font-weight="bold">{_e(title)}</text>']
-    if not ys:
-        out.append('<text x="0" y="40" font-size="12">nothing logged</text></svg>')
-        return "".join(out)
-    left, right, top, bottom = 48, 10, 24, 36
-    x_lo = min((x for x, _ in points), default=0.0)
-    x_hi = max((x for x, _ in points), default=1.0)
-    y_lo, y_hi = min(ys), max(ys)
-    if y_hi - y_lo < 1e-9:
-        y_lo, y_hi = y_lo - 0.5, y_hi + 0.5
-    if x_hi - x_lo < 1e-9:
-        x_lo, x_hi = x_lo - 1, x_hi + 1
-    pw, ph = width - left - right, height - top - bottom
-
-    def sx(x: float) -> float:
-        return left + (x - x_lo) / (x_hi - x_lo) * pw
-
-    def sy(y: float) -> float:
-        return top + (y_hi - y) / (y_hi - y_lo) * ph
-
-    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#ccc"/>')
-    for frac in (0.0, 0.5, 1.0):
-        y = y_lo + frac * (y_hi - y_lo)
-        out.append(f'<text x="{left - 4}" y="{sy(y) + 4:.1f}" font-size="10" text-anchor="end">{y:.3g}</text>')
-    out.append(f'<text x="{left}" y="{top + ph + 14}" font-size="10">{x_lo:g}</text>'
-               f'<text x="{left + pw}" y="{top + ph + 14}" font-size="10" text-anchor="end">{x_hi:g} steps</text>')
-    names = list(series) + [n for n in dashed if n not in series]
-    palette = {n: (colors or {}).get(n, COLORS[i % len(COLORS)]) for i, n in enumerate(names)}
-    for name, level in dashed.items():
-        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(level):.1f}" y2="{sy(level):.1f}" '
-                   f'stroke="{palette[name]}" stroke-dasharray="5,4"><title>{_e(name)}: {level:.4f}</title></line>')
-    for name, pts in series.items():
-        pts = sorted(pts)
-        if len(pts) > 1:
-            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-            out.append(f'<polyline fill="none" stroke="{palette[name]}" stroke-width="1.8" points="{path}"/>')
-        for x, y in pts:
-            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{palette[name]}">'
-                       f'<title>{_e(name)} step {x:g}: {y:.4f}</title></circle>')
-    lx = left
-    for name in names:
-        label = name if name in series else f"{name} (dashed)"
-        out.append(f'<rect x="{lx}" y="{height - 12}" width="10" height="10" fill="{palette[name]}"/>'
-                   f'<text x="{lx + 13}" y="{height - 3}" font-size="11">{_e(label)}</text>')
-        lx += 20 + 7 * len(label)
-    out.append("</svg>")
-    return "".join(out)
 
 
 def _shade(v: float | None) -> str:
@@ -110,50 +67,130 @@ def _shade(v: float | None) -> str:
     return f"rgb({int(255 - 105 * k)},{int(255 - 30 * k)},{int(255 - 105 * k)})"
 
 
-def metric_table(metric: str, label: str, models: Sequence[tuple[str, GenerationEval | None]]) -> str:
-    """One metric: a row per bucket (and overall), a column per model, cells shaded by value."""
-    buckets = sorted({b for _, g in models if g for b in g.buckets})
-    head = "".join(f"<th>{_e(name)}</th>" for name, _ in models)
-    rows = []
-    for bucket in [*buckets, "overall"]:
-        cells = []
-        for _, g in models:
-            m = (g.overall if bucket == "overall" else g.buckets.get(bucket)) if g else None
-            v = metric_value(m, metric)
-            why = m.missing.get("pass_at_k" if metric == "pass@k" else metric, "") if m else "not evaluated"
-            text = "—" if v is None else f"{v:.2f}"
-            cells.append(f'<td style="background:{_shade(v)}" title="{_e(why)}">{text}</td>')
-        style = ' style="font-weight:bold"' if bucket == "overall" else ""
-        rows.append(f"<tr{style}><td>{_e(bucket)}</td>{''.join(cells)}</tr>")
-    return (f"<h3>{_e(label)}</h3><table class=\"metric\"><thead><tr><th>bucket</th>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
-
-
-def _loss_charts(report: EvalReport) -> str:
+def _loss_charts(report: EvalReport, metrics: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Loss over steps: the training loss of every logged step (`metrics`, else the window means of the
+    evaluations), the eval loss, the base's as a dashed line; then eval loss per capability and length bucket."""
     hist = report.history
     base = report.base
+    logged = [(float(r["step"]), float(r["loss"])) for r in metrics if _number(r.get("loss"))]
     main: dict[str, list[tuple[float, float]]] = {
-        "train": [(e.step, e.train_loss) for e in hist if e.train_loss is not None],
+        "train (logged steps)" if logged else "train": logged or [
+            (e.step, e.train_loss) for e in hist if e.train_loss is not None],
         "eval (all)": [(e.step, e.eval_loss) for e in hist if e.eval_loss is not None],
     }
     dashed = {"base eval": base.eval_loss} if base and base.eval_loss is not None else {}
-    charts = [line_chart("loss over steps", main, dashed=dashed)]
+    y = "loss (nats per assistant token)"
+    charts = [line_chart("loss over steps", main, y_label=y, dashed=dashed)]
     buckets = sorted({b for e in hist for b in e.eval_loss_by_bucket})
     small = []
     for b in buckets:
         series = {b: [(e.step, e.eval_loss_by_bucket[b]) for e in hist if b in e.eval_loss_by_bucket],
                   "eval (all)": main["eval (all)"]}
         level = base.eval_loss_by_bucket.get(b) if base else None
-        small.append(line_chart(f"eval loss: {b}", series, width=350, height=190,
+        small.append(line_chart(f"eval loss: {b}", series, y_label="eval loss (nats)", width=500, height=240,
                                 dashed={"base": level} if level is not None else None,
                                 colors={b: COLORS[0], "eval (all)": "#bbb", "base": COLORS[3]}))
     lengths = sorted({b for e in hist for b in e.eval_loss_by_length})
     by_length = {b: [(e.step, e.eval_loss_by_length[b]) for e in hist if b in e.eval_loss_by_length]
                  for b in lengths}
-    parts = ["".join(charts), f'<h3>eval loss per capability bucket</h3><div class="small">{"".join(small)}</div>']
+    parts = ["".join(charts), f'<h3>eval loss per capability bucket</h3><div class="grid2">{"".join(small)}</div>']
     if by_length:
-        parts.append(line_chart("eval loss per length bucket", by_length))
+        parts.append(line_chart("eval loss per length bucket (tokens)", by_length, y_label="eval loss (nats)"))
     return "".join(parts)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def training_series(metrics: Sequence[Mapping[str, Any]], key: str) -> dict[str, Series]:
+    """The lines of one training chart from `metrics.jsonl`'s rows: `key` over steps, and what stands in for it in a
+    run logged before it was (throughput: transformers' average since the start; memory: CUDA's peak beside RSS)."""
+    def over_steps(name: str) -> list[tuple[float, float]]:
+        return [(float(r["step"]), float(r[name])) for r in metrics if "loss" in r and _number(r.get(name))]
+
+    if key == "tokens_per_second":
+        return {"tokens/s, all tokens": over_steps("tokens_per_second"),
+                "tokens/s, trained tokens": over_steps("trained_tokens_per_second")} \
+            if over_steps("tokens_per_second") else {
+                "tokens/s since the start (transformers)": over_steps("train_tokens_per_second")}
+    if key == "peak_rss_mb":
+        return {"peak RSS": over_steps("peak_rss_mb"), "CUDA peak allocated": over_steps("cuda_peak_mb")}
+    return {key.replace("_", " "): over_steps(key)}
+
+
+def _training_charts(metrics: Sequence[Mapping[str, Any]]) -> str:
+    charts = []
+    for key, title, y in TRAINING_CHARTS:
+        series = {k: v for k, v in training_series(metrics, key).items() if v}
+        charts.append(line_chart(f"{title} over steps", series, y_label=y, width=500, height=260,
+                                 empty=f"{title}: not in metrics.jsonl (a run logged before it was)"))
+    return f'<div class="grid2">{"".join(charts)}</div>'
+
+
+def _rgb_delta(d: float | None, scale: float) -> str:
+    """Green for an improvement (`d` > 0), red for a loss, white for none; full colour at `scale`."""
+    if d is None:
+        return "#f4f4f4"
+    k = min(abs(d) / scale, 1.0)
+    return (f"rgb({int(255 - 105 * k)},{int(255 - 30 * k)},{int(255 - 105 * k)})" if d > 0
+            else f"rgb(240,{int(255 - 105 * k)},{int(255 - 105 * k)})")
+
+
+def heatmap_values(report: EvalReport) -> list[tuple[str, dict[str, dict[str, float | None]]]]:
+    """Every model (the base first, then each checkpoint) with its value per bucket (and `overall`) and metric of
+    `HEATMAP`; eval loss per bucket is the evaluation logged at the checkpoint's step."""
+    out = []
+    models: list[tuple[str, Any, Mapping[str, float], float | None]] = []
+    if report.base is not None:
+        b = report.base
+        models.append((b.name, b.generation, b.eval_loss_by_bucket, b.eval_loss))
+    for c in report.checkpoints:
+        e = next((e for e in report.history if e.step == c.step and e.eval_loss is not None), None)
+        models.append((c.name, c.generation, e.eval_loss_by_bucket if e else {}, e.eval_loss if e else None))
+    for name, g, losses, overall_loss in models:
+        buckets = sorted(set(losses) | set(g.buckets if g else ()))
+        rows: dict[str, dict[str, float | None]] = {}
+        for bucket in [*buckets, "overall"]:
+            m = (g.overall if bucket == "overall" else g.buckets.get(bucket)) if g else None
+            loss = overall_loss if bucket == "overall" else losses.get(bucket)
+            rows[bucket] = {k: loss if k == "eval_loss" else metric_value(m, k) for k, _ in HEATMAP}
+        out.append((name, rows))
+    return out
+
+
+def _heatmaps(report: EvalReport) -> str:
+    """One bucket × metric heatmap per model: the base's values, then each checkpoint's with its change from the
+    base; a cell's colour is its value (rates: red 0 → white 0.5 → green 1) or, for eval loss, its change."""
+    maps = heatmap_values(report)
+    base = maps[0][1] if report.base is not None and maps else None
+    head = "".join(f"<th>{_e(label)}</th>" for _, label in HEATMAP)
+    parts = []
+    for i, (name, rows) in enumerate(maps):
+        is_base = base is not None and i == 0
+        body = []
+        for bucket, values in rows.items():
+            cells = []
+            for key, _ in HEATMAP:
+                v = values[key]
+                before = base.get(bucket, {}).get(key) if base is not None and not is_base else None
+                delta = None if v is None or before is None else v - before
+                if key == "eval_loss":
+                    colour = _rgb_delta(None if delta is None else -delta, 0.5) if not is_base else "#fff"
+                    text = "—" if v is None else f"{v:.3f}"
+                    change = "" if delta is None else f"<small>{delta:+.3f}</small>"
+                else:
+                    colour, text = _shade(v), "—" if v is None else f"{v:.2f}"
+                    change = "" if delta is None else f"<small>{delta:+.2f}</small>"
+                cells.append(f'<td class="cell" data-bucket="{_e(bucket)}" data-metric="{_e(key)}" '
+                             f'style="background:{colour}">{text}{change}</td>')
+            style = ' class="overall"' if bucket == "overall" else ""
+            body.append(f"<tr{style}><th>{_e(bucket)}</th>{''.join(cells)}</tr>")
+        what = "the base model" if is_base else (f"change from {report.base.name} below each value"
+                                                 if report.base is not None else "no base evaluated")
+        parts.append(f'<h3>{_e(name)} <small>({_e(what)})</small></h3><table class="heatmap" data-model="{_e(name)}">'
+                     f"<thead><tr><th>bucket</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return "".join(parts) or "<p>no model evaluated</p>"
 
 
 def _verdict(report: EvalReport) -> str:
@@ -259,14 +296,29 @@ def _examples(gen: GenerationEval | None) -> str:
     return "".join(out) or "<p>none</p>"
 
 
-def render_report(report: EvalReport) -> str:
-    """The whole page as one HTML string."""
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of a run's `metrics.jsonl` (none when it is missing; a line cut short by a crash is skipped)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            rows.append(row)
+    return rows
+
+
+def render_report(report: EvalReport, metrics: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The whole page as one HTML string; `metrics`: the rows of the run's `metrics.jsonl` (the training loss of
+    every logged step, learning rate, grad norm, throughput and memory over steps)."""
     g = report.graduation
     models: list[tuple[str, GenerationEval | None]] = []
     if report.base is not None:
         models.append((report.base.name, report.base.generation))
     models += [(c.name, c.generation) for c in report.checkpoints]
-    tables = "".join(metric_table(key, label, models) for key, label in METRICS)
     regress = "".join(f"<li>{_e(r.sentence())}</li>" for r in g.regressions) or "<li>none</li>"
     rec = next((c for c in report.checkpoints if c.name == g.recommended), None)
     settings = next((gen.settings for _, gen in models if gen is not None), None)
@@ -278,10 +330,11 @@ def render_report(report: EvalReport) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>curate train report</title>
 <style>
 {BASE_CSS}
-.small svg {{ display: inline-block; margin-right: .5em; }} table.metric td {{ text-align: right; }}
 .verdict {{ border: 2px solid #888; padding: .2em 1em; }} .ok {{ color: #2a7a2a; }} .bad {{ color: #b22; }}
-pre {{ white-space: pre-wrap; background: #f7f7f7; padding: .5em; }}
 .wide {{ overflow-x: auto; font-size: 12px; }}
+table.heatmap td {{ text-align: right; min-width: 4.5em; }} table.heatmap td small {{ display: block; color: #555; }}
+table.heatmap tr.overall th, table.heatmap tr.overall td {{ border-top: 2px solid #888; font-weight: bold; }}
+table.heatmap th {{ text-align: left; }}
 </style></head><body>
 <h1>curate train</h1>
 <p>model <code>{_e(report.model)}</code>{f" on <code>{_e(report.data)}</code>" if report.data else ""};
@@ -289,8 +342,12 @@ pre {{ white-space: pre-wrap; background: #f7f7f7; padding: .5em; }}
 <h2>Verdict</h2>{_verdict(report)}
 <h2>Checkpoints</h2><div class="wide">{_checkpoint_table(g.checkpoints)}</div>
 <h2>SFT against the base model</h2>{_comparison_table(report)}
-<h2>Loss</h2>{_loss_charts(report)}
-<h2>Generation metrics per bucket</h2><p>{_e(how)}. Hover a cell for why a metric is missing.</p>{tables}
+<h2>Loss</h2>{_loss_charts(report, metrics)}
+<h2>Training</h2><p>From <code>metrics.jsonl</code>, every logged step: learning rate, gradient norm, throughput
+(tokens of the steps since the last log over their time) and memory (peak resident set size of process 0; CUDA's peak
+allocated memory on a GPU).</p>{_training_charts(metrics)}
+<h2>Generation metrics per bucket</h2><p>{_e(how)}. One heatmap per model: a row per capability bucket, a column per
+metric; eval loss is the evaluation at the checkpoint's step.</p>{_heatmaps(report)}
 <h2>Per-bucket regressions</h2><ul>{regress}</ul>
 {_ood_section(report)}
 <h2>Example outputs ({_e(rec.name if rec else "none")})</h2>{_examples(rec.generation if rec else None)}
@@ -299,11 +356,13 @@ pre {{ white-space: pre-wrap; background: #f7f7f7; padding: .5em; }}
 """
 
 
-def write_html(report: EvalReport, path: Path) -> None:
-    """Write `render_report(report)` to `path` (via a temporary file, never half-written)."""
+def write_html(report: EvalReport, path: Path, metrics: Path | None = None) -> None:
+    """Write `render_report` of `report` and the metrics log `metrics` (default: `metrics.jsonl` beside `path`, the
+    run folder's) to `path`, via a temporary file (never half-written)."""
+    rows = read_metrics(metrics if metrics is not None else path.with_name("metrics.jsonl"))
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(render_report(report), encoding="utf-8")
+        tmp.write_text(render_report(report, rows), encoding="utf-8")
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

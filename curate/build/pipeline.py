@@ -70,7 +70,15 @@ from curate.build.raw import (
 )
 from curate.buildconfig import BuildConfig
 from curate.jsonl import write_jsonl
-from curate.manifest import BenchmarkFile, Decontamination, InputFile, Manifest, StageCount, check_invariant
+from curate.manifest import (
+    BenchmarkFile,
+    Decontamination,
+    DroppedFiles,
+    InputFile,
+    Manifest,
+    StageCount,
+    check_invariant,
+)
 from curate.outputs import raise_if_terminated
 from curate.readers import load_tool_specs
 from curate.storage import Location
@@ -212,6 +220,8 @@ class Build:
         self.contamination: list[tuple[GatedRecord, Any]] = []
         """The records that matched a benchmark, each with its `Contamination`, in input order."""
         self.length_edges: list[int] = []
+        self.gated: list[GatedRecord] = []
+        """The records past the lint gate (in input order), before dedup."""
 
 
     def say(self, msg: str) -> None:
@@ -334,8 +344,9 @@ class Build:
     def lint_gate(self) -> list[GatedRecord]:
         """Step 1: every record read counted with its findings; those without errors pass (`gate_records`)."""
         assert self.spec is not None
-        return gate_records(self.record_facts, [path for _, path in self.sources], self.cfg.lint.keep_invalid,
-                            self.stages, self.lint_counts, self.spec.tools, self.unreadable)
+        self.gated = gate_records(self.record_facts, [path for _, path in self.sources], self.cfg.lint.keep_invalid,
+                                  self.stages, self.lint_counts, self.spec.tools, self.unreadable)
+        return self.gated
 
     def dedup(self, gated: list[GatedRecord]) -> list[GatedRecord]:
         """Steps 2 and 3: exact dedup, then near-dup dedup of the survivors clustered on the engine; the kept
@@ -476,7 +487,8 @@ class Build:
     def export(self, out: Path, kept: list[GatedRecord], mix: Any, train_idx: list[int],
                eval_idx: list[int]) -> BuildResult:
         """Step 9: train.jsonl, eval.jsonl, the formats `[export] formats` asks for (the `datasets` folder, lf/,
-        openai/), clusters.jsonl, manifest.json and report.html written beside `out` and moved into it."""
+        openai/), clusters.jsonl, dropped/ (`write_dropped`), manifest.json and report.html written beside `out` and
+        moved into it."""
         from curate.buckets import length_bucket_names
 
         assert self.spec is not None
@@ -522,6 +534,7 @@ class Build:
             write_jsonl(tmp / "clusters.jsonl", (c.model_dump(mode="json") for c in dres.clusters))
             if self.references:
                 write_jsonl(tmp / "contamination.jsonl", contamination)
+            dropped_rows = self.write_dropped(tmp / "dropped", source, kept, mix, contamination)
             split_counts: dict[str, dict[str, int]] = {}
             for side, idx in (("train", train_idx), ("eval", eval_idx)):
                 for i in idx:
@@ -542,6 +555,8 @@ class Build:
                 buckets_before=dict(mix.before), buckets_after=dict(mix.after), length_edges=edges,
                 length_buckets={name: lengths_out[name] for name in length_bucket_names(edges) if lengths_out[name]},
                 split=dict(sorted(split_counts.items())), clusters=len(dres.clusters),
+                dropped_files=DroppedFiles(cap=cfg.export.dropped_cap,
+                                           written={k: len(v) for k, v in dropped_rows.items()}),
             )
             fail_if_broken(manifest)
             (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -551,7 +566,8 @@ class Build:
             sizes = Counter(len(c.members) for c in dres.clusters)
             from curate.report_html import render_report
 
-            (tmp / "report.html").write_text(render_report(manifest, lengths, sizes, contamination), encoding="utf-8")
+            (tmp / "report.html").write_text(render_report(manifest, lengths, sizes, contamination, dropped_rows),
+                                             encoding="utf-8")
             replace_dir(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -562,6 +578,30 @@ class Build:
             self.say(f"mix: {note}")
         return BuildResult(manifest, out, n_train, n_eval, format_mix_table(mix.before, mix.after, mix.copies),
                            self.tally())
+
+
+    def write_dropped(self, folder: Path, source: RecordSource, kept: list[GatedRecord], mix: Any,
+                      contamination: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        """`OUT/dropped/<reason>.jsonl` (`curate.build.dropped`): at most `[export] dropped_cap` records each stage
+        dropped, as written (calls as they were), with what dropped them; the lines written, by reason."""
+        from curate.build.dropped import Drop, dedup_drops, lint_drops, write_dropped
+
+        cap = self.cfg.export.dropped_cap
+        if cap == 0:
+            return {}
+        drops: dict[str, list[Drop]] = {
+            "lint_error": lint_drops(self.record_facts, self.gated, cap),
+            "exact_duplicate": dedup_drops(self.dedup_result, self.gated, "exact_duplicate", cap),
+            "near_duplicate": dedup_drops(self.dedup_result, self.gated, "near_duplicate", cap)}
+        if self.decontam.mode == "drop":
+            drops["contaminated"] = sorted(
+                (Drop(g.row, g.id, {k: v for k, v in row.items() if k not in ("id", "action")})
+                 for (g, _), row in zip(self.contamination, contamination, strict=True)), key=lambda d: d.row)[:cap]
+        selected = {m.index for m in mix.items}
+        drops["balancing"] = [Drop(g.row, g.id, {"bucket": g.bucket, "cluster": g.cluster})
+                              for i, g in enumerate(kept) if i not in selected][:cap]
+        dumper = RecordDumper(source.specs, "as-written")
+        return write_dropped(folder, drops, source.records, lambda r: dumper.dump(r)[0])
 
 
 BUILD_STEPS = 7
