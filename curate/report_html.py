@@ -36,11 +36,11 @@ def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
     return [round(first + i * step, 12) for i in range(int((hi - first) / step + 1e-9) + 1)]
 
 
-def _num(v: float) -> str:
-    """A tick label: short, no float noise."""
-    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
-        return f"{v:.0e}"
-    return f"{v:.4g}"
+def _labels(ticks: Sequence[float]) -> list[str]:
+    """Tick labels of one axis: short, no float noise, all in scientific notation when any needs it."""
+    if any(t != 0 and (abs(t) >= 1e5 or abs(t) < 1e-2) for t in ticks):
+        return ["0" if t == 0 else f"{t:.1e}" for t in ticks]
+    return [f"{t:.4g}" for t in ticks]
 
 
 class Frame:
@@ -48,7 +48,7 @@ class Frame:
 
     def __init__(self, width: int, height: int, x: tuple[float, float], y: tuple[float, float],
                  x_label: str, y_label: str, legend: bool = False, top: int = 28) -> None:
-        self.left, self.right, self.top = 64, 16, top
+        self.left, self.right, self.top = 76, 16, top
         self.bottom = 44 + (18 if legend else 0)
         self.width, self.height = width, height
         self.pw, self.ph = width - self.left - self.right, height - self.top - self.bottom
@@ -80,10 +80,10 @@ class Frame:
         out.append("</g>")
         out.append(f'<rect x="{self.left}" y="{self.top}" width="{self.pw}" height="{self.ph}" fill="none" '
                    'stroke="#999"/>')
-        out += [f'<text x="{self.left - 5}" y="{self.sy(t) + 4:.1f}" font-size="11" text-anchor="end">'
-                f'{_num(t)}</text>' for t in ys]
+        out += [f'<text x="{self.left - 5}" y="{self.sy(t) + 4:.1f}" font-size="11" text-anchor="end">{label}</text>'
+                for t, label in zip(ys, _labels(ys), strict=True)]
         out += [f'<text x="{self.sx(t):.1f}" y="{self.top + self.ph + 14}" font-size="11" text-anchor="middle">'
-                f'{_num(t)}</text>' for t in xs]
+                f'{label}</text>' for t, label in zip(xs, _labels(xs), strict=True)]
         cy = self.top + self.ph / 2
         out.append(f'<text class="axis-label" x="{self.left + self.pw / 2:.1f}" y="{self.top + self.ph + 32}" '
                    f'font-size="12" text-anchor="middle">{_e(self.x_label)}</text>'
@@ -157,10 +157,11 @@ def bars(title: str, series: Mapping[str, Mapping[str, int]], width: int = 1000)
         out.append(f'<rect x="{left + 160 * k}" y="24" width="10" height="10" fill="{COLORS[k % 8]}"/>'
                    f'<text x="{left + 14 + 160 * k}" y="33" font-size="12">{_e(name)}</text>')
     bottom = 44 + row * max(1, len(cats))
-    for t in nice_ticks(0, top, 8):
+    ticks = nice_ticks(0, top, 8)
+    for t, label in zip(ticks, _labels(ticks), strict=True):
         x = left + t * scale
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="40" y2="{bottom}" stroke="{_GRID}"/>'
-                   f'<text x="{x:.1f}" y="{bottom + 14}" font-size="11" text-anchor="middle">{_num(t)}</text>')
+                   f'<text x="{x:.1f}" y="{bottom + 14}" font-size="11" text-anchor="middle">{label}</text>')
     out.append(f'<text class="axis-label" x="{left + (width - left - 70) / 2:.1f}" y="{bottom + 30}" font-size="12" '
                'text-anchor="middle">records</text>')
     for i, cat in enumerate(cats):
@@ -184,7 +185,7 @@ def quantile(values: Sequence[float], q: float) -> float:
 
 
 def histogram(title: str, values: Sequence[int], *, x_label: str = "tokens per record", bins: int = 40,
-              width: int = 1000, height: int = 240) -> str:
+              width: int = 1000, height: int = 250) -> str:
     """A histogram with gridlines and labelled axes (x: `x_label`, y: records), the median and the 95th percentile
     marked as labelled vertical lines."""
     out = [_svg(title, width, height)]
@@ -197,7 +198,7 @@ def histogram(title: str, values: Sequence[int], *, x_label: str = "tokens per r
     for v in values:
         counts[min((v - lo) // step, bins - 1)] += 1
     used = max(i for i, c in enumerate(counts) if c) + 1
-    frame = Frame(width, height, (lo, lo + used * step), (0, max(counts) * 1.05), x_label, "records", top=42)
+    frame = Frame(width, height, (lo, lo + used * step), (0, max(counts) * 1.05), x_label, "records", top=56)
     out.append(frame.axes())
     bw = frame.pw / used
     for i, c in enumerate(counts[:used]):
@@ -205,15 +206,17 @@ def histogram(title: str, values: Sequence[int], *, x_label: str = "tokens per r
         out.append(f'<rect x="{frame.sx(lo + i * step) + 0.5:.1f}" y="{y:.1f}" width="{max(bw - 1, 0.5):.1f}" '
                    f'height="{frame.top + frame.ph - y:.1f}" fill="#4c78a8"><title>{lo + i * step}–'
                    f'{lo + (i + 1) * step - 1}: {c} records</title></rect>')
-    # labels above the plot, the median's left of its line and the p95's right of its own: they never overlap
-    for name, v, colour, anchor in (("median", quantile(values, 0.5), "#e45756", "end"),
-                                    ("p95", quantile(values, 0.95), "#b279a2", "start")):
+    # labels above the plot, one row each (they never overlap), right of their line unless it would leave the chart
+    for name, v, colour, row in (("median", quantile(values, 0.5), "#e45756", 18),
+                                 ("p95", quantile(values, 0.95), "#b279a2", 4)):
         x = frame.sx(v)
-        tx = x - 3 if anchor == "end" else x + 3
-        out.append(f'<line class="marker-{name}" x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top}" '
+        label = f"{name} {v:g}"
+        anchor = "start" if x + 8 + 7 * len(label) < width else "end"
+        tx = x + 3 if anchor == "start" else x - 3
+        out.append(f'<line class="marker-{name}" x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top - row + 2}" '
                    f'y2="{frame.top + frame.ph}" stroke="{colour}" stroke-width="2" stroke-dasharray="5,3"/>'
-                   f'<text x="{tx:.1f}" y="{frame.top - 4}" font-size="12" fill="{colour}" '
-                   f'text-anchor="{anchor}">{name} {v:g}</text>')
+                   f'<text x="{tx:.1f}" y="{frame.top - row}" font-size="12" fill="{colour}" '
+                   f'text-anchor="{anchor}">{label}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -336,7 +339,7 @@ def render_report(m: Manifest, lengths_by_bucket: Mapping[str, Sequence[int]],
     split = {"train": {b: v.get("train", 0) for b, v in m.split.items()},
              "eval": {b: v.get("eval", 0) for b, v in m.split.items()}}
     everything = [n for v in lengths_by_bucket.values() for n in v]
-    hists = "".join(histogram(f"{b} ({len(v)} records)", v, bins=24, width=500, height=220)
+    hists = "".join(histogram(f"{b} ({len(v)} records)", v, bins=24, width=500, height=240)
                     for b, v in sorted(lengths_by_bucket.items()))
     sizes = {f"size {k}": v for k, v in sorted(cluster_sizes.items())}
     lint = table(sorted(m.lint_findings.items()), ("code", "findings")) if m.lint_findings else "<p>none</p>"

@@ -143,7 +143,7 @@ def test_histogram_marks_median_and_p95_where_they_are() -> None:
     assert (quantile(values, 0.5), quantile(values, 0.95)) == (50, 95)
     svg = histogram("t", values, bins=10)
     xs = {name: float(x) for name, x in re.findall(r'class="marker-(\w+)" x1="([\d.]+)"', svg)}
-    left, width = 64, 1000 - 64 - 16  # the frame: 1..101 over the plot's width
+    left, width = 76, 1000 - 76 - 16  # the frame: 1..101 over the plot's width
     assert abs(xs["median"] - (left + (50 - 1) / 100 * width)) < 0.1
     assert abs(xs["p95"] - (left + (95 - 1) / 100 * width)) < 0.1
     assert "median 50" in svg and "p95 95" in svg and svg.count("<rect") == 11  # 10 bars and the frame
