@@ -22,13 +22,6 @@ from curate_train.eval_report import EvalReport
 from curate_train.graduation import CheckpointVerdict, metric_value, ood_value
 from curate_train.metrics import GenerationEval
 
-METRICS: tuple[tuple[str, str], ...] = (
-    ("format_accuracy", "format accuracy"), ("stop_rate", "stop rate"), ("parse_rate", "parse rate"),
-    ("schema_valid_rate", "schema-valid rate"), ("tool_name_accuracy", "tool-name accuracy"),
-    ("arg_match", "argument match"), ("tool_call_accuracy", "tool-call accuracy"), ("answer_match", "answer match"),
-    ("pass@k", "pass@k (largest k)"), ("unique_ratio", "unique ratio"), ("pairwise_ratio", "pairwise-different"),
-    ("distinct_1", "distinct-1"), ("distinct_2", "distinct-2"),
-)
 OOD_METRICS: tuple[tuple[str, str], ...] = (
     ("loss", "loss"), ("format_accuracy", "format"), ("parse_rate", "parse rate"),
     ("schema_valid_rate", "schema-valid"), ("arg_match", "argument match"), ("pass@k", "pass@k"))
