@@ -58,6 +58,15 @@ def exists(location: Location) -> bool:
     return bool(fs.exists(remote))
 
 
+def size(location: Location) -> int:
+    """The bytes of a file or folder (all its files) at `location`."""
+    path = local_path(location)
+    if path is not None:
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    fs, remote = _fs(str(location))
+    return int(fs.du(remote, total=True))
+
+
 def fetch(locations: Sequence[Location], folder: Path) -> list[Path]:
     """Local paths of `locations`: local ones as they are, remote ones copied under `folder` (file names kept,
     so ids made from them are the same as for a local copy)."""

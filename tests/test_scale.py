@@ -3,6 +3,9 @@ and a build that cannot fit on its disk stops with one line and leaves nothing."
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +151,77 @@ def test_a_build_chunked_at_every_batch_writes_the_same_output(tmp_path: Path, b
         assert (out / name).read_bytes() == (built / name).read_bytes()
     a, b = load_from_disk(str(built / "hf")), load_from_disk(str(out / "hf"))
     assert a["train"].features == b["train"].features and a["train"].to_list() == b["train"].to_list()
+
+
+def build_cli(out: Path, *options: str) -> int:
+    from curate.cli import main
+
+    return main(["build", str(SAMPLE), "--tools", str(TOOLS), "-o", str(out), *options])
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("curate: ")]
+
+
+def test_a_build_that_cannot_fit_is_refused_before_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Less free space beside OUT than the build needs (inputs x `WORK_FACTOR` for the work folder, plus a copy
+    per written form): exit 2, one line naming the folder, the space needed and the space free, nothing written
+    (not even OUT's parent folders, which the build made)."""
+    from curate.build import space
+
+    folder = tmp_path / "new" / "parent"
+    seen: list[Path] = []
+    real = shutil.disk_usage
+
+    def little(path: Any) -> Any:
+        seen.append(Path(path))
+        return real(path)._replace(free=5_000_000)
+
+    monkeypatch.setattr(shutil, "disk_usage", little)
+    needed = int(SAMPLE.stat().st_size * (space.WORK_FACTOR + space.FORM_FACTOR * 2))  # train/eval and hf/
+    assert needed > 5_000_000
+    assert build_cli(folder / "out") == 2
+    lines = error_lines(capsys.readouterr().err)
+    need, given = space.human_bytes(needed), space.human_bytes(SAMPLE.stat().st_size)
+    assert lines == [f"curate: error: {folder}: not enough free disk space for this build: it needs about {need} for "
+                     f"its work folder and output ({given} of input) and 5 MB is free; free some space, or choose an "
+                     "-o on another disk"]
+    assert seen == [folder]
+    assert list(tmp_path.iterdir()) == []
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=needed))  # just enough
+    assert build_cli(folder / "out", "--export", "hf") == 0 and (folder / "out" / "hf").is_dir()
+    capsys.readouterr()
+    assert build_cli(folder / "again", "--export", "hf,lf") == 2  # a form more, 1x input more
+    assert "not enough free disk space" in capsys.readouterr().err and not (folder / "again").exists()
+
+
+@pytest.mark.parametrize(("where", "jobs"), [("raw", "1"), ("facts", "1"), ("facts", "2"), ("hf", "1")])
+def test_a_disk_full_mid_build_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str], where: str,
+                                                              jobs: str) -> None:
+    """ENOSPC from an Arrow write in the work folder (the raw rows, where `datasets` wraps it in its own error;
+    the record facts, in this process or in a worker of `--jobs 2`) or in the output being written (`hf/`):
+    exit 2, one line naming OUT and what to do, and neither the work folder nor `.OUT.tmp-PID` nor OUT left."""
+    from datasets import arrow_writer
+
+    real = arrow_writer.ArrowWriter.write_table
+    failed: list[str] = []
+
+    def full(self: Any, table: Any, *args: Any, **kwargs: Any) -> Any:
+        path = str(self._path)
+        part = "raw" if "/raw/" in path else "hf" if ".tmp-" in path else "facts"
+        if part == where:
+            failed.append(path)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        return real(self, table, *args, **kwargs)
+
+    monkeypatch.setattr(arrow_writer.ArrowWriter, "write_table", full)
+    out = tmp_path / "p" / "out"
+    assert build_cli(out, "--jobs", jobs) == 2
+    lines = error_lines(capsys.readouterr().err)
+    assert lines == [f"curate: error: {out}: cannot write (No space left on device); free some space, or choose an "
+                     "-o on another disk; nothing was written"]
+    assert failed or jobs == "2"  # a worker's list is its own
+    assert not (tmp_path / "p").exists()  # no work folder, no .out.tmp-PID, no OUT, not even the folder made for it
