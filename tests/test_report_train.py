@@ -29,7 +29,8 @@ HOSTILE = "<script>alert(1)</script>"
 def metrics(fmt: float, tool: float) -> BucketMetrics:
     return BucketMetrics(prompts=4, samples=16, prompts_with_calls=2, format_accuracy=fmt, stop_rate=fmt,
                          tool_call_accuracy=tool, tool_name_accuracy=tool, answer_match=0.5, unique_ratio=0.8,
-                         pairwise_ratio=0.9, distinct_1=0.5, distinct_2=0.7, pass_at_k={1: tool / 2, 4: tool})
+                         pairwise_ratio=0.9, distinct_1=0.5, distinct_2=0.7, pass_at_k={1: tool / 2, 4: tool},
+                         missing={"parse_rate": "no reference call to parse against"})
 
 
 def generation(fmt: float, tool: float) -> GenerationEval:
@@ -143,3 +144,10 @@ def test_metrics_log_adds_throughput_and_memory_to_training_rows(tmp_path: Path,
     assert rows[0]["tokens_per_second"] == 200.0 and rows[0]["trained_tokens_per_second"] == 50.0
     assert rows[0]["peak_rss_mb"] > 10
     assert rows[1] == {"step": 2, "eval_loss": 1.9}  # evaluation rows as they were
+
+
+def test_an_empty_heatmap_cell_says_why(report: EvalReport) -> None:
+    page = render_report(report)
+    # no parse rate measured: the cell is empty and says why, as the metrics do
+    cell = re.search(r'data-bucket="chat" data-metric="parse_rate"[^>]*title="([^"]*)">—<', page)
+    assert cell is not None and cell.group(1) == "no reference call to parse against"

@@ -157,6 +157,18 @@ def _heatmaps(report: EvalReport) -> str:
     base; a cell's colour is its value (rates: red 0 → white 0.5 → green 1) or, for eval loss, its change."""
     maps = heatmap_values(report)
     base = maps[0][1] if report.base is not None and maps else None
+    gens = {c.name: c.generation for c in report.checkpoints}
+    if report.base is not None:
+        gens[report.base.name] = report.base.generation
+
+    def why(name: str, bucket: str, key: str) -> str:
+        """Why a cell is empty (the hover text)."""
+        if key == "eval_loss":
+            return "no eval loss logged at this step"
+        g = gens.get(name)
+        m = (g.overall if bucket == "overall" else g.buckets.get(bucket)) if g else None
+        return m.missing.get("pass_at_k" if key == "pass@k" else key, "not measured") if m else "not evaluated"
+
     head = "".join(f"<th>{_e(label)}</th>" for _, label in HEATMAP)
     parts = []
     for i, (name, rows) in enumerate(maps):
@@ -175,8 +187,9 @@ def _heatmaps(report: EvalReport) -> str:
                 else:
                     colour, text = _shade(v), "—" if v is None else f"{v:.2f}"
                     change = "" if delta is None else f"<small>{delta:+.2f}</small>"
+                hover = f' title="{_e(why(name, bucket, key))}"' if v is None else ""
                 cells.append(f'<td class="cell" data-bucket="{_e(bucket)}" data-metric="{_e(key)}" '
-                             f'style="background:{colour}">{text}{change}</td>')
+                             f'style="background:{colour}"{hover}>{text}{change}</td>')
             style = ' class="overall"' if bucket == "overall" else ""
             body.append(f"<tr{style}><th>{_e(bucket)}</th>{''.join(cells)}</tr>")
         what = "the base model" if is_base else (f"change from {report.base.name} below each value"
@@ -340,7 +353,8 @@ table.heatmap th {{ text-align: left; }}
 (tokens of the steps since the last log over their time) and memory (peak resident set size of process 0; CUDA's peak
 allocated memory on a GPU).</p>{_training_charts(metrics)}
 <h2>Generation metrics per bucket</h2><p>{_e(how)}. One heatmap per model: a row per capability bucket, a column per
-metric; eval loss is the evaluation at the checkpoint's step.</p>{_heatmaps(report)}
+metric; eval loss is the evaluation at the checkpoint's step. Hover an empty cell for why it is empty.</p>
+{_heatmaps(report)}
 <h2>Per-bucket regressions</h2><ul>{regress}</ul>
 {_ood_section(report)}
 <h2>Example outputs ({_e(rec.name if rec else "none")})</h2>{_examples(rec.generation if rec else None)}
