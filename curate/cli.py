@@ -627,6 +627,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                   f"{f' ({methods})' if methods else ''}, {'dropped' if d.mode == 'drop' else 'kept and marked'}; "
                   "each in contamination.jsonl")
     written = "clusters.jsonl, contamination.jsonl" if d is not None else "clusters.jsonl"
+    if m.dropped_files is not None and m.dropped_files.written:
+        written += f", dropped/ (up to {m.dropped_files.cap:,} records per reason)"
     formats = "".join(f"{f}/, " for f in cfg.export.formats)
     out.print(f"wrote {markup(result.out)}/ (train.jsonl, eval.jsonl, {formats}manifest.json, {written}, report.html)")
     assert result.tally is not None
