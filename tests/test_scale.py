@@ -225,3 +225,27 @@ def test_a_disk_full_mid_build_is_one_line_and_leaves_nothing(tmp_path: Path, mo
                      "-o on another disk; nothing was written"]
     assert failed or jobs == "2"  # a worker's list is its own
     assert not (tmp_path / "p").exists()  # no work folder, no .out.tmp-PID, no OUT, not even the folder made for it
+
+
+def test_space_needed_counts_a_remote_input_again_for_its_copy(tmp_path: Path) -> None:
+    """A remote input is copied into the work folder before it is read: its bytes count once more; a folder input
+    counts every file in it; each written form adds `FORM_FACTOR` of the inputs."""
+    import fsspec
+
+    from curate.build.space import FORM_FACTOR, WORK_FACTOR, human_bytes, space_needed
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/h20-space/raw.jsonl", b"x" * 1000)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "a.jsonl").write_bytes(b"y" * 300)
+    (tmp_path / "folder" / "b.jsonl").write_bytes(b"z" * 700)
+    try:
+        local = space_needed([tmp_path / "folder"], [])
+        remote = space_needed(["memory://h20-space/raw.jsonl"], [])
+        more = space_needed([tmp_path / "folder"], ["hf", "lf", "openai"])
+    finally:
+        fs.rm("/h20-space", recursive=True)
+    assert local == (int(1000 * (WORK_FACTOR + FORM_FACTOR)), 1000)
+    assert remote == (1000 + local[0], 1000)
+    assert more[0] == int(1000 * (WORK_FACTOR + 4 * FORM_FACTOR))
+    assert [human_bytes(n) for n in (512, 3_100_000, 1_390_000_000)] == ["512 B", "3.1 MB", "1.39 GB"]
