@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from curate import __version__
+from curate.build import arrow
 from curate.build.arrow import take_rows
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadError, RecordReader, iter_raw
 from curate.records import ToolSpec, Trajectory
@@ -101,6 +102,15 @@ def raw_record(path: str, line: int, kind: int, payload: bytes) -> RawRecord:
     return RawRecord(path, line, error=payload.decode("utf-8", "surrogatepass"))
 
 
+def raw_batch_rows(max_record_bytes: int) -> int:
+    """Raw rows per Arrow record batch written: as many of the largest records read (`max_record_bytes`) as fit in
+    `curate.build.arrow.ARROW_CHUNK_BYTES`, and at most the 100 `datasets` writes of a binary column, so no batch
+    passes Arrow's 2 GB whatever `max_record_bytes` allows (64 rows at the default 16 MiB)."""
+    from datasets import config
+
+    return max(1, min(config.ARROW_RECORD_BATCH_SIZE_FOR_BINARY_DATASETS, arrow.ARROW_CHUNK_BYTES // max_record_bytes))
+
+
 def read_raw_dataset(paths: Sequence[Path], cache_dir: Path, fingerprint: str,
                      max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[Any, list[tuple[int, str]]]:
     """Every record of `paths` as Arrow rows on disk under `cache_dir`, and the files they came from
@@ -116,7 +126,8 @@ def read_raw_dataset(paths: Sequence[Path], cache_dir: Path, fingerprint: str,
         with quiet_datasets():
             # a tuple, not a list: `from_generator` would split a list of paths into shards
             raw = Dataset.from_generator(rows, features=raw_features(), cache_dir=str(cache_dir),
-                                         gen_kwargs={"paths": tuple(str(p) for p in paths)}, fingerprint=fingerprint)
+                                         gen_kwargs={"paths": tuple(str(p) for p in paths)}, fingerprint=fingerprint,
+                                         writer_batch_size=raw_batch_rows(max_record_bytes))
     except DatasetGenerationError as e:
         cause: BaseException | None = e
         while cause is not None and not isinstance(cause, ReadError):
