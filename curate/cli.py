@@ -565,6 +565,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from curate.build import BuildError, BuildRefused, build
+    from curate.build.space import disk_full
     from curate.buildconfig import load_build_config
     from curate.config import ConfigError
     from curate.readers import ReadError
@@ -605,6 +606,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise  # reported by `_run`, as every command's (bucket rules that do not compile included)
     except ValueError as e:  # MixError, DedupError: impossible targets
         return print_error(str(e))
+    except Exception as e:  # a full disk behind a library's own error (`datasets` wraps a failed write)
+        full = disk_full(e)
+        if full is None:
+            raise
+        return print_error(io_error_message(full, args.output))
     m = result.manifest
     from curate.terminal import markup  # bucket names, drop reasons and OUT may hold markup or escapes
 
@@ -646,6 +652,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _stage(handler: Any, args: argparse.Namespace) -> int:
     """Run `curate dedup`, `bucket` or `stats` (`curate.stages_cmd.cmd_<name>`), their errors one line each."""
     from curate.build import BuildError
+    from curate.build.space import disk_full
     from curate.config import ConfigError
     from curate.readers import ReadError
     from curate.tokenizer import TokenizerError
@@ -660,3 +667,8 @@ def _stage(handler: Any, args: argparse.Namespace) -> int:
         return print_error(str(e))
     except OSError as e:
         return print_error(io_error_message(e, getattr(args, "output", None)))
+    except Exception as e:  # a full disk behind a library's own error (`datasets` wraps a failed write)
+        full = disk_full(e)
+        if full is None:
+            raise
+        return print_error(io_error_message(full, getattr(args, "output", None)))

@@ -273,9 +273,11 @@ class Build:
     def run_steps(self, out: Path) -> BuildResult:
         """The steps, in order, into the local folder `out` (its parent exists), with a work folder beside it
         (removed whatever happens; one left by a killed run is removed by the next run into the same `out`)."""
+        from curate.build.space import check_space
         from curate.storage import fetch
         from curate.terminal import progress
 
+        check_space(out.parent, self.inputs, self.cfg.export.formats)  # the work folder and the output go there
         # the steps as a bar of stages (its count: steps done of BUILD_STEPS), on a terminal only
         with work_folder(out) as work, progress("build", total=BUILD_STEPS) as bar:  # the Arrow files
             bar.stage("build: reading and linting")
