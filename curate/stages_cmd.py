@@ -27,6 +27,7 @@ from rich.table import Table
 
 from curate.build import BuildError, GatedRecord, with_id
 from curate.build.facts import prepare_worker
+from curate.build.gate import GatedRecords
 from curate.build.pipeline import Build, make_parents, work_folder
 from curate.build.raw import RecordSource
 from curate.buildconfig import BuildConfig, load_build_config
@@ -79,7 +80,7 @@ def _work(out: Path | None) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _gated(args: argparse.Namespace, cfg: BuildConfig, out: Path | None,
-           **options: Any) -> Iterator[tuple[Build, list[GatedRecord]]]:
+           **options: Any) -> Iterator[tuple[Build, GatedRecords]]:
     """A `Build` of `args.paths` past its `read` and `lint_gate` steps, and the records the gate passes (input
     order); its raw rows live in a work folder beside `out` (a temporary one when None) until the block ends.
     `options`: more of `Build`'s arguments (`decontaminate` files are indexed before the records are read)."""
@@ -99,12 +100,12 @@ def _gated(args: argparse.Namespace, cfg: BuildConfig, out: Path | None,
         build.engine.stop()
 
 
-def _read_back(build: Build, gated: list[GatedRecord]) -> Iterator[tuple[GatedRecord, Trajectory]]:
+def _read_back(build: Build, gated: GatedRecords) -> Iterator[tuple[GatedRecord, Trajectory]]:
     """Each of `gated` with its record read back from the raw rows, tools attached, as the build's export does
     (the record under its own id, not yet the build's: see `with_id`)."""
     assert build.spec is not None
     source = RecordSource(build.raw, build.sources, build.spec.tools)
-    return zip(gated, source.records([g.row for g in gated]), strict=True)
+    return zip(gated.records(), source.records(gated.rows), strict=True)
 
 
 def _dump(record: Trajectory, g: GatedRecord) -> dict[str, Any]:
@@ -132,11 +133,11 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         with JsonlWriter(out) as kept_file, JsonlWriter(clusters_file) as clusters:
             for g, record in _read_back(build, kept):
                 kept_file.write(_dump(record, g))
-            for c in result.clusters:
+            for c in result.clusters():
                 clusters.write(c.model_dump(mode="json"))
             commit_together([kept_file, clusters])
     terminal_console(soft_wrap=True).print(  # one line, never split where a path could be
-        f"wrote {markup(out)} ({kept_file.rows} records) and {markup(clusters_file)} ({len(result.clusters)} "
+        f"wrote {markup(out)} ({kept_file.rows} records) and {markup(clusters_file)} ({result.counts['clusters']} "
         "near-duplicate clusters)")
     _print_tally(build)
     return 0
@@ -234,7 +235,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_distribution(build: Build, gated: list[GatedRecord], findings: bool = False) -> None:
+def _print_distribution(build: Build, gated: GatedRecords, findings: bool = False) -> None:
     """The buckets, length buckets and signals of the records past the lint gate; with `findings`, the gate's
     lint findings by code (those of one `curate lint` run)."""
     from collections import Counter

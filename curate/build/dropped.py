@@ -22,15 +22,16 @@ Unreadable records are counted in the manifest (`unreadable`) but not written: t
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from curate.build.gate import GatedRecord, with_id
+from curate.build.gate import GatedRecords, with_id
 from curate.build.raw import column, take
+from curate.dedup.models import DedupArrays, DropReason
 from curate.jsonl import write_jsonl
 
 REASONS = ("lint_error", "exact_duplicate", "near_duplicate", "contaminated", "balancing")
@@ -57,15 +58,15 @@ def first_user_text(dump: dict[str, Any], limit: int = EXCERPT) -> str:
     return text[:limit]
 
 
-def lint_drops(facts: Any, gated: Sequence[GatedRecord], cap: int) -> list[Drop]:
+def lint_drops(facts: Any, gated: GatedRecords, cap: int) -> list[Drop]:
     """The first `cap` readable records the lint gate dropped (readable, not gated), each with its findings."""
-    passed = {g.row for g in gated}
-    readable = column(facts, "readable").to_pylist()
-    rows = [r for r, ok in enumerate(readable) if ok and r not in passed][:cap]
-    if not rows:
+    dropped = column(facts, "readable").to_numpy()
+    dropped[gated.rows] = False
+    rows = np.flatnonzero(dropped)[:cap]
+    if not len(rows):
         return []
     out = []
-    for row, linted in zip(rows, take(facts, "linted", np.array(rows, dtype=np.int64)), strict=True):
+    for row, linted in zip(rows.tolist(), take(facts, "linted", rows), strict=True):
         findings = pickle.loads(linted).findings if linted is not None else []  # this run's own pickles
         out.append(Drop(row, None, {"findings": [
             {"code": f.code, "severity": f.severity, "message": f.message, "message_index": f.message_index}
@@ -73,19 +74,15 @@ def lint_drops(facts: Any, gated: Sequence[GatedRecord], cap: int) -> list[Drop]
     return out
 
 
-def dedup_drops(dres: Any, gated: Sequence[GatedRecord], reason: str, cap: int) -> list[Drop]:
+def dedup_drops(dres: DedupArrays, gated: GatedRecords, reason: DropReason, cap: int) -> list[Drop]:
     """The first `cap` records dedup dropped as `reason` (exact_duplicate or near_duplicate), with what they copy."""
     out = []
-    for d in dres.dropped:
-        if d.reason != reason:
-            continue
-        kept = gated[d.kept_index].id
-        detail: dict[str, Any] = ({"duplicate_of": kept} if reason == "exact_duplicate" else
-                                  {"representative": kept, "jaccard": round(d.jaccard, 4),
-                                   "cluster": dres.cluster_of[d.index], "representative_row": gated[d.kept_index].row})
-        out.append(Drop(gated[d.index].row, gated[d.index].id, detail))
-        if len(out) >= cap:
-            break
+    for k in dres.dropped(reason)[:cap].tolist():
+        g, kept = gated[k], gated[int(dres.kept_of[k])]
+        detail: dict[str, Any] = ({"duplicate_of": kept.id} if reason == "exact_duplicate" else
+                                  {"representative": kept.id, "jaccard": round(float(dres.jaccard[k]), 4),
+                                   "cluster": int(dres.cluster_of[k]), "representative_row": kept.row})
+        out.append(Drop(g.row, g.id, detail))
     return sorted(out, key=lambda d: d.row)
 
 

@@ -102,7 +102,7 @@ def record_facts_features(spec: WorkerSpec) -> Any:
         "source": Value("int32"), "line": Value("int64"),
         "readable": Value("bool"), "linted": Value("binary"), "record_id": Value("string"),
         "fallback_id": Value("string"),
-        "processed": Value("bool"), "exact_key": Value("string"), "ends_with_answer": Value("bool"),
+        "processed": Value("bool"), "exact_key": Value("binary"), "ends_with_answer": Value("bool"),
         "has_tool_result": Value("bool"), "tokens": Value("int32"), "bucket": Value("string"),
         "signals": List(Value("string")),
     }
@@ -139,7 +139,7 @@ class Worker:
 
     def batch(self, batch: dict[str, list[Any]], paths: Sequence[str]) -> dict[str, Any]:
         """The facts of a batch of raw rows (see `record_facts_features` for the columns); `paths` by source."""
-        from curate.dedup import completeness, normalised_text, text_key
+        from curate.dedup import completeness, normalised_text, text_digest
 
         n = len(batch["line"])
         out: dict[str, Any] = {
@@ -179,7 +179,7 @@ class Worker:
             exact_texts = near_texts if same and near_texts is not None else [
                 normalised_text(r, cfg.exact_roles, cfg.exact_include_tools) for r in records]
             for k, text in zip(where, exact_texts, strict=True):
-                out["exact_key"][k] = text_key(text)
+                out["exact_key"][k] = text_digest(text)  # 16 bytes, not 32 hex characters
         for k, r in zip(where, records, strict=True):
             out["ends_with_answer"][k], out["has_tool_result"][k] = completeness(r)
         if self.near is not None and near_texts is not None:

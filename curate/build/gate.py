@@ -1,15 +1,17 @@
 """Step 1 of `curate build`, the lint gate: every record read counted with its findings, the cross-record rules
-decided in input order, ids made unique, and the records without errors passed on (`GatedRecord`)."""
+decided in input order, ids made unique, and the records without errors passed on (`GatedRecords`: columns)."""
 
 from __future__ import annotations
 
 import pickle
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.build.raw import column
+import numpy as np
+
+from curate.build.raw import BATCH_SIZE, column
 from curate.manifest import StageCount
 from curate.records import Finding, Trajectory
 from curate.tally import unreadable_reason
@@ -17,7 +19,9 @@ from curate.tally import unreadable_reason
 
 @dataclass
 class GatedRecord:
-    """One record past the lint gate, by its raw row: what the global stages need, never the record."""
+    """One record past the lint gate, by its raw row: what the global stages need, never the record.
+
+    A view of one entry of `GatedRecords`, made when asked for (the build holds the columns, not these)."""
 
     row: int
     """Its row among all records read (input order); the record is read back from it at export."""
@@ -30,6 +34,94 @@ class GatedRecord:
     length_bucket: str = ""
     cluster: int = -1
 
+
+@dataclass
+class Labels:
+    """A column of few distinct values (bucket names, signal lists) as a code per record and the values once."""
+
+    codes: np.ndarray
+    values: list[Any]
+
+    @classmethod
+    def of(cls, items: Iterable[Hashable], n: int) -> Labels:
+        index: dict[Hashable, int] = {}
+        codes = np.fromiter((index.setdefault(v, len(index)) for v in items), dtype=np.int32, count=n)
+        return cls(codes, list(index))
+
+    @classmethod
+    def empty(cls, n: int, value: Any) -> Labels:
+        return cls(np.zeros(n, dtype=np.int32), [value])
+
+    def __getitem__(self, i: int) -> Any:
+        return self.values[self.codes[i]]
+
+    def take(self, positions: np.ndarray) -> Labels:
+        return Labels(self.codes[positions], self.values)
+
+    def tolist(self) -> list[Any]:
+        return [self.values[c] for c in self.codes.tolist()]
+
+
+@dataclass
+class GatedRecords:
+    """The records past the lint gate, as columns (a few bytes each per record, not an object): position i is one
+    record, in input order as the gate passes them, or in the order `take` gives.
+
+    `rows` are their raw rows, `ids` their ids in the output (a pyarrow string array), `warnings` their lint
+    warnings; the later steps fill `tokens`, `bucket`, `signals`, `length_bucket` (`Labels`) and `cluster`.
+    `records()` (or iterating) gives a `GatedRecord` per position, made as it is read."""
+
+    rows: np.ndarray
+    ids: Any
+    warnings: np.ndarray
+    tokens: np.ndarray
+    bucket: Labels
+    signals: Labels
+    length_bucket: Labels
+    cluster: np.ndarray
+
+    @classmethod
+    def of(cls, rows: Sequence[int], ids: Sequence[str], warnings: Sequence[int]) -> GatedRecords:
+        import pyarrow as pa
+
+        n = len(rows)
+        return cls(np.asarray(rows, dtype=np.int64), pa.array(ids, type=pa.large_string()),
+                   np.asarray(warnings, dtype=np.int32), np.zeros(n, dtype=np.int64), Labels.empty(n, ""),
+                   Labels.empty(n, ()), Labels.empty(n, ""), np.full(n, -1, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def take(self, positions: np.ndarray | Sequence[int]) -> GatedRecords:
+        """The records at `positions`, in that order."""
+        import pyarrow as pa
+
+        pos = np.asarray(positions, dtype=np.int64)
+        return GatedRecords(self.rows[pos], self.ids.take(pa.array(pos, type=pa.int64())), self.warnings[pos],
+                            self.tokens[pos], self.bucket.take(pos), self.signals.take(pos),
+                            self.length_bucket.take(pos), self.cluster[pos])
+
+    def __getitem__(self, i: int) -> GatedRecord:
+        return self._record(int(i), self.ids[int(i)].as_py())
+
+    def _record(self, i: int, rid: str) -> GatedRecord:
+        return GatedRecord(int(self.rows[i]), rid, int(self.warnings[i]), self.bucket[i], list(self.signals[i]),
+                           int(self.tokens[i]), self.length_bucket[i], int(self.cluster[i]))
+
+    def records(self, positions: Sequence[int] | np.ndarray | None = None,
+                chunk: int = BATCH_SIZE) -> Iterator[GatedRecord]:
+        """The records at `positions` (default: all, in order), `chunk` ids turned into Python at a time."""
+        import pyarrow as pa
+
+        pos = np.arange(len(self)) if positions is None else np.asarray(positions, dtype=np.int64)
+        for start in range(0, len(pos), chunk):
+            part = pos[start:start + chunk]
+            ids = self.ids.take(pa.array(part, type=pa.int64())).to_pylist()
+            for i, rid in zip(part.tolist(), ids, strict=True):
+                yield self._record(i, rid)
+
+    def __iter__(self) -> Iterator[GatedRecord]:
+        return self.records()
 
 
 class RunLint:
@@ -58,7 +150,7 @@ class RunLint:
 
 def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: dict[str, StageCount],
                  lint_counts: Counter[str], tools: Sequence[dict[str, Any]] = (),
-                 unreadable: Counter[str] | None = None) -> list[GatedRecord]:
+                 unreadable: Counter[str] | None = None) -> GatedRecords:
     """Count every record read and its findings, and pass the readable ones without errors, in input order.
 
     The workers linted each record alone; the cross-record rules (`RunLint`) are decided here, so the
@@ -68,40 +160,44 @@ def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: di
     from curate.rules import all_rules
 
     errors = frozenset(code for code, rule in all_rules().items() if rule.severity == "error")
-    cols = {name: column(facts, name).to_pylist() for name in
-            ("readable", "processed", "linted", "record_id", "fallback_id")}
-    sources = column(facts, "source").to_numpy().tolist()
-    lines = column(facts, "line").to_numpy().tolist()
     run = RunLint(tools)
     seen_ids: set[str] = set()
-    gated: list[GatedRecord] = []
+    rows: list[int] = []
+    names: list[str] = []
+    warnings: list[int] = []
     read = stage["read"]
     gate = stage["lint"]
-    for row in range(len(lines)):
-        read.records_in += 1
-        readable = cols["readable"][row]
-        rid = cols["record_id"][row]
-        findings = run.findings(paths[sources[row]], lines[row], cols["linted"][row], rid, readable)
-        codes = [f.code for f in findings]
-        lint_counts.update(codes)
-        if not readable:
-            read.dropped["unreadable"] = read.dropped.get("unreadable", 0) + 1
-            if unreadable is not None:
-                why = next((f for f in findings if f.code in ("RS001", "RS002")), None)
-                unreadable[unreadable_reason(why.code, why.message) if why is not None else "unreadable"] += 1
-            continue
-        read.records_out += 1
-        gate.records_in += 1
-        n_errors = sum(code in errors for code in codes)
-        if n_errors and not keep_invalid:
-            gate.dropped["lint_error"] = gate.dropped.get("lint_error", 0) + 1
-            continue
-        if not cols["processed"][row]:  # the workers gate on a subset of these findings: never happens
-            raise RuntimeError(f"record #{row} passed the lint gate but was not processed (a bug)")
-        gate.records_out += 1
-        name = unique_name(rid if rid is not None else cols["fallback_id"][row], seen_ids)
-        gated.append(GatedRecord(row, name, len(codes) - n_errors))
-    return gated
+    n_rows = len(facts)
+    for start in range(0, n_rows, BATCH_SIZE):  # a batch of the columns in Python at a time, not whole columns
+        cols = {name: column(facts, name).slice(start, BATCH_SIZE).to_pylist() for name in
+                ("source", "line", "readable", "processed", "linted", "record_id", "fallback_id")}
+        for j, (source, line, readable, rid) in enumerate(zip(cols["source"], cols["line"], cols["readable"],
+                                                              cols["record_id"], strict=True)):
+            row = start + j
+            read.records_in += 1
+            findings = run.findings(paths[source], line, cols["linted"][j], rid, readable)
+            codes = [f.code for f in findings]
+            lint_counts.update(codes)
+            if not readable:
+                read.dropped["unreadable"] = read.dropped.get("unreadable", 0) + 1
+                if unreadable is not None:
+                    why = next((f for f in findings if f.code in ("RS001", "RS002")), None)
+                    unreadable[unreadable_reason(why.code, why.message) if why is not None else "unreadable"] += 1
+                continue
+            read.records_out += 1
+            gate.records_in += 1
+            n_errors = sum(code in errors for code in codes)
+            if n_errors and not keep_invalid:
+                gate.dropped["lint_error"] = gate.dropped.get("lint_error", 0) + 1
+                continue
+            if not cols["processed"][j]:  # the workers gate on a subset of these findings: never happens
+                raise RuntimeError(f"record #{row} passed the lint gate but was not processed (a bug)")
+            gate.records_out += 1
+            rows.append(row)
+            names.append(unique_name(rid if rid is not None else cols["fallback_id"][j], seen_ids))
+            warnings.append(len(codes) - n_errors)
+    del seen_ids
+    return GatedRecords.of(rows, names, warnings)
 
 
 def unique_name(rid: str, seen: set[str]) -> str:

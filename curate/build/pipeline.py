@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from curate import __version__
+from curate.build.arrow import take_rows
 from curate.build.engines.base import Engine
 from curate.build.engines.local import LocalEngine
 from curate.build.errors import BuildError, BuildRefused
@@ -58,15 +59,17 @@ from curate.build.export import (
     write_formats,
 )
 from curate.build.facts import WorkerSpec, prepare_worker
-from curate.build.gate import GatedRecord, gate_records, with_id
+from curate.build.gate import GatedRecord, GatedRecords, Labels, gate_records, with_id
 from curate.build.raw import (
     RecordSource,
     column,
     content_fingerprint,
+    digest_column,
     file_sha256,
+    iter_column,
     read_raw_dataset,
     signature_matrix,
-    take,
+    take_array,
 )
 from curate.buildconfig import BuildConfig
 from curate.jsonl import write_jsonl
@@ -220,7 +223,7 @@ class Build:
         self.contamination: list[tuple[GatedRecord, Any]] = []
         """The records that matched a benchmark, each with its `Contamination`, in input order."""
         self.length_edges: list[int] = []
-        self.gated: list[GatedRecord] = []
+        self.gated: GatedRecords = GatedRecords.of([], [], [])
         """The records past the lint gate (in input order), before dedup."""
 
 
@@ -343,40 +346,38 @@ class Build:
         self.input_files = [InputFile(path=name, sha256=digest, bytes=size, records=int(n))
                             for name, (digest, size), n in zip(names, hashes, per_input, strict=True)]
 
-    def lint_gate(self) -> list[GatedRecord]:
+    def lint_gate(self) -> GatedRecords:
         """Step 1: every record read counted with its findings; those without errors pass (`gate_records`)."""
         assert self.spec is not None
         self.gated = gate_records(self.record_facts, [path for _, path in self.sources], self.cfg.lint.keep_invalid,
                                   self.stages, self.lint_counts, self.spec.tools, self.unreadable)
         return self.gated
 
-    def dedup(self, gated: list[GatedRecord]) -> list[GatedRecord]:
+    def dedup(self, gated: GatedRecords) -> GatedRecords:
         """Steps 2 and 3: exact dedup, then near-dup dedup of the survivors clustered on the engine; the kept
-        records, each with its cluster."""
-        from curate.dedup import DedupEntry, DedupStage, Signatures
+        records, each with its cluster. The outcome stays as numpy columns (`DedupArrays`)."""
+        from curate.dedup import DedupColumns, DedupStage, Signatures
 
         cfg, facts = self.cfg, self.record_facts
         self.say(f"deduplicating {len(gated)} records")
-        rows = np.array([g.row for g in gated], dtype=np.int64)
-        entries = [DedupEntry(g.id, ends, tools) for g, ends, tools in
-                   zip(gated, take(facts, "ends_with_answer", rows), take(facts, "has_tool_result", rows),
-                       strict=True)]
-        dedup = DedupStage(entries, cfg.dedup, warnings=[g.warnings for g in gated],
-                           exact_keys=take(facts, "exact_key", rows) if cfg.dedup.exact else None)
+        rows = gated.rows
+        entries = DedupColumns(gated.ids, take_array(facts, "ends_with_answer", rows),
+                               take_array(facts, "has_tool_result", rows))
+        dedup = DedupStage(entries, cfg.dedup, warnings=gated.warnings,
+                           exact_keys=digest_column(facts, "exact_key", rows) if cfg.dedup.exact else None)
         near = labels = None
         if dedup.settings is not None:  # the exact-dedup survivors' signatures, clustered by the engine
             near = Signatures(signature_matrix(facts, "signature", rows[dedup.survivors], cfg.dedup.num_perm),
                               dedup.settings)
             labels = self.engine.near_labels(near, cfg.dedup.threshold)
-        dres = self.dedup_result = dedup.result(near, labels)
-        del near
-        reasons = Counter(d.reason for d in dres.dropped)
-        _count(self.stages["exact_dedup"], len(gated), {"exact_duplicate": reasons["exact_duplicate"]})
+        dres = self.dedup_result = dedup.arrays(near, labels)
+        del near, labels, dedup
+        _count(self.stages["exact_dedup"], len(gated), {"exact_duplicate": dres.counts["exact_duplicate"]})
         _count(self.stages["near_dedup"], self.stages["exact_dedup"].records_out,
-               {"near_duplicate": reasons["near_duplicate"]})
-        kept = [gated[k] for k in dres.kept]
-        for k, g in zip(dres.kept, kept, strict=True):
-            g.cluster = dres.cluster_of[k]
+               {"near_duplicate": dres.counts["near_duplicate"]})
+        kept_pos = dres.kept
+        kept = gated.take(kept_pos)
+        kept.cluster = dres.cluster_of[kept_pos]
         return kept
 
     def load_benchmark(self, references: Sequence[Path]) -> None:
@@ -409,7 +410,7 @@ class Build:
         self.decontamination = Decontamination(mode=self.decontam.mode, config=self.decontam.model_dump(mode="json"),
                                                index=index.summary(), matched=0, by_method={})
 
-    def decontaminate(self, kept: list[GatedRecord]) -> list[GatedRecord]:
+    def decontaminate(self, kept: GatedRecords) -> GatedRecords:
         """Step 4: the records holding a benchmark item in any turn (the workers' `contamination` facts) dropped,
         or, with `--decontaminate-mode flag`, kept and marked."""
         from curate.dedup.decontamination import Contamination
@@ -417,12 +418,13 @@ class Build:
         assert self.spec is not None
         bench, summary = self.spec.benchmark, self.decontamination
         self.contamination = []
-        if bench is not None and summary is not None and kept:
+        matched = np.zeros(0, dtype=np.int64)
+        if bench is not None and summary is not None and len(kept):
             self.say("decontaminating")
-            kept_rows = np.array([g.row for g in kept], dtype=np.int64)
-            for g, found in zip(kept, take(self.record_facts, "contamination", kept_rows), strict=True):
-                if found is not None:
-                    self.contamination.append((g, Contamination.from_json(found)))
+            found = take_rows(column(self.record_facts, "contamination"), kept.rows)
+            matched = np.flatnonzero(found.is_valid().to_numpy(zero_copy_only=False))
+            for g, text in zip(kept.records(matched), take_rows(found, matched).to_pylist(), strict=True):
+                self.contamination.append((g, Contamination.from_json(text)))
             by_method: Counter[str] = Counter()
             for _, c in self.contamination:
                 by_method[c.method] += 1
@@ -433,8 +435,7 @@ class Build:
         _count(self.stages["decontaminate"], len(kept), {"contaminated": len(self.contamination) if dropping else 0})
         if not dropping or not self.contamination:
             return kept
-        gone = {id(g) for g, _ in self.contamination}
-        return [g for g in kept if id(g) not in gone]
+        return kept.take(np.setdiff1d(np.arange(len(kept)), matched))
 
     def benchmark_entry(self, c: Any) -> tuple[int, str | None, int]:
         """The benchmark file (index), record id and message index of a match (an item, or an answer call)."""
@@ -454,27 +455,28 @@ class Build:
                 "method": c.method, "overlap": round(c.overlap, 4), "benchmark": bench.files[f], "item": item_id,
                 "item_turn": item_turn, "item_text": text[:300]}
 
-    def bucket(self, kept: list[GatedRecord]) -> None:
+    def bucket(self, kept: GatedRecords) -> None:
         """Steps 5 and 6: each record's capability bucket, signals and tokens (from its record facts), and its
         length bucket by the edges the kept records' token counts give."""
         from curate.buckets import length_bucket, length_edges
 
-        facts = self.record_facts
-        kept_rows = np.array([g.row for g in kept], dtype=np.int64)
-        for g, tokens, bucket, signals in zip(kept, take(facts, "tokens", kept_rows), take(facts, "bucket", kept_rows),
-                                              take(facts, "signals", kept_rows), strict=True):
-            g.tokens, g.bucket, g.signals = tokens, bucket, signals
-        self.length_edges = edges = length_edges([g.tokens for g in kept], self.cfg.length)
-        for g in kept:
-            g.length_bucket = length_bucket(g.tokens, edges)
+        facts, rows, n = self.record_facts, kept.rows, len(kept)
+        kept.tokens = take_array(facts, "tokens", rows).astype(np.int64)
+        kept.bucket = Labels.of(iter_column(facts, "bucket", rows), n)
+        kept.signals = Labels.of((tuple(s) for s in iter_column(facts, "signals", rows)), n)
+        self.length_edges = edges = length_edges(kept.tokens.tolist(), self.cfg.length)
+        # `length_bucket` of each record: the same name for every count between two edges
+        codes = np.searchsorted(np.asarray(edges, dtype=np.int64), kept.tokens, side="right").astype(np.int32)
+        first = {int(c): int(t) for c, t in zip(codes[::-1].tolist(), kept.tokens[::-1].tolist(), strict=True)}
+        kept.length_bucket = Labels(codes, [length_bucket(first.get(c, 0), edges) for c in range(len(edges) + 1)])
 
-    def balance(self, kept: list[GatedRecord]) -> Any:
+    def balance(self, kept: GatedRecords) -> Any:
         """Step 7: the balanced mix (`curate.mix.balance`) over the kept records' capability buckets."""
         from curate.mix import balance
 
         self.say("balancing")
-        mix = balance([(i, g.bucket, g.cluster) for i, g in enumerate(kept)], self.cfg.mix, self.cfg.seed,
-                      buckets=self.buckets)
+        mix = balance(zip(range(len(kept)), kept.bucket.tolist(), kept.cluster.tolist(), strict=True), self.cfg.mix,
+                      self.cfg.seed, buckets=self.buckets)
         _count(self.stages["balance"], len(kept), {"balancing": len(kept) - _selected(mix)})
         return mix
 
@@ -486,7 +488,7 @@ class Build:
         _count(self.stages["split"], _selected(mix), {})
         return train_idx, eval_idx
 
-    def export(self, out: Path, kept: list[GatedRecord], mix: Any, train_idx: list[int],
+    def export(self, out: Path, kept: GatedRecords, mix: Any, train_idx: list[int],
                eval_idx: list[int]) -> BuildResult:
         """Step 9: train.jsonl, eval.jsonl, the formats `[export] formats` asks for (the `datasets` folder, lf/,
         openai/), clusters.jsonl, dropped/ (`write_dropped`), manifest.json and report.html written beside `out` and
@@ -511,9 +513,8 @@ class Build:
 
             def rows_of(indices: list[int], split: str, sink: DatasetsSplit | None) -> Iterator[dict[str, Any]]:
                 seen: set[int] = set()
-                records = source.records([kept[i].row for i in indices])
-                for i, record in zip(indices, records, strict=True):  # a copy repeats its original's index
-                    g = kept[i]
+                records = source.records(kept.rows[np.asarray(indices, dtype=np.int64)])
+                for i, g, record in zip(indices, kept.records(indices), records, strict=True):  # a copy repeats
                     dump, _ = dumper.dump(with_id(record, g.id))
                     if i in seen:
                         row = export_row(dump, g, split, copy_of=g.id or f"#{g.row}")
@@ -533,15 +534,15 @@ class Build:
                 save_datasets_folder(tmp / "hf", {name: (rows, tmp / f"{name}.jsonl") for name, rows in hf.items()})
             del hf
             write_formats(tmp, cfg.export.formats, {name: tmp / f"{name}.jsonl" for name in ("train", "eval")})
-            write_jsonl(tmp / "clusters.jsonl", (c.model_dump(mode="json") for c in dres.clusters))
+            write_jsonl(tmp / "clusters.jsonl", (c.model_dump(mode="json") for c in dres.clusters()))
             if self.references:
                 write_jsonl(tmp / "contamination.jsonl", contamination)
             dropped_rows = self.write_dropped(tmp / "dropped", source, kept, mix, contamination)
             split_counts: dict[str, dict[str, int]] = {}
             for side, idx in (("train", train_idx), ("eval", eval_idx)):
                 for i in idx:
-                    split_counts.setdefault(kept[i].bucket, {"train": 0, "eval": 0})[side] += 1
-            lengths_out = Counter(kept[m.index].length_bucket for m in mix.items)
+                    split_counts.setdefault(kept.bucket[i], {"train": 0, "eval": 0})[side] += 1
+            lengths_out = Counter(kept.length_bucket[m.index] for m in mix.items)
             dropped: Counter[str] = Counter()
             for st in self.stages.values():
                 dropped.update(st.dropped)
@@ -556,16 +557,17 @@ class Build:
                 lint_findings=dict(sorted(self.lint_counts.items())),
                 buckets_before=dict(mix.before), buckets_after=dict(mix.after), length_edges=edges,
                 length_buckets={name: lengths_out[name] for name in length_bucket_names(edges) if lengths_out[name]},
-                split=dict(sorted(split_counts.items())), clusters=len(dres.clusters),
+                split=dict(sorted(split_counts.items())), clusters=dres.counts["clusters"],
                 dropped_files=DroppedFiles(cap=cfg.export.dropped_cap,
                                            written={k: len(v) for k, v in dropped_rows.items()}),
             )
             fail_if_broken(manifest)
             (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
             lengths: dict[str, list[int]] = {}
+            tokens = kept.tokens.tolist()
             for m in mix.items:
-                lengths.setdefault(kept[m.index].bucket, []).append(kept[m.index].tokens)
-            sizes = Counter(len(c.members) for c in dres.clusters)
+                lengths.setdefault(kept.bucket[m.index], []).append(tokens[m.index])
+            sizes = Counter(size for size in dres.cluster_sizes().tolist() if size >= 2)  # by cluster id, as listed
             from curate.report_html import render_report
 
             (tmp / "report.html").write_text(render_report(manifest, lengths, sizes, contamination, dropped_rows),
@@ -582,7 +584,7 @@ class Build:
                            self.tally())
 
 
-    def write_dropped(self, folder: Path, source: RecordSource, kept: list[GatedRecord], mix: Any,
+    def write_dropped(self, folder: Path, source: RecordSource, kept: GatedRecords, mix: Any,
                       contamination: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         """`OUT/dropped/<reason>.jsonl` (`curate.build.dropped`): at most `[export] dropped_cap` records each stage
         dropped, as written (calls as they were), with what dropped them; the lines written, by reason."""
@@ -599,9 +601,10 @@ class Build:
             drops["contaminated"] = sorted(
                 (Drop(g.row, g.id, {k: v for k, v in row.items() if k not in ("id", "action")})
                  for (g, _), row in zip(self.contamination, contamination, strict=True)), key=lambda d: d.row)[:cap]
-        selected = {m.index for m in mix.items}
+        left = np.ones(len(kept), dtype=bool)
+        left[[m.index for m in mix.items]] = False
         drops["balancing"] = [Drop(g.row, g.id, {"bucket": g.bucket, "cluster": g.cluster})
-                              for i, g in enumerate(kept) if i not in selected][:cap]
+                              for g in kept.records(np.flatnonzero(left)[:cap])]
         dumper = RecordDumper(source.specs, "as-written")
         return write_dropped(folder, drops, source.records, lambda r: dumper.dump(r)[0])
 

@@ -174,10 +174,41 @@ def column(ds: Any, name: str) -> Any:
 
 def signature_matrix(ds: Any, name: str, rows: np.ndarray, num_perm: int) -> np.ndarray:
     """Rows `rows` of a fixed-size signature column as an (len(rows), num_perm) uint32 array."""
-    taken = take_rows(column(ds, name), rows)
-    parts = [c.flatten().to_numpy(zero_copy_only=False) for c in taken.chunks if len(c)]
-    flat = np.concatenate(parts) if parts else np.empty(0, dtype=np.uint32)
-    return flat.astype(np.uint32, copy=False).reshape(len(rows), num_perm)
+    out = np.empty((len(rows), num_perm), dtype=np.uint32)
+    done = 0
+    for start in range(0, len(rows), BATCH_SIZE):  # filled a batch at a time: one copy of the matrix, not three
+        for c in take_rows(column(ds, name), rows[start:start + BATCH_SIZE]).chunks:
+            if len(c):
+                out[done:done + len(c)] = c.flatten().to_numpy(zero_copy_only=False).reshape(len(c), num_perm)
+                done += len(c)
+    return out
+
+
+def digest_column(ds: Any, name: str, rows: np.ndarray, size: int = 16) -> np.ndarray:
+    """Rows `rows` of a binary column of `size`-byte values (the exact keys) as a numpy `S{size}` array: `size`
+    bytes a row, never a Python object per row."""
+    import pyarrow as pa
+
+    parts = []
+    for c in take_rows(column(ds, name), rows).chunks:
+        if not len(c):
+            continue
+        if c.null_count:
+            raise ValueError(f"column {name}: {c.null_count} rows without a value")
+        fixed = c.cast(pa.binary(size))
+        parts.append(np.frombuffer(fixed.buffers()[1], dtype=f"S{size}", offset=fixed.offset * size, count=len(fixed)))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=f"S{size}")
+
+
+def take_array(ds: Any, name: str, rows: np.ndarray) -> np.ndarray:
+    """Column `name` of `ds` (a number or bool column of the record facts) at `rows`, as a numpy array."""
+    return take_rows(column(ds, name), rows).to_numpy()
+
+
+def iter_column(ds: Any, name: str, rows: np.ndarray, chunk: int = BATCH_SIZE) -> Iterator[Any]:
+    """Column `name` of `ds` at `rows` as Python values, one at a time, `chunk` rows turned into Python at once."""
+    for start in range(0, len(rows), chunk):
+        yield from take_rows(column(ds, name), rows[start:start + chunk]).to_pylist()
 
 
 def take(ds: Any, name: str, rows: np.ndarray) -> list[Any]:

@@ -21,7 +21,8 @@ and combining signatures made with different settings raises `DedupError` (`erro
 dropped and why, the clusters, and a cluster id for every record, which the split step uses to keep each
 cluster on one side). `DedupStage` runs them one at a time on what was computed per record elsewhere (ids,
 completeness, exact keys, signatures): `curate build` computes those in worker processes, clusters the
-survivors' signatures on its engine and passes the labels in, never holding the records themselves;
+survivors' signatures on its engine and passes the labels in, never holding the records themselves, and takes the
+outcome as numpy columns (`DedupStage.arrays`: `DedupArrays`, ids and flags given as `DedupColumns`);
 `deduplicate_entries` does the same in one call. Decontamination (`decontamination`): `read_benchmark` reads
 benchmark files into items (one per turn) and answer calls, `BenchmarkIndex` indexes them (word n-grams as
 hashes: `ngrams`) and finds, per training record, the benchmark item any of its turns holds (n-gram coverage,
@@ -35,11 +36,11 @@ import types
 from typing import Any
 
 from curate.dedup import normalise
-from curate.dedup.choice import DedupEntry, WarningCounts, best_copy, completeness
+from curate.dedup.choice import DedupEntry, WarningCounts, best_copy, choice_ranks, completeness
 from curate.dedup.choice import _choice_keys as _choice_keys
 from curate.dedup.config import DedupConfig, HashName
 from curate.dedup.errors import DedupError
-from curate.dedup.exact import exact_key, exact_representatives, text_key
+from curate.dedup.exact import exact_key, exact_representatives, text_digest, text_key
 from curate.dedup.lsh import (
     LSH_WEIGHTS,
     MAX_BUCKET,
@@ -54,7 +55,7 @@ from curate.dedup.lsh import (
     verify_pairs,
 )
 from curate.dedup.minhash import SCHEME, MinHasher, MinHashSettings, Permutation, Signatures, sign_records, sign_texts
-from curate.dedup.models import Cluster, ClusterMember, DedupResult, DroppedRecord, DropReason
+from curate.dedup.models import Cluster, ClusterMember, DedupArrays, DedupResult, DroppedRecord, DropReason
 from curate.dedup.normalise import (
     DEFAULT_ROLES,
     LARGE_TEXT,
@@ -66,7 +67,7 @@ from curate.dedup.normalise import (
     words,
 )
 from curate.dedup.normalise import _word_bytes as _word_bytes
-from curate.dedup.stage import DedupStage, deduplicate, deduplicate_entries
+from curate.dedup.stage import DedupColumns, DedupStage, deduplicate, deduplicate_entries
 
 __all__ = [
     "DEFAULT_ROLES",
@@ -77,6 +78,8 @@ __all__ = [
     "SCHEME",
     "Cluster",
     "ClusterMember",
+    "DedupArrays",
+    "DedupColumns",
     "DedupConfig",
     "DedupEntry",
     "DedupError",
@@ -94,6 +97,7 @@ __all__ = [
     "best_copy",
     "bucket_pairs",
     "candidate_pairs",
+    "choice_ranks",
     "completeness",
     "connected_components",
     "conversation_text",
@@ -109,6 +113,7 @@ __all__ = [
     "shingles",
     "sign_records",
     "sign_texts",
+    "text_digest",
     "text_key",
     "verified_pairs",
     "verify_pairs",

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from curate.dedup.choice import best_copy
+from curate.dedup.choice import first_of_groups
 from curate.dedup.config import DedupConfig
 from curate.dedup.normalise import normalised_text
 from curate.records import Trajectory
@@ -25,18 +24,22 @@ def exact_key(traj: Trajectory, cfg: DedupConfig | None = None) -> str:
 
 
 def text_key(text: str) -> str:
-    """The exact key of an already normalised text (what `exact_key` hashes)."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    """The exact key of an already normalised text (what `exact_key` hashes): `text_digest` in hex."""
+    return text_digest(text).hex()
 
 
-def exact_representatives(exact_keys: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> np.ndarray:
-    """The copy kept of each record's exact group (records with equal `exact_keys`): an array of indices, the
-    record itself when it is kept or has no copy; `keys` are the choice keys `best_copy` compares."""
-    rep = np.arange(len(exact_keys))
-    groups: dict[str, list[int]] = {}
-    for k, key in enumerate(exact_keys):
-        groups.setdefault(key, []).append(k)
-    for members in groups.values():
-        if len(members) > 1:
-            rep[members] = best_copy(members, keys)
-    return rep
+def text_digest(text: str) -> bytes:
+    """The 16 bytes `text_key` writes in hex: what the build's record facts keep per record (16 bytes, not a
+    32-character string)."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+def exact_representatives(exact_keys: Sequence[str] | np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The copy kept of each record's exact group (records with equal `exact_keys`: hex keys, or digests as a
+    numpy `S16` array): an array of indices, the record itself when it is kept or has no copy; `ranks` are
+    `choice_ranks`, the lowest of a group kept (as `best_copy` picks)."""
+    n = len(exact_keys)
+    if n == 0:
+        return np.arange(0)
+    _, group = np.unique(np.asarray(exact_keys), return_inverse=True)
+    return first_of_groups(group.reshape(-1), ranks)

@@ -55,12 +55,11 @@ def band_keys(values: np.ndarray, bands: int, rows: int) -> np.ndarray:
     Equal bands give equal keys; unequal bands collide with probability about 2^-64 (and candidates are
     verified anyway).
     """
-    v = values.astype(np.uint64)
     keys = np.empty((values.shape[0], bands), dtype=np.uint64)
     for band in range(bands):
         h = np.full(values.shape[0], np.uint64(0xCBF29CE484222325) + np.uint64(band), dtype=np.uint64)
-        for col in range(band * rows, (band + 1) * rows):
-            h ^= v[:, col]
+        for col in range(band * rows, (band + 1) * rows):  # a column widened at a time: never a uint64 copy of all
+            h ^= values[:, col].astype(np.uint64)
             h *= _BAND_MULT
             h ^= h >> np.uint64(29)
         keys[:, band] = h

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from curate.dedup.choice import DedupEntry, WarningCounts, _choice_keys, best_copy
+from curate.dedup.choice import DedupEntry, WarningCounts, choice_ranks, first_of_groups
 from curate.dedup.config import DedupConfig
 from curate.dedup.errors import DedupError
 from curate.dedup.exact import exact_representatives, text_key
 from curate.dedup.lsh import near_duplicate_labels
 from curate.dedup.minhash import MinHashSettings, Signatures, sign_records, sign_texts
-from curate.dedup.models import Cluster, ClusterMember, DedupResult, DroppedRecord
+from curate.dedup.models import DedupArrays, DedupResult
 from curate.dedup.normalise import normalised_text
 from curate.records import Trajectory
+
+
+@dataclass
+class DedupColumns:
+    """What choosing the copy to keep needs of each record, as columns (`DedupEntry` per record, transposed):
+    ids (a sequence or a pyarrow string array) and the two `completeness` flags."""
+
+    ids: Any
+    ends_with_answer: np.ndarray
+    has_tool_result: np.ndarray
+
+    @classmethod
+    def of(cls, entries: Sequence[DedupEntry]) -> DedupColumns:
+        return cls([e.id for e in entries], np.array([e.ends_with_answer for e in entries], dtype=bool),
+                   np.array([e.has_tool_result for e in entries], dtype=bool))
 
 
 class DedupStage:
@@ -23,25 +40,29 @@ class DedupStage:
 
     Whoever runs the stage signs the exact-dedup `survivors` with `settings` and clusters their signatures
     (`near_duplicate_labels`, or an engine's equivalent giving the same labels), then passes both to
-    `result`: the stage computes on what it is given and calls nothing back.
+    `result` (or `arrays`): the stage computes on what it is given and calls nothing back.
 
     `exact_of[k]` is the copy exact dedup keeps of record k (k itself when kept or alone); `survivors` are the
     records it keeps, ascending, which the near stage compares; `settings` are the settings their signatures
     must have, None when there is no near stage to run (`near = false`, or no records), and then `result()`
-    takes neither signatures nor labels.
+    takes neither signatures nor labels. Everything per record is a numpy column (`choice_ranks`,
+    `DedupArrays`), so a million records cost a few arrays.
     """
 
-    def __init__(self, entries: Sequence[DedupEntry], cfg: DedupConfig | None = None,
-                 warnings: WarningCounts | None = None, exact_keys: Sequence[str] | None = None) -> None:
+    def __init__(self, entries: Sequence[DedupEntry] | DedupColumns, cfg: DedupConfig | None = None,
+                 warnings: WarningCounts | np.ndarray | None = None,
+                 exact_keys: Sequence[str] | np.ndarray | None = None) -> None:
         """`warnings` counts lint warnings per record, by id (a mapping) or by position (a sequence); records
-        with fewer are preferred. `exact_keys[k]` is `exact_key(record k, cfg)`, needed when `cfg.exact`."""
+        with fewer are preferred. `exact_keys[k]` is `exact_key(record k, cfg)` (or its `text_digest`, as a
+        numpy `S16` array), needed when `cfg.exact`."""
         self.cfg = cfg or DedupConfig()
-        n = len(entries)
+        cols = entries if isinstance(entries, DedupColumns) else DedupColumns.of(entries)
+        n = len(cols.ids)
         if self.cfg.exact and (exact_keys is None or len(exact_keys) != n):
             raise DedupError(f"exact dedup needs an exact key per record: {n} records, "
                              f"{'no' if exact_keys is None else len(exact_keys)} keys")
-        self.ids = [e.id for e in entries]
-        self.keys = _choice_keys(entries, warnings)
+        self.ids = cols.ids
+        self.keys = choice_ranks(cols.ids, cols.ends_with_answer, cols.has_tool_result, warnings)
         self.exact_of = np.arange(n)
         if self.cfg.exact and exact_keys is not None:
             self.exact_of = exact_representatives(exact_keys, self.keys)
@@ -61,7 +82,11 @@ class DedupStage:
     def result(self, sigs: Signatures | None = None, labels: np.ndarray | None = None) -> DedupResult:
         """What is kept and dropped, given the survivors' signatures (row p is `survivors[p]`'s) and their
         cluster labels (`near_duplicate_labels(sigs, cfg.threshold)`): both None when `settings` is None."""
-        survivors, keys = self.survivors, self.keys
+        return self.arrays(sigs, labels).to_result()
+
+    def arrays(self, sigs: Signatures | None = None, labels: np.ndarray | None = None) -> DedupArrays:
+        """`result` as numpy columns (`DedupArrays`), for a caller holding many records."""
+        survivors = self.survivors
         near_rep = survivors.copy()  # per survivor: the kept record of its near cluster
         near_label = survivors.copy()
         sig_values: np.ndarray | None = None
@@ -73,69 +98,47 @@ class DedupStage:
                 raise DedupError(f"{len(survivors)} survivors of exact dedup, {len(sigs)} signatures and "
                                  f"{len(labels)} labels")
             sig_values = sigs.values
+            labels = np.asarray(labels, dtype=np.int64)
             near_label = survivors[labels]
-            by_label: dict[int, list[int]] = {}
-            for pos, lab in enumerate(labels.tolist()):
-                by_label.setdefault(lab, []).append(pos)
-            for members in by_label.values():
-                if len(members) > 1:
-                    chosen = best_copy(survivors[members].tolist(), keys)
-                    near_rep[members] = chosen
+            near_rep = survivors[first_of_groups(labels, self.keys[survivors])]
         return self._report(near_rep, near_label, sig_values)
 
-    def _report(self, near_rep: np.ndarray, near_label: np.ndarray, sig_values: np.ndarray | None) -> DedupResult:
+    def _report(self, near_rep: np.ndarray, near_label: np.ndarray, sig_values: np.ndarray | None) -> DedupArrays:
         """The result from each survivor's kept record (`near_rep`) and cluster label (`near_label`)."""
-        survivors, rep, ids, settings = self.survivors, self.exact_of, self.ids, self.settings
-        n = len(ids)
-        survivor_pos = {int(k): p for p, k in enumerate(survivors)}
-        kept_of = np.empty(n, dtype=np.int64)
-        label = np.empty(n, dtype=np.int64)
-        for k in range(n):
-            p = survivor_pos[int(rep[k])]
-            kept_of[k] = near_rep[p]
-            label[k] = near_label[p]
+        survivors, rep = self.survivors, self.exact_of
+        n = len(rep)
+        survivor_pos = np.full(n, -1, dtype=np.int64)
+        survivor_pos[survivors] = np.arange(len(survivors))
+        kept_of = near_rep[survivor_pos[rep]].astype(np.int64, copy=False)
+        label = near_label[survivor_pos[rep]]
+        index = np.arange(n)
 
-        def jaccard_to_kept(k: int) -> float:
-            if rep[k] != k or sig_values is None:  # exact copies (and the kept copy) count as identical
-                return 1.0
-            a, b = sig_values[survivor_pos[k]], sig_values[survivor_pos[int(kept_of[k])]]
-            return float(np.count_nonzero(a == b)) / len(a)
+        # estimated Jaccard to the kept copy: exact copies (and the kept copy) count as identical
+        jaccard = np.ones(n, dtype=np.float64)
+        near = np.flatnonzero((rep == index) & (kept_of != index))
+        if sig_values is not None and len(near):
+            step = max(1, (1 << 24) // max(1, sig_values.shape[1]))  # rows compared at a time
+            for a in range(0, len(near), step):
+                k = near[a:a + step]
+                equal = np.count_nonzero(sig_values[survivor_pos[k]] == sig_values[survivor_pos[kept_of[k]]], axis=1)
+                jaccard[k] = equal / sig_values.shape[1]
 
         # cluster ids in order of each cluster's first index
-        cluster_ids: dict[int, int] = {}
-        for lab in label.tolist():
-            cluster_ids.setdefault(lab, len(cluster_ids))
-        cluster_of = {k: cluster_ids[int(label[k])] for k in range(n)}
-        members_of: dict[int, list[int]] = {}
-        for k in range(n):
-            members_of.setdefault(cluster_of[k], []).append(k)
-
-        dropped: list[DroppedRecord] = []
-        clusters: list[Cluster] = []
-        for cid, members in members_of.items():
-            if len(members) < 2:
-                continue
-            kept = int(kept_of[members[0]])
-            listed = []
-            for k in sorted(members, key=lambda m: (m != kept, m)):
-                relation = "kept" if k == kept else "exact_duplicate" if rep[k] != k else "near_duplicate"
-                jac = jaccard_to_kept(k)
-                listed.append(ClusterMember(index=k, id=ids[k], relation=relation, jaccard=jac))
-                if relation != "kept":
-                    dropped.append(DroppedRecord(index=k, id=ids[k], reason=relation, kept_index=kept,
-                                                 kept_id=ids[kept], jaccard=jac))
-            clusters.append(Cluster(cluster_id=cid, kept_index=kept, kept_id=ids[kept], members=listed))
-        dropped.sort(key=lambda d: d.index)
-        kept_list = [k for k in range(n) if kept_of[k] == k]
+        _, first, inverse = np.unique(label, return_index=True, return_inverse=True)
+        cluster_id = np.empty(len(first), dtype=np.int64)
+        cluster_id[np.argsort(first, kind="stable")] = np.arange(len(first))
+        cluster_of = cluster_id[inverse.reshape(-1)] if n else np.zeros(0, dtype=np.int64)
+        sizes = np.bincount(cluster_of) if n else np.zeros(0, dtype=np.int64)
+        gone = kept_of != index
         counts = {
             "records": n,
-            "kept": len(kept_list),
-            "exact_duplicate": sum(d.reason == "exact_duplicate" for d in dropped),
-            "near_duplicate": sum(d.reason == "near_duplicate" for d in dropped),
-            "clusters": len(clusters),
+            "kept": int(n - np.count_nonzero(gone)),
+            "exact_duplicate": int(np.count_nonzero(gone & (rep != index))),
+            "near_duplicate": int(np.count_nonzero(gone & (rep == index))),
+            "clusters": int(np.count_nonzero(sizes >= 2)),
         }
-        return DedupResult(kept=kept_list, dropped=dropped, clusters=clusters, cluster_of=cluster_of,
-                           settings=settings, counts=counts)
+        return DedupArrays(ids=self.ids, exact_of=rep, kept_of=kept_of, cluster_of=cluster_of, jaccard=jaccard,
+                           settings=self.settings, counts=counts)
 
 
 def deduplicate(records: Sequence[Trajectory], cfg: DedupConfig | None = None,
