@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from curate import __version__
 from curate.buckets import BucketConfig
-from curate.build.raw import raw_record
+from curate.build.raw import raw_record, release_pages
 from curate.dedup import DedupConfig
 from curate.dedup.decontamination import Benchmark
 from curate.readers import RecordReader, fallback_id
@@ -265,3 +265,11 @@ def record_facts_table(batch: Any, spec_json: str, paths: Sequence[str]) -> Any:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+
+
+def record_facts_arrow(batch: Any, spec_json: str, paths: Sequence[str]) -> Any:
+    """`Dataset.map` function over Arrow batches (`record_facts_table`), which then releases the pages of the raw
+    rows' file it read (`release_pages`): a process running it holds the batch, not every raw row it has read."""
+    out = record_facts_table(batch, spec_json, paths)
+    release_pages(c for col in batch.columns for c in col.chunks)
+    return out

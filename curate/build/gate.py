@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.build.raw import BATCH_SIZE, column
+from curate.build.raw import BATCH_SIZE, release_pages
 from curate.manifest import StageCount
 from curate.records import Finding, Trajectory
 from curate.tally import unreadable_reason
@@ -167,10 +167,12 @@ def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: di
     warnings: list[int] = []
     read = stage["read"]
     gate = stage["lint"]
-    n_rows = len(facts)
-    for start in range(0, n_rows, BATCH_SIZE):  # a batch of the columns in Python at a time, not whole columns
-        cols = {name: column(facts, name).slice(start, BATCH_SIZE).to_pylist() for name in
-                ("source", "line", "readable", "processed", "linted", "record_id", "fallback_id")}
+    names_read = ("source", "line", "readable", "processed", "linted", "record_id", "fallback_id")
+    start = 0
+    for batch in facts.data.table.select(list(names_read)).to_batches(max_chunksize=BATCH_SIZE):
+        # a batch of the columns in Python at a time, not whole columns; its file pages released once read
+        cols = {name: batch.column(name).to_pylist() for name in names_read}
+        release_pages(batch.columns)
         for j, (source, line, readable, rid) in enumerate(zip(cols["source"], cols["line"], cols["readable"],
                                                               cols["record_id"], strict=True)):
             row = start + j
@@ -196,6 +198,7 @@ def gate_records(facts: Any, paths: Sequence[str], keep_invalid: bool, stage: di
             rows.append(row)
             names.append(unique_name(rid if rid is not None else cols["fallback_id"][j], seen_ids))
             warnings.append(len(codes) - n_errors)
+        start += batch.num_rows
     del seen_ids
     return GatedRecords.of(rows, names, warnings)
 

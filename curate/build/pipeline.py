@@ -68,6 +68,7 @@ from curate.build.raw import (
     file_sha256,
     iter_column,
     read_raw_dataset,
+    release_pages,
     signature_matrix,
     take_array,
 )
@@ -338,6 +339,8 @@ class Build:
         facts = self.engine.record_facts(self.raw, self.sources, self.spec, num_proc, work,
                                          self.spec.fingerprint(raw_fp))
         self.record_facts = facts
+        # the raw rows' pages this process read (the map runs here with one process): read again only at export
+        release_pages(c for col in self.raw.data.table.columns for c in col.chunks)
         source_rows = np.bincount(column(facts, "source").to_numpy(), minlength=len(self.sources)) if len(facts) \
             else np.zeros(len(self.sources), dtype=np.int64)
         per_input = np.zeros(len(inputs), dtype=np.int64)

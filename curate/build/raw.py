@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -158,13 +158,84 @@ class RecordSource:
     def records(self, rows: Sequence[int]) -> Iterator[Trajectory]:
         """The records of `rows`, in that order, `chunk` rows in memory at a time."""
         for start in range(0, len(rows), self.chunk):
-            taken = take_rows(self.table, rows[start:start + self.chunk])
+            part = rows[start:start + self.chunk]
+            taken = take_rows(self.table, part)
             cols = [taken.column(c).to_pylist() for c in ("source", "line", "kind", "payload")]
+            del taken
+            release_rows(self.table, np.asarray(part, dtype=np.int64))  # the raw rows' pages: read once
             for source, line, kind, payload in zip(*cols, strict=True):
                 result = self.reader.read_record(raw_record(self.paths[source], line, kind, payload))
                 if result.record is None:  # cannot happen: the workers read this very row
                     raise RuntimeError(f"{self.paths[source]}:{line}: a record read before could not be read again")
                 yield self.toolset.attach(result.record)
+
+
+_MADV_DONTNEED = 4
+
+
+def _file_mappings() -> list[tuple[int, int]]:
+    """This process's read-only mappings of files, as (start, end) addresses, sorted; none where Linux's
+    /proc/self/maps is not there."""
+    try:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        parts = line.split(maxsplit=5)
+        if len(parts) == 6 and parts[4] != "0" and "w" not in parts[1] and parts[5].startswith("/"):
+            start, end = parts[0].split("-")
+            out.append((int(start, 16), int(end, 16)))
+    return sorted(out)
+
+
+def release_pages(arrays: Iterable[Any]) -> None:
+    """Drop from this process's resident memory the pages of memory-mapped files under `arrays`' buffers (pyarrow
+    arrays of the raw rows or record facts, read once): the kernel reads them back from the file if they are
+    touched again. Otherwise every page of the work folder's files a step has read would count in the build's
+    RSS until the end (~2 KB a record: the signatures, the raw rows read back at export).
+
+    Only buffers lying inside a read-only mapping of a file are released (`madvise(MADV_DONTNEED)`), whose
+    content the kernel can always read again; any other buffer (memory of this process) is left alone, and where
+    there is no /proc/self/maps nothing is done."""
+    maps = _file_mappings()
+    if not maps:
+        return
+    import ctypes
+    import mmap
+
+    starts = np.array([a for a, _ in maps], dtype=np.uint64)
+    libc = ctypes.CDLL(None, use_errno=True)
+    madvise = libc.madvise
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    page = mmap.PAGESIZE
+    done: set[tuple[int, int]] = set()
+    for arr in arrays:
+        for buf in arr.buffers():
+            if buf is None or buf.size == 0:
+                continue
+            first, last = buf.address, buf.address + buf.size
+            k = int(np.searchsorted(starts, np.uint64(first), side="right")) - 1
+            if k < 0 or last > maps[k][1]:
+                continue  # not (wholly) inside a file mapping: this process's own memory
+            span = (first - first % page, min(maps[k][1], -(-last // page) * page))
+            if span not in done:
+                done.add(span)
+                madvise(span[0], span[1] - span[0], _MADV_DONTNEED)
+
+
+def release_rows(data: Any, rows: np.ndarray) -> None:
+    """`release_pages` of the chunks of `data` (a pyarrow Table or ChunkedArray) that hold `rows`."""
+    import pyarrow as pa
+
+    columns = data.columns if isinstance(data, pa.Table) else [data]
+    for col in columns:
+        if not len(rows) or not col.num_chunks:
+            continue
+        starts = np.cumsum([0, *(len(c) for c in col.chunks)], dtype=np.int64)
+        held = np.unique(np.searchsorted(starts, np.asarray(rows, dtype=np.int64), side="right") - 1)
+        release_pages(col.chunk(int(k)) for k in held if 0 <= k < col.num_chunks)
 
 
 def column(ds: Any, name: str) -> Any:
@@ -177,10 +248,12 @@ def signature_matrix(ds: Any, name: str, rows: np.ndarray, num_perm: int) -> np.
     out = np.empty((len(rows), num_perm), dtype=np.uint32)
     done = 0
     for start in range(0, len(rows), BATCH_SIZE):  # filled a batch at a time: one copy of the matrix, not three
-        for c in take_rows(column(ds, name), rows[start:start + BATCH_SIZE]).chunks:
+        part = rows[start:start + BATCH_SIZE]
+        for c in take_rows(column(ds, name), part).chunks:
             if len(c):
                 out[done:done + len(c)] = c.flatten().to_numpy(zero_copy_only=False).reshape(len(c), num_perm)
                 done += len(c)
+        release_rows(column(ds, name), part)
     return out
 
 
@@ -197,18 +270,22 @@ def digest_column(ds: Any, name: str, rows: np.ndarray, size: int = 16) -> np.nd
             raise ValueError(f"column {name}: {c.null_count} rows without a value")
         fixed = c.cast(pa.binary(size))
         parts.append(np.frombuffer(fixed.buffers()[1], dtype=f"S{size}", offset=fixed.offset * size, count=len(fixed)))
+    release_rows(column(ds, name), rows)
     return np.concatenate(parts) if parts else np.empty(0, dtype=f"S{size}")
 
 
 def take_array(ds: Any, name: str, rows: np.ndarray) -> np.ndarray:
     """Column `name` of `ds` (a number or bool column of the record facts) at `rows`, as a numpy array."""
-    return take_rows(column(ds, name), rows).to_numpy()
+    out = take_rows(column(ds, name), rows).to_numpy()
+    release_rows(column(ds, name), rows)
+    return out
 
 
 def iter_column(ds: Any, name: str, rows: np.ndarray, chunk: int = BATCH_SIZE) -> Iterator[Any]:
     """Column `name` of `ds` at `rows` as Python values, one at a time, `chunk` rows turned into Python at once."""
     for start in range(0, len(rows), chunk):
         yield from take_rows(column(ds, name), rows[start:start + chunk]).to_pylist()
+        release_rows(column(ds, name), rows[start:start + chunk])
 
 
 def take(ds: Any, name: str, rows: np.ndarray) -> list[Any]:

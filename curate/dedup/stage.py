@@ -117,7 +117,7 @@ class DedupStage:
         jaccard = np.ones(n, dtype=np.float64)
         near = np.flatnonzero((rep == index) & (kept_of != index))
         if sig_values is not None and len(near):
-            step = max(1, (1 << 24) // max(1, sig_values.shape[1]))  # rows compared at a time
+            step = 8192  # rows compared at a time: two 8192 x num_perm slices, whatever the corpus
             for a in range(0, len(near), step):
                 k = near[a:a + step]
                 equal = np.count_nonzero(sig_values[survivor_pos[k]] == sig_values[survivor_pos[kept_of[k]]], axis=1)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.build.facts import WorkerSpec, prepare_worker, record_facts_batch, record_facts_features
+from curate.build.facts import WorkerSpec, prepare_worker, record_facts_arrow, record_facts_features
 from curate.build.raw import BATCH_SIZE, quiet_datasets
 
 
@@ -55,11 +55,13 @@ def record_facts(raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec,
     kwargs = {"spec_json": spec_json, "paths": [path for _, path in sources]}
     try:
         with quiet_datasets():
-            return raw.map(record_facts_batch, batched=True, batch_size=BATCH_SIZE, fn_kwargs=kwargs,
-                           remove_columns=["kind", "payload"], features=record_facts_features(spec),
-                           num_proc=num_proc if num_proc > 1 and len(raw) > BATCH_SIZE else None,
-                           cache_file_name=str(cache_dir / "facts.arrow"), new_fingerprint=fingerprint,
-                           load_from_cache_file=False)
+            # Arrow batches in and out: each process releases the raw rows' pages it has read (`record_facts_arrow`)
+            return raw.with_format("arrow").map(
+                record_facts_arrow, batched=True, batch_size=BATCH_SIZE, fn_kwargs=kwargs,
+                remove_columns=["kind", "payload"], features=record_facts_features(spec),
+                num_proc=num_proc if num_proc > 1 and len(raw) > BATCH_SIZE else None,
+                cache_file_name=str(cache_dir / "facts.arrow"), new_fingerprint=fingerprint,
+                load_from_cache_file=False).with_format(None)
     except Exception as e:
         raise_interrupt_behind(e)
         raise
