@@ -6,12 +6,20 @@ chunks first (a copy of the whole column on every call, and `offset overflow whi
 passes 2 GB), and `concat_arrays` of the chunks a build gathers fails the same way. `take_rows` takes from each
 chunk what it needs; `gather_chunks` joins chunks only up to `ARROW_CHUNK_BYTES`. Types stay as they are (no
 `large_string`), so what a user loads from the `datasets` folder is the same whatever the corpus size.
+
+`SpillFile` keeps tables a step gathers on disk rather than in memory, and `rechunk` cuts tables read back into
+the row counts a writer wants.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,3 +68,78 @@ def gather_chunks(chunks: Sequence[Any], type: Any) -> Any:
     if not groups:
         return pa.chunked_array([pa.array([], type=type)], type=type)
     return pa.chunked_array([g[0] if len(g) == 1 else pa.concat_arrays(g) for g in groups], type=type)
+
+
+class SpillFile:
+    """Arrow tables appended to one file on disk and read back one at a time, in order: what a step would otherwise
+    hold in memory until its end. Each table is its own IPC stream (their schemas may differ), read back with plain
+    reads rather than a memory map, so a table read is freed with it and memory stays that of one table.
+
+    The file goes in `folder` (the build's work folder), or a temporary folder of its own; `close` removes it (and
+    that folder), as does the garbage collector."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        own = None if folder is not None else Path(tempfile.mkdtemp(prefix="curate-spill-"))
+        fd, name = tempfile.mkstemp(prefix=".spill-", suffix=".arrow", dir=folder or own)
+        os.close(fd)
+        self.path = Path(name)
+        self.spans: list[tuple[int, int]] = []  # each table's (offset, length) in the file
+        self.rows = 0
+        self._sink: Any = None
+        self._remove = weakref.finalize(self, _remove_spill, self.path, own)
+
+    def append(self, table: Any) -> None:
+        """`table` (a pyarrow Table) written after those before it."""
+        import pyarrow as pa
+
+        if self._sink is None:
+            self._sink = pa.OSFile(str(self.path), "ab")
+        start = self._sink.tell()
+        with pa.ipc.new_stream(self._sink, table.schema) as writer:
+            writer.write_table(table)
+        self.spans.append((start, self._sink.tell() - start))
+        self.rows += table.num_rows
+
+    def tables(self) -> Iterator[Any]:
+        """The tables appended so far, in order, one in memory at a time (the file may be read again)."""
+        import pyarrow as pa
+
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+        with pa.OSFile(str(self.path)) as f:
+            for start, length in self.spans:
+                f.seek(start)
+                yield pa.ipc.open_stream(f.read_buffer(length)).read_all()  # a buffer of Arrow's pool, not bytes
+
+    def close(self) -> None:
+        """Remove the file (and the temporary folder made for it)."""
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+        self._remove()
+
+
+def _remove_spill(path: Path, own: Path | None) -> None:
+    path.unlink(missing_ok=True)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
+
+
+def rechunk(tables: Iterable[Any], sizes: Iterable[int]) -> Iterator[Any]:
+    """The rows of `tables` (pyarrow Tables of one schema, in order) as tables of `sizes` rows each, in order:
+    slices, copied by nothing, holding only the tables a size spans."""
+    import pyarrow as pa
+
+    source = iter(tables)
+    held: list[Any] = []
+    have = 0
+    for size in sizes:
+        while have < size:
+            table = next(source)
+            held.append(table)
+            have += table.num_rows
+        joined = held[0] if len(held) == 1 else pa.concat_tables(held)
+        yield joined.slice(0, size)
+        rest = joined.slice(size)
+        held, have = ([rest] if rest.num_rows else []), rest.num_rows

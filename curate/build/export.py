@@ -1,4 +1,4 @@
-"""Step 9 of `curate build`, the export rows: train.jsonl / eval.jsonl rows, the `datasets` folder gathered as
+"""Step 9 of `curate build`, the export rows: train.jsonl / eval.jsonl rows, the `datasets` folder gathered on disk as
 they are written, and the finished folder moved into place."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, get_args
 
-from curate.build.arrow import gather_chunks
+from curate.build.arrow import SpillFile, gather_chunks, rechunk
 from curate.build.gate import GatedRecord
 from curate.build.raw import file_sha256, quiet_datasets
 from curate.buildconfig import ExportFormat
@@ -165,26 +165,29 @@ def datasets_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class DatasetsSplit:
-    """One split of the `datasets` folder, gathered row by row while its JSON Lines file is written.
+    """One split of the `datasets` folder, gathered row by row while its JSON Lines file is written, on disk: every
+    `batch_size` rows become one Arrow table in a `curate.build.arrow.SpillFile` (in `folder`, the build's work
+    folder, or a temporary one), so memory holds one batch whatever the number of rows.
 
-    Columns are the first row's keys (and any a later row adds, null before it). Small columns keep their
-    values and get the type `datasets` infers from all of them. The nested columns (`_NESTED_COLUMNS`) are
-    built into Arrow a batch at a time, with the message fields seen so far; at the end every batch is cast
-    to the fields of all of them (null where a message lacks one) and the `Json` leaves to datasets' `Json`,
-    and the batches are joined into arrays of at most `curate.build.arrow.ARROW_CHUNK_BYTES` (a column over 2 GB
-    is several; `save_to_disk` writes the same bytes either way).
+    Columns are the first row's keys (and any a later row adds, null before it). A batch holds the small columns
+    with the types `datasets` infers from its values, and the nested columns (`_NESTED_COLUMNS`) with the message
+    fields seen so far. At the end each small column gets the type `datasets` infers from all its values (the one
+    its batches agree on, all-null batches aside; when they differ, inferred again from the values read back), the
+    nested ones the fields of all the messages (null where a message lacks one) with the `Json` leaves as datasets'
+    `Json`. `save` writes the split's folder from the batches, one at a time, as `save_to_disk` of the whole
+    split (`dataset`) would.
     """
 
-    def __init__(self, batch_size: int = 1000) -> None:
+    def __init__(self, batch_size: int = 1000, folder: Path | None = None) -> None:
         self.batch_size = batch_size
         self.columns: list[str] | None = None
         self.rows = 0
-        self.small: dict[str, list[Any]] = {}
-        self.pending: dict[str, list[Any]] = {}
-        self.chunks: dict[str, list[Any]] = {}
+        self.pending: dict[str, list[Any]] = {}  # the batch being gathered, by column
+        self.inferred: dict[str, list[Any]] = {}  # each small column's features inferred from a batch, null aside
         self.message = _Struct(_MESSAGE.known)
         self._tools: tuple[Any, list[str]] = (None, [])
         self._features: Any = None
+        self._spill = SpillFile(folder)
 
     def add(self, row: dict[str, Any]) -> None:
         """One row, as `datasets_row` gives it. A key first seen in a later row (`tools_source` on the records
@@ -195,17 +198,17 @@ class DatasetsSplit:
             for k in _NESTED_COLUMNS:
                 if k not in self.columns:
                     self.columns.append(k)
-            self.small = {k: [] for k in self.columns if k not in _NESTED_COLUMNS}
-            self.pending = {k: [] for k in _NESTED_COLUMNS}
-            self.chunks = {k: [] for k in _NESTED_COLUMNS}
+            self.pending = {k: [] for k in self.columns}
+            self.inferred = {k: [] for k in self.columns if k not in _NESTED_COLUMNS}
         else:
             for k in row:
-                if k not in self.small and k not in self.pending:
+                if k not in self.pending:
                     self.columns.append(k)
-                    self.small[k] = [None] * self.rows
+                    self.pending[k] = [None] * len(self.pending["messages"])
+                    self.inferred[k] = []
         self.rows += 1
-        for k, values in self.small.items():
-            values.append(row.get(k))
+        for k in self.inferred:
+            self.pending[k].append(row.get(k))
         messages = row.get("messages") or []
         for m in messages:
             self.message.see(m)
@@ -228,30 +231,80 @@ class DatasetsSplit:
         return pa.list_(pa.string()) if column == "tools" else Value("string").pa_type
 
     def _flush(self) -> None:
+        """The pending rows as one table in the spill file."""
         import pyarrow as pa
+        from datasets import Value
+        from datasets.arrow_writer import OptimizedTypedSequence
 
         pending = self.pending
-        if not pending["messages"]:
+        if not pending or not pending["messages"]:
             return
+        arrays: dict[str, Any] = {}
+        for k, seen in self.inferred.items():
+            typed = OptimizedTypedSequence(pending[k], col=k)  # what `Dataset.from_dict` infers
+            arrays[k] = pa.array(typed)
+            feature = typed.get_inferred_type()
+            merged = _merge_inferred(seen[0], feature) if len(seen) == 1 else None
+            if merged is not None:
+                seen[0] = merged
+            elif feature != Value("null") and feature not in seen:
+                seen.append(feature)
         encoded = [[self.message.encode(m) for m in ms] for ms in pending["messages"]]
         for k, values in (("messages", encoded), ("tools", pending["tools"]), ("meta", pending["meta"])):
-            array = pa.array(values, type=self._storage(k))  # over 2 GB, pyarrow hands back a ChunkedArray
-            self.chunks[k].extend(array.chunks if isinstance(array, pa.ChunkedArray) else [array])
+            arrays[k] = pa.array(values, type=self._storage(k))  # over 2 GB, pyarrow hands back a ChunkedArray
+        self._spill.append(pa.table(arrays))
         for values in pending.values():
             values.clear()
+
+    def _small_feature(self, column: str) -> Any:
+        """The feature `datasets` infers from all the values of the small column `column`."""
+        from datasets import Value
+        from datasets.arrow_writer import OptimizedTypedSequence
+
+        seen = self.inferred[column]
+        if len(seen) <= 1:
+            return seen[0] if seen else Value("null")
+        values: list[Any] = []  # batches inferred differently beyond their nulls (int and float, say): rare
+        for table in self._spill.tables():
+            values.extend(table.column(column).to_pylist() if column in table.column_names else [None] * len(table))
+        return OptimizedTypedSequence(values, col=column).get_inferred_type()
 
     @property
     def features(self) -> Any:
         """The folder's features: what `Dataset.from_list(rows, features=...)` needs to save the same bytes."""
-        from datasets import Dataset, Features, Json, List
+        from datasets import Features, Json, List
 
-        if self._features is None:  # known once all rows are in (`dataset()` keeps it, freeing the values)
-            inferred = Dataset.from_dict(self.small).features if self.small else Features()
+        if self._features is None:  # known once all rows are in
+            self._flush()
             nested = {"messages": List(self.message.feature()), "tools": List(Json()), "meta": Json()}
-            self._features = Features({k: nested[k] if k in nested else inferred[k] for k in self.columns or ()})
+            self._features = Features({k: nested[k] if k in nested else self._small_feature(k)
+                                       for k in self.columns or ()})
         return self._features
 
+    def _tables(self) -> Iterator[Any]:
+        """The spilled batches, in order, as tables of the folder's columns with their final Arrow types."""
+        import pyarrow as pa
+
+        schema = self.features.arrow_schema
+        columns = self.columns or []
+        for table in self._spill.tables():
+            arrays = []
+            for k in columns:
+                final = schema.field(k).type
+                have = table.column(k) if k in table.column_names else None
+                if k in _NESTED_COLUMNS:
+                    arrays.append(have.cast(self._storage(k)).cast(final))
+                elif have is None or pa.types.is_null(have.type):
+                    arrays.append(pa.chunked_array([pa.nulls(len(table), final)], type=final))
+                elif have.type == final:
+                    arrays.append(have)
+                else:  # a batch inferred otherwise than the whole column: its values again, as the column's type
+                    arrays.append(pa.chunked_array([pa.array(have.to_pylist(), type=final)], type=final))
+            yield pa.Table.from_arrays(arrays, names=columns)
+
     def dataset(self, fingerprint: str) -> Any:
+        """The whole split in memory, as a `Dataset` (`save` writes the same folder without holding it): each
+        column's batches joined into arrays of at most `curate.build.arrow.ARROW_CHUNK_BYTES`."""
         import pyarrow as pa
         from datasets import Dataset
         from datasets.info import DatasetInfo
@@ -259,38 +312,118 @@ class DatasetsSplit:
 
         if self.columns is None:
             return Dataset.from_dict({})
-        self._flush()
         features = self.features
-        arrays = []
-        for k in self.columns:
-            final = features.arrow_schema.field(k).type
-            if k in _NESTED_COLUMNS:
-                storage = self._storage(k)
-                arrays.append(gather_chunks([c.cast(storage) for c in self.chunks.pop(k)], storage).cast(final))
-            else:
-                arrays.append(pa.array(self.small.pop(k), type=final))
-        table = pa.Table.from_arrays(arrays, names=self.columns)
+        chunks: dict[str, list[Any]] = {k: [] for k in self.columns}
+        for table in self._tables():
+            for k in self.columns:
+                chunks[k].extend(table.column(k).chunks)
+        schema = features.arrow_schema
+        table = pa.Table.from_arrays([gather_chunks(chunks.pop(k), schema.field(k).type) for k in self.columns],
+                                     names=self.columns)
         # an explicit fingerprint: without one, datasets hashes in-memory data by serialising all of it
         return Dataset(InMemoryTable(table), info=DatasetInfo(features=features), fingerprint=fingerprint)
 
+    def save(self, path: Path, fingerprint: str) -> None:
+        """The split's folder at `path`, as `self.dataset(fingerprint).save_to_disk(path)` writes it (the same
+        shards, record batches, `dataset_info.json` and `state.json`), from the spill file a batch at a time: the
+        batches are read once to size the shards as `save_to_disk` does, and once to write them."""
+        from datasets import Dataset, config
+        from datasets.arrow_writer import ArrowWriter, get_writer_batch_size_from_data_size
+        from datasets.info import DatasetInfo
+        from datasets.table import InMemoryTable
+        from datasets.utils.py_utils import asdict, convert_file_size_to_int
+
+        if not self.rows:
+            self.dataset(fingerprint).save_to_disk(str(path))
+            _write_state(path, {**json.loads((path / "state.json").read_text()), "_fingerprint": fingerprint})
+            return
+        features = self.features
+        nbytes, first = 0, None
+        for table in self._tables():
+            # `Dataset._estimate_nbytes` of the whole table, summed over the batches: a few bytes a batch more or
+            # less (validity bitmaps round up per batch), so a split within those bytes of a multiple of
+            # `config.MAX_SHARD_SIZE` (500 MB) could be cut into one shard more or less than `save_to_disk` cuts it
+            nbytes += table.nbytes
+            first = table if first is None else first
+        # the same state and info as the whole split's: a dataset of no rows with the same features and fingerprint
+        empty = Dataset(InMemoryTable(first.slice(0, 0)), info=DatasetInfo(features=features), fingerprint=fingerprint)
+        shards = min(self.rows, int(nbytes / convert_file_size_to_int(config.MAX_SHARD_SIZE)) + 1)
+        batch = config.DEFAULT_MAX_BATCH_SIZE
+        if nbytes > 0:
+            batch = min(batch, get_writer_batch_size_from_data_size(self.rows, nbytes))
+        div, mod = divmod(self.rows, shards)  # `Dataset.shard(contiguous=True)`
+        lengths = [div + (1 if i < mod else 0) for i in range(shards)]
+        names = [f"data-{i:05d}-of-{shards:05d}.arrow" for i in range(shards)]
+        pieces = rechunk(self._tables(), (min(batch, n - start) for n in lengths for start in range(0, n, batch)))
+        path.mkdir(parents=True, exist_ok=True)
+        for name, length in zip(names, lengths, strict=True):
+            writer = ArrowWriter(features=features, path=str(path / name), embed_local_files=True)
+            try:
+                for _ in range(0, length, batch):
+                    writer.write_table(next(pieces))
+                writer.finalize()
+            finally:
+                writer.close()
+        state = {k: empty.__dict__[k] for k in
+                 ("_fingerprint", "_format_columns", "_format_kwargs", "_format_type", "_output_all_columns")}
+        state["_split"] = str(empty.split) if empty.split is not None else None
+        state["_data_files"] = [{"filename": name} for name in names]
+        _write_state(path, state)
+        info = asdict(empty.info)
+        with (path / config.DATASET_INFO_FILENAME).open("w", encoding="utf-8") as f:
+            json.dump({k: info[k] for k in sorted(info)}, f, indent=2)  # first-level keys only: fields keep order
+
+    def close(self) -> None:
+        """Remove the spill file."""
+        self._spill.close()
+
+
+def _merge_inferred(a: Any, b: Any) -> Any:
+    """The feature `datasets` infers from values it inferred as `a` (first) and as `b`, when only nulls tell them
+    apart (a null value, an empty list, a struct without some field: its fields in first-seen order); None when
+    the values themselves differ (int and float, say)."""
+    from datasets import List, Value
+
+    null = Value("null")
+    if a == b or b == null:
+        return a
+    if a == null:
+        return b
+    if isinstance(a, List) and isinstance(b, List) and a.length == b.length == -1:
+        inner = _merge_inferred(a.feature, b.feature)
+        return None if inner is None else List(inner)
+    if type(a) is dict and type(b) is dict:
+        fields = {}
+        for key in [*a, *(k for k in b if k not in a)]:
+            field = _merge_inferred(a[key], b[key]) if key in a and key in b else a.get(key, b.get(key))
+            if field is None:
+                return None
+            fields[key] = field
+        return fields
+    return None
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    """A split's `state.json`, as `save_to_disk` writes it."""
+    (path / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
+
 
 def save_datasets_folder(out: Path, splits: dict[str, tuple[DatasetsSplit, Path]]) -> None:
-    """The same rows as a `datasets` folder (DatasetDict with train / eval), deterministic fingerprints.
+    """The same rows as a `datasets` folder (DatasetDict with train / eval), deterministic fingerprints, written
+    from each split's spill file (`DatasetsSplit.save`), which is removed once written.
 
     `splits` maps each split to its gathered rows and its JSON Lines file, whose content hash is the
     split's fingerprint (datasets fingerprints in-memory data randomly).
     """
-    from datasets import DatasetDict
+    from datasets import config
 
-    fingerprints = {name: file_sha256(path)[0][:16] for name, (_, path) in splits.items()}
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / config.DATASETDICT_JSON_FILENAME).open("w", encoding="utf-8") as f:
+        json.dump({"splits": list(splits)}, f)
     with quiet_datasets():
-        DatasetDict({name: rows.dataset(fingerprints[name]) for name, (rows, _) in splits.items()}).save_to_disk(
-            str(out))
-    for name, fingerprint in fingerprints.items():  # the fingerprint goes in as given; sorted keys, as before
-        state = out / name / "state.json"
-        data = json.loads(state.read_text())
-        data["_fingerprint"] = fingerprint
-        state.write_text(json.dumps(data, indent=2, sort_keys=True))
+        for name, (rows, path) in splits.items():
+            rows.save(out / name, file_sha256(path)[0][:16])
+            rows.close()
 
 
 EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
