@@ -244,16 +244,30 @@ def column(ds: Any, name: str) -> Any:
 
 
 def signature_matrix(ds: Any, name: str, rows: np.ndarray, num_perm: int) -> np.ndarray:
-    """Rows `rows` of a fixed-size signature column as an (len(rows), num_perm) uint32 array."""
+    """Rows `rows` of a fixed-size signature column as an (len(rows), num_perm) uint32 array.
+
+    Copied straight from each memory-mapped chunk viewed as numpy (no Arrow `take`, whose buffers the Arrow
+    memory pool would keep), each chunk's pages released once copied: the process holds the result only."""
+    rows = np.asarray(rows, dtype=np.int64)
     out = np.empty((len(rows), num_perm), dtype=np.uint32)
-    done = 0
-    for start in range(0, len(rows), BATCH_SIZE):  # filled a batch at a time: one copy of the matrix, not three
-        part = rows[start:start + BATCH_SIZE]
-        for c in take_rows(column(ds, name), part).chunks:
-            if len(c):
-                out[done:done + len(c)] = c.flatten().to_numpy(zero_copy_only=False).reshape(len(c), num_perm)
-                done += len(c)
-        release_rows(column(ds, name), part)
+    col = column(ds, name)
+    if not len(rows):
+        return out
+    starts = np.cumsum([0, *(len(c) for c in col.chunks)], dtype=np.int64)
+    if rows.min() < 0 or rows.max() >= starts[-1]:
+        raise IndexError(f"row index out of range for {starts[-1]} rows")
+    chunk_of = np.searchsorted(starts, rows, side="right") - 1
+    order = np.argsort(chunk_of, kind="stable")
+    cuts = np.searchsorted(chunk_of[order], np.arange(len(starts)))
+    for k in range(col.num_chunks):
+        at = order[cuts[k]:cuts[k + 1]]
+        if not len(at):
+            continue
+        chunk = col.chunk(k)
+        view = chunk.flatten().to_numpy(zero_copy_only=False).reshape(len(chunk), num_perm)
+        out[at] = view[rows[at] - starts[k]]
+        del view
+        release_pages([chunk])
     return out
 
 
