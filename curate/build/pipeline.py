@@ -303,7 +303,7 @@ class Build:
             train_idx, eval_idx = self.split(mix)
             self.refuse_if()
             bar.stage("build: writing")
-            result = self.export(out, kept, mix, train_idx, eval_idx)
+            result = self.export(out, kept, mix, train_idx, eval_idx, work)
             bar.stage("build: done")
             return result
 
@@ -492,10 +492,10 @@ class Build:
         return train_idx, eval_idx
 
     def export(self, out: Path, kept: GatedRecords, mix: Any, train_idx: list[int],
-               eval_idx: list[int]) -> BuildResult:
-        """Step 9: train.jsonl, eval.jsonl, the formats `[export] formats` asks for (the `datasets` folder, lf/,
-        openai/), clusters.jsonl, dropped/ (`write_dropped`), manifest.json and report.html written beside `out` and
-        moved into it."""
+               eval_idx: list[int], work: Path | None = None) -> BuildResult:
+        """Step 9: train.jsonl, eval.jsonl, the formats `[export] formats` asks for (the `datasets` folder, gathered
+        on disk in the work folder `work`, lf/, openai/), clusters.jsonl, dropped/ (`write_dropped`), manifest.json
+        and report.html written beside `out` and moved into it."""
         from curate.buckets import length_bucket_names
 
         assert self.spec is not None
@@ -530,7 +530,7 @@ class Build:
                         sink.add(datasets_row(row))
                     yield row
 
-            hf = {"train": DatasetsSplit(), "eval": DatasetsSplit()} if "hf" in cfg.export.formats else {}
+            hf = {name: DatasetsSplit(folder=work) for name in ("train", "eval")} if "hf" in cfg.export.formats else {}
             n_train = write_jsonl(tmp / "train.jsonl", rows_of(train_idx, "train", hf.get("train")))
             n_eval = write_jsonl(tmp / "eval.jsonl", rows_of(eval_idx, "eval", hf.get("eval")))
             if hf:
