@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,14 +24,39 @@ def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None,
     )
 
 
+SHARED_CACHE_ENTRIES = ("tokenizers/builtin-*", "models/tiny-*")
+"""The cache entries a test module may take from those built before it: each is keyed by its content, made once
+(the built-in tokenizer takes ~9 s, the tiny base longer), and no test changes one in place."""
+
+
+def copy_cache_entries(src: Path, dst: Path) -> None:
+    """The finished `SHARED_CACHE_ENTRIES` of cache `src` copied into cache `dst` (those it lacks). An entry is
+    renamed into place once made (`curate.tokenizer.build_once`): one being made has a dotted name and no match."""
+    for pattern in SHARED_CACHE_ENTRIES:
+        for entry in src.glob(pattern):
+            target = dst / entry.relative_to(src)
+            if entry.is_dir() and not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(entry, target)
+
+
+@pytest.fixture(scope="session")
+def cache_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared cache entries the test modules built so far this session."""
+    return tmp_path_factory.mktemp("cache-store")
+
+
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def cache(tmp_path_factory: pytest.TempPathFactory, cache_store: Path) -> Iterator[str]:
     """A private `CURATE_CACHE` for one test module (the built-in tokenizer, the tiny model), set in this
-    process's environment, so that subprocesses and Ray workers started meanwhile inherit it; restored after."""
+    process's environment, so that subprocesses and Ray workers started meanwhile inherit it; restored after.
+    It starts with copies of the shared entries earlier modules built, and gives back those it built."""
     path = str(tmp_path_factory.mktemp("cache"))
+    copy_cache_entries(cache_store, Path(path))
     old = os.environ.get("CURATE_CACHE")
     os.environ["CURATE_CACHE"] = path
     yield path
+    copy_cache_entries(Path(path), cache_store)
     if old is None:
         os.environ.pop("CURATE_CACHE", None)
     else:
