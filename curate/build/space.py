@@ -26,7 +26,8 @@ FORM_FACTOR = 1.0
 byte: every record kept and written at its own size, a floor rather than a bound, so that no build that would fit is
 refused. Records given the `--tools` specs are written bigger (4.2x per form on the sample build, whose records take
 the 9 KB `tools.json`), dropped records not at all (0.22x on the corpus above without `--tools`): a disk that fills up
-anyway stops the build as cleanly (`disk_full`)."""
+anyway stops the build as cleanly (`disk_full`). `hf/` counts twice: its batches are gathered in the work folder
+(`curate.build.arrow.SpillFile`, about the folder's own size) until it is written."""
 
 
 def space_needed(inputs: Sequence[Location], formats: Sequence[str]) -> tuple[int, int]:
@@ -35,7 +36,8 @@ def space_needed(inputs: Sequence[Location], formats: Sequence[str]) -> tuple[in
     sizes = [(size(p), local_path(p) is None) for p in inputs]
     total = sum(n for n, _ in sizes)
     fetched = sum(n for n, remote in sizes if remote)
-    return fetched + int(total * (WORK_FACTOR + FORM_FACTOR * (1 + len(formats)))), total
+    forms = 1 + len(formats) + ("hf" in formats)  # hf/'s batches are spilled to the work folder first
+    return fetched + int(total * (WORK_FACTOR + FORM_FACTOR * forms)), total
 
 
 def check_space(folder: Path, inputs: Sequence[Location], formats: Sequence[str]) -> None:
