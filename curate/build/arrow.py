@@ -41,14 +41,20 @@ def take_rows(data: Any, rows: Sequence[int] | np.ndarray) -> Any:
     rows = np.asarray(rows, dtype=np.int64)
     if data.num_chunks == 1:
         return pa.chunked_array([data.chunk(0).take(pa.array(rows, type=pa.int64()))], type=data.type)
-    starts = np.cumsum([0, *(len(c) for c in data.chunks)], dtype=np.int64)
-    if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1]):
-        raise IndexError(f"row index out of range for {starts[-1]} rows")
-    chunk = np.searchsorted(starts, rows, side="right") - 1
+    starts, chunk = chunk_of_rows(data, rows)
     cuts = [0, *(np.flatnonzero(np.diff(chunk)) + 1).tolist(), len(rows)]
     pieces = [data.chunk(int(chunk[a])).take(pa.array(rows[a:b] - starts[chunk[a]], type=pa.int64()))
               for a, b in pairwise(cuts) if b > a]
     return pa.chunked_array(pieces, type=data.type)
+
+
+def chunk_of_rows(data: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first row of each chunk of `data` (a pyarrow `ChunkedArray`) followed by its length, and the chunk each
+    of `rows` (int64) lies in; `IndexError` for a row outside `data`."""
+    starts = np.cumsum([0, *(len(c) for c in data.chunks)], dtype=np.int64)
+    if len(rows) and (rows.min() < 0 or rows.max() >= starts[-1]):
+        raise IndexError(f"row index out of range for {starts[-1]} rows")
+    return starts, np.searchsorted(starts, rows, side="right") - 1
 
 
 def gather_chunks(chunks: Sequence[Any], type: Any) -> Any:

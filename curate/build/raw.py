@@ -24,7 +24,7 @@ import numpy as np
 
 from curate import __version__
 from curate.build import arrow
-from curate.build.arrow import take_rows
+from curate.build.arrow import chunk_of_rows, take_rows
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadError, RecordReader, iter_raw
 from curate.records import ToolSpec, Trajectory
 from curate.toolset import ToolSet
@@ -233,9 +233,8 @@ def release_rows(data: Any, rows: np.ndarray) -> None:
     for col in columns:
         if not len(rows) or not col.num_chunks:
             continue
-        starts = np.cumsum([0, *(len(c) for c in col.chunks)], dtype=np.int64)
-        held = np.unique(np.searchsorted(starts, np.asarray(rows, dtype=np.int64), side="right") - 1)
-        release_pages(col.chunk(int(k)) for k in held if 0 <= k < col.num_chunks)
+        _, chunk = chunk_of_rows(col, np.asarray(rows, dtype=np.int64))
+        release_pages(col.chunk(int(k)) for k in np.unique(chunk))
 
 
 def column(ds: Any, name: str) -> Any:
@@ -253,10 +252,7 @@ def signature_matrix(ds: Any, name: str, rows: np.ndarray, num_perm: int) -> np.
     col = column(ds, name)
     if not len(rows):
         return out
-    starts = np.cumsum([0, *(len(c) for c in col.chunks)], dtype=np.int64)
-    if rows.min() < 0 or rows.max() >= starts[-1]:
-        raise IndexError(f"row index out of range for {starts[-1]} rows")
-    chunk_of = np.searchsorted(starts, rows, side="right") - 1
+    starts, chunk_of = chunk_of_rows(col, rows)
     order = np.argsort(chunk_of, kind="stable")
     cuts = np.searchsorted(chunk_of[order], np.arange(len(starts)))
     for k in range(col.num_chunks):
