@@ -183,6 +183,29 @@ def test_only_the_added_tokens_rows_train_when_the_tokenizer_gained_tokens(tiny:
     assert head.weight.shape[0] == emb.weight.shape[0] == len(tok)
 
 
+def test_an_added_token_starts_from_the_rows_of_its_text(tiny: Path, tmp_path: Path) -> None:
+    """`<|new_tool|>` starts as the mean of the rows of the pieces its text encoded to before it was added, in
+    training and in the zero-shot base alike (the same start, not one random draw each)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from curate_train.model import load_for_generation, load_model, plain_token_ids
+
+    folder, tok = _gained_token(tiny, tmp_path)
+    new = len(tok) - 1
+    pieces = AutoTokenizer.from_pretrained(str(tiny))("<|new_tool|>", add_special_tokens=False)["input_ids"]
+    assert plain_token_ids(tok, "<|new_tool|>") == pieces and len(pieces) > 1 and new not in pieces
+    base = AutoModelForCausalLM.from_pretrained(str(tiny), local_files_only=True).get_input_embeddings().weight
+    expected = base[pieces].float().mean(0)
+
+    model, _, _ = load_model(str(folder), config())
+    trained_from = model.get_input_embeddings()(torch.tensor([[new]]))[0, 0].float()
+    zero_shot, _ = load_for_generation(str(folder))
+    evaluated = zero_shot.get_input_embeddings()(torch.tensor([[new]]))[0, 0].float()
+    assert torch.allclose(trained_from, expected, atol=1e-2) and torch.allclose(evaluated, expected, atol=1e-2)
+    head = zero_shot.get_output_embeddings().weight
+    assert torch.allclose(head[new].float(), expected, atol=1e-2)  # the tied head reads the same row
+
+
 def test_the_added_tokens_rows_reach_generation_and_the_merged_model(tiny: Path, tmp_path: Path) -> None:
     """A checkpoint holds only the trained rows; evaluation and `curate merge` put them back into the resized
     base (whose other rows it starts from), in the embeddings and the tied head alike."""
