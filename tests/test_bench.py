@@ -91,3 +91,50 @@ def test_format_corpora_hold_the_records_they_claim(tmp_path: Path) -> None:
         assert all(r.record is not None for r in results)
         ids = [r.record.id for r in results if r.record is not None and r.record.id is not None]
         assert len(ids) == len(set(ids))  # copies get ids of their own: no RS004 flood in the figures
+
+
+def test_scale_sampler_sees_the_peak_of_a_worker_process() -> None:
+    """The scale stage's memory figures: a child that holds ~200 MB shows as the largest other process, and the
+    main process's peak is attributed to the line it had printed last."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from bench.scale import Peaks, sample
+
+    child = "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
+    parent = (f"import subprocess, sys, time; print('holding', flush=True); "
+              f"subprocess.run([sys.executable, '-c', {child!r}]); print('done', flush=True)")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE)
+    peaks = Peaks()
+    watcher = threading.Thread(target=sample, args=(proc, peaks, start))
+    watcher.start()
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        peaks.log.append((time.perf_counter() - start, line.decode().strip()))
+    proc.wait()
+    watcher.join()
+    assert peaks.samples > 3
+    assert peaks.other > 190 * 1024 > peaks.main > 0  # the child's 200 MB, not the parent's
+    assert peaks.total >= peaks.other + peaks.main - 1024 * 50
+    assert peaks.stage_at(0.0) == "" and peaks.stage_at(1e9) == "done"
+
+
+def test_scale_slopes_and_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.scale import slopes
+
+    rows = [{"engine": "local", "records": 300, "main_mb": 2.0, "other_mb": 1.0},
+            {"engine": "local", "records": 100, "main_mb": 1.0, "other_mb": 1.5},
+            {"engine": "ray", "records": 300, "main_mb": 9.0, "other_mb": 9.0}]
+    assert slopes(rows) == [["100 → 300", 1024 / 200, 0.5 * 1024 / 200]]  # KB per record, Ray rows aside
+
+    ran: list[str] = []  # `make bench` leaves the 30-minute stage out; `--only scale` runs it
+    monkeypatch.setattr(run_all, "run_stage",
+                        lambda name, quick, out: ran.append(name) or {"stage": name, "tables": []})
+    assert run_all.main(["--quick", "--out", str(tmp_path)], log=[].append) == 0
+    assert "scale" not in ran and "dedup" in ran
+    ran.clear()
+    assert run_all.main(["--quick", "--only", "scale", "--out", str(tmp_path)], log=[].append) == 0
+    assert ran == ["scale"]
