@@ -33,11 +33,12 @@ from __future__ import annotations
 import difflib
 import math
 import random
-from collections import Counter, defaultdict
+from array import array
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
+import numpy as np
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, model_validator
 
 from curate.config import ConfigSection
@@ -119,11 +120,73 @@ class MixItem:
 
 
 @dataclass(slots=True)
+class MixColumns:
+    """Records to balance or split as columns: position k is one record (or, for the split, a copy of one).
+
+    `index`: the record's index in the corpus; `bucket`: codes into `names` (sorted, so code order is name
+    order); `cluster`: each record's near-dup cluster as its rank in `cluster_key` order (equal ranks: one
+    cluster); `cluster_id`: the ids as given (what `MixItem.cluster_id` shows). The build passes numpy
+    columns (`MixColumns.of_arrays`); `MixColumns.of_items` reads the triples of the list API."""
+
+    index: np.ndarray
+    bucket: np.ndarray
+    names: list[str]
+    cluster: np.ndarray
+    cluster_id: Any
+
+    @classmethod
+    def of_items(cls, items: Iterable[Item], names: Iterable[str] = ()) -> MixColumns:
+        rows = [(it.index, it.bucket, it.cluster_id) if isinstance(it, MixInput | MixItem) else tuple(MixInput(*it))
+                for it in items]
+        index = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        known = sorted(set(names) | {r[1] for r in rows})
+        code = {b: k for k, b in enumerate(known)}
+        bucket = np.fromiter((code[r[1]] for r in rows), dtype=np.int32, count=len(rows))
+        keys = [cluster_key(MixInput(*r)) for r in rows]
+        rank = {k: i for i, k in enumerate(sorted(set(keys)))}
+        cluster = np.fromiter((rank[k] for k in keys), dtype=np.int64, count=len(rows))
+        ids = np.empty(len(rows), dtype=object)
+        ids[:] = [r[2] for r in rows]
+        return cls(index, bucket, known, cluster, ids)
+
+    @classmethod
+    def of_arrays(cls, index: np.ndarray, bucket: np.ndarray, names: Sequence[str], cluster_id: np.ndarray,
+                  known: Iterable[str] = ()) -> MixColumns:
+        """Columns from numpy arrays: `bucket` codes into `names`; `cluster_id` non-negative integers, ranked
+        in `cluster_key` order (by their decimal text) without making a string per record."""
+        allnames = sorted(set(names) | set(known))
+        remap = np.array([allnames.index(b) for b in names], dtype=np.int32)
+        ids = np.asarray(cluster_id, dtype=np.int64)
+        if len(ids) and ids.min() < 0:
+            raise ValueError("cluster ids must be non-negative integers")
+        uniq, inverse = np.unique(ids, return_inverse=True)
+        digits = np.ones(len(uniq), dtype=np.int64)
+        for power in range(1, 19):
+            digits += uniq >= 10 ** power
+        width = int(digits.max()) if len(uniq) else 1
+        scaled = uniq * (np.int64(10) ** (width - digits))  # "12" < "3": compare the digits left-aligned, then length
+        order = np.lexsort((digits, scaled))
+        rank = np.empty(len(uniq), dtype=np.int64)
+        rank[order] = np.arange(len(uniq))
+        return cls(np.asarray(index, dtype=np.int64), remap[np.asarray(bucket, dtype=np.int64)], allnames,
+                   rank[inverse.reshape(-1)], ids)
+
+
+@dataclass(slots=True, eq=False)
 class MixResult:
     """What `balance` chose, and the mix before and after."""
 
-    items: list[MixItem]
-    """Selected records and copies, sorted by (index, copy)."""
+    index: np.ndarray
+    """Selected records and copies, sorted by (index, copy): each one's index in the corpus."""
+    copy: np.ndarray
+    """0 for the record itself, k for its k-th extra copy (aligned with `index`)."""
+    bucket: np.ndarray
+    """Each selected item's bucket, as a code into `names`."""
+    names: list[str]
+    cluster: np.ndarray
+    """Each selected item's cluster rank (`MixColumns.cluster`)."""
+    cluster_id: Any
+    """Each selected item's cluster id as given."""
     before: dict[str, int]
     """Records per bucket in the input (every known bucket, empty ones with 0)."""
     after: dict[str, int]
@@ -137,6 +200,30 @@ class MixResult:
     """Known buckets with no records (reported, not an error)."""
     notes: list[str] = field(default_factory=list)
     """What a person should know: empty buckets, buckets held at a bound, buckets left out."""
+
+    @property
+    def items(self) -> list[MixItem]:
+        """The selected records and copies as `MixItem`s, sorted by (index, copy) (made on each call)."""
+        return [MixItem(int(i), self.names[b], c, int(k)) for i, b, c, k in
+                zip(self.index.tolist(), self.bucket.tolist(), list(self.cluster_id), self.copy.tolist(), strict=True)]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MixResult):
+            return NotImplemented
+        return (self.items == other.items and self.names == other.names and
+                (self.before, self.after, self.copies, self.dropped, self.shares, self.empty, self.notes) ==
+                (other.before, other.after, other.copies, other.dropped, other.shares, other.empty, other.notes))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def selected(self) -> int:
+        """The records selected, copies left out."""
+        return int(np.count_nonzero(self.copy == 0))
+
+    def columns(self) -> MixColumns:
+        """The selected records and copies as columns, for `curate.split.split_columns`."""
+        return MixColumns(self.index, self.bucket, self.names, self.cluster, self.cluster_id)
 
 
 Item = MixInput | MixItem | tuple[Any, ...]
@@ -152,16 +239,31 @@ def balance(items: Iterable[Item], cfg: MixConfig | None = None, seed: int = 0,
     `items` are `(index, bucket, cluster_id)` triples (or `MixInput`s); indices must be unique.
     `buckets` lists every bucket name that may occur (e.g. `Bucketer.buckets`) so that empty buckets
     are reported and misspelt names in `cfg` are caught; without it, the buckets seen are the known
-    ones. Raises `MixError` for targets that cannot be met.
+    ones. Raises `MixError` for targets that cannot be met. The build calls `balance_columns` with numpy
+    columns; both give the same result.
     """
+    listed = list(items)
+    for it in listed:
+        if isinstance(it, MixItem) and it.is_copy:
+            raise MixError(f"record {it.index}: balance takes records, not copies (copy {it.copy})")
+    return balance_columns(MixColumns.of_items(listed, buckets or ()), cfg, seed, explicit=buckets is not None)
+
+
+def balance_columns(cols: MixColumns, cfg: MixConfig | None = None, seed: int = 0,
+                    explicit: bool = True) -> MixResult:
+    """`balance` on columns (`cols.names`: every known bucket; `explicit`: they are all the buckets there are,
+    so names in `cfg` that are not among them are errors). Memory: a few numpy columns, no object per record."""
     cfg = cfg or MixConfig()
-    records = _normalise(items)
-    by_bucket: dict[str, list[MixInput]] = defaultdict(list)
-    for r in records:
-        by_bucket[r.bucket].append(r)
-    known = sorted(set(buckets or ()) | set(by_bucket))
-    sizes = {b: len(by_bucket.get(b, ())) for b in known}
-    _check_names(cfg, known, sizes, explicit=buckets is not None)
+    order = np.argsort(cols.index, kind="stable")
+    index = cols.index[order]
+    if len(index) > 1 and bool((index[1:] == index[:-1]).any()):
+        twice = int(index[1:][index[1:] == index[:-1]][0])
+        raise MixError(f"record index {twice} is given twice: indices must be unique")
+    bucket, cluster = cols.bucket[order], cols.cluster[order]
+    known = cols.names
+    counts_in = np.bincount(bucket, minlength=len(known)) if len(bucket) else np.zeros(len(known), np.int64)
+    sizes = {b: int(counts_in[k]) for k, b in enumerate(known)}
+    _check_names(cfg, known, sizes, explicit=explicit)
 
     empty = [b for b in known if sizes[b] == 0]
     notes = [f"bucket `{b}` has no records" for b in empty]
@@ -170,44 +272,32 @@ def balance(items: Iterable[Item], cfg: MixConfig | None = None, seed: int = 0,
               for b in known if sizes[b] and shares.get(b, 0.0) == 0.0 and not cfg.floors.get(b)]
     counts = _counts(cfg, sizes, shares, notes)
 
-    chosen: list[MixItem] = []
+    picked_pos: list[np.ndarray] = [np.empty(0, np.int64)]
+    picked_copy: list[np.ndarray] = [np.empty(0, np.int64)]
     copies: dict[str, int] = {}
-    for b in known:
-        members = by_bucket.get(b, [])
-        picked = _pick(members, counts.get(b, 0), random.Random(f"mix:{seed}:{b}"))
-        chosen += picked
-        copies[b] = sum(1 for it in picked if it.is_copy)
-    chosen.sort(key=lambda it: (it.index, it.copy))
-    after = Counter(it.bucket for it in chosen)
-    kept = Counter(it.bucket for it in chosen if not it.is_copy)
+    for k, b in enumerate(known):
+        members = np.flatnonzero(bucket == k)  # positions, by index
+        pos, copy = _pick(members, cluster[members], counts.get(b, 0), random.Random(f"mix:{seed}:{b}"))
+        picked_pos.append(pos)
+        picked_copy.append(copy)
+        copies[b] = int(np.count_nonzero(copy))
+    pos, copy = np.concatenate(picked_pos), np.concatenate(picked_copy)
+    chosen = np.lexsort((copy, index[pos]))
+    pos, copy = pos[chosen], copy[chosen]
+    out_bucket = bucket[pos]
+    after = np.bincount(out_bucket, minlength=len(known)) if len(pos) else np.zeros(len(known), np.int64)
+    kept = np.bincount(out_bucket[copy == 0], minlength=len(known)) if len(pos) else np.zeros(len(known), np.int64)
     return MixResult(
-        items=chosen,
+        index=index[pos], copy=copy, bucket=out_bucket, names=list(known), cluster=cluster[pos],
+        cluster_id=np.asarray(cols.cluster_id)[order][pos],
         before=sizes,
-        after={b: after.get(b, 0) for b in known},
+        after={b: int(after[k]) for k, b in enumerate(known)},
         copies=copies,
-        dropped={b: sizes[b] - kept.get(b, 0) for b in known},
+        dropped={b: sizes[b] - int(kept[k]) for k, b in enumerate(known)},
         shares={b: shares.get(b, 0.0) for b in known},
         empty=empty,
         notes=notes,
     )
-
-
-def _normalise(items: Iterable[Item]) -> list[MixInput]:
-    out: list[MixInput] = []
-    seen: set[int] = set()
-    for it in items:
-        if isinstance(it, MixItem):
-            if it.is_copy:
-                raise MixError(f"record {it.index}: balance takes records, not copies (copy {it.copy})")
-            r = MixInput(it.index, it.bucket, it.cluster_id)
-        else:
-            r = MixInput(*it)
-        if r.index in seen:
-            raise MixError(f"record index {r.index} is given twice: indices must be unique")
-        seen.add(r.index)
-        out.append(r)
-    out.sort(key=lambda r: r.index)
-    return out
 
 
 def _names(names: Iterable[str]) -> str:
@@ -349,31 +439,38 @@ def _round(exact: Mapping[str, float], total: int, hi: Mapping[str, float]) -> d
     return counts
 
 
-def _pick(members: list[MixInput], n: int, rng: random.Random) -> list[MixItem]:
-    """`n` records of one bucket: round-robin over shuffled clusters, repeated (as copies) if n > len."""
-    if n <= 0 or not members:
-        return []
-    clusters: dict[tuple[int, str], list[MixInput]] = defaultdict(list)
-    for r in members:  # members are sorted by index, so each cluster's list is too
-        clusters[cluster_key(r)].append(r)
-    keys = sorted(clusters)
-    rng.shuffle(keys)
-    queues = []
-    for k in keys:
-        group = clusters[k]
-        rng.shuffle(group)
-        queues.append(group)
-    order: list[MixInput] = []
-    depth = 0
-    while queues:  # one member of each cluster per pass; exhausted clusters leave, so linear time
-        order += [q[depth] for q in queues]
-        depth += 1
-        queues = [q for q in queues if len(q) > depth]
-    out = [MixItem(r.index, r.bucket, r.cluster_id) for r in order[:n]]
-    for k in range(n - len(members)):  # up-sampling: whole passes over the same order
-        r = order[k % len(order)]
-        out.append(MixItem(r.index, r.bucket, r.cluster_id, copy=k // len(order) + 1))
-    return out
+def _pick(members: np.ndarray, cluster: np.ndarray, n: int, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+    """`n` records of one bucket (`members`: positions by index, `cluster`: their cluster ranks): round-robin
+    over shuffled clusters, repeated (as copies) if n > len. Returns (positions, copy numbers).
+
+    The draw: the bucket's clusters in `cluster_key` order are shuffled, then each cluster's members (by index),
+    cluster by cluster in the shuffled order; the order taken is every cluster's first member in cluster order,
+    then every second member, and so on. `random.shuffle` draws depend on the length alone, so shuffling
+    positions instead of the records themselves gives the same draw."""
+    none = np.empty(0, np.int64)
+    if n <= 0 or not len(members):
+        return none, none
+    keys, inverse, size = np.unique(cluster, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    shuffled = array("q", range(len(keys)))
+    rng.shuffle(shuffled)
+    slot = np.empty(len(keys), dtype=np.int64)  # each cluster's place in the shuffled order
+    slot[np.frombuffer(shuffled, dtype=np.int64)] = np.arange(len(keys))
+    depth = np.zeros(len(members), dtype=np.int64)
+    groups = np.flatnonzero(size > 1)
+    if len(groups):
+        by_cluster = np.argsort(inverse, kind="stable")  # members of each cluster together, by index
+        starts = np.concatenate(([0], np.cumsum(size)[:-1]))
+        for g in groups[np.argsort(slot[groups])].tolist():  # in the shuffled order, as the draws were made
+            group = array("q", range(int(size[g])))
+            rng.shuffle(group)
+            depth[by_cluster[starts[g] + np.frombuffer(group, dtype=np.int64)]] = np.arange(int(size[g]))
+    order = members[np.lexsort((slot[inverse], depth))]
+    taken = order[:n]
+    extra = max(0, n - len(members))
+    k = np.arange(extra, dtype=np.int64)  # up-sampling: whole passes over the same order
+    return (np.concatenate((taken, order[k % len(order)])),
+            np.concatenate((np.zeros(len(taken), np.int64), k // len(order) + 1)))
 
 
 def cluster_key(r: MixInput) -> tuple[int, str]:

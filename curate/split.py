@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable
+from array import array
+from collections.abc import Iterable
 
+import numpy as np
 from pydantic import Field
 
 from curate.config import ConfigSection
-from curate.mix import Item, MixError, MixInput, MixItem, cluster_key
+from curate.mix import Item, MixColumns, MixError
 
 
 class SplitConfig(ConfigSection):
@@ -35,64 +36,66 @@ def split_eval(items: Iterable[Item], cfg: SplitConfig | None = None, seed: int 
     when the bucket has more than `eval_min` clusters, and never the whole bucket (one cluster at
     least stays in train). `eval_fraction = 0` means no eval split. Both lists come out sorted.
     """
+    train, evals = split_columns(MixColumns.of_items(items), cfg, seed)
+    return train.tolist(), evals.tolist()
+
+
+def split_columns(cols: MixColumns, cfg: SplitConfig | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`split_eval` on columns (`MixResult.columns()` in the build): sorted index arrays (train, eval).
+    Memory: numpy columns and one list of the clusters being shuffled, no object per record."""
     cfg = cfg or SplitConfig()
-    rows: list[tuple[int, str, Hashable | None]] = []
-    for it in items:
-        if isinstance(it, (MixItem, MixInput)):
-            rows.append((it.index, it.bucket, it.cluster_id))
-        else:
-            r = MixInput(*it)
-            rows.append((r.index, r.bucket, r.cluster_id))
+    index, bucket, cluster = cols.index, cols.bucket, cols.cluster
     if cfg.eval_fraction == 0:
-        return sorted(r[0] for r in rows), []
+        return np.sort(index), np.empty(0, np.int64)
+    # one row per record (a copy repeats its record): the same bucket and cluster each time
+    uniq, first = np.unique(index, return_index=True)
+    record = np.searchsorted(uniq, index)
+    if bool((bucket != bucket[first][record]).any() | (cluster != cluster[first][record]).any()):
+        bad = int(index[np.flatnonzero((bucket != bucket[first][record]) | (cluster != cluster[first][record]))[0]])
+        raise MixError(f"record {bad} is given with two different buckets or clusters")
+    rec_bucket, rec_cluster = bucket[first], cluster[first]
+    keys, of_record, members = np.unique(rec_cluster, return_inverse=True, return_counts=True)
+    of_record = of_record.reshape(-1)
+    # each cluster's bucket: the one most of its records are in (ties: the first name; codes are in name order)
+    nb = len(cols.names)
+    votes = np.zeros((len(keys), max(nb, 1)), dtype=np.int64)
+    np.add.at(votes, (of_record, rec_bucket), 1)
+    owner = np.argmax(votes, axis=1)  # the first of the largest: the first name
 
-    record_bucket: dict[int, str] = {}
-    record_cluster: dict[int, tuple[int, str]] = {}
-    for index, bucket, cluster in rows:
-        key = cluster_key(MixInput(index, bucket, cluster))
-        if record_cluster.setdefault(index, key) != key or record_bucket.setdefault(index, bucket) != bucket:
-            raise MixError(f"record {index} is given with two different buckets or clusters")
-    members: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for index in sorted(record_cluster):
-        members[record_cluster[index]].append(index)
-    by_bucket: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for key in sorted(members):
-        votes = Counter(record_bucket[i] for i in members[key])
-        top = max(votes.values())
-        by_bucket[min(b for b, v in votes.items() if v == top)].append(key)
-
-    eval_clusters: set[tuple[int, str]] = set()
-    for bucket in sorted(by_bucket):
-        keys = by_bucket[bucket]
-        n = sum(len(members[k]) for k in keys)
+    in_eval = np.zeros(len(keys), dtype=bool)
+    for b in range(nb):
+        ks = np.flatnonzero(owner == b)  # this bucket's clusters, in cluster-key order
+        if not len(ks):
+            continue
+        sizes = members[ks]
+        n = int(sizes.sum())
         target = min(math.floor(cfg.eval_fraction * n + 0.5), n - 1)
-        if len(keys) > cfg.eval_min:
+        if len(ks) > cfg.eval_min:
             target = max(target, cfg.eval_min)
-        rng = random.Random(f"split:{seed}:{bucket}")
-        order = list(keys)
-        rng.shuffle(order)
-        chosen: list[tuple[int, str]] = []
+        rng = random.Random(f"split:{seed}:{cols.names[b]}")
+        shuffled = array("q", range(len(ks)))
+        rng.shuffle(shuffled)  # the draw depends on the length alone: shuffling positions is shuffling clusters
+        order = np.frombuffer(shuffled, dtype=np.int64)
+        chosen = np.zeros(len(ks), dtype=bool)
+        picked: list[int] = []  # in the order chosen: the last one stays in train if all were chosen
         got = 0
-        for k in order:  # whole clusters, never past the target
-            if got + len(members[k]) <= target:
-                chosen.append(k)
-                got += len(members[k])
+        for k, size in zip(order.tolist(), sizes[order].tolist(), strict=True):  # whole clusters, never past
+            if got + size <= target:
+                picked.append(k)
+                got += size
                 if got == target:
                     break
-        if len(keys) > cfg.eval_min and got < cfg.eval_min:  # large clusters skipped: top up, smallest first
-            taken = set(chosen)
-            rest = sorted((k for k in order if k not in taken), key=lambda k: len(members[k]))
-            for k in rest:
+        chosen[picked] = True
+        if len(ks) > cfg.eval_min and got < cfg.eval_min:  # large clusters skipped: top up, smallest first
+            rest = order[~chosen[order]]
+            for k in rest[np.argsort(sizes[rest], kind="stable")].tolist():
                 if got >= cfg.eval_min:
                     break
-                chosen.append(k)
-                got += len(members[k])
-        if len(chosen) == len(keys):  # never the whole bucket
-            chosen.pop()
-        eval_clusters.update(chosen)
-
-    train: list[int] = []
-    evals: list[int] = []
-    for index, _bucket, _cluster in rows:
-        (evals if record_cluster[index] in eval_clusters else train).append(index)
-    return sorted(train), sorted(evals)
+                picked.append(k)
+                got += int(sizes[k])
+            chosen[picked] = True
+        if len(picked) == len(ks):  # never the whole bucket
+            chosen[picked[-1]] = False
+        in_eval[ks[chosen]] = True
+    to_eval = in_eval[of_record[record]]
+    return np.sort(index[~to_eval]), np.sort(index[to_eval])
