@@ -1,5 +1,6 @@
 """`curate build --engine ray`: the same bytes as the local engine, distributed near-dup clusters equal to the
-local ones, an unreachable cluster, a worker dying mid-stage, and fsspec URLs for inputs and outputs.
+local ones (connected components joined on the cluster, on graphs made to need many phases), an unreachable
+cluster, a worker dying mid-stage, and fsspec URLs for inputs and outputs.
 
 One Ray instance with 2 CPUs serves the whole module (start-up costs seconds); the CLI test connects to it
 by its address, as a user's `--address` would.
@@ -8,7 +9,8 @@ by its address, as a user's `--address` would.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +161,92 @@ def test_distributed_near_dup_gives_the_local_clusters(cluster: str) -> None:
     distributed = stage.result(near, engine.near_labels(near, cfg.threshold))
     assert distributed == local
     assert local.counts["clusters"] == 21
+
+
+def edge_blocks(i: np.ndarray, j: np.ndarray, sizes: Sequence[int]) -> list[Any]:
+    """Edges (i, j) as refs to Arrow blocks of the given sizes, in the object store (what `edge_dataset` leaves)."""
+    import pyarrow as pa
+
+    bounds = np.cumsum([0, *sizes])
+    assert bounds[-1] == len(i)
+    return [ray.put(pa.table({"i": i[a:b], "j": j[a:b]})) for a, b in pairwise(bounds)]
+
+
+def path_graph(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A path through all n nodes, its nodes numbered at random and its edges in random order and direction."""
+    order = rng.permutation(n)
+    i, j = order[:-1], order[1:]
+    flip = rng.random(n - 1) < 0.5
+    edges = rng.permutation(n - 1)
+    return np.where(flip, j, i)[edges], np.where(flip, i, j)[edges]
+
+
+def random_graph(rng: np.random.Generator) -> tuple[int, np.ndarray, np.ndarray]:
+    """Stars (centres at random ids), a sorted path, random edges, repeats, self-loops, isolated nodes."""
+    n = 500
+    centres = rng.choice(n, 4, replace=False)
+    star = [(c, leaf) for c in centres for leaf in rng.choice(n, 12, replace=False)]
+    path = [(k, k + 1) for k in range(300, 340)]
+    loose = rng.integers(0, n, (60, 2)).tolist()
+    loops = [(k, k) for k in rng.choice(n, 10)]
+    edges = np.array(star + path + loose + loops, dtype=np.int64)
+    edges = np.concatenate([edges, edges[rng.choice(len(edges), 40)][:, ::-1]])  # repeated, either way round
+    edges = edges[rng.permutation(len(edges))]
+    return n, edges[:, 0], edges[:, 1]
+
+
+def sizes_of(total: int, rng: np.random.Generator, largest: int) -> list[int]:
+    """Random block sizes from 1 to `largest` adding up to `total`."""
+    sizes: list[int] = []
+    while sum(sizes) < total:
+        sizes.append(min(int(rng.integers(1, largest + 1)), total - sum(sizes)))
+    return sizes
+
+
+@pytest.mark.slow  # (the module's Ray instance: seconds to start)
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_distributed_components_of_a_long_path_take_few_phases(cluster: str, partitions: int) -> None:
+    from curate.build.engines.ray import distributed_components
+    from curate.dedup import connected_components
+
+    n, rng = 201, np.random.default_rng(11)
+    i, j = path_graph(n, rng)
+    # blocks of 10 of the path's edges, in random order: little for a block to contract on its own
+    labels, phases = distributed_components(n, edge_blocks(i, j, [10] * 20), partitions)
+    assert np.array_equal(labels, connected_components(n, i, j))
+    assert (labels == 0).all()
+    # min-label propagation alone would take the path's length (200 steps); the stars' shortcuts take ~log n
+    assert 2 < phases <= 24, phases
+
+
+@pytest.mark.slow
+def test_distributed_components_equal_the_local_ones(cluster: str) -> None:
+    from curate.build.engines.ray import distributed_components
+    from curate.dedup import connected_components
+
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        n, i, j = random_graph(rng)
+        want = connected_components(n, i, j)
+        labels, _ = distributed_components(n, edge_blocks(i, j, sizes_of(len(i), rng, 8 + 30 * seed)), 1 + seed % 3)
+        assert np.array_equal(labels, want), seed
+        assert len(np.unique(want)) > 50  # isolated nodes among them: they keep their own id
+    empty = edge_blocks(np.empty(0, np.int64), np.empty(0, np.int64), [0, 0])
+    labels, phases = distributed_components(7, empty, 2)
+    assert np.array_equal(labels, np.arange(7)) and phases == 0
+
+
+def test_star_steps_take_node_ids_past_the_packed_key_range() -> None:
+    from curate.build.engines.ray import large_star, small_star
+
+    rng = np.random.default_rng(5)
+    edges = rng.integers(0, 40, (200, 2))
+    shift = 4_000_000_000  # id * id overflows int64: rows are sorted as rows
+    for step, rows in ((large_star, edges), (small_star, edges[edges[:, 0] > edges[:, 1]])):
+        small, changed = step(rows)
+        large, changed_large = step(rows + shift)
+        assert changed == changed_large > 0
+        assert np.array_equal(np.unique(small, axis=0) + shift, np.unique(large, axis=0))
 
 
 def test_unreachable_address_exits_2_with_one_line_and_writes_nothing(tmp_path: Path, cache: str) -> None:

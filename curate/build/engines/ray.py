@@ -4,18 +4,26 @@ local engine's.
 
     raw rows ──from_arrow (shards of BATCH_SIZE rows)──▶ map_batches(RayFacts, concurrency=N) ──▶ facts
     signatures ──map_batches(band_rows)──▶ (band, key, member) ──repartition(keys=[band, key])──▶
-        map_batches(bucket_edges: pairs of each bucket, verified) ──▶ edges ──▶ connected components
+        map_batches(bucket_edges: pairs of each bucket, verified) ──▶ edge blocks (object store)
+    edge blocks ──contracted_edges (each block's own components as stars)──▶ P parts by node % P ──▶
+        ⟲ star_phase: large-star | small-star, one task per partition, new edges to P parts ──▶
+        until two phases change nothing: stars, centre = smallest node ──▶ labels (driver: n int64)
 
 1. **Facts**: the raw rows (read into Arrow on the driver, as the local engine reads them) go to the cluster
    in shards; an actor pool of `num_proc` workers computes each shard's facts with the very code the local
    engine's `Dataset.map` runs (`record_facts_table` → `Worker.batch`: parse, validate, lint, normalise, exact key,
    MinHash, completeness, token count, bucket), one `Worker` per actor. Results come back in order
    (`preserve_order`) and are written to an Arrow file the driver memory-maps, as `Dataset.map` does.
-2. **Near-dup clusters**: each signature's LSH band keys become rows (band, key, member); a hash shuffle on
+2. **Near-dup edges**: each signature's LSH band keys become rows (band, key, member); a hash shuffle on
    (band, key) brings every LSH bucket whole into one partition (the group-by per band), where its candidate
    pairs are made as the local engine makes them (`bucket_pairs`: each member with its next ones, capped at
-   `MAX_BUCKET`) and verified with the same rule (`verify_pairs`). The driver joins the verified edges into
-   clusters with `connected_components`, whose labels depend on the edge set only: the local engine's labels.
+   `MAX_BUCKET`) and verified with the same rule (`verify_pairs`). The verified edges stay in the object store.
+3. **Near-dup clusters**: `distributed_components` joins the edges into connected components with Ray tasks
+   (large-star / small-star, Kiveris et al. 2014), the edges hash-partitioned by node and shuffled between
+   phases; the result is each node's smallest reachable node, what `connected_components` gives, so the labels
+   are the local engine's. The driver holds the labels (8 bytes per record) and the refs of a phase's parts;
+   of the edges only one part at a time at the end, and the parts under Ray's 100 KB inline limit (Ray keeps
+   those with their owner, the driver).
 
 A worker that dies is replaced and its shard run again (`max_restarts`, `max_task_retries` / `max_retries`):
 every shard's facts depend on its rows alone, so a retried shard gives the same facts. An unreachable
@@ -40,6 +48,13 @@ from curate.build.raw import BATCH_SIZE
 
 RETRIES = 3
 """How many times a shard is run again after its worker died (then the build fails, writing nothing)."""
+
+PARTITION_EDGES = 1_000_000
+"""Verified edges per partition of the connected-components shuffle (at least one partition per worker): a
+task holds about this many rows of 2 int64 in each direction."""
+
+MAX_PHASES = 200
+"""Phases of the connected components after which the build fails (they settle in tens even on long chains)."""
 
 CONNECT_TIMEOUT = 5.0
 """Seconds to wait for the cluster's address to answer before giving up (Ray itself waits minutes)."""
@@ -161,15 +176,20 @@ class RayEngine:
     # --- near-duplicate clusters ----------------------------------------------------------------------
 
     def near_labels(self, sigs: Any, threshold: float) -> np.ndarray:
-        """`near_duplicate_labels(sigs, threshold)`, its LSH buckets grouped and verified on the cluster."""
-        from curate.dedup import LSH_WEIGHTS, connected_components, lsh_params
+        """`near_duplicate_labels(sigs, threshold)`: LSH buckets grouped and verified on the cluster, and the
+        clusters joined there (`distributed_components`): the verified edges never come to the driver."""
+        from curate.dedup import LSH_WEIGHTS, lsh_params
 
         n = len(sigs)
         if n < 2:
             return np.arange(n, dtype=np.int64)
         bands, rows = lsh_params(threshold, sigs.settings.num_perm, *LSH_WEIGHTS)
-        i, j = distributed_edges(sigs.values, bands, rows, threshold, partitions=self._workers)
-        return connected_components(n, i, j)
+        with _quiet(), _ray_errors("grouping the LSH buckets"):
+            edges = edge_dataset(sigs.values, bands, rows, threshold, partitions=self._workers).materialize()
+            count, blocks = edges.count(), edges.to_arrow_refs()
+        del edges  # its blocks stay in the object store, held by their refs
+        partitions = max(self._workers, -(-count // PARTITION_EDGES))
+        return distributed_components(n, blocks, partitions)[0]
 
 
 class RayFacts:
@@ -181,9 +201,10 @@ class RayFacts:
         return record_facts_table(batch, spec_json, paths)
 
 
-def distributed_edges(values: np.ndarray, bands: int, rows: int, threshold: float,
-                      partitions: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Verified near-dup edges (i < j) of the signature matrix `values`, grouped by LSH bucket on Ray.
+def edge_dataset(values: np.ndarray, bands: int, rows: int, threshold: float,
+                 partitions: int | None = None) -> Any:
+    """The verified near-dup edges (columns i < j) of the signature matrix `values` as a lazy Ray Dataset: LSH
+    band rows shuffled on (band, key), so each bucket is whole in one partition, paired and verified there.
 
     The pairs are `verified_pairs`'s (possibly repeated: one per band two records share).
     """
@@ -196,8 +217,14 @@ def distributed_edges(values: np.ndarray, bands: int, rows: int, threshold: floa
     with _quiet():
         keyed = ray.data.range(n, override_num_blocks=blocks).map_batches(
             band_rows, batch_size=None, batch_format="numpy", fn_args=([ref], bands, rows), max_retries=RETRIES)
-        edges = keyed.repartition(max(partitions or 1, blocks), keys=["band", "key"]).map_batches(
+        return keyed.repartition(max(partitions or 1, blocks), keys=["band", "key"]).map_batches(
             bucket_edges, batch_size=None, batch_format="numpy", fn_args=([ref], threshold), max_retries=RETRIES)
+
+
+def distributed_edges(values: np.ndarray, bands: int, rows: int, threshold: float,
+                      partitions: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every edge of `edge_dataset`, collected on the driver (arrays i, j): for checks, not for the build."""
+    edges = edge_dataset(values, bands, rows, threshold, partitions)
     left: list[np.ndarray] = [np.empty(0, np.int64)]
     right: list[np.ndarray] = [np.empty(0, np.int64)]
     with _quiet(), _ray_errors("grouping the LSH buckets"):
@@ -230,6 +257,136 @@ def bucket_edges(batch: dict[str, np.ndarray], ref: Any, threshold: float) -> di
     i, j = bucket_pairs(np.asarray(batch["band"]), np.asarray(batch["key"]), np.asarray(batch["member"]))
     i, j, _ = verify_pairs(values, values, i, j, threshold)
     return {"i": i, "j": j}
+
+
+def distributed_components(n: int, blocks: Sequence[Any], partitions: int) -> tuple[np.ndarray, int]:
+    """`connected_components(n, i, j)` of the edges in `blocks` (refs to Arrow tables with int64 columns i, j
+    in the object store), computed by Ray tasks; and how many phases it took.
+
+    The two-phase algorithm of Kiveris et al. 2014 ("Connected components in MapReduce and beyond"): the edges
+    are hash-partitioned by node (`node % partitions`) and phases alternate until two in a row change nothing:
+    large-star (every node's larger neighbours hook onto the smallest node of its neighbourhood) and small-star
+    (a node and its smaller neighbours hook onto the smallest of them). Each phase is one shuffle: a task per
+    partition groups its edges by node and sends each new edge to its endpoints' partitions for the next phase.
+    The edges then form stars, each centred on its component's smallest node (the local labels exactly);
+    the phases grow like log(n) on paths and trees, where min-label propagation alone takes their diameter.
+    Before the first phase each block is contracted to a star forest of its own components
+    (`connected_components` on the block: repeated edges and cliques of near-duplicates shrink to a tree).
+
+    Only nodes touched by an edge take part; every other node keeps its own label. The driver holds the label
+    array (n int64: 8 bytes per record), the refs of a phase's partitions² parts, one change count per task,
+    and, once done, one part at a time while it writes each star's leaves. Parts under Ray's inline limit
+    (100 KB) are held by the driver as their owner: at most partitions² × 100 KB per phase.
+    """
+    import ray
+
+    parts = max(1, partitions)
+    task = ray.remote(max_retries=RETRIES)
+    contract = task(contracted_edges).options(num_returns=parts + 1)
+    phase = task(star_phase).options(num_returns=parts + 1)
+    labels = np.arange(n, dtype=np.int64)
+    with _ray_errors("joining the near-duplicate clusters"):
+        outs = [contract.remote(block, parts) for block in blocks]
+        if not sum(ray.get([out[parts] for out in outs])):
+            return labels, 0
+        phases, quiet, large = 0, 0, True
+        while quiet < 2:  # one quiet phase proves nothing (a leaf may hang off two centres)
+            if phases == MAX_PHASES:
+                raise RayEngineError(f"the near-duplicate clusters did not settle in {MAX_PHASES} phases")
+            outs = [phase.remote(large, parts, *[out[k] for out in outs]) for k in range(parts)]
+            quiet = quiet + 1 if sum(ray.get([out[parts] for out in outs])) == 0 else 0
+            large, phases = not large, phases + 1
+        for out in outs:  # stars: every row (leaf, centre) or (centre, leaf)
+            for ref in out[:parts]:
+                edges = ray.get(ref)
+                leaf = edges[:, 0] > edges[:, 1]
+                labels[edges[leaf, 0]] = edges[leaf, 1]
+                del edges
+    return labels, phases
+
+
+def contracted_edges(block: Any, partitions: int) -> tuple[Any, ...]:
+    """A block of edges as the star forest of its own components (rows (node, its block's smallest node of
+    its component)), split for the first large-star phase; and how many rows."""
+    from curate.dedup import connected_components
+
+    i = np.asarray(block.column("i"), dtype=np.int64)
+    j = np.asarray(block.column("j"), dtype=np.int64)
+    nodes, local = np.unique(np.concatenate([i, j]), return_inverse=True)
+    labels = connected_components(len(nodes), local[:len(i)], local[len(i):])
+    leaf = labels != np.arange(len(nodes))
+    edges = np.stack([nodes[leaf], nodes[labels[leaf]]], axis=1)
+    return *split_edges(edges, partitions, both=True), len(edges)
+
+
+def star_phase(large: bool, partitions: int, *parts: np.ndarray) -> tuple[Any, ...]:
+    """One partition's large-star or small-star step (`large_star`, `small_star`) on the parts sent to it,
+    its edges split for the next phase; and how many changed."""
+    edges = np.concatenate([np.empty((0, 2), np.int64), *parts])
+    if large:
+        out, changed = large_star(edges)
+        return *split_edges(out, partitions, both=False), changed
+    out, changed = small_star(edges)
+    return *split_edges(out, partitions, both=True), changed
+
+
+_KEY_SPAN = 3_037_000_499
+"""Node ids below this pack a row (u, v) into one int64 key u * span + v (span² < 2⁶³): one sort of a column."""
+
+
+def _grouped(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows (u, v) without self-loops and repeats, sorted by u then v: u, v, each u's first row, its row count.
+
+    Sorted and compared by hand: `np.unique` without return arrays hashes (numpy >= 2.3), 40x slower than a
+    sort on 4 million ids here.
+    """
+    u, v = edges[:, 0], edges[:, 1]
+    span = int(edges.max(initial=0)) + 1
+    if span <= _KEY_SPAN:
+        keys = np.sort((u * span + v)[u != v])
+        keys = keys[np.diff(keys, prepend=-1) != 0]
+        u, v = keys // span, keys % span
+    else:  # ids past 3 billion: rows sorted as rows (slower)
+        rows = np.unique(edges[u != v], axis=0)
+        u, v = rows[:, 0], rows[:, 1]
+    starts = np.flatnonzero(np.diff(u, prepend=-1))
+    return u, v, starts, np.diff(np.append(starts, len(u)))
+
+
+def large_star(edges: np.ndarray) -> tuple[np.ndarray, int]:
+    """Large-star over rows (u, v) holding all neighbours v of each u: every neighbour v > u hooks onto
+    m = min(u, neighbours of u), rows (v, m) (v > m). Changed: rows whose m is not u (their u had a smaller
+    neighbour); none changed means the edges out are the edges in."""
+    u, v, starts, counts = _grouped(edges)
+    if not len(u):
+        return np.empty((0, 2), np.int64), 0
+    m = np.repeat(np.minimum(u[starts], v[starts]), counts)  # v sorted within u: its first is the smallest
+    up = v > u
+    return np.stack([v[up], m[up]], axis=1), int(np.count_nonzero(up & (m < u)))
+
+
+def small_star(edges: np.ndarray) -> tuple[np.ndarray, int]:
+    """Small-star over rows (u, v), v < u, holding all smaller neighbours of each u: u and each of them hook
+    onto the smallest, m: rows (u, m) and (v, m) for v ≠ m. Changed: nodes with two smaller neighbours or
+    more; none changed means the edges out are the edges in."""
+    u, v, starts, counts = _grouped(edges)
+    if not len(u):
+        return np.empty((0, 2), np.int64), 0
+    m = np.repeat(v[starts], counts)
+    other = v != m
+    out = np.concatenate([np.stack([u[starts], v[starts]], axis=1), np.stack([v[other], m[other]], axis=1)])
+    return out, int(np.count_nonzero(counts > 1))
+
+
+def split_edges(edges: np.ndarray, partitions: int, both: bool) -> list[np.ndarray]:
+    """Rows (a, b) split by partition of a (`a % partitions`); `both`: each row also as (b, a), so both
+    endpoints see it."""
+    if both:
+        edges = np.concatenate([edges, edges[:, ::-1]])
+    where = (edges[:, 0] % partitions).astype(np.min_scalar_type(partitions))
+    order = np.argsort(where, kind="stable")  # a radix sort of 8- or 16-bit partition numbers
+    bounds = np.searchsorted(where[order], np.arange(1, partitions))
+    return [np.ascontiguousarray(part) for part in np.split(edges[order], bounds)]
 
 
 @contextmanager
