@@ -333,14 +333,15 @@ class Build:
         hashes = [file_sha256(p) for p in inputs]
         raw_fp = content_fingerprint([h for h, _ in hashes], list(names))
         self.raw, self.sources = read_raw_dataset(inputs, work / "raw", raw_fp, self.cfg.max_record_bytes)
+        # `datasets` reads every page of the raw rows' file once it has written it: the workers read them again
+        self.release_raw()
         num_proc = self.cfg.num_proc
         self.say(f"linting, signing and labelling {len(self.raw)} records ({num_proc} process"
                  f"{'es' if num_proc > 1 else ''}, {self.engine.name} engine)")
         facts = self.engine.record_facts(self.raw, self.sources, self.spec, num_proc, work,
                                          self.spec.fingerprint(raw_fp))
         self.record_facts = facts
-        # the raw rows' pages this process read (the map runs here with one process): read again only at export
-        release_pages(c for col in self.raw.data.table.columns for c in col.chunks)
+        self.release_raw()  # the pages the map read when it ran in this process (one process): read again at export
         source_rows = np.bincount(column(facts, "source").to_numpy(), minlength=len(self.sources)) if len(facts) \
             else np.zeros(len(self.sources), dtype=np.int64)
         per_input = np.zeros(len(inputs), dtype=np.int64)
@@ -348,6 +349,10 @@ class Build:
             per_input[f] += n
         self.input_files = [InputFile(path=name, sha256=digest, bytes=size, records=int(n))
                             for name, (digest, size), n in zip(names, hashes, per_input, strict=True)]
+
+    def release_raw(self) -> None:
+        """`release_pages` of every raw row: their pages leave this process's RSS until export reads them again."""
+        release_pages(c for col in self.raw.data.table.columns for c in col.chunks)
 
     def lint_gate(self) -> GatedRecords:
         """Step 1: every record read counted with its findings; those without errors pass (`gate_records`)."""
@@ -475,24 +480,25 @@ class Build:
 
     def balance(self, kept: GatedRecords) -> Any:
         """Step 7: the balanced mix (`curate.mix.balance`) over the kept records' capability buckets."""
-        from curate.mix import balance
+        from curate.mix import MixColumns, balance_columns
 
         self.say("balancing")
-        mix = balance(zip(range(len(kept)), kept.bucket.tolist(), kept.cluster.tolist(), strict=True), self.cfg.mix,
-                      self.cfg.seed, buckets=self.buckets)
-        _count(self.stages["balance"], len(kept), {"balancing": len(kept) - _selected(mix)})
+        cols = MixColumns.of_arrays(np.arange(len(kept), dtype=np.int64), kept.bucket.codes, kept.bucket.values,
+                                    kept.cluster, known=self.buckets)
+        mix = balance_columns(cols, self.cfg.mix, self.cfg.seed)
+        _count(self.stages["balance"], len(kept), {"balancing": len(kept) - mix.selected})
         return mix
 
-    def split(self, mix: Any) -> tuple[list[int], list[int]]:
-        """Step 8: the mix's records split into train and eval (`curate.split.split_eval`)."""
-        from curate.split import split_eval
+    def split(self, mix: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Step 8: the mix's records split into train and eval (`curate.split.split_columns`)."""
+        from curate.split import split_columns
 
-        train_idx, eval_idx = split_eval(mix.items, self.cfg.split, self.cfg.seed)
-        _count(self.stages["split"], _selected(mix), {})
+        train_idx, eval_idx = split_columns(mix.columns(), self.cfg.split, self.cfg.seed)
+        _count(self.stages["split"], mix.selected, {})
         return train_idx, eval_idx
 
-    def export(self, out: Path, kept: GatedRecords, mix: Any, train_idx: list[int],
-               eval_idx: list[int], work: Path | None = None) -> BuildResult:
+    def export(self, out: Path, kept: GatedRecords, mix: Any, train_idx: np.ndarray,
+               eval_idx: np.ndarray, work: Path | None = None) -> BuildResult:
         """Step 9: train.jsonl, eval.jsonl, the formats `[export] formats` asks for (the `datasets` folder, gathered
         on disk in the work folder `work`, lf/, openai/), clusters.jsonl, dropped/ (`write_dropped`), manifest.json
         and report.html written beside `out` and moved into it."""
@@ -500,13 +506,12 @@ class Build:
 
         assert self.spec is not None
         cfg, dres, edges = self.cfg, self.dedup_result, self.length_edges
-        n_selected = _selected(mix)
+        n_selected = mix.selected
         self.say("writing")
         tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            copies_of = Counter(m.index for m in mix.items if m.is_copy)
             contamination = [self.contamination_row(g, c) for g, c in self.contamination]
             marks = {} if self.decontam.mode == "drop" else {
                 g.row: {k: v for k, v in row.items() if k != "id"} for (g, _), row in
@@ -514,10 +519,10 @@ class Build:
             source = RecordSource(self.raw, self.sources, self.spec.tools)
             dumper = RecordDumper(source.specs, cfg.export.calls)
 
-            def rows_of(indices: list[int], split: str, sink: DatasetsSplit | None) -> Iterator[dict[str, Any]]:
+            def rows_of(indices: np.ndarray, split: str, sink: DatasetsSplit | None) -> Iterator[dict[str, Any]]:
                 seen: set[int] = set()
                 records = source.records(kept.rows[np.asarray(indices, dtype=np.int64)])
-                for i, g, record in zip(indices, kept.records(indices), records, strict=True):  # a copy repeats
+                for i, g, record in zip(indices.tolist(), kept.records(indices), records, strict=True):  # copies repeat
                     dump, _ = dumper.dump(with_id(record, g.id))
                     if i in seen:
                         row = export_row(dump, g, split, copy_of=g.id or f"#{g.row}")
@@ -543,9 +548,12 @@ class Build:
             dropped_rows = self.write_dropped(tmp / "dropped", source, kept, mix, contamination)
             split_counts: dict[str, dict[str, int]] = {}
             for side, idx in (("train", train_idx), ("eval", eval_idx)):
-                for i in idx:
-                    split_counts.setdefault(kept.bucket[i], {"train": 0, "eval": 0})[side] += 1
-            lengths_out = Counter(kept.length_bucket[m.index] for m in mix.items)
+                per_code = np.bincount(kept.bucket.codes[idx], minlength=len(kept.bucket.values))
+                for k in np.flatnonzero(per_code).tolist():
+                    split_counts.setdefault(kept.bucket.values[k], {"train": 0, "eval": 0})[side] += int(per_code[k])
+            lb = kept.length_bucket
+            lengths_out = Counter({lb.values[k]: int(c) for k, c in
+                                   enumerate(np.bincount(lb.codes[mix.index], minlength=len(lb.values))) if c})
             dropped: Counter[str] = Counter()
             for st in self.stages.values():
                 dropped.update(st.dropped)
@@ -554,7 +562,8 @@ class Build:
                 inputs=self.input_files, decontaminate=self.reference_files, decontamination=self.decontamination,
                 tokenizer=self.tokenizer or "builtin",
                 minhash=dres.settings.model_dump(mode="json") if dres.settings else None,
-                records_in=self.stages["read"].records_in, records_out=n_selected, copies=sum(copies_of.values()),
+                records_in=self.stages["read"].records_in, records_out=n_selected,
+                copies=int(np.count_nonzero(mix.copy)),
                 dropped={k: v for k, v in sorted(dropped.items()) if v}, stages=list(self.stages.values()),
                 unreadable=dict(sorted(self.unreadable.items())),
                 lint_findings=dict(sorted(self.lint_counts.items())),
@@ -568,8 +577,8 @@ class Build:
             (tmp / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
             lengths: dict[str, list[int]] = {}
             tokens = kept.tokens.tolist()
-            for m in mix.items:
-                lengths.setdefault(kept.bucket[m.index], []).append(tokens[m.index])
+            for i in mix.index.tolist():
+                lengths.setdefault(kept.bucket[i], []).append(tokens[i])
             sizes = Counter(size for size in dres.cluster_sizes().tolist() if size >= 2)  # by cluster id, as listed
             from curate.report_html import render_report
 
@@ -605,7 +614,7 @@ class Build:
                 (Drop(g.row, g.id, {k: v for k, v in row.items() if k not in ("id", "action")})
                  for (g, _), row in zip(self.contamination, contamination, strict=True)), key=lambda d: d.row)[:cap]
         left = np.ones(len(kept), dtype=bool)
-        left[[m.index for m in mix.items]] = False
+        left[mix.index] = False
         drops["balancing"] = [Drop(g.row, g.id, {"bucket": g.bucket, "cluster": g.cluster})
                               for g in kept.records(np.flatnonzero(left)[:cap])]
         dumper = RecordDumper(source.specs, "as-written")
@@ -614,11 +623,6 @@ class Build:
 
 BUILD_STEPS = 7
 """The stages `Build.run_steps` shows on its progress bar (`bar.stage` calls before `build: done`)."""
-
-
-def _selected(mix: Any) -> int:
-    """The records the mix selected, copies left out."""
-    return sum(1 for m in mix.items if not m.is_copy)
 
 
 def versions() -> dict[str, str]:
