@@ -224,6 +224,18 @@ def test_protocol_first_then_everything_when_no_checkpoint_keeps_it() -> None:
     assert not g.ready_for_rl
 
 
+def test_without_the_whole_protocol_the_checkpoints_that_keep_the_format_rank_first() -> None:
+    """Neither checkpoint reaches the tool-call threshold; the one whose answers parse (format passes) is
+    recommended over one with a lower loss whose answers RL could not score."""
+    history = flat_history((20, 1.15, 1.10), (40, 1.10, 1.20))
+    ckpts = [CheckpointEval(name="checkpoint-20", step=20, generation=gen({"fmt": 0.84, "tool": 0.1})),
+             CheckpointEval(name="checkpoint-40", step=40, generation=gen({"fmt": 0.98, "tool": 0.3}))]
+    g = graduate(history, ckpts, None)
+    assert not any(v.protocol_holds for v in g.checkpoints)
+    assert g.recommended == "checkpoint-40" and "1 of 2 keep the format" in g.recommendation
+    assert not g.ready_for_rl
+
+
 # --- ready for RL -------------------------------------------------------------------------------------
 
 

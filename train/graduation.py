@@ -21,8 +21,10 @@ marked with whether the average improved meanwhile (the regressions an average h
 
 The recommended checkpoint is chosen by generalisation, never by recency. Candidates are the
 checkpoints whose protocol holds (format and tool-call checks pass); among them those that also
-neither overfit nor lost diversity come first. If no checkpoint keeps the protocol, all are
-candidates and the recommendation says so. Within the candidates: lowest eval loss, where losses
+neither overfit nor lost diversity come first. If no checkpoint keeps the protocol, those that pass
+the format check are the candidates (a policy whose answers do not parse gives RL no reward to
+learn from, while tool-call accuracy is what RL goes on to improve); if none does, all are
+candidates. The recommendation names the tier. Within the candidates: lowest eval loss, where losses
 within `converged_min_delta` of the best count as tied (below the convergence threshold a
 difference is noise); among the tied, highest pass@k at the largest k, then highest unique ratio,
 then lowest eval loss, then the earliest step (less training keeps more of the base's diversity
@@ -612,6 +614,7 @@ def recommend(verdicts: Sequence[CheckpointVerdict], t: GraduationThresholds,
     healthy = [v for v in verdicts if v.protocol_holds and v.check("not_overfitting").status == "pass"
                and v.check("diversity").status == "pass"]
     protocol = [v for v in verdicts if v.protocol_holds]
+    formatted = [v for v in verdicts if v.check("format_accuracy").status == "pass"]
     n = len(verdicts)
     if healthy:
         pool, tier = healthy, (f"{len(healthy)} of {n} checkpoint(s) keep the protocol, do not overfit and keep "
@@ -619,6 +622,10 @@ def recommend(verdicts: Sequence[CheckpointVerdict], t: GraduationThresholds,
     elif protocol:
         pool, tier = protocol, (f"{len(protocol)} of {n} checkpoint(s) keep the protocol (none of them also avoids "
                                 "overfitting and keeps diversity)")
+    elif formatted:
+        pool, tier = formatted, (f"no checkpoint keeps the whole protocol (format and tool-call thresholds); "
+                                 f"{len(formatted)} of {n} keep the format (tags closed, turns ended: what an RL "
+                                 "reward parser needs to score an answer at all), so only they are ranked")
     else:
         pool, tier = list(verdicts), (f"no checkpoint keeps the protocol (format and tool-call thresholds), so all "
                                       f"{n} are ranked")
