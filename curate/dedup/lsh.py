@@ -134,10 +134,23 @@ def _cross_pairs(keys_a: np.ndarray, keys_b: np.ndarray, max_bucket: int) -> tup
     return left.astype(np.int64), right.astype(np.int64)
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """`np.unique(values)` (sorted, distinct) by a sort and a comparison of neighbours: numpy 2.4's `np.unique`
+    without return arrays takes a hash-table path that is ~90x slower on millions of int64 (3.5 s vs 0.04 s for
+    5,000,000 codes; numpy PR #30496)."""
+    s = np.sort(values)
+    if len(s) < 2:
+        return s
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 def _unique_pairs(parts: list[tuple[np.ndarray, np.ndarray]], n_right: int) -> tuple[np.ndarray, np.ndarray]:
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    codes = np.unique(np.concatenate([i * n_right + j for i, j in parts]))
+    codes = sorted_unique(np.concatenate([i * n_right + j for i, j in parts]))
     return codes // n_right, codes % n_right
 
 
