@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
@@ -147,10 +148,14 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return s[keep]
 
 
-def _unique_pairs(parts: list[tuple[np.ndarray, np.ndarray]], n_right: int) -> tuple[np.ndarray, np.ndarray]:
-    if not parts:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    codes = sorted_unique(np.concatenate([i * n_right + j for i, j in parts]))
+def _unique_pairs(parts: Iterable[tuple[np.ndarray, np.ndarray]], n_right: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct pairs of every band's (i, j), sorted by (i, j). A band's pairs are merged into the distinct
+    pairs so far as they come (one code `i * n_right + j` each), so memory holds the distinct pairs and one band's,
+    not every band's: near-identical records share most of their bands, and their pairs repeat band after band."""
+    codes = np.empty(0, np.int64)
+    for i, j in parts:
+        if len(i):
+            codes = sorted_unique(np.concatenate((codes, i * n_right + j)))
     return codes // n_right, codes % n_right
 
 
@@ -180,12 +185,8 @@ def candidate_pairs(sigs: Signatures, threshold: float, other: Signatures | None
     b, r = lsh_params(threshold, sigs.settings.num_perm, *weights)
     keys_a = band_keys(sigs.values, b, r)
     keys_b = band_keys(other.values, b, r) if other is not None else None
-    parts = []
-    for band in range(b):
-        if keys_b is None:
-            parts.append(_self_pairs(keys_a[:, band], max_bucket))
-        else:
-            parts.append(_cross_pairs(keys_a[:, band], keys_b[:, band], max_bucket))
+    parts = (_self_pairs(keys_a[:, band], max_bucket) if keys_b is None else
+             _cross_pairs(keys_a[:, band], keys_b[:, band], max_bucket) for band in range(b))
     return _unique_pairs(parts, len(sigs) if other is None else len(other))
 
 
