@@ -112,7 +112,7 @@ def print_stage(result: dict[str, Any]) -> None:
     """A stage's tables and notes on the terminal (what each bench script's main() prints)."""
     print(f"# {result['title']}  ({result.get('machine', {}).get('date', '')})")
     for t in result["tables"]:
-        widths = [max(len(str(c)), *(len(fmt(r[k])) for r in t["rows"])) for k, c in enumerate(t["columns"])]
+        widths = [max([len(str(c)), *(len(fmt(r[k])) for r in t["rows"])]) for k, c in enumerate(t["columns"])]
         print(f"\n## {t['title']}")
         print("  ".join(f"{c:<{w}}" for c, w in zip(t["columns"], widths, strict=True)))
         for r in t["rows"]:
