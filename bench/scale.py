@@ -199,7 +199,8 @@ def run(records: tuple[int, ...] | list[int] = SIZES, ray: int | None = 1_000_00
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--records", type=int, nargs="*", default=list(SIZES),
+                        help="sizes for the local engine (none: only the Ray run)")
     parser.add_argument("--ray", type=int, default=1_000_000, help="records for the Ray engine's run (0: none)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
