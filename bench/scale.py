@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -85,13 +86,16 @@ class Peaks:
     stage_at_main_peak: str = ""
     samples: int = 0
     log: list[tuple[float, str]] = field(default_factory=list)
+    stage_prefix: str = ""
+    """Only lines starting with this name a stage (the build's `curate build: …`; not Ray's own log lines)."""
 
     def stage_at(self, t: float) -> str:
         last = ""
         for when, line in self.log:
             if when > t:
                 break
-            last = line
+            if line.startswith(self.stage_prefix):
+                last = line
         return last
 
 
@@ -117,7 +121,7 @@ def build_once(corpus: Path, engine: str, jobs: int, out: Path) -> dict[str, Any
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    peaks = Peaks()
+    peaks = Peaks(stage_prefix="curate build: ")
     watcher = threading.Thread(target=sample, args=(proc, peaks, start), daemon=True)
     watcher.start()
     assert proc.stdout is not None
@@ -171,6 +175,8 @@ def run(records: tuple[int, ...] | list[int] = SIZES, ray: int | None = 1_000_00
             notes.append(f"FAILED: {e}")
             print(f"scale: {e}", flush=True)
             continue
+        finally:
+            shutil.rmtree(out, ignore_errors=True)  # this stage's own output: 8 GB at 1,000,000 records
         r = rows[-1]
         print(f"scale: {r['wall']:.0f} s, {r['records_per_s']:,.0f} records/s, peak main {r['main_mb']:,.0f} MB, "
               f"largest other {r['other_mb']:,.0f} MB, tree {r['tree_mb']:,.0f} MB ({r['stage']})", flush=True)

@@ -50,10 +50,10 @@ def split_columns(cols: MixColumns, cfg: SplitConfig | None = None, seed: int = 
     # one row per record (a copy repeats its record): the same bucket and cluster each time
     uniq, first = np.unique(index, return_index=True)
     record = np.searchsorted(uniq, index)
-    if bool((bucket != bucket[first][record]).any() | (cluster != cluster[first][record]).any()):
-        bad = int(index[np.flatnonzero((bucket != bucket[first][record]) | (cluster != cluster[first][record]))[0]])
-        raise MixError(f"record {bad} is given with two different buckets or clusters")
     rec_bucket, rec_cluster = bucket[first], cluster[first]
+    differs = np.flatnonzero((bucket != rec_bucket[record]) | (cluster != rec_cluster[record]))
+    if len(differs):
+        raise MixError(f"record {int(index[differs[0]])} is given with two different buckets or clusters")
     keys, of_record, members = np.unique(rec_cluster, return_inverse=True, return_counts=True)
     of_record = of_record.reshape(-1)
     # each cluster's bucket: the one most of its records are in (ties: the first name; codes are in name order)

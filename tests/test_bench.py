@@ -138,3 +138,12 @@ def test_scale_slopes_and_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ran.clear()
     assert run_all.main(["--quick", "--only", "scale", "--out", str(tmp_path)], log=[].append) == 0
     assert ran == ["scale"]
+
+
+def test_scale_names_the_builds_stage_not_a_library_log_line() -> None:
+    from bench.scale import Peaks
+
+    peaks = Peaks(stage_prefix="curate build: ", log=[
+        (1.0, "curate build: linting, signing and labelling 1000 records…"),
+        (2.0, "[2026-12-06 12:42:59,926 E 11385 11385] core_worker.cc:2465: Actor with class name …")])
+    assert peaks.stage_at(3.0) == "curate build: linting, signing and labelling 1000 records…"

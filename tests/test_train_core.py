@@ -239,6 +239,30 @@ def test_the_added_tokens_rows_reach_generation_and_the_merged_model(tiny: Path,
     assert torch.allclose(emb[:new].float(), base.float(), atol=1e-2)  # every other row is the base's
 
 
+def test_rows_a_checkpoint_did_not_train_are_the_ones_training_saw(tiny: Path, tmp_path: Path) -> None:
+    """`[lora] train_embeddings = false`: the added token's rows stay frozen at their start in training, and
+    evaluating the checkpoint or merging it gives the model those same rows, not a fresh random draw (PEFT saves
+    the resized matrices with the adapter, and every load resizes from the same deterministic start)."""
+    from transformers import AutoModelForCausalLM
+
+    from curate_train.merge import merge_checkpoint
+    from curate_train.model import load_for_generation, load_model
+
+    folder, tok = _gained_token(tiny, tmp_path)
+    new = len(tok) - 1
+    model, tokenizer, info = load_model(str(folder), config(lora={"train_embeddings": False}))
+    assert info.trainable_tokens == [] and info.modules_to_save == []
+    seen = model.get_input_embeddings()(torch.tensor([[new]]))[0, 0].float().detach()
+    ckpt = tmp_path / "checkpoint-1"
+    model.save_pretrained(str(ckpt))
+    tokenizer.save_pretrained(str(ckpt))
+
+    evaluated, _ = load_for_generation(str(folder), adapter=ckpt)
+    assert torch.allclose(evaluated.get_input_embeddings()(torch.tensor([[new]]))[0, 0].float(), seen, atol=1e-2)
+    merged = AutoModelForCausalLM.from_pretrained(merge_checkpoint(ckpt, tmp_path / "merged"), local_files_only=True)
+    assert torch.allclose(merged.get_input_embeddings().weight[new].float(), seen, atol=1e-2)
+
+
 def test_train_embeddings_true_trains_both_matrices_in_full(tiny: Path, tmp_path: Path) -> None:
     from curate_train.model import load_model
 

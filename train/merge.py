@@ -94,7 +94,13 @@ def merge_checkpoint(checkpoint: Path, output: Path, force: bool = False) -> Pat
     except ImportError as e:
         raise TrainError(f"{INSTALL_HINT} ({e})") from None
     from curate_train import quiet_libraries
-    from curate_train.model import REMOTE_CODE, load_errors, load_tokenizer_for, model_load_error
+    from curate_train.model import (
+        REMOTE_CODE,
+        load_errors,
+        load_tokenizer_for,
+        model_load_error,
+        resize_for_added_tokens,
+    )
 
     quiet_libraries()
     tokenizer = load_tokenizer_for(str(checkpoint) if (checkpoint / "tokenizer_config.json").exists() else base_path)
@@ -109,7 +115,7 @@ def merge_checkpoint(checkpoint: Path, output: Path, force: bool = False) -> Pat
             raise model_load_error(str(base_path), e) from None
         raise TrainError(f"cannot load the base `{base_path}`: {text.splitlines()[0] if text else e!r}") from None
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        resize_for_added_tokens(model, tokenizer)  # the rows training started from; the adapter's trained ones win
     merged = PeftModel.from_pretrained(model, str(checkpoint), trust_remote_code=False).merge_and_unload()
     output.resolve().parent.mkdir(parents=True, exist_ok=True)
     with output_lock(output.resolve(), "merge"):

@@ -405,10 +405,10 @@ def load_model(name_or_path: str, cfg: TrainConfig, log: Callable[[str], None] |
 
     rows = model.get_input_embeddings().weight.shape[0]
     resized = None
+    added: list[int] = []
     if len(tokenizer) > rows:  # tokens were added to the tokenizer: they need embeddings, trained in full
-        resize_for_added_tokens(model, tokenizer)
+        added = resize_for_added_tokens(model, tokenizer)
         resized = [rows, len(tokenizer)]
-    added = list(range(rows, len(tokenizer))) if resized else []
 
     model.config.use_cache = False
     model = prepare_model_for_kbit_training(
@@ -461,7 +461,8 @@ def resize_for_added_tokens(model: Any, tokenizer: Any) -> list[int]:
     `</`, `think` and `>`), so a protocol token starts where the model already reads and writes its text, rather than
     at one random draw around the mean of all rows (transformers' `mean_resizing`), which the few hundred steps of a
     small SFT run must first pull apart for six tokens at once. A token whose text encodes to nothing known gets
-    the mean of all rows. Deterministic: the base evaluated zero-shot starts where training starts."""
+    the mean of all rows. Deterministic, so training, evaluation (base and checkpoints) and `curate merge` all call
+    it: rows a checkpoint did not train (`[lora] train_embeddings = false`) are the ones training saw."""
     import torch
 
     rows = model.get_input_embeddings().weight.shape[0]
@@ -510,11 +511,8 @@ def load_for_generation(name_or_path: str, adapter: Path | None = None, template
     if adapter is not None and not (adapter / "adapter_config.json").exists():
         raise TrainError(f"{adapter}: no adapter_config.json (not a LoRA checkpoint of `curate train`)")
     rows = model.get_input_embeddings().weight.shape[0]
-    if len(tokenizer) > rows:  # the base gets the embeddings training started from; a checkpoint its own
-        if adapter is None:
-            resize_for_added_tokens(model, tokenizer)
-        else:
-            model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    if len(tokenizer) > rows:  # the rows training started from; a checkpoint's adapter then puts back those it trained
+        resize_for_added_tokens(model, tokenizer)
     if adapter is not None:
         model = PeftModel.from_pretrained(model, str(adapter), trust_remote_code=False)
     model.config.use_cache = True

@@ -51,6 +51,7 @@ from curate.dedup.lsh import (
     jaccard_pairs_above,
     lsh_params,
     near_duplicate_labels,
+    sorted_unique,
     verified_pairs,
     verify_pairs,
 )
@@ -113,6 +114,7 @@ __all__ = [
     "shingles",
     "sign_records",
     "sign_texts",
+    "sorted_unique",
     "text_digest",
     "text_key",
     "verified_pairs",
