@@ -89,6 +89,15 @@ class Peaks:
     stage_prefix: str = ""
     """Only lines starting with this name a stage (the build's `curate build: …`; not Ray's own log lines)."""
 
+    def stage_seconds(self, end: float) -> dict[str, float]:
+        """Seconds from each stage line to the next one (the last to `end`), by stage, in order."""
+        marks = [(when, line.removeprefix(self.stage_prefix)) for when, line in self.log
+                 if line.startswith(self.stage_prefix)]
+        out: dict[str, float] = {}
+        for (when, name), nxt in zip(marks, [*(m[0] for m in marks[1:]), end], strict=True):
+            out[name] = out.get(name, 0.0) + nxt - when
+        return out
+
     def stage_at(self, t: float) -> str:
         last = ""
         for when, line in self.log:
@@ -139,7 +148,8 @@ def build_once(corpus: Path, engine: str, jobs: int, out: Path) -> dict[str, Any
     return {"engine": engine, "jobs": jobs, "records": manifest["records_in"], "kept": manifest["records_out"],
             "input_gb": corpus.stat().st_size / 1e9, "wall": wall, "records_per_s": manifest["records_in"] / wall,
             "main_mb": peaks.main / 1024, "other_mb": peaks.other / 1024, "tree_mb": peaks.total / 1024,
-            "stage": peaks.stage_at_main_peak.removeprefix("curate build: "), "samples": peaks.samples}
+            "stage": peaks.stage_at_main_peak.removeprefix("curate build: "), "samples": peaks.samples,
+            "stage_seconds": peaks.stage_seconds(wall)}
 
 
 def corpus_of(n: int) -> Path:
@@ -180,6 +190,7 @@ def run(records: tuple[int, ...] | list[int] = SIZES, ray: int | None = 1_000_00
         r = rows[-1]
         print(f"scale: {r['wall']:.0f} s, {r['records_per_s']:,.0f} records/s, peak main {r['main_mb']:,.0f} MB, "
               f"largest other {r['other_mb']:,.0f} MB, tree {r['tree_mb']:,.0f} MB ({r['stage']})", flush=True)
+        print("scale: stages " + ", ".join(f"{k} {v:.0f} s" for k, v in r["stage_seconds"].items()), flush=True)
     table_rows = [[r["engine"], r["records"], round(r["input_gb"], 3), r["kept"], r["wall"], r["records_per_s"],
                    r["main_mb"], r["other_mb"], r["tree_mb"], r["stage"]] for r in rows]
     notes += [f"`curate build CORPUS --tools sample_data/tools.json --jobs {jobs} --engine E`, each in a fresh "

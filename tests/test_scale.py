@@ -32,7 +32,7 @@ def test_take_rows_is_pyarrow_take() -> None:
     """Rows in any order, repeated, none, across chunks and within one, of a column or a table."""
     import pyarrow as pa
 
-    from curate.build.arrow import take_rows
+    from curate.build.arrow import chunk_starts, take_rows
 
     chunks = [pa.array([f"r{k}-{i}" * (i % 5) for i in range(n)], type=pa.string())
               for k, n in enumerate((7, 1, 0, 12, 5))]
@@ -49,6 +49,15 @@ def test_take_rows_is_pyarrow_take() -> None:
     assert take_rows(one, [2, 0]).to_pylist() == ["c", "a"]
     with pytest.raises(IndexError):
         take_rows(column, [len(column)])
+    # the chunk starts found once and given again (export reads the raw rows so, a batch at a time)
+    assert chunk_starts(table) is None  # its columns are chunked differently: each finds its own
+    shared = pa.table({"s": column, "n": pa.chunked_array([pa.array(range(len(c)), type=pa.int64()) for c in chunks])})
+    starts = chunk_starts(shared)
+    assert starts is not None and starts.tolist() == [0, 7, 8, 8, 20, 25]
+    got = take_rows(shared, rows, starts)
+    assert got.to_pylist() == shared.take(pa.array(rows)).to_pylist()
+    with pytest.raises(IndexError):
+        take_rows(shared, [25], starts)
 
 
 def test_a_column_over_2gb_is_read_and_gathered_without_offset_overflow() -> None:
@@ -137,10 +146,10 @@ def test_a_build_chunked_at_every_batch_writes_the_same_output(tmp_path: Path, b
     read_back: list[int] = []
     real_take = arrow.take_rows
 
-    def take(data: Any, rows: Any) -> Any:
+    def take(data: Any, rows: Any, starts: Any = None) -> Any:
         if hasattr(data, "column_names") and "payload" in data.column_names:  # the raw rows, read back at export
             read_back.append(data.column("payload").num_chunks)
-        return real_take(data, rows)
+        return real_take(data, rows, starts)
 
     assert raw.raw_batch_rows(raw.DEFAULT_MAX_RECORD_BYTES) == 64
     monkeypatch.setattr(arrow, "ARROW_CHUNK_BYTES", 1)

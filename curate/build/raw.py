@@ -24,7 +24,7 @@ import numpy as np
 
 from curate import __version__
 from curate.build import arrow
-from curate.build.arrow import chunk_of_rows, take_rows
+from curate.build.arrow import chunk_of_rows, chunk_starts, take_rows
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadError, RecordReader, iter_raw
 from curate.records import ToolSpec, Trajectory
 from curate.toolset import ToolSet
@@ -149,6 +149,7 @@ class RecordSource:
     def __init__(self, raw: Any, sources: Sequence[tuple[int, str]], tools: Sequence[dict[str, Any]],
                  chunk: int = BATCH_SIZE) -> None:
         self.table = raw.data.table  # the memory-mapped pyarrow Table
+        self.starts = chunk_starts(self.table)  # once: a million raw rows are 15,000 chunks
         self.paths = [path for _, path in sources]
         self.reader = RecordReader()
         self.specs = [ToolSpec.model_validate(t) for t in tools]
@@ -159,10 +160,10 @@ class RecordSource:
         """The records of `rows`, in that order, `chunk` rows in memory at a time."""
         for start in range(0, len(rows), self.chunk):
             part = rows[start:start + self.chunk]
-            taken = take_rows(self.table, part)
+            taken = take_rows(self.table, part, self.starts)
             cols = [taken.column(c).to_pylist() for c in ("source", "line", "kind", "payload")]
             del taken
-            release_rows(self.table, np.asarray(part, dtype=np.int64))  # the raw rows' pages: read once
+            release_rows(self.table, np.asarray(part, dtype=np.int64), self.starts)  # the raw rows' pages: read once
             for source, line, kind, payload in zip(*cols, strict=True):
                 result = self.reader.read_record(raw_record(self.paths[source], line, kind, payload))
                 if result.record is None:  # cannot happen: the workers read this very row
@@ -225,15 +226,16 @@ def release_pages(arrays: Iterable[Any]) -> None:
                 madvise(span[0], span[1] - span[0], _MADV_DONTNEED)
 
 
-def release_rows(data: Any, rows: np.ndarray) -> None:
-    """`release_pages` of the chunks of `data` (a pyarrow Table or ChunkedArray) that hold `rows`."""
+def release_rows(data: Any, rows: np.ndarray, starts: np.ndarray | None = None) -> None:
+    """`release_pages` of the chunks of `data` (a pyarrow Table or ChunkedArray) that hold `rows` (`starts`: see
+    `take_rows`)."""
     import pyarrow as pa
 
     columns = data.columns if isinstance(data, pa.Table) else [data]
     for col in columns:
         if not len(rows) or not col.num_chunks:
             continue
-        _, chunk = chunk_of_rows(col, np.asarray(rows, dtype=np.int64))
+        _, chunk = chunk_of_rows(col, np.asarray(rows, dtype=np.int64), starts)
         release_pages(col.chunk(int(k)) for k in np.unique(chunk))
 
 
