@@ -304,6 +304,37 @@ def test_connected_components_are_transitive_and_order_free() -> None:
         assert got.tolist() == expected
 
 
+def test_near_duplicate_labels_are_the_clusters_of_every_verified_pair() -> None:
+    """Band by band, skipping candidates already clustered: the clusters are still those of all the verified
+    pairs (chains, a bucket over `max_bucket`, pairs sharing only a late band, pairs that fail verification)."""
+    from curate.dedup import lsh_params, near_duplicate_labels, verified_pairs
+    from curate.dedup.minhash import Signatures
+
+    settings = MinHashSettings()
+    bands, rows = lsh_params(0.8, settings.num_perm, *dedup.LSH_WEIGHTS)
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 2**32, size=(60, settings.num_perm), dtype=np.uint32)
+    variants = [base]
+    for _ in range(6):  # copies with a few slots changed: each keeps most bands, loses some
+        v = base.copy()
+        for r in range(len(v)):
+            slots = rng.choice(settings.num_perm, size=int(rng.integers(0, 30)), replace=False)
+            v[r, slots] = rng.integers(0, 2**32, size=len(slots), dtype=np.uint32)
+        variants.append(v)
+    late = base[:10].copy()  # equal to their originals in the last band only: a candidate, never verified
+    late[:, :(bands - 1) * rows] = rng.integers(0, 2**32, size=(10, (bands - 1) * rows), dtype=np.uint32)
+    twin = base[10:20].copy()  # differ in every band's first slot but the last band's: found there, and verified
+    twin[:, [b * rows for b in range(bands - 1)]] ^= np.uint32(1)
+    values = np.concatenate([*variants, late, twin, np.repeat(base[30:31], 40, axis=0)])
+    values = values[rng.permutation(len(values))]
+    sigs = Signatures(values, settings)
+    for max_bucket in (dedup.MAX_BUCKET, 4):
+        i, j, _ = verified_pairs(sigs, 0.8, max_bucket=max_bucket)
+        want = connected_components(len(values), i, j)
+        assert near_duplicate_labels(sigs, 0.8, max_bucket=max_bucket).tolist() == want.tolist()
+    assert 1 < len(set(want.tolist())) < len(values) - 100  # clusters, and records left alone
+
+
 def test_clusters_link_through_a_chain() -> None:
     rng = random.Random(1)
     base = [f"t{k}" for k in range(200)]
