@@ -250,7 +250,8 @@ def io_error_message(e: OSError, output: object = None) -> str:
 
     The output the user named is what they can act on; the file that failed is a temporary one beside it."""
     where = output or e.filename or "the output"
-    cause = e.strerror or str(e)
+    # the system's words for the errno: pyarrow's own read "Error writing bytes to file. Detail: [errno 28] …"
+    cause = os.strerror(e.errno) if e.errno else e.strerror or str(e)
     return f"{where}: cannot write ({cause}); {write_advice(e.errno)}; nothing was written"
 
 

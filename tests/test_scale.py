@@ -140,7 +140,7 @@ def test_a_build_chunked_at_every_batch_writes_the_same_output(tmp_path: Path, b
     holds the same features and record batches."""
     from datasets import load_from_disk
 
-    from curate.build import arrow, build, raw
+    from curate.build import arrow, build
     from curate.buildconfig import BuildConfig
 
     read_back: list[int] = []
@@ -151,9 +151,7 @@ def test_a_build_chunked_at_every_batch_writes_the_same_output(tmp_path: Path, b
             read_back.append(data.column("payload").num_chunks)
         return real_take(data, rows, starts)
 
-    assert raw.raw_batch_rows(raw.DEFAULT_MAX_RECORD_BYTES) == 64
-    monkeypatch.setattr(arrow, "ARROW_CHUNK_BYTES", 1)
-    assert raw.raw_batch_rows(raw.DEFAULT_MAX_RECORD_BYTES) == 1
+    monkeypatch.setattr(arrow, "ARROW_CHUNK_BYTES", 1)  # every raw row its own record batch
     monkeypatch.setattr("curate.build.raw.take_rows", take)
     out = tmp_path / "out"
     build([SAMPLE], out, BuildConfig(), [TOOLS])
@@ -214,13 +212,24 @@ def test_a_build_that_cannot_fit_is_refused_before_writing(tmp_path: Path, monke
 def test_a_disk_full_mid_build_is_one_line_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture[str], where: str,
                                                               jobs: str) -> None:
-    """ENOSPC from an Arrow write in the work folder (the raw rows, where `datasets` wraps it in its own error;
-    the record facts, in this process or in a worker of `--jobs 2`) or in the output being written (`hf/`):
-    exit 2, one line naming OUT and what to do, and neither the work folder nor `.OUT.tmp-PID` nor OUT left."""
+    """ENOSPC from an Arrow write in the work folder (the raw rows, written by pyarrow: here into /dev/full; the
+    record facts, where `datasets` wraps it in its own error, in this process or in a worker of `--jobs 2`) or in
+    the output being written (`hf/`): exit 2, one line naming OUT and what to do, and neither the work folder nor
+    `.OUT.tmp-PID` nor OUT left."""
+    import pyarrow as pa
     from datasets import arrow_writer
 
     real = arrow_writer.ArrowWriter.write_table
     failed: list[str] = []
+    real_file = pa.OSFile
+
+    def full_disk(path: str, mode: str = "r") -> Any:
+        if where == "raw" and "/raw/" in str(path) and "w" in mode:
+            failed.append(str(path))
+            return real_file("/dev/full", mode)  # every write: ENOSPC, raised by pyarrow itself
+        return real_file(path, mode)
+
+    monkeypatch.setattr(pa, "OSFile", full_disk)
 
     def full(self: Any, table: Any, *args: Any, **kwargs: Any) -> Any:
         path = str(self._path)

@@ -1,13 +1,13 @@
 """Raw rows: every record of the build's inputs as Arrow rows on disk, and read back from them by row number.
 
-    INPUT files ──Dataset.from_generator──▶ raw rows (source, line, kind, payload)
+    INPUT files ──RawRows──▶ write_raw_rows (Arrow IPC, memory-mapped) ──▶ raw rows (source, line, kind, payload)
 
 One row per record read from the inputs, in input order: which file (`source`, numbering the files met; a table
 gives their input and path), the `line`, and the record itself as it was read: a JSON Lines line's bytes, a
 decoded value (JSON arrays, Parquet, `datasets` folders; pickled), or why it could not be read.
-`from_generator` writes Arrow to disk in chunks, so memory holds one chunk, never the corpus. At export the
-chosen records are read back from these rows (`RecordSource`): reading is deterministic, so a record read again
-is the record the workers saw.
+`write_raw_rows` writes them to disk a record batch at a time, so memory holds one batch, never the corpus. At
+export the chosen records are read back from these rows (`RecordSource`): reading is deterministic, so a record
+read again is the record the workers saw.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from curate import __version__
 from curate.build import arrow
 from curate.build.arrow import chunk_of_rows, chunk_starts, take_rows
-from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, ReadError, RecordReader, iter_raw
+from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, RecordReader, iter_raw
 from curate.records import ToolSpec, Trajectory
 from curate.toolset import ToolSet
 
@@ -102,45 +102,60 @@ def raw_record(path: str, line: int, kind: int, payload: bytes) -> RawRecord:
     return RawRecord(path, line, error=payload.decode("utf-8", "surrogatepass"))
 
 
-def raw_batch_rows(max_record_bytes: int) -> int:
-    """Raw rows per Arrow record batch written: as many of the largest records read (`max_record_bytes`) as fit in
-    `curate.build.arrow.ARROW_CHUNK_BYTES`, and at most the 100 `datasets` writes of a binary column, so no batch
-    passes Arrow's 2 GB whatever `max_record_bytes` allows (64 rows at the default 16 MiB)."""
-    from datasets import config
+RAW_BATCH_BYTES = 16 << 20
+"""Payload bytes after which a raw rows' record batch is written (at most `BATCH_SIZE` rows, and never more than
+`curate.build.arrow.ARROW_CHUNK_BYTES`, so no batch nears Arrow's 2 GB). Large batches matter: opening the file
+maps every batch's header and the pages the kernel faults in around it, so 64-row batches of 1.4 KB records put
+70% of the file in the process's resident memory, batches of 1,000 rows 5%."""
 
-    return max(1, min(config.ARROW_RECORD_BATCH_SIZE_FOR_BINARY_DATASETS, arrow.ARROW_CHUNK_BYTES // max_record_bytes))
+
+def write_raw_rows(rows: Iterable[dict[str, Any]], path: Path) -> int:
+    """The raw rows `rows` as an Arrow IPC stream at `path` (what `datasets` memory-maps), in record batches of
+    `BATCH_SIZE` rows or `RAW_BATCH_BYTES` of payload, whichever comes first; the number of rows."""
+    import pyarrow as pa
+
+    schema = raw_features().arrow_schema
+    limit = min(RAW_BATCH_BYTES, arrow.ARROW_CHUNK_BYTES)
+    names = schema.names
+    batch: dict[str, list[Any]] = {name: [] for name in names}
+    size = total = 0
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+
+        def flush() -> None:
+            writer.write_batch(pa.record_batch([pa.array(batch[n], type=schema.field(n).type) for n in names],
+                                               schema=schema))
+            for values in batch.values():
+                values.clear()
+
+        for row in rows:
+            n = len(batch["payload"])
+            if n and (n >= BATCH_SIZE or size + len(row["payload"]) > limit):
+                flush()
+                size = 0
+            for name in names:
+                batch[name].append(row[name])
+            size += len(row["payload"])
+            total += 1
+        if batch["payload"]:
+            flush()
+    return total
 
 
 def read_raw_dataset(paths: Sequence[Path], cache_dir: Path, fingerprint: str,
                      max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> tuple[Any, list[tuple[int, str]]]:
-    """Every record of `paths` as Arrow rows on disk under `cache_dir`, and the files they came from
-    (see `RawRows`). Raises `ReadError` for a file that cannot be read at all, as `RecordReader` does.
+    """Every record of `paths` as Arrow rows on disk under `cache_dir` (`write_raw_rows`), memory-mapped, and the
+    files they came from (see `RawRows`). Raises `ReadError` for a file that cannot be read at all, as
+    `RecordReader` does. `fingerprint` names the file: the same inputs give the same name.
 
     Records over `max_record_bytes` become unreadable rows (RS001, dropped as `unreadable` by the build)
     without being held in memory."""
     from datasets import Dataset
-    from datasets.exceptions import DatasetGenerationError
 
     rows = RawRows(max_record_bytes)
-    try:
-        with quiet_datasets():
-            # a tuple, not a list: `from_generator` would split a list of paths into shards
-            raw = Dataset.from_generator(rows, features=raw_features(), cache_dir=str(cache_dir),
-                                         gen_kwargs={"paths": tuple(str(p) for p in paths)}, fingerprint=fingerprint,
-                                         writer_batch_size=raw_batch_rows(max_record_bytes))
-    except DatasetGenerationError as e:
-        cause: BaseException | None = e
-        while cause is not None and not isinstance(cause, ReadError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is not None:
-            raise cause from None
-        raise
-    except ValueError:
-        if rows.rows:
-            raise
-        # no record at all: datasets refuses an empty split ("corresponds to no data"); an empty table will do
-        raw = Dataset.from_dict({name: [] for name in raw_features()}, features=raw_features())
-    return raw, rows.sources
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / f"raw-{fingerprint}.arrow"
+    write_raw_rows(rows(tuple(str(p) for p in paths)), path)
+    return Dataset.from_file(str(path)), rows.sources
 
 
 class RecordSource:
