@@ -304,11 +304,12 @@ def test_connected_components_are_transitive_and_order_free() -> None:
         assert got.tolist() == expected
 
 
-def test_near_duplicate_labels_are_the_clusters_of_every_verified_pair() -> None:
+def test_near_duplicate_labels_are_the_clusters_of_every_verified_pair(tmp_path: Path) -> None:
     """Band by band, skipping candidates already clustered: the clusters are still those of all the verified
     pairs (chains, a bucket over `max_bucket`, pairs sharing only a late band, pairs that fail verification)."""
     from curate.dedup import lsh_params, near_duplicate_labels, verified_pairs
     from curate.dedup.minhash import Signatures
+    from curate.dedup.spill import RowFile
 
     settings = MinHashSettings()
     bands, rows = lsh_params(0.8, settings.num_perm, *dedup.LSH_WEIGHTS)
@@ -328,11 +329,33 @@ def test_near_duplicate_labels_are_the_clusters_of_every_verified_pair() -> None
     values = np.concatenate([*variants, late, twin, np.repeat(base[30:31], 40, axis=0)])
     values = values[rng.permutation(len(values))]
     sigs = Signatures(values, settings)
-    for max_bucket in (dedup.MAX_BUCKET, 4):
+    spilled = Signatures(RowFile.write(tmp_path / "sigs.u32", [values[:100], values[100:]], settings.num_perm),
+                         settings)
+    for max_bucket in (dedup.MAX_BUCKET, 4, 2):
         i, j, _ = verified_pairs(sigs, 0.8, max_bucket=max_bucket)
         want = connected_components(len(values), i, j)
         assert near_duplicate_labels(sigs, 0.8, max_bucket=max_bucket).tolist() == want.tolist()
+        assert near_duplicate_labels(spilled, 0.8, max_bucket=max_bucket).tolist() == want.tolist()
     assert 1 < len(set(want.tolist())) < len(values) - 100  # clusters, and records left alone
+
+
+def test_a_spilled_signature_matrix_reads_as_the_array(tmp_path: Path) -> None:
+    """`RowFile`: rows in any order and repeated, blocks, column slices, the whole matrix, and bad indexes."""
+    from curate.dedup.spill import RowFile
+
+    values = np.random.default_rng(3).integers(0, 2**32, size=(50, 8), dtype=np.uint32)
+    rf = RowFile.write(tmp_path / "m.u32", [values[:7], values[7:7], values[7:]], 8)
+    assert len(rf) == 50 and rf.shape == (50, 8) and (tmp_path / "m.u32").stat().st_size == 50 * 8 * 4
+    for rows in ([3, 4, 5, 49, 0, 4, 4], [], list(range(50))[::-1], [10]):
+        assert np.array_equal(rf[np.array(rows, dtype=np.int64)], values[rows])
+    assert np.array_equal(rf[10:20], values[10:20]) and np.array_equal(rf[45:60, 2:5], values[45:50, 2:5])
+    assert np.array_equal(np.asarray(rf), values) and rf[30:30].shape == (0, 8)
+    with pytest.raises(IndexError):
+        rf[np.array([50])]
+    with pytest.raises(IndexError):
+        rf[0:10:2]
+    with pytest.raises(ValueError):
+        RowFile.write(tmp_path / "bad.u32", [values[:, :4]], 8)
 
 
 def test_clusters_link_through_a_chain() -> None:

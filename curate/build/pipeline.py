@@ -217,6 +217,8 @@ class Build:
         self.raw: Any = None
         self.sources: list[tuple[int, str]] = []
         self.record_facts: Any = None
+        self.work: Path | None = None
+        """The work folder (`read` is given it): where steps spill what memory need not hold."""
         self.input_files: list[InputFile] = []
         self.dedup_result: Any = None
         self.reference_files: list[BenchmarkFile] = []
@@ -329,6 +331,7 @@ class Build:
         the engine; the manifest's input files, with the records read from each."""
         assert self.spec is not None
         names = [str(p) for p in self.inputs]  # the inputs as given, as the manifest records them
+        self.work = work
         self.say("reading")
         hashes = [file_sha256(p) for p in inputs]
         raw_fp = content_fingerprint([h for h, _ in hashes], list(names))
@@ -365,6 +368,7 @@ class Build:
         """Steps 2 and 3: exact dedup, then near-dup dedup of the survivors clustered on the engine; the kept
         records, each with its cluster. The outcome stays as numpy columns (`DedupArrays`)."""
         from curate.dedup import DedupColumns, DedupStage, Signatures
+        from curate.dedup.spill import RowFile
 
         cfg, facts = self.cfg, self.record_facts
         self.say(f"deduplicating {len(gated)} records")
@@ -375,10 +379,11 @@ class Build:
                            exact_keys=digest_column(facts, "exact_key", rows) if cfg.dedup.exact else None)
         near = labels = None
         if dedup.settings is not None:  # the exact-dedup survivors' signatures, clustered by the engine
-            near = Signatures(signature_matrix(facts, "signature", rows[dedup.survivors], cfg.dedup.num_perm),
-                              dedup.settings)
+            near = Signatures(self.signatures(rows[dedup.survivors]), dedup.settings)
             labels = self.engine.near_labels(near, cfg.dedup.threshold)
         dres = self.dedup_result = dedup.arrays(near, labels)
+        if near is not None and isinstance(near.values, RowFile):
+            near.values.close()
         del near, labels, dedup
         _count(self.stages["exact_dedup"], len(gated), {"exact_duplicate": dres.counts["exact_duplicate"]})
         _count(self.stages["near_dedup"], self.stages["exact_dedup"].records_out,
@@ -387,6 +392,20 @@ class Build:
         kept = gated.take(kept_pos)
         kept.cluster = dres.cluster_of[kept_pos]
         return kept
+
+    def signatures(self, rows: np.ndarray) -> Any:
+        """The signatures of the record facts' `rows` (in that order), spilled into the work folder as a
+        `RowFile` (512 B a record that memory need not hold: the LSH reads them a block or a gather at a time),
+        or in memory when there is no work folder."""
+        from curate.dedup.spill import RowFile
+
+        facts, num_perm = self.record_facts, self.cfg.dedup.num_perm
+        if self.work is None:
+            return signature_matrix(facts, "signature", rows, num_perm)
+        step = 1 << 16
+        return RowFile.write(self.work / "signatures.u32", (signature_matrix(facts, "signature", rows[a:a + step],
+                                                                              num_perm)
+                                                             for a in range(0, len(rows), step)), num_perm)
 
     def load_benchmark(self, references: Sequence[Path]) -> None:
         """The (local) `--decontaminate` files read and indexed, into the workers' spec, before any record is

@@ -15,11 +15,12 @@ from pathlib import Path
 from curate.build.errors import BuildError
 from curate.storage import Location, local_path, size
 
-WORK_FACTOR = 1.8
+WORK_FACTOR = 2.2
 """Bytes of the work folder at its peak per input byte: the raw rows hold each input once, the record facts about half
 as much again. Measured (peak of the folder sampled every 20 ms during a build, `du` blocks): 1.55x on the sample build
 (3.1 MB, `--tools sample_data/tools.json`), 1.50x on 20,000 records of `bench/corpus.py` (27.5 MB), 1.77x on those
-without `--tools`."""
+without `--tools`; then the near-dup stage spills its signatures (512 B a record: 0.37x on that corpus's 1.4 KB
+records, `Build.signatures`)."""
 
 FORM_FACTOR = 1.0
 """Bytes of each written form of the records (train.jsonl with eval.jsonl; `hf/`, `lf/` and `openai/` each) per input

@@ -185,7 +185,9 @@ class RayEngine:
             return np.arange(n, dtype=np.int64)
         bands, rows = lsh_params(threshold, sigs.settings.num_perm, *LSH_WEIGHTS)
         with _quiet(), _ray_errors("grouping the LSH buckets"):
-            edges = edge_dataset(sigs.values, bands, rows, threshold, partitions=self._workers).materialize()
+            values = np.asarray(sigs.values)  # a `RowFile` spilled by the build: read whole, to ship
+            edges = edge_dataset(values, bands, rows, threshold, partitions=self._workers).materialize()
+            del values
             count, blocks = edges.count(), edges.to_arrow_refs()
         del edges  # its blocks stay in the object store, held by their refs
         partitions = max(self._workers, -(-count // PARTITION_EDGES))
