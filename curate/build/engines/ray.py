@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +45,7 @@ import numpy as np
 from curate.build.engines.local import record_facts
 from curate.build.errors import BuildError
 from curate.build.facts import WorkerSpec, record_facts_features, record_facts_table
-from curate.build.raw import BATCH_SIZE
+from curate.build.raw import BATCH_SIZE, Piece, SpanRows, raw_features, raw_row, raw_table, read_raw_dataset
 
 RETRIES = 3
 """How many times a shard is run again after its worker died (then the build fails, writing nothing)."""
@@ -139,24 +140,52 @@ class RayEngine:
 
     # --- the per-record stages ------------------------------------------------------------------------
 
+    def read(self, inputs: Sequence[Path], readable: Sequence[bool], work: Path, fingerprint: str,
+             max_record_bytes: int, num_proc: int) -> tuple[Any, list[tuple[int, str]]]:
+        """The inputs as `SpanRows`: the JSON Lines files among the `readable` inputs cut into byte ranges and
+        indexed by Ray tasks (`curate.build.shards`), the other inputs read here (`read_raw_dataset`)."""
+        import ray
+
+        from curate.build.shards import cut_ranges, index_range, plan_parts, range_bytes, span_rows
+
+        self._workers = num_proc
+        parts = plan_parts(inputs, readable, max_record_bytes)
+        size = range_bytes(sum(p.stat[0] for p in parts if p.ranged), num_proc)
+        ranges = [cut_ranges(p.path, size) if p.ranged else [] for p in parts]
+        index = ray.remote(max_retries=RETRIES)(index_range)
+        with _ray_errors("reading the inputs"):
+            refs = [[index.remote(str(p.path), a, b, max_record_bytes) for a, b in r] for p, r in zip(parts, ranges,
+                                                                                                       strict=True)]
+            driven = [p.path for p in parts if not p.ranged]  # read here while the workers index the others
+            raw, raw_sources = read_raw_dataset(driven, work / "raw", fingerprint, max_record_bytes) if driven else \
+                (None, [])
+            indexes = [ray.get(r) for r in refs]
+        for part, found in zip(parts, indexes, strict=True):
+            error = next((ix["error"] for ix in found if "error" in ix), None)
+            if error is not None:
+                raise RayEngineError(f"{part.path}: the Ray workers cannot read it ({error}); they read JSON Lines "
+                                     "inputs themselves: put them where every node of the cluster sees them at the "
+                                     "same path (a shared filesystem)")
+        return span_rows(parts, ranges, indexes, raw, raw_sources, max_record_bytes)
+
     def record_facts(self, raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int,
               work: Path, fingerprint: str) -> Any:
-        """The facts of every raw row, in order, as a memory-mapped `datasets.Dataset` (what `record_facts`
-        gives), computed by `num_proc` Ray workers."""
+        """The facts of every record of `raw` (`read`'s `SpanRows`), in order, as a memory-mapped
+        `datasets.Dataset` (what `record_facts` gives), computed by `num_proc` Ray workers: the byte ranges read
+        there, the rows the driver read sent there."""
         import pyarrow as pa
         import ray.data
         from datasets import Dataset
 
         self._workers = num_proc
-        table = raw.data.table
-        if not len(table):
+        if not len(raw):
             return record_facts(raw, sources, spec, num_proc, work, fingerprint)  # nothing to distribute
-        shards = [table.slice(start, BATCH_SIZE) for start in range(0, len(table), BATCH_SIZE)]
         with _quiet():
-            ds = ray.data.from_arrow(shards).map_batches(
-                RayFacts, batch_size=BATCH_SIZE, batch_format="pyarrow", zero_copy_batch=True,
+            ds = ray.data.from_arrow(work_items(raw)).map_batches(
+                RayFacts, batch_size=None, batch_format="pyarrow", zero_copy_batch=True,
                 compute=ray.data.ActorPoolStrategy(size=num_proc),
-                fn_kwargs={"spec_json": spec.model_dump_json(), "paths": [p for _, p in sources]},
+                fn_kwargs={"spec_json": spec.model_dump_json(), "paths": [p for _, p in sources],
+                           "limit": raw.limit},
                 max_restarts=RETRIES, max_task_retries=RETRIES)
         schema = record_facts_features(spec).arrow_schema
         path = work / "facts-ray.arrow"
@@ -164,14 +193,18 @@ class RayEngine:
         with _quiet(), _ray_errors("computing the facts"), pa.OSFile(str(path), "wb") as sink, \
                 pa.ipc.new_stream(sink, schema) as writer:  # the IPC stream format `datasets` memory-maps
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                n = len(batch)
+                same = rows + n <= len(raw) and all(  # the stages after this rely on input order
+                    np.array_equal(batch.column(c).to_numpy(), getattr(raw, c)[rows:rows + n])
+                    for c in ("source", "line"))
+                if not same:
+                    raise RayEngineError(f"the Ray engine returned the facts of records {rows:,} to {rows + n:,} out "
+                                         "of order")
                 writer.write_table(batch.cast(schema))
-                rows += len(batch)
-        facts = Dataset.from_file(str(path))
-        same = rows == len(table) and all(
-            facts.data.column(c).equals(table.column(c)) for c in ("source", "line"))
-        if not same:  # the stages after this rely on input order: never go on without it
-            raise RayEngineError(f"the Ray engine returned {rows} facts for {len(table)} records, or out of order")
-        return facts
+                rows += n
+        if rows != len(raw):
+            raise RayEngineError(f"the Ray engine returned {rows:,} facts for {len(raw):,} records")
+        return Dataset.from_file(str(path))
 
     # --- near-duplicate clusters ----------------------------------------------------------------------
 
@@ -193,12 +226,79 @@ class RayEngine:
 
 
 class RayFacts:
-    """A Ray Data actor computing shards' facts with one `Worker`, built at its first shard and kept, as in a
-    `Dataset.map` process. The spec comes with each shard, not to the constructor: an actor restarted after
-    its process died must not depend on constructor arguments held in the object store."""
+    """A Ray Data actor computing shards' facts (`shard_facts`) with one `Worker`, built at its first shard and
+    kept, as in a `Dataset.map` process. The spec comes with each shard, not to the constructor: an actor
+    restarted after its process died must not depend on constructor arguments held in the object store."""
 
-    def __call__(self, batch: Any, spec_json: str, paths: list[str]) -> Any:
-        return record_facts_table(batch, spec_json, paths)
+    def __call__(self, batch: Any, spec_json: str, paths: list[str], limit: int) -> Iterator[Any]:
+        yield from shard_facts(batch, spec_json, paths, limit)
+
+
+RANGE_KIND = -1
+"""The `kind` of a work item that is a byte range of a JSON Lines file (`range_item`), not a raw row."""
+
+
+def range_item(piece: Piece) -> Any:
+    """A work item (a one-row table of raw rows' columns) asking a worker to read the byte range of `piece`:
+    `source`, its first `line`, `kind` `RANGE_KIND`, and start and end as the `payload`."""
+    import pyarrow as pa
+
+    return pa.table({"source": [piece.source], "line": [piece.first_line], "kind": [RANGE_KIND],
+                     "payload": [struct.pack("<qq", piece.start, piece.end)]}, schema=raw_features().arrow_schema)
+
+
+def work_items(raw: SpanRows) -> list[Any]:
+    """The blocks of the facts stage, in input order: a `range_item` per byte range, and the rows the driver read
+    in slices of `BATCH_SIZE` (their `source` as `raw` numbers them)."""
+    import pyarrow as pa
+
+    table = raw_table(raw)
+    items = []
+    first = 0  # the piece's first record
+    for piece in raw.pieces:
+        if piece.source is not None:
+            items.append(range_item(piece))
+        else:
+            for start in range(piece.start, piece.end, BATCH_SIZE):
+                rows = table.slice(start, min(BATCH_SIZE, piece.end - start))
+                at = first + start - piece.start
+                source = pa.array(raw.source[at:at + len(rows)], type=pa.int32())
+                items.append(rows.set_column(rows.schema.get_field_index("source"), "source", source))
+        first += piece.records
+    return items
+
+
+def shard_facts(batch: Any, spec_json: str, paths: Sequence[str], limit: int) -> Iterator[Any]:
+    """The record facts (`record_facts_table`) of a block of the facts stage (`work_items`), `BATCH_SIZE` rows
+    at a time: of its raw rows, or of the records of its byte range, read here (`read_range`) into the raw rows
+    `RawRows` makes."""
+    import pyarrow as pa
+
+    from curate.build.shards import read_range
+
+    kinds = batch.column("kind").to_numpy()
+    k = 0
+    while k < len(batch):
+        if kinds[k] != RANGE_KIND:
+            end = k + 1
+            while end < len(batch) and kinds[end] != RANGE_KIND:
+                end += 1
+            yield record_facts_table(batch.slice(k, end - k), spec_json, paths)
+            k = end
+            continue
+        source, first_line = batch.column("source")[k].as_py(), batch.column("line")[k].as_py()
+        start, end = struct.unpack("<qq", batch.column("payload")[k].as_py())
+        rows: dict[str, list[Any]] = {"source": [], "line": [], "kind": [], "payload": []}
+        for rec in read_range(paths[source], start, end, first_line, limit):
+            kind, payload = raw_row(rec)
+            for name, value in zip(rows, (source, rec.line, kind, payload), strict=True):
+                rows[name].append(value)
+            if len(rows["line"]) == BATCH_SIZE:
+                yield record_facts_table(pa.table(rows, schema=raw_features().arrow_schema), spec_json, paths)
+                rows = {name: [] for name in rows}
+        if rows["line"]:
+            yield record_facts_table(pa.table(rows, schema=raw_features().arrow_schema), spec_json, paths)
+        k += 1
 
 
 def edge_dataset(values: np.ndarray, bands: int, rows: int, threshold: float,
