@@ -188,6 +188,27 @@ def test_mixed_inputs_on_the_ray_engine_build_what_the_local_engine_builds(
     assert [f["records"] for f in manifest["inputs"]] == [350, 50, 300]
 
 
+@pytest.mark.slow
+def test_an_input_the_workers_cannot_open_stops_the_build_naming_it(
+        tmp_path: Path, cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a cluster without a shared filesystem a worker cannot open the input: one line naming it, saying what
+    to do, and nothing written."""
+    from curate.build import shards
+    from curate.build.engines.ray import RayEngine
+    from curate.build.errors import BuildError
+
+    def elsewhere(path: str, start: int, end: int, limit: int) -> dict[str, Any]:
+        return shards.index_range(str(tmp_path / "not-on-this-node.jsonl"), start, end, limit)
+
+    monkeypatch.setattr(shards, "index_range", elsewhere)
+    out = tmp_path / "out"
+    with pytest.raises(BuildError) as e:
+        build([SAMPLE], out, BuildConfig(num_proc=2), [TOOLS], engine=RayEngine())
+    assert str(e.value).startswith(f"{SAMPLE}: the Ray workers cannot read it (FileNotFoundError: ")
+    assert "shared filesystem" in str(e.value) and "\n" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def chain_signatures(rng: np.random.Generator, num_perm: int) -> np.ndarray:
     """Rows A, B, C with J(A,B) = J(B,C) = 0.85 and J(A,C) = 0.70: a chain joined only through B."""
     a = rng.integers(0, 2**32, num_perm, dtype=np.uint64).astype(np.uint32)
