@@ -13,7 +13,8 @@ signature(s), completeness, token count and capability bucket. The main process 
 reads the record facts' small columns, decides what needs the whole run in input order (the cross-record lint
 rules, unique ids, the lint gate: `curate.build.gate`), runs the global stages on those columns (exact and near
 dedup with `DedupStage`, decontamination, length edges, balance, split), and at export reads the chosen records
-back from the memory-mapped raw rows, in output order, a batch at a time, gathering the `datasets` folder's
+back from the memory-mapped raw rows (or, for the Ray engine's JSON Lines inputs, from the inputs by offset), in
+output order, a batch at a time, gathering the `datasets` folder's
 columns as it writes the JSON Lines files (`curate.build.export`). The Arrow files live in a folder beside the
 output (`.OUT.work-PID`), removed whatever happens.
 

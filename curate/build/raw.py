@@ -7,7 +7,8 @@ gives their input and path), the `line`, and the record itself as it was read: a
 decoded value (JSON arrays, Parquet, `datasets` folders; pickled), or why it could not be read.
 `from_generator` writes Arrow to disk in chunks, so memory holds one chunk, never the corpus. At export the
 chosen records are read back from these rows (`RecordSource`): reading is deterministic, so a record read again
-is the record the workers saw.
+is the record the workers saw. The Ray engine's workers read JSON Lines inputs themselves: for those records the
+driver keeps only where they lie in the inputs (`SpanRows`), and reads them back from there.
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ from curate.readers.files import _sniff, data_files
 from curate.readers.jsonl import iter_jsonl, iter_jsonl_at
 from curate.readers.raw import RawRecord
 
-RANGE_BYTES = 64 << 20
-"""The most bytes of a file one worker reads in one range (a line longer than that is one range)."""
+RANGE_BYTES = 32 << 20
+"""The most bytes of a file one worker reads in one range (a line longer than that is one range): small enough
+that the last ranges keep every worker busy to the end, large enough that a range is seconds of work."""
 MIN_RANGE_BYTES = 1 << 20
 """Ranges are cut smaller than `RANGE_BYTES`, down to this, so that every worker has `RANGES_PER_WORKER`."""
 RANGES_PER_WORKER = 4

@@ -2,18 +2,26 @@
 a Ray cluster, with Ray Data; every other stage is the build's own, so the output is byte-identical to the
 local engine's.
 
-    raw rows ──from_arrow (shards of BATCH_SIZE rows)──▶ map_batches(RayFacts, concurrency=N) ──▶ facts
+    JSON Lines inputs ──cut_ranges (driver)──▶ index_range (tasks) ──▶ SpanRows (driver: where each record is)
+    byte ranges, other inputs' raw rows ──from_arrow──▶ map_batches(RayFacts, concurrency=N) ──▶ facts
     signatures ──map_batches(band_rows)──▶ (band, key, member) ──repartition(keys=[band, key])──▶
         map_batches(bucket_edges: pairs of each bucket, verified) ──▶ edge blocks (object store)
     edge blocks ──contracted_edges (each block's own components as stars)──▶ P parts by node % P ──▶
         ⟲ star_phase: large-star | small-star, one task per partition, new edges to P parts ──▶
         until two phases change nothing: stars, centre = smallest node ──▶ labels (driver: n int64)
 
-1. **Facts**: the raw rows (read into Arrow on the driver, as the local engine reads them) go to the cluster
-   in shards; an actor pool of `num_proc` workers computes each shard's facts with the very code the local
-   engine's `Dataset.map` runs (`record_facts_table` → `Worker.batch`: parse, validate, lint, normalise, exact key,
-   MinHash, completeness, token count, bucket), one `Worker` per actor. Results come back in order
-   (`preserve_order`) and are written to an Arrow file the driver memory-maps, as `Dataset.map` does.
+0. **Reading** (`read`): the local JSON Lines inputs are read by the workers (`curate.build.shards`): the
+   driver cuts each into byte ranges at line starts, Ray tasks index each range (its line ends; each record's
+   line, offset and length), and the driver keeps those compact columns (`SpanRows`), never the records. The
+   other inputs (JSON arrays and documents, Parquet, `datasets` folders, remote inputs fetched into the work
+   folder) are read into Arrow on the driver, as the local engine reads them.
+1. **Facts**: each byte range goes to the cluster as a one-row block, the driver's raw rows in shards of
+   `BATCH_SIZE`, in input order; an actor pool of `num_proc` workers reads each range with the local engine's reader
+   (`read_range`) and computes the facts with the very code the local engine's `Dataset.map` runs
+   (`record_facts_table` → `Worker.batch`: parse, validate, lint, normalise, exact key, MinHash, completeness, token
+   count, bucket), one `Worker` per actor. Results come back in order (`preserve_order`; checked against the
+   driver's columns) and are written to an Arrow file the driver memory-maps, as `Dataset.map` does. At export the
+   chosen records are read back from the inputs by offset.
 2. **Near-dup edges**: each signature's LSH band keys become rows (band, key, member); a hash shuffle on
    (band, key) brings every LSH bucket whole into one partition (the group-by per band), where its candidate
    pairs are made as the local engine makes them (`bucket_pairs`: each member with its next ones, capped at
@@ -25,8 +33,8 @@ local engine's.
    of the edges only one part at a time at the end, and the parts under Ray's 100 KB inline limit (Ray keeps
    those with their owner, the driver).
 
-A worker that dies is replaced and its shard run again (`max_restarts`, `max_task_retries` / `max_retries`):
-every shard's facts depend on its rows alone, so a retried shard gives the same facts. An unreachable
+A worker that dies is replaced and its shard run again (`max_restarts`, `max_task_retries` / `max_retries`): every
+shard's facts depend on its rows (or its byte range) alone, so a retried shard gives the same facts. An unreachable
 `--address` fails before anything is written.
 """
 
