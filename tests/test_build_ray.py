@@ -220,8 +220,11 @@ def chain_signatures(rng: np.random.Generator, num_perm: int) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_distributed_near_dup_gives_the_local_clusters(cluster: str) -> None:
+def test_distributed_near_dup_gives_the_local_clusters(cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.build.engines import ray as ray_engine
     from curate.build.engines.ray import RayEngine, distributed_edges
+
+    monkeypatch.setattr(ray_engine, "SIGNATURE_CHUNK", 37)  # the signatures in many objects: tasks gather across
     from curate.dedup import (
         LSH_WEIGHTS,
         MAX_BUCKET,
@@ -269,6 +272,33 @@ def test_distributed_near_dup_gives_the_local_clusters(cluster: str) -> None:
     distributed = stage.result(near, engine.near_labels(near, cfg.threshold))
     assert distributed == local
     assert local.counts["clusters"] == 21
+
+
+def test_signatures_go_to_the_object_store_in_chunks_and_come_back_row_by_row(cluster: str, tmp_path: Path) -> None:
+    """The driver puts the signatures a chunk at a time, read from the memory-mapped facts (`SignatureRows`); a
+    task gathers any rows, in any order, from the chunks."""
+    from datasets import Dataset, Features, List, Value
+
+    from curate.build.engines.ray import gather_signatures, put_signatures
+    from curate.build.raw import SignatureRows, signature_matrix
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 2**32, (500, 16), dtype=np.uint64).astype(np.uint32)
+    facts = Dataset.from_dict({"signature": values.tolist()},
+                              features=Features({"signature": List(Value("uint32"), length=16)}))
+    facts = facts.flatten_indices(cache_file_name=str(tmp_path / "facts.arrow"), writer_batch_size=64)
+    rows = rng.permutation(500)[:300]
+    lazy = SignatureRows(facts, "signature", rows, 16)
+    assert lazy.shape == (300, 16) and len(lazy) == 300
+    assert np.array_equal(np.asarray(lazy), values[rows])
+    assert np.array_equal(lazy[np.array([5, 2, 5])], values[rows[[5, 2, 5]]])
+    assert np.array_equal(lazy[10:20], signature_matrix(facts, "signature", rows[10:20], 16))
+
+    refs = put_signatures(lazy, chunk=64)
+    assert len(refs) == 5 and all(len(ray.get(r)) <= 64 for r in refs)
+    pick = rng.integers(0, 300, 120)
+    assert np.array_equal(gather_signatures(refs, 64, pick), values[rows[pick]])
+    assert gather_signatures(refs, 64, np.empty(0, np.int64)).shape == (0, 16)
 
 
 def edge_blocks(i: np.ndarray, j: np.ndarray, sizes: Sequence[int]) -> list[Any]:

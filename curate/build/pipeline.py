@@ -70,7 +70,6 @@ from curate.build.raw import (
     iter_column,
     raw_table,
     release_pages,
-    signature_matrix,
     take_array,
 )
 from curate.buildconfig import BuildConfig
@@ -383,7 +382,7 @@ class Build:
                            exact_keys=digest_column(facts, "exact_key", rows) if cfg.dedup.exact else None)
         near = labels = None
         if dedup.settings is not None:  # the exact-dedup survivors' signatures, clustered by the engine
-            near = Signatures(signature_matrix(facts, "signature", rows[dedup.survivors], cfg.dedup.num_perm),
+            near = Signatures(self.engine.signature_rows(facts, rows[dedup.survivors], cfg.dedup.num_perm),
                               dedup.settings)
             labels = self.engine.near_labels(near, cfg.dedup.threshold)
         dres = self.dedup_result = dedup.arrays(near, labels)

@@ -399,6 +399,33 @@ def signature_matrix(ds: Any, name: str, rows: np.ndarray, num_perm: int) -> np.
     return out
 
 
+class SignatureRows:
+    """Rows `rows` of a fixed-size signature column as a read-only (len(rows), num_perm) uint32 matrix whose rows
+    are read when indexed (`signature_matrix`: by an integer array or a slice), never held whole: what an engine
+    that ships the signatures in chunks takes (`Signatures.values`). `np.asarray` reads it all."""
+
+    ndim = 2
+    dtype = np.dtype(np.uint32)
+
+    def __init__(self, ds: Any, name: str, rows: np.ndarray, num_perm: int) -> None:
+        self.ds, self.name, self.num_perm = ds, name, num_perm
+        self.rows = np.asarray(rows, dtype=np.int64)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.rows), self.num_perm
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        return signature_matrix(self.ds, self.name, self.rows[index], self.num_perm)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        values = self[:]
+        return values if dtype is None else values.astype(dtype)
+
+
 def digest_column(ds: Any, name: str, rows: np.ndarray, size: int = 16) -> np.ndarray:
     """Rows `rows` of a binary column of `size`-byte values (the exact keys) as a numpy `S{size}` array: `size`
     bytes a row, never a Python object per row."""

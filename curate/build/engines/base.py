@@ -37,5 +37,9 @@ class Engine(Protocol):
         """The record facts of every raw row, in order, as a `datasets.Dataset` (what
         `curate.build.engines.local.record_facts` gives)."""
 
+    def signature_rows(self, facts: Any, rows: np.ndarray, num_perm: int) -> Any:
+        """The signatures of the record facts' rows `rows`, as `near_labels` takes them (`Signatures.values`): a
+        matrix, or a `curate.build.raw.SignatureRows` that reads its rows when indexed."""
+
     def near_labels(self, sigs: Any, threshold: float) -> np.ndarray:
         """What `near_duplicate_labels(sigs, threshold)` gives."""

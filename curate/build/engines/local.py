@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from curate.build.facts import WorkerSpec, prepare_worker, record_facts_arrow, record_facts_features
-from curate.build.raw import BATCH_SIZE, quiet_datasets, read_raw_dataset
+from curate.build.raw import BATCH_SIZE, quiet_datasets, read_raw_dataset, signature_matrix
 
 
 class LocalEngine:
@@ -40,6 +40,10 @@ class LocalEngine:
                      work: Path, fingerprint: str) -> Any:
         """`record_facts`: the record facts of every raw row, in order, as a `datasets.Dataset`."""
         return record_facts(raw, sources, spec, num_proc, work, fingerprint)
+
+    def signature_rows(self, facts: Any, rows: np.ndarray, num_perm: int) -> np.ndarray:
+        """`signature_matrix`: the whole matrix, in this process."""
+        return signature_matrix(facts, "signature", rows, num_perm)
 
     def near_labels(self, sigs: Any, threshold: float) -> np.ndarray:
         """`near_duplicate_labels`."""

@@ -53,7 +53,16 @@ import numpy as np
 from curate.build.engines.local import record_facts
 from curate.build.errors import BuildError
 from curate.build.facts import WorkerSpec, record_facts_features, record_facts_table
-from curate.build.raw import BATCH_SIZE, Piece, SpanRows, raw_features, raw_row, raw_table, read_raw_dataset
+from curate.build.raw import (
+    BATCH_SIZE,
+    Piece,
+    SignatureRows,
+    SpanRows,
+    raw_features,
+    raw_row,
+    raw_table,
+    read_raw_dataset,
+)
 
 RETRIES = 3
 """How many times a shard is run again after its worker died (then the build fails, writing nothing)."""
@@ -216,6 +225,11 @@ class RayEngine:
 
     # --- near-duplicate clusters ----------------------------------------------------------------------
 
+    def signature_rows(self, facts: Any, rows: np.ndarray, num_perm: int) -> Any:
+        """`SignatureRows`: read when indexed, so that `near_labels` ships them chunk by chunk and the dedup step
+        reads only the rows it compares; the driver never holds the whole matrix."""
+        return SignatureRows(facts, "signature", rows, num_perm)
+
     def near_labels(self, sigs: Any, threshold: float) -> np.ndarray:
         """`near_duplicate_labels(sigs, threshold)`: LSH buckets grouped and verified on the cluster, and the
         clusters joined there (`distributed_components`): the verified edges never come to the driver."""
@@ -309,24 +323,65 @@ def shard_facts(batch: Any, spec_json: str, paths: Sequence[str], limit: int) ->
         k += 1
 
 
-def edge_dataset(values: np.ndarray, bands: int, rows: int, threshold: float,
-                 partitions: int | None = None) -> Any:
-    """The verified near-dup edges (columns i < j) of the signature matrix `values` as a lazy Ray Dataset: LSH
-    band rows shuffled on (band, key), so each bucket is whole in one partition, paired and verified there.
+SIGNATURE_CHUNK = 1 << 16
+"""Signatures per object the driver puts in the object store (32 MB at 128 permutations): it holds one chunk at
+a time, never the matrix; a task gathers the rows it needs from the chunks."""
+
+
+def put_signatures(values: Any, chunk: int) -> list[Any]:
+    """The signature matrix `values` (an array, or `SignatureRows` read a chunk at a time) in the object store, as
+    refs to chunks of `chunk` rows (`gather_signatures` reads rows back)."""
+    import ray
+
+    refs = []
+    for start in range(0, len(values), chunk):
+        part = np.ascontiguousarray(values[start:start + chunk])
+        refs.append(ray.put(part))
+        del part
+    return refs
+
+
+def gather_signatures(refs: Sequence[Any], chunk: int, members: np.ndarray) -> np.ndarray:
+    """Rows `members` of the signature matrix put by `put_signatures` (refs to chunks of `chunk` rows), in that
+    order: each chunk read zero-copy from the object store, only the rows asked for copied."""
+    import ray
+
+    members = np.asarray(members, dtype=np.int64)
+    which = members // chunk
+    out: np.ndarray | None = None
+    for c in np.unique(which).tolist():
+        part = ray.get(refs[c])
+        if out is None:
+            out = np.empty((len(members), part.shape[1]), dtype=part.dtype)
+        at = which == c
+        out[at] = part[members[at] - c * chunk]
+        del part
+    if out is None:  # no row asked for: none, as wide as the matrix
+        width = ray.get(refs[0]).shape[1] if len(refs) else 0
+        out = np.empty((0, width), dtype=np.uint32)
+    return out
+
+
+def edge_dataset(values: Any, bands: int, rows: int, threshold: float, partitions: int | None = None) -> Any:
+    """The verified near-dup edges (columns i < j) of the signature matrix `values` (an array, or `SignatureRows`)
+    as a lazy Ray Dataset: LSH band rows shuffled on (band, key), so each bucket is whole in one partition,
+    paired and verified there. The signatures go to the object store in chunks (`put_signatures`).
 
     The pairs are `verified_pairs`'s (possibly repeated: one per band two records share).
     """
-    import ray
     import ray.data
 
     n = len(values)
-    ref = ray.put(values)  # one copy in the object store, read zero-copy by every task
+    chunk = SIGNATURE_CHUNK
+    refs = put_signatures(values, chunk)  # a list: Ray never resolves refs inside one for us
     blocks = max(1, min(64, n // 20_000 + 1))
     with _quiet():
         keyed = ray.data.range(n, override_num_blocks=blocks).map_batches(
-            band_rows, batch_size=None, batch_format="numpy", fn_args=([ref], bands, rows), max_retries=RETRIES)
+            band_rows, batch_size=None, batch_format="numpy", fn_args=(refs, chunk, bands, rows),
+            max_retries=RETRIES)
         return keyed.repartition(max(partitions or 1, blocks), keys=["band", "key"]).map_batches(
-            bucket_edges, batch_size=None, batch_format="numpy", fn_args=([ref], threshold), max_retries=RETRIES)
+            bucket_edges, batch_size=None, batch_format="numpy", fn_args=(refs, chunk, threshold),
+            max_retries=RETRIES)
 
 
 def distributed_edges(values: np.ndarray, bands: int, rows: int, threshold: float,
@@ -342,29 +397,32 @@ def distributed_edges(values: np.ndarray, bands: int, rows: int, threshold: floa
     return np.concatenate(left), np.concatenate(right)
 
 
-def band_rows(batch: dict[str, np.ndarray], ref: Any, bands: int, rows: int) -> dict[str, np.ndarray]:
-    """Rows (band, key, member) of a batch of members (`id`): one per band (`ref`: the signature matrix)."""
-    import ray
-
+def band_rows(batch: dict[str, np.ndarray], refs: Sequence[Any], chunk: int, bands: int,
+              rows: int) -> dict[str, np.ndarray]:
+    """Rows (band, key, member) of a batch of members (`id`): one per band (`refs`, `chunk`: the signature
+    matrix, see `put_signatures`)."""
     from curate.dedup import band_keys
 
-    values = ray.get(ref[0])  # zero-copy from the object store (a list: never resolved for us)
     members = np.asarray(batch["id"], dtype=np.int64)
-    keys = band_keys(values[members], bands, rows)  # (len, bands)
+    keys = band_keys(gather_signatures(refs, chunk, members), bands, rows)  # (len, bands)
     return {"band": np.tile(np.arange(bands, dtype=np.int32), len(members)), "key": keys.reshape(-1),
             "member": np.repeat(members, bands)}
 
 
-def bucket_edges(batch: dict[str, np.ndarray], ref: Any, threshold: float) -> dict[str, np.ndarray]:
-    """The verified pairs of the whole LSH buckets in a partition (see `bucket_pairs`, `verify_pairs`)."""
-    import ray
-
+def bucket_edges(batch: dict[str, np.ndarray], refs: Sequence[Any], chunk: int,
+                 threshold: float) -> dict[str, np.ndarray]:
+    """The verified pairs of the whole LSH buckets in a partition (see `bucket_pairs`, `verify_pairs`), on the
+    signatures of the partition's members only."""
     from curate.dedup import bucket_pairs, verify_pairs
 
-    values = ray.get(ref[0])
-    i, j = bucket_pairs(np.asarray(batch["band"]), np.asarray(batch["key"]), np.asarray(batch["member"]))
-    i, j, _ = verify_pairs(values, values, i, j, threshold)
-    return {"i": i, "j": j}
+    member = np.asarray(batch["member"], dtype=np.int64)
+    i, j = bucket_pairs(np.asarray(batch["band"]), np.asarray(batch["key"]), member)
+    if not len(i):
+        return {"i": np.empty(0, np.int64), "j": np.empty(0, np.int64)}
+    nodes = np.unique(member)
+    values = gather_signatures(refs, chunk, nodes)
+    keep_i, keep_j, _ = verify_pairs(values, values, np.searchsorted(nodes, i), np.searchsorted(nodes, j), threshold)
+    return {"i": nodes[keep_i], "j": nodes[keep_j]}
 
 
 def distributed_components(n: int, blocks: Sequence[Any], partitions: int) -> tuple[np.ndarray, int]:
