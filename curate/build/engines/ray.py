@@ -171,8 +171,8 @@ class RayEngine:
         ranges = [cut_ranges(p.path, size) if p.ranged else [] for p in parts]
         index = ray.remote(max_retries=RETRIES)(index_range)
         with _ray_errors("reading the inputs"):
-            refs = [[index.remote(str(p.path), a, b, max_record_bytes) for a, b in r] for p, r in zip(parts, ranges,
-                                                                                                       strict=True)]
+            refs = [[index.remote(str(p.path), a, b, max_record_bytes) for a, b in r]
+                    for p, r in zip(parts, ranges, strict=True)]
             driven = [p.path for p in parts if not p.ranged]  # read here while the workers index the others
             raw, raw_sources = read_raw_dataset(driven, work / "raw", fingerprint, max_record_bytes) if driven else \
                 (None, [])
