@@ -8,6 +8,7 @@ by its address, as a user's `--address` would.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from itertools import pairwise
@@ -78,7 +79,6 @@ def test_cli_ray_engine_at_an_address_writes_what_the_local_engine_writes(
 def test_a_worker_dying_mid_stage_is_retried_and_the_output_is_unchanged(
         tmp_path: Path, cluster: str, local_out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from curate.build.engines import ray as ray_engine
-    from curate.build.facts import record_facts_table
 
     marker = str(tmp_path / "crashed")
 
@@ -86,11 +86,12 @@ def test_a_worker_dying_mid_stage_is_retried_and_the_output_is_unchanged(
         """`RayFacts`, but the first worker to claim `marker` (by creating it) dies mid-stage (defined here, so
         Ray ships it to the workers by value)."""
 
-        def __call__(self, batch: Any, spec_json: str, paths: list[str]) -> Any:
+        def __call__(self, batch: Any, spec_json: str, paths: list[str], limit: int) -> Iterator[Any]:
             try:
                 os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
             except FileExistsError:
-                return record_facts_table(batch, spec_json, paths)
+                yield from ray_engine.shard_facts(batch, spec_json, paths, limit)
+                return
             os._exit(1)  # Ray restarts the worker and runs the shard again
 
     monkeypatch.setattr(ray_engine, "RayFacts", DiesOnce)
@@ -99,6 +100,113 @@ def test_a_worker_dying_mid_stage_is_retried_and_the_output_is_unchanged(
     assert Path(marker).exists()  # a worker did die (os._exit) in the record facts stage
     assert_same_tree(local_out, out)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no work or tmp folder left
+
+
+def hostile_copy(path: Path, limit: int) -> None:
+    """The sample corpus's first 400 records at `path` with every oddity a JSON Lines reader meets: a BOM on line
+    1, CRLF line ends, blank and whitespace lines, a record over `limit` bytes (longer than the ranges the tests
+    cut: a cut falls in it), bad UTF-8, invalid JSON, and no line end after the last line."""
+    lines = SAMPLE.read_bytes().splitlines()[:400]
+    record = json.loads(lines[5])
+    record["messages"][0]["content"] = "long " * limit
+    out = [b"\xef\xbb\xbf" + lines[0] + b"\r\n"]
+    for k, line in enumerate(lines[1:], 1):
+        out.append(line + (b"\r\n" if k % 3 == 0 else b"\n"))
+        if k % 50 == 0:
+            out.append(b"\n" if k % 100 else b"  \t\r\n")
+        if k == 120:
+            out.append(json.dumps(record).encode() + b"\n")
+        if k == 200:
+            out.append(b'{"id": "bad-utf8", "messages": [{"role": "user", "content": "\xff"}]}\n{"id": \n')
+    path.write_bytes(b"".join(out).rstrip(b"\r\n"))
+
+
+@pytest.fixture
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Ranges of 40 KB: the inputs below are cut into many, read by both workers."""
+    from curate.build import shards
+
+    monkeypatch.setattr(shards, "RANGE_BYTES", 40_000)
+    return 40_000
+
+
+@pytest.mark.slow
+def test_inputs_read_by_ranges_on_the_workers_build_what_the_local_engine_builds(
+        tmp_path: Path, cluster: str, small_ranges: int, local_out: Path) -> None:
+    from curate.build.engines.local import LocalEngine
+    from curate.build.engines.ray import RayEngine
+    from curate.build.raw import HELD_AS_ERROR, HELD_IN_FILE, SpanRows
+
+    limit = 60_000
+    hostile = tmp_path / "hostile.jsonl"
+    hostile_copy(hostile, limit)
+    inputs, cfg = [SAMPLE, hostile], BuildConfig(num_proc=2, max_record_bytes=limit)
+    build(inputs, tmp_path / "local", cfg, [TOOLS])
+    build(inputs, tmp_path / "ray", cfg, [TOOLS], engine=RayEngine())
+    assert_same_tree(tmp_path / "local", tmp_path / "ray")
+    unreadable = json.loads((tmp_path / "ray" / "manifest.json").read_text())["unreadable"]
+    sample = json.loads((local_out / "manifest.json").read_text())["unreadable"]  # the sample's own
+    assert unreadable["RS001 over max_record_bytes"] == 1 and "RS001 over max_record_bytes" not in sample
+    assert unreadable["RS001 invalid UTF-8"] == sample.get("RS001 invalid UTF-8", 0) + 1
+
+    engine = RayEngine()  # the records' sources and lines: the local engine's
+    span, sources = engine.read(inputs, [True, True], tmp_path, "fp", limit, 2)
+    raw, local_sources = LocalEngine().read(inputs, [True, True], tmp_path, "fp", limit, 2)
+    assert isinstance(span, SpanRows) and sources == local_sources
+    assert len({p.source for p in span.pieces}) == 2 and len(span.pieces) > SAMPLE.stat().st_size // small_ranges
+    assert span.source.tolist() == raw.data.table.column("source").to_pylist()
+    assert span.line.tolist() == raw.data.table.column("line").to_pylist()
+    assert set(span.held.tolist()) == {HELD_IN_FILE, HELD_AS_ERROR}
+
+
+@pytest.mark.slow
+def test_mixed_inputs_on_the_ray_engine_build_what_the_local_engine_builds(
+        tmp_path: Path, cluster: str, small_ranges: int) -> None:
+    """JSON Lines files (read by the workers) between a JSON array and a Parquet file (read by the driver), in a
+    folder and given alone, one with no record: the same output, records in input order and numbered alike."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.build.engines.ray import RayEngine
+
+    lines = SAMPLE.read_bytes().splitlines()
+    records = [json.loads(line) for line in lines[600:700]]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(b"\n".join(lines[:300]) + b"\n")
+    (folder / "b.json").write_text(json.dumps(records[:50]))
+    (folder / "c.jsonl").write_bytes(b"\n\n")
+    pq.write_table(pa.table({"id": [r["id"] for r in records[50:]],
+                             "messages": [json.dumps(r["messages"]) for r in records[50:]]}), tmp_path / "d.parquet")
+    (tmp_path / "e.jsonl").write_bytes(b"\n".join(lines[300:600]))
+    inputs = [folder, tmp_path / "d.parquet", tmp_path / "e.jsonl"]
+    cfg = BuildConfig(num_proc=2)
+    build(inputs, tmp_path / "local", cfg, [TOOLS])
+    build(inputs, tmp_path / "ray", cfg, [TOOLS], engine=RayEngine())
+    assert_same_tree(tmp_path / "local", tmp_path / "ray")
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert [f["records"] for f in manifest["inputs"]] == [350, 50, 300]
+
+
+@pytest.mark.slow
+def test_an_input_the_workers_cannot_open_stops_the_build_naming_it(
+        tmp_path: Path, cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a cluster without a shared filesystem a worker cannot open the input: one line naming it, saying what
+    to do, and nothing written."""
+    from curate.build import shards
+    from curate.build.engines.ray import RayEngine
+    from curate.build.errors import BuildError
+
+    def elsewhere(path: str, start: int, end: int, limit: int) -> dict[str, Any]:
+        return shards.index_range(str(tmp_path / "not-on-this-node.jsonl"), start, end, limit)
+
+    monkeypatch.setattr(shards, "index_range", elsewhere)
+    out = tmp_path / "out"
+    with pytest.raises(BuildError) as e:
+        build([SAMPLE], out, BuildConfig(num_proc=2), [TOOLS], engine=RayEngine())
+    assert str(e.value).startswith(f"{SAMPLE}: the Ray workers cannot read it (FileNotFoundError: ")
+    assert "shared filesystem" in str(e.value) and "\n" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def chain_signatures(rng: np.random.Generator, num_perm: int) -> np.ndarray:
@@ -112,8 +220,11 @@ def chain_signatures(rng: np.random.Generator, num_perm: int) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_distributed_near_dup_gives_the_local_clusters(cluster: str) -> None:
+def test_distributed_near_dup_gives_the_local_clusters(cluster: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from curate.build.engines import ray as ray_engine
     from curate.build.engines.ray import RayEngine, distributed_edges
+
+    monkeypatch.setattr(ray_engine, "SIGNATURE_CHUNK", 37)  # the signatures in many objects: tasks gather across
     from curate.dedup import (
         LSH_WEIGHTS,
         MAX_BUCKET,
@@ -161,6 +272,22 @@ def test_distributed_near_dup_gives_the_local_clusters(cluster: str) -> None:
     distributed = stage.result(near, engine.near_labels(near, cfg.threshold))
     assert distributed == local
     assert local.counts["clusters"] == 21
+
+
+def test_signatures_go_to_the_object_store_in_chunks_and_come_back_row_by_row(cluster: str, tmp_path: Path) -> None:
+    """The driver puts the signatures a chunk at a time, read from the file the build spilled them to (`RowFile`);
+    a task gathers any rows, in any order, from the chunks."""
+    from curate.build.engines.ray import gather_signatures, put_signatures
+    from curate.dedup.spill import RowFile
+
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 2**32, (300, 16), dtype=np.uint64).astype(np.uint32)
+    spilled = RowFile.write(tmp_path / "sigs.u32", [values[:100], values[100:]], 16)
+    refs = put_signatures(spilled, chunk=64)
+    assert len(refs) == 5 and all(len(ray.get(r)) <= 64 for r in refs)
+    pick = rng.integers(0, 300, 120)
+    assert np.array_equal(gather_signatures(refs, 64, pick), values[pick])
+    assert gather_signatures(refs, 64, np.empty(0, np.int64)).shape == (0, 16)
 
 
 def edge_blocks(i: np.ndarray, j: np.ndarray, sizes: Sequence[int]) -> list[Any]:

@@ -13,7 +13,8 @@ signature(s), completeness, token count and capability bucket. The main process 
 reads the record facts' small columns, decides what needs the whole run in input order (the cross-record lint
 rules, unique ids, the lint gate: `curate.build.gate`), runs the global stages on those columns (exact and near
 dedup with `DedupStage`, decontamination, length edges, balance, split), and at export reads the chosen records
-back from the memory-mapped raw rows, in output order, a batch at a time, gathering the `datasets` folder's
+back from the memory-mapped raw rows (or, for the Ray engine's JSON Lines inputs, from the inputs by offset), in
+output order, a batch at a time, gathering the `datasets` folder's
 columns as it writes the JSON Lines files (`curate.build.export`). The Arrow files live in a folder beside the
 output (`.OUT.work-PID`), removed whatever happens.
 
@@ -67,7 +68,7 @@ from curate.build.raw import (
     digest_column,
     file_sha256,
     iter_column,
-    read_raw_dataset,
+    raw_table,
     release_pages,
     signature_matrix,
     take_array,
@@ -329,13 +330,17 @@ class Build:
     def read(self, inputs: Sequence[Path], work: Path) -> None:
         """Every record of the (local) `inputs` as raw rows in `work`, and each row's record facts, computed by
         the engine; the manifest's input files, with the records read from each."""
+        from curate.storage import local_path
+
         assert self.spec is not None
         names = [str(p) for p in self.inputs]  # the inputs as given, as the manifest records them
         self.work = work
         self.say("reading")
         hashes = [file_sha256(p) for p in inputs]
         raw_fp = content_fingerprint([h for h, _ in hashes], list(names))
-        self.raw, self.sources = read_raw_dataset(inputs, work / "raw", raw_fp, self.cfg.max_record_bytes)
+        readable = [local_path(p) is not None for p in self.inputs]  # not a remote input fetched into `work`
+        self.raw, self.sources = self.engine.read(inputs, readable, work, raw_fp, self.cfg.max_record_bytes,
+                                                  self.cfg.num_proc)
         # `datasets` reads every page of the raw rows' file once it has written it: the workers read them again
         self.release_raw()
         num_proc = self.cfg.num_proc
@@ -354,8 +359,11 @@ class Build:
                             for name, (digest, size), n in zip(names, hashes, per_input, strict=True)]
 
     def release_raw(self) -> None:
-        """`release_pages` of every raw row: their pages leave this process's RSS until export reads them again."""
-        release_pages(c for col in self.raw.data.table.columns for c in col.chunks)
+        """`release_pages` of every raw row held here: their pages leave this process's RSS until export reads them
+        again."""
+        table = raw_table(self.raw)
+        if table is not None:
+            release_pages(c for col in table.columns for c in col.chunks)
 
     def lint_gate(self) -> GatedRecords:
         """Step 1: every record read counted with its findings; those without errors pass (`gate_records`)."""

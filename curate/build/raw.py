@@ -7,16 +7,19 @@ gives their input and path), the `line`, and the record itself as it was read: a
 decoded value (JSON arrays, Parquet, `datasets` folders; pickled), or why it could not be read.
 `write_raw_rows` writes them to disk a record batch at a time, so memory holds one batch, never the corpus. At
 export the chosen records are read back from these rows (`RecordSource`): reading is deterministic, so a record
-read again is the record the workers saw.
+read again is the record the workers saw. The Ray engine's workers read JSON Lines inputs themselves: for those
+records the driver keeps only where they lie in the inputs (`SpanRows`), and reads them back from there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ import numpy as np
 from curate import __version__
 from curate.build import arrow
 from curate.build.arrow import chunk_of_rows, chunk_starts, take_rows
+from curate.build.errors import BuildError
 from curate.readers import DEFAULT_MAX_RECORD_BYTES, RawRecord, RecordReader, iter_raw
 from curate.records import ToolSpec, Trajectory
 from curate.toolset import ToolSet
@@ -83,14 +87,18 @@ class RawRows:
                 if source is None:
                     source = known[raw.path] = len(self.sources)
                     self.sources.append((f, raw.path))
-                if raw.text is not None:
-                    kind, payload = KIND_LINE, raw.text
-                elif raw.error is not None:  # no text: a decoded value or an error, never decoded twice
-                    kind, payload = KIND_UNREADABLE, raw.error.encode("utf-8", "surrogatepass")
-                else:
-                    kind, payload = KIND_VALUE, pickle.dumps(raw.data, protocol=pickle.HIGHEST_PROTOCOL)
+                kind, payload = raw_row(raw)
                 self.rows += 1
                 yield {"source": source, "line": raw.line, "kind": kind, "payload": payload}
+
+
+def raw_row(raw: RawRecord) -> tuple[int, bytes]:
+    """The `kind` and `payload` of a raw row holding `raw` (see `RawRows`; `raw_record` reverses it)."""
+    if raw.text is not None:
+        return KIND_LINE, raw.text
+    if raw.error is not None:  # no text: a decoded value or an error, never decoded twice
+        return KIND_UNREADABLE, raw.error.encode("utf-8", "surrogatepass")
+    return KIND_VALUE, pickle.dumps(raw.data, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def raw_record(path: str, line: int, kind: int, payload: bytes) -> RawRecord:
@@ -158,13 +166,139 @@ def read_raw_dataset(paths: Sequence[Path], cache_dir: Path, fingerprint: str,
     return Dataset.from_file(str(path)), rows.sources
 
 
+class ArrowRows:
+    """Raw rows read back by row number from their memory-mapped Arrow table (`read_raw_dataset`'s)."""
+
+    def __init__(self, raw: Any) -> None:
+        self.table = raw.data.table  # the memory-mapped pyarrow Table
+        self.starts = chunk_starts(self.table)  # once: a million raw rows are 15,000 chunks
+
+    def raw_records(self, rows: np.ndarray, paths: Sequence[str]) -> list[RawRecord]:
+        """The records of `rows`, in that order (`paths`: the files by source)."""
+        return [raw_record(paths[source], line, kind, payload) for source, line, kind, payload in self.take(rows)]
+
+    def take(self, rows: np.ndarray) -> Iterator[tuple[int, int, int, bytes]]:
+        """The rows `rows` (source, line, kind, payload), in that order, their pages released once read."""
+        taken = take_rows(self.table, rows, self.starts)
+        cols = [taken.column(c).to_pylist() for c in ("source", "line", "kind", "payload")]
+        del taken
+        release_rows(self.table, rows, self.starts)  # the raw rows' pages: read once
+        return zip(*cols, strict=True)
+
+
+HELD_IN_FILE, HELD_IN_ROWS, HELD_AS_ERROR = 0, 1, 2
+"""Where `SpanRows` finds a record: bytes of its input file, a row of the raw rows the driver read, or (unreadable)
+its error."""
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A run of `records` records in input order, as the Ray engine's workers read them: bytes [start, end) of the
+    JSON Lines file of `source`, its first line `first_line` (`curate.build.shards`); or, `source` None, rows
+    [start, end) of the raw rows the driver read."""
+
+    source: int | None
+    start: int
+    end: int
+    first_line: int
+    records: int
+
+
+class SpanRows:
+    """The Ray engine's raw rows: the compact columns of every record, not its bytes.
+
+    Per record (input order): `source` (numbered as `RawRows` numbers them), `line`, where it is (`held`) and
+    `offset`, `length`: a JSON Lines record read by the workers is bytes [offset, offset + length) of its file,
+    the line as the reader parsed it (no BOM, no line end); a record the driver read (`iter_raw`: not JSON Lines,
+    or not a local file) is row `offset` of `rows` (`read_raw_dataset`'s, or None); an unreadable record read
+    by the workers keeps its error in `errors` (by record). `pieces`: what the workers read, in input order.
+    `stats`: each file the workers read, by source, as (size, mtime) when it was cut: a file that changed before
+    its records are read back fails the build (`BuildError`) rather than give other bytes. `limit`: the
+    `max_record_bytes` the workers read with.
+    """
+
+    def __init__(self, source: np.ndarray, line: np.ndarray, held: np.ndarray, offset: np.ndarray,
+                 length: np.ndarray, errors: dict[int, str], rows: Any, pieces: Sequence[Piece],
+                 stats: dict[int, tuple[int, int]], limit: int) -> None:
+        self.source, self.line, self.held, self.offset, self.length = source, line, held, offset, length
+        self.errors = errors
+        self.rows = rows
+        self.arrow = ArrowRows(rows) if rows is not None else None
+        self.pieces = list(pieces)
+        self.stats = stats
+        self.limit = limit
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def raw_records(self, rows: np.ndarray, paths: Sequence[str]) -> list[RawRecord]:
+        """The records of `rows`, in that order (`paths`: the files by source): file bytes read by offset, in
+        file order, one file open at a time."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out: list[RawRecord | None] = [None] * len(rows)
+        held = self.held[rows]
+        at = np.flatnonzero(held == HELD_IN_ROWS)
+        if len(at):
+            assert self.arrow is not None
+            for k, (_, line, kind, payload) in zip(at.tolist(), self.arrow.take(self.offset[rows[at]]), strict=True):
+                out[k] = raw_record(paths[self.source[rows[k]]], line, kind, payload)  # its source renumbered
+        at = np.flatnonzero(held == HELD_IN_FILE)
+        at = at[np.lexsort((self.offset[rows[at]], self.source[rows[at]]))]
+        fh, current = None, -1
+        try:
+            for k in at.tolist():
+                r, source = rows[k], int(self.source[rows[k]])
+                if source != current:
+                    if fh is not None:
+                        fh.close()
+                    fh, current = self.open(paths[source], source), source
+                assert fh is not None
+                fh.seek(int(self.offset[r]))
+                text = fh.read(int(self.length[r]))
+                if len(text) != self.length[r]:
+                    raise BuildError(changed_input(paths[source]))
+                out[k] = RawRecord(paths[source], int(self.line[r]), text=text)
+        finally:
+            if fh is not None:
+                fh.close()
+        for k in np.flatnonzero(held == HELD_AS_ERROR).tolist():
+            r = int(rows[k])
+            out[k] = RawRecord(paths[self.source[r]], int(self.line[r]), error=self.errors[r])
+        return out  # type: ignore[return-value]  # every row is one of the three
+
+    def open(self, path: str, source: int) -> Any:
+        """The file of `source`, checked to be as it was when the workers read it."""
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed by the caller
+            st = os.fstat(fh.fileno())
+        except OSError as e:
+            raise BuildError(f"{path}: cannot read it back for the export: {e.strerror or e}") from None
+        if (st.st_size, st.st_mtime_ns) != self.stats[source]:
+            fh.close()
+            raise BuildError(changed_input(path))
+        return fh
+
+
+def changed_input(path: str) -> str:
+    """The error of an input file that changed while the build ran."""
+    return (f"{path}: changed while the build ran (the export reads its records back from it); run the build "
+            "again once nothing writes to it")
+
+
+def raw_table(raw: Any) -> Any:
+    """The Arrow table of the raw rows the driver holds (`read_raw_dataset`'s, or `SpanRows.rows`), or None."""
+    if isinstance(raw, SpanRows):
+        return raw.rows.data.table if raw.rows is not None else None
+    return raw.data.table
+
+
 class RecordSource:
-    """Records read back from the raw rows by row number, as the workers read them (tools attached)."""
+    """Records read back by row number, as the workers read them (tools attached), from the raw rows: a
+    `read_raw_dataset` (the local engine) or a `SpanRows` (the Ray engine: bytes read back from the inputs)."""
 
     def __init__(self, raw: Any, sources: Sequence[tuple[int, str]], tools: Sequence[dict[str, Any]],
                  chunk: int = BATCH_SIZE) -> None:
-        self.table = raw.data.table  # the memory-mapped pyarrow Table
-        self.starts = chunk_starts(self.table)  # once: a million raw rows are 15,000 chunks
+        self.raw = raw if isinstance(raw, SpanRows) else ArrowRows(raw)
         self.paths = [path for _, path in sources]
         self.reader = RecordReader()
         self.specs = [ToolSpec.model_validate(t) for t in tools]
@@ -174,15 +308,11 @@ class RecordSource:
     def records(self, rows: Sequence[int]) -> Iterator[Trajectory]:
         """The records of `rows`, in that order, `chunk` rows in memory at a time."""
         for start in range(0, len(rows), self.chunk):
-            part = rows[start:start + self.chunk]
-            taken = take_rows(self.table, part, self.starts)
-            cols = [taken.column(c).to_pylist() for c in ("source", "line", "kind", "payload")]
-            del taken
-            release_rows(self.table, np.asarray(part, dtype=np.int64), self.starts)  # the raw rows' pages: read once
-            for source, line, kind, payload in zip(*cols, strict=True):
-                result = self.reader.read_record(raw_record(self.paths[source], line, kind, payload))
+            part = np.asarray(rows[start:start + self.chunk], dtype=np.int64)
+            for raw in self.raw.raw_records(part, self.paths):
+                result = self.reader.read_record(raw)
                 if result.record is None:  # cannot happen: the workers read this very row
-                    raise RuntimeError(f"{self.paths[source]}:{line}: a record read before could not be read again")
+                    raise RuntimeError(f"{raw.path}:{raw.line}: a record read before could not be read again")
                 yield self.toolset.attach(result.record)
 
 

@@ -22,23 +22,37 @@ def decode_line(raw: bytes, path: str, lineno: int) -> RawRecord | None:
     return RawRecord(path, lineno, text=raw)
 
 
-def iter_jsonl(fh: Any, path: str, limit: int) -> Iterator[RawRecord]:
-    """The records of a JSON Lines stream; a line over `limit` bytes (its line end aside) is skipped unread."""
+def iter_jsonl(fh: Any, path: str, limit: int, first_line: int = 1) -> Iterator[RawRecord]:
+    """The records of a JSON Lines stream; a line over `limit` bytes (its line end aside) is skipped unread.
+
+    `first_line`: the line number of the stream's first line (a byte range of a file starting at a line: see
+    `curate.build.shards`); only line 1 may start with a BOM."""
+    for _, rec in iter_jsonl_at(fh, path, limit, first_line):
+        yield rec
+
+
+def iter_jsonl_at(fh: Any, path: str, limit: int, first_line: int = 1) -> Iterator[tuple[int, RawRecord]]:
+    """`iter_jsonl`, each record with where its bytes start in the stream: the `text` of a record read is the
+    stream's bytes from there (its line without a BOM and line end); an unread record's is its line's start."""
     readline = fh.readline
     size = limit + 2  # room for the line's own `\r\n`
-    lineno = 0
+    lineno = first_line - 1
+    pos = 0
     while True:
         raw = readline(size)
         if not raw:
             return
         lineno += 1
+        start, pos = pos, pos + len(raw)
         if len(raw) < size or raw.endswith(b"\n"):
             if len(raw) > limit and len(raw.rstrip(b"\r\n")) > limit:  # over by its last byte or two
-                yield RawRecord(path, lineno, error=too_large(len(raw.rstrip(b"\r\n")), limit))
+                yield start, RawRecord(path, lineno, error=too_large(len(raw.rstrip(b"\r\n")), limit))
                 continue
             rec = decode_line(raw, path, lineno)
             if rec is not None:
-                yield rec
+                assert rec.text is not None
+                # the text ends where the line end starts; what `decode_line` cut before it is a BOM
+                yield start + len(raw.rstrip(b"\r\n")) - len(rec.text), rec
             continue
         # an over-long line: skip the rest of it in bounded pieces, counting its bytes
         total = len(raw)
@@ -46,7 +60,8 @@ def iter_jsonl(fh: Any, path: str, limit: int) -> Iterator[RawRecord]:
         while True:
             piece = readline(SKIP_CHUNK)
             total += len(piece)
+            pos += len(piece)
             if not piece or piece.endswith(b"\n"):
                 total -= len(piece) - len(piece.rstrip(b"\r\n"))
                 break
-        yield RawRecord(path, lineno, error=too_large(total, limit))
+        yield start, RawRecord(path, lineno, error=too_large(total, limit))

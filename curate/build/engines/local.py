@@ -10,15 +10,16 @@ from typing import Any
 import numpy as np
 
 from curate.build.facts import WorkerSpec, prepare_worker, record_facts_arrow, record_facts_features
-from curate.build.raw import BATCH_SIZE, quiet_datasets
+from curate.build.raw import BATCH_SIZE, quiet_datasets, read_raw_dataset
 
 
 class LocalEngine:
-    """The per-record stages in this machine's processes (`Dataset.map`), near-dup clusters in this process.
+    """The inputs read in this process, the per-record stages in this machine's processes (`Dataset.map`),
+    near-dup clusters in this process.
 
-    An engine runs the two stages that scale with the corpus: the record facts of every raw row, and the
-    clusters of the near-dup signatures. Every other stage is the build's own, the same whatever the engine, so
-    an engine that gives the same record facts and labels gives the same output (see
+    An engine reads the inputs into raw rows and runs the two stages that scale with the corpus: the record facts
+    of every raw row, and the clusters of the near-dup signatures. Every other stage is the build's own, the same
+    whatever the engine, so an engine that gives the same record facts and labels gives the same output (see
     `curate.build.engines.ray.RayEngine`).
     """
 
@@ -29,6 +30,11 @@ class LocalEngine:
 
     def stop(self) -> None:
         """Nothing to release."""
+
+    def read(self, inputs: Sequence[Path], readable: Sequence[bool], work: Path, fingerprint: str,
+             max_record_bytes: int, num_proc: int) -> tuple[Any, list[tuple[int, str]]]:
+        """`read_raw_dataset`: every record of `inputs` as raw Arrow rows in `work`, read in this process."""
+        return read_raw_dataset(inputs, work / "raw", fingerprint, max_record_bytes)
 
     def record_facts(self, raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int,
                      work: Path, fingerprint: str) -> Any:

@@ -2,18 +2,26 @@
 a Ray cluster, with Ray Data; every other stage is the build's own, so the output is byte-identical to the
 local engine's.
 
-    raw rows ──from_arrow (shards of BATCH_SIZE rows)──▶ map_batches(RayFacts, concurrency=N) ──▶ facts
+    JSON Lines inputs ──cut_ranges (driver)──▶ index_range (tasks) ──▶ SpanRows (driver: where each record is)
+    byte ranges, other inputs' raw rows ──from_arrow──▶ map_batches(RayFacts, concurrency=N) ──▶ facts
     signatures ──map_batches(band_rows)──▶ (band, key, member) ──repartition(keys=[band, key])──▶
         map_batches(bucket_edges: pairs of each bucket, verified) ──▶ edge blocks (object store)
     edge blocks ──contracted_edges (each block's own components as stars)──▶ P parts by node % P ──▶
         ⟲ star_phase: large-star | small-star, one task per partition, new edges to P parts ──▶
         until two phases change nothing: stars, centre = smallest node ──▶ labels (driver: n int64)
 
-1. **Facts**: the raw rows (read into Arrow on the driver, as the local engine reads them) go to the cluster
-   in shards; an actor pool of `num_proc` workers computes each shard's facts with the very code the local
-   engine's `Dataset.map` runs (`record_facts_table` → `Worker.batch`: parse, validate, lint, normalise, exact key,
-   MinHash, completeness, token count, bucket), one `Worker` per actor. Results come back in order
-   (`preserve_order`) and are written to an Arrow file the driver memory-maps, as `Dataset.map` does.
+0. **Reading** (`read`): the local JSON Lines inputs are read by the workers (`curate.build.shards`): the
+   driver cuts each into byte ranges at line starts, Ray tasks index each range (its line ends; each record's
+   line, offset and length), and the driver keeps those compact columns (`SpanRows`), never the records. The
+   other inputs (JSON arrays and documents, Parquet, `datasets` folders, remote inputs fetched into the work
+   folder) are read into Arrow on the driver, as the local engine reads them.
+1. **Facts**: each byte range goes to the cluster as a one-row block, the driver's raw rows in shards of
+   `BATCH_SIZE`, in input order; an actor pool of `num_proc` workers reads each range with the local engine's reader
+   (`read_range`) and computes the facts with the very code the local engine's `Dataset.map` runs
+   (`record_facts_table` → `Worker.batch`: parse, validate, lint, normalise, exact key, MinHash, completeness, token
+   count, bucket), one `Worker` per actor. Results come back in order (`preserve_order`; checked against the
+   driver's columns) and are written to an Arrow file the driver memory-maps, as `Dataset.map` does. At export the
+   chosen records are read back from the inputs by offset.
 2. **Near-dup edges**: each signature's LSH band keys become rows (band, key, member); a hash shuffle on
    (band, key) brings every LSH bucket whole into one partition (the group-by per band), where its candidate
    pairs are made as the local engine makes them (`bucket_pairs`: each member with its next ones, capped at
@@ -25,8 +33,8 @@ local engine's.
    of the edges only one part at a time at the end, and the parts under Ray's 100 KB inline limit (Ray keeps
    those with their owner, the driver).
 
-A worker that dies is replaced and its shard run again (`max_restarts`, `max_task_retries` / `max_retries`):
-every shard's facts depend on its rows alone, so a retried shard gives the same facts. An unreachable
+A worker that dies is replaced and its shard run again (`max_restarts`, `max_task_retries` / `max_retries`): every
+shard's facts depend on its rows (or its byte range) alone, so a retried shard gives the same facts. An unreachable
 `--address` fails before anything is written.
 """
 
@@ -34,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +53,15 @@ import numpy as np
 from curate.build.engines.local import record_facts
 from curate.build.errors import BuildError
 from curate.build.facts import WorkerSpec, record_facts_features, record_facts_table
-from curate.build.raw import BATCH_SIZE
+from curate.build.raw import (
+    BATCH_SIZE,
+    Piece,
+    SpanRows,
+    raw_features,
+    raw_row,
+    raw_table,
+    read_raw_dataset,
+)
 
 RETRIES = 3
 """How many times a shard is run again after its worker died (then the build fails, writing nothing)."""
@@ -139,24 +156,52 @@ class RayEngine:
 
     # --- the per-record stages ------------------------------------------------------------------------
 
+    def read(self, inputs: Sequence[Path], readable: Sequence[bool], work: Path, fingerprint: str,
+             max_record_bytes: int, num_proc: int) -> tuple[Any, list[tuple[int, str]]]:
+        """The inputs as `SpanRows`: the JSON Lines files among the `readable` inputs cut into byte ranges and
+        indexed by Ray tasks (`curate.build.shards`), the other inputs read here (`read_raw_dataset`)."""
+        import ray
+
+        from curate.build.shards import cut_ranges, index_range, plan_parts, range_bytes, span_rows
+
+        self._workers = num_proc
+        parts = plan_parts(inputs, readable, max_record_bytes)
+        size = range_bytes(sum(p.stat[0] for p in parts if p.ranged), num_proc)
+        ranges = [cut_ranges(p.path, size) if p.ranged else [] for p in parts]
+        index = ray.remote(max_retries=RETRIES)(index_range)
+        with _ray_errors("reading the inputs"):
+            refs = [[index.remote(str(p.path), a, b, max_record_bytes) for a, b in r]
+                    for p, r in zip(parts, ranges, strict=True)]
+            driven = [p.path for p in parts if not p.ranged]  # read here while the workers index the others
+            raw, raw_sources = read_raw_dataset(driven, work / "raw", fingerprint, max_record_bytes) if driven else \
+                (None, [])
+            indexes = [ray.get(r) for r in refs]
+        for part, found in zip(parts, indexes, strict=True):
+            error = next((ix["error"] for ix in found if "error" in ix), None)
+            if error is not None:
+                raise RayEngineError(f"{part.path}: the Ray workers cannot read it ({error}); they read JSON Lines "
+                                     "inputs themselves: put them where every node of the cluster sees them at the "
+                                     "same path (a shared filesystem)")
+        return span_rows(parts, ranges, indexes, raw, raw_sources, max_record_bytes)
+
     def record_facts(self, raw: Any, sources: Sequence[tuple[int, str]], spec: WorkerSpec, num_proc: int,
               work: Path, fingerprint: str) -> Any:
-        """The facts of every raw row, in order, as a memory-mapped `datasets.Dataset` (what `record_facts`
-        gives), computed by `num_proc` Ray workers."""
+        """The facts of every record of `raw` (`read`'s `SpanRows`), in order, as a memory-mapped
+        `datasets.Dataset` (what `record_facts` gives), computed by `num_proc` Ray workers: the byte ranges read
+        there, the rows the driver read sent there."""
         import pyarrow as pa
         import ray.data
         from datasets import Dataset
 
         self._workers = num_proc
-        table = raw.data.table
-        if not len(table):
+        if not len(raw):
             return record_facts(raw, sources, spec, num_proc, work, fingerprint)  # nothing to distribute
-        shards = [table.slice(start, BATCH_SIZE) for start in range(0, len(table), BATCH_SIZE)]
         with _quiet():
-            ds = ray.data.from_arrow(shards).map_batches(
-                RayFacts, batch_size=BATCH_SIZE, batch_format="pyarrow", zero_copy_batch=True,
+            ds = ray.data.from_arrow(work_items(raw)).map_batches(
+                RayFacts, batch_size=None, batch_format="pyarrow", zero_copy_batch=True,
                 compute=ray.data.ActorPoolStrategy(size=num_proc),
-                fn_kwargs={"spec_json": spec.model_dump_json(), "paths": [p for _, p in sources]},
+                fn_kwargs={"spec_json": spec.model_dump_json(), "paths": [p for _, p in sources],
+                           "limit": raw.limit},
                 max_restarts=RETRIES, max_task_retries=RETRIES)
         schema = record_facts_features(spec).arrow_schema
         path = work / "facts-ray.arrow"
@@ -164,14 +209,18 @@ class RayEngine:
         with _quiet(), _ray_errors("computing the facts"), pa.OSFile(str(path), "wb") as sink, \
                 pa.ipc.new_stream(sink, schema) as writer:  # the IPC stream format `datasets` memory-maps
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                n = len(batch)
+                same = rows + n <= len(raw) and all(  # the stages after this rely on input order
+                    np.array_equal(batch.column(c).to_numpy(), getattr(raw, c)[rows:rows + n])
+                    for c in ("source", "line"))
+                if not same:
+                    raise RayEngineError(f"the Ray engine returned the facts of records {rows:,} to {rows + n:,} out "
+                                         "of order")
                 writer.write_table(batch.cast(schema))
-                rows += len(batch)
-        facts = Dataset.from_file(str(path))
-        same = rows == len(table) and all(
-            facts.data.column(c).equals(table.column(c)) for c in ("source", "line"))
-        if not same:  # the stages after this rely on input order: never go on without it
-            raise RayEngineError(f"the Ray engine returned {rows} facts for {len(table)} records, or out of order")
-        return facts
+                rows += n
+        if rows != len(raw):
+            raise RayEngineError(f"the Ray engine returned {rows:,} facts for {len(raw):,} records")
+        return Dataset.from_file(str(path))
 
     # --- near-duplicate clusters ----------------------------------------------------------------------
 
@@ -185,9 +234,7 @@ class RayEngine:
             return np.arange(n, dtype=np.int64)
         bands, rows = lsh_params(threshold, sigs.settings.num_perm, *LSH_WEIGHTS)
         with _quiet(), _ray_errors("grouping the LSH buckets"):
-            values = np.asarray(sigs.values)  # a `RowFile` spilled by the build: read whole, to ship
-            edges = edge_dataset(values, bands, rows, threshold, partitions=self._workers).materialize()
-            del values
+            edges = edge_dataset(sigs.values, bands, rows, threshold, partitions=self._workers).materialize()
             count, blocks = edges.count(), edges.to_arrow_refs()
         del edges  # its blocks stay in the object store, held by their refs
         partitions = max(self._workers, -(-count // PARTITION_EDGES))
@@ -195,32 +242,141 @@ class RayEngine:
 
 
 class RayFacts:
-    """A Ray Data actor computing shards' facts with one `Worker`, built at its first shard and kept, as in a
-    `Dataset.map` process. The spec comes with each shard, not to the constructor: an actor restarted after
-    its process died must not depend on constructor arguments held in the object store."""
+    """A Ray Data actor computing shards' facts (`shard_facts`) with one `Worker`, built at its first shard and
+    kept, as in a `Dataset.map` process. The spec comes with each shard, not to the constructor: an actor
+    restarted after its process died must not depend on constructor arguments held in the object store."""
 
-    def __call__(self, batch: Any, spec_json: str, paths: list[str]) -> Any:
-        return record_facts_table(batch, spec_json, paths)
+    def __call__(self, batch: Any, spec_json: str, paths: list[str], limit: int) -> Iterator[Any]:
+        yield from shard_facts(batch, spec_json, paths, limit)
 
 
-def edge_dataset(values: np.ndarray, bands: int, rows: int, threshold: float,
-                 partitions: int | None = None) -> Any:
-    """The verified near-dup edges (columns i < j) of the signature matrix `values` as a lazy Ray Dataset: LSH
-    band rows shuffled on (band, key), so each bucket is whole in one partition, paired and verified there.
+RANGE_KIND = -1
+"""The `kind` of a work item that is a byte range of a JSON Lines file (`range_item`), not a raw row."""
+
+
+def range_item(piece: Piece) -> Any:
+    """A work item (a one-row table of raw rows' columns) asking a worker to read the byte range of `piece`:
+    `source`, its first `line`, `kind` `RANGE_KIND`, and start and end as the `payload`."""
+    import pyarrow as pa
+
+    return pa.table({"source": [piece.source], "line": [piece.first_line], "kind": [RANGE_KIND],
+                     "payload": [struct.pack("<qq", piece.start, piece.end)]}, schema=raw_features().arrow_schema)
+
+
+def work_items(raw: SpanRows) -> list[Any]:
+    """The blocks of the facts stage, in input order: a `range_item` per byte range, and the rows the driver read
+    in slices of `BATCH_SIZE` (their `source` as `raw` numbers them)."""
+    import pyarrow as pa
+
+    table = raw_table(raw)
+    items = []
+    first = 0  # the piece's first record
+    for piece in raw.pieces:
+        if piece.source is not None:
+            items.append(range_item(piece))
+        else:
+            for start in range(piece.start, piece.end, BATCH_SIZE):
+                rows = table.slice(start, min(BATCH_SIZE, piece.end - start))
+                at = first + start - piece.start
+                source = pa.array(raw.source[at:at + len(rows)], type=pa.int32())
+                items.append(rows.set_column(rows.schema.get_field_index("source"), "source", source))
+        first += piece.records
+    return items
+
+
+def shard_facts(batch: Any, spec_json: str, paths: Sequence[str], limit: int) -> Iterator[Any]:
+    """The record facts (`record_facts_table`) of a block of the facts stage (`work_items`), `BATCH_SIZE` rows
+    at a time: of its raw rows, or of the records of its byte range, read here (`read_range`) into the raw rows
+    `RawRows` makes."""
+    import pyarrow as pa
+
+    from curate.build.shards import read_range
+
+    kinds = batch.column("kind").to_numpy()
+    k = 0
+    while k < len(batch):
+        if kinds[k] != RANGE_KIND:
+            end = k + 1
+            while end < len(batch) and kinds[end] != RANGE_KIND:
+                end += 1
+            yield record_facts_table(batch.slice(k, end - k), spec_json, paths)
+            k = end
+            continue
+        source, first_line = batch.column("source")[k].as_py(), batch.column("line")[k].as_py()
+        start, end = struct.unpack("<qq", batch.column("payload")[k].as_py())
+        rows: dict[str, list[Any]] = {"source": [], "line": [], "kind": [], "payload": []}
+        for rec in read_range(paths[source], start, end, first_line, limit):
+            kind, payload = raw_row(rec)
+            for name, value in zip(rows, (source, rec.line, kind, payload), strict=True):
+                rows[name].append(value)
+            if len(rows["line"]) == BATCH_SIZE:
+                yield record_facts_table(pa.table(rows, schema=raw_features().arrow_schema), spec_json, paths)
+                rows = {name: [] for name in rows}
+        if rows["line"]:
+            yield record_facts_table(pa.table(rows, schema=raw_features().arrow_schema), spec_json, paths)
+        k += 1
+
+
+SIGNATURE_CHUNK = 1 << 16
+"""Signatures per object the driver puts in the object store (32 MB at 128 permutations): it holds one chunk at
+a time, never the matrix; a task gathers the rows it needs from the chunks."""
+
+
+def put_signatures(values: Any, chunk: int) -> list[Any]:
+    """The signature matrix `values` (an array, or the `curate.dedup.spill.RowFile` the build spilled, read a chunk
+    at a time) in the object store, as refs to chunks of `chunk` rows (`gather_signatures` reads rows back)."""
+    import ray
+
+    refs = []
+    for start in range(0, len(values), chunk):
+        part = np.ascontiguousarray(values[start:start + chunk])
+        refs.append(ray.put(part))
+        del part
+    return refs
+
+
+def gather_signatures(refs: Sequence[Any], chunk: int, members: np.ndarray) -> np.ndarray:
+    """Rows `members` of the signature matrix put by `put_signatures` (refs to chunks of `chunk` rows), in that
+    order: each chunk read zero-copy from the object store, only the rows asked for copied."""
+    import ray
+
+    members = np.asarray(members, dtype=np.int64)
+    which = members // chunk
+    out: np.ndarray | None = None
+    for c in np.unique(which).tolist():
+        part = ray.get(refs[c])
+        if out is None:
+            out = np.empty((len(members), part.shape[1]), dtype=part.dtype)
+        at = which == c
+        out[at] = part[members[at] - c * chunk]
+        del part
+    if out is None:  # no row asked for: none, as wide as the matrix
+        width = ray.get(refs[0]).shape[1] if len(refs) else 0
+        out = np.empty((0, width), dtype=np.uint32)
+    return out
+
+
+def edge_dataset(values: Any, bands: int, rows: int, threshold: float, partitions: int | None = None) -> Any:
+    """The verified near-dup edges (columns i < j) of the signature matrix `values` (an array, or a
+    `curate.dedup.spill.RowFile`) as a lazy Ray Dataset: LSH band rows shuffled on (band, key), so each bucket is
+    whole in one partition, paired and verified there. The signatures go to the object store in chunks
+    (`put_signatures`).
 
     The pairs are `verified_pairs`'s (possibly repeated: one per band two records share).
     """
-    import ray
     import ray.data
 
     n = len(values)
-    ref = ray.put(values)  # one copy in the object store, read zero-copy by every task
+    chunk = SIGNATURE_CHUNK
+    refs = put_signatures(values, chunk)  # a list: Ray never resolves refs inside one for us
     blocks = max(1, min(64, n // 20_000 + 1))
     with _quiet():
         keyed = ray.data.range(n, override_num_blocks=blocks).map_batches(
-            band_rows, batch_size=None, batch_format="numpy", fn_args=([ref], bands, rows), max_retries=RETRIES)
+            band_rows, batch_size=None, batch_format="numpy", fn_args=(refs, chunk, bands, rows),
+            max_retries=RETRIES)
         return keyed.repartition(max(partitions or 1, blocks), keys=["band", "key"]).map_batches(
-            bucket_edges, batch_size=None, batch_format="numpy", fn_args=([ref], threshold), max_retries=RETRIES)
+            bucket_edges, batch_size=None, batch_format="numpy", fn_args=(refs, chunk, threshold),
+            max_retries=RETRIES)
 
 
 def distributed_edges(values: np.ndarray, bands: int, rows: int, threshold: float,
@@ -236,29 +392,32 @@ def distributed_edges(values: np.ndarray, bands: int, rows: int, threshold: floa
     return np.concatenate(left), np.concatenate(right)
 
 
-def band_rows(batch: dict[str, np.ndarray], ref: Any, bands: int, rows: int) -> dict[str, np.ndarray]:
-    """Rows (band, key, member) of a batch of members (`id`): one per band (`ref`: the signature matrix)."""
-    import ray
-
+def band_rows(batch: dict[str, np.ndarray], refs: Sequence[Any], chunk: int, bands: int,
+              rows: int) -> dict[str, np.ndarray]:
+    """Rows (band, key, member) of a batch of members (`id`): one per band (`refs`, `chunk`: the signature
+    matrix, see `put_signatures`)."""
     from curate.dedup import band_keys
 
-    values = ray.get(ref[0])  # zero-copy from the object store (a list: never resolved for us)
     members = np.asarray(batch["id"], dtype=np.int64)
-    keys = band_keys(values[members], bands, rows)  # (len, bands)
+    keys = band_keys(gather_signatures(refs, chunk, members), bands, rows)  # (len, bands)
     return {"band": np.tile(np.arange(bands, dtype=np.int32), len(members)), "key": keys.reshape(-1),
             "member": np.repeat(members, bands)}
 
 
-def bucket_edges(batch: dict[str, np.ndarray], ref: Any, threshold: float) -> dict[str, np.ndarray]:
-    """The verified pairs of the whole LSH buckets in a partition (see `bucket_pairs`, `verify_pairs`)."""
-    import ray
-
+def bucket_edges(batch: dict[str, np.ndarray], refs: Sequence[Any], chunk: int,
+                 threshold: float) -> dict[str, np.ndarray]:
+    """The verified pairs of the whole LSH buckets in a partition (see `bucket_pairs`, `verify_pairs`), on the
+    signatures of the partition's members only."""
     from curate.dedup import bucket_pairs, verify_pairs
 
-    values = ray.get(ref[0])
-    i, j = bucket_pairs(np.asarray(batch["band"]), np.asarray(batch["key"]), np.asarray(batch["member"]))
-    i, j, _ = verify_pairs(values, values, i, j, threshold)
-    return {"i": i, "j": j}
+    member = np.asarray(batch["member"], dtype=np.int64)
+    i, j = bucket_pairs(np.asarray(batch["band"]), np.asarray(batch["key"]), member)
+    if not len(i):
+        return {"i": np.empty(0, np.int64), "j": np.empty(0, np.int64)}
+    nodes = np.unique(member)
+    values = gather_signatures(refs, chunk, nodes)
+    keep_i, keep_j, _ = verify_pairs(values, values, np.searchsorted(nodes, i), np.searchsorted(nodes, j), threshold)
+    return {"i": nodes[keep_i], "j": nodes[keep_j]}
 
 
 def distributed_components(n: int, blocks: Sequence[Any], partitions: int) -> tuple[np.ndarray, int]:
