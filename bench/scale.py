@@ -1,8 +1,9 @@
-"""How `curate build` scales with the corpus: wall time, records/s and memory at 100,000, 300,000 and 1,000,000
-trajectories on the local engine, and the Ray engine at the largest size, with the slope of memory per record.
+"""How `curate build` scales with the corpus: wall time, records/s and memory at 100,000, 300,000, 1,000,000 and
+2,000,000 trajectories on the local engine, and the Ray engine at 1,000,000, with the slope of memory per record
+and the seconds of each build stage.
 
-    python bench/scale.py [--records 100000 300000 1000000] [--ray 1000000] [--jobs 2]
-    python bench/run_all.py --only scale      (writes RESULTS.md; not part of the default `make bench`: ~30 min)
+    python bench/scale.py [--records 100000 300000 1000000 2000000] [--ray 1000000] [--jobs 2]
+    python bench/run_all.py --only scale      (writes RESULTS.md; not part of the default `make bench`: ~35 min)
 
 Each build is `curate build CORPUS --tools sample_data/tools.json --jobs 2` in a fresh process (the CLI, as a user
 runs it). A sampler reads `/proc` every 0.2 s and keeps, over the whole run, the peak resident memory (VmRSS)
@@ -38,8 +39,10 @@ from bench.build_speed import prefix_words  # noqa: E402
 from bench.common import machine, table  # noqa: E402
 from bench.corpus import scaled_corpus  # noqa: E402
 
-SIZES = (100_000, 300_000, 1_000_000)
+SIZES = (100_000, 300_000, 1_000_000, 2_000_000)
 INTERVAL = 0.2
+STAGES = ("reading", "linting", "deduplicating", "balancing", "writing")
+"""The build's stages as its log lines name them (`curate build: reading…`, …)."""
 
 
 def rss_kb(pid: int) -> int:
@@ -90,11 +93,15 @@ class Peaks:
     """Only lines starting with this name a stage (the build's `curate build: …`; not Ray's own log lines)."""
 
     def stage_seconds(self, end: float) -> dict[str, float]:
-        """Seconds from each stage line to the next one (the last to `end`), by stage, in order."""
+        """Seconds from each stage line to the next one (the last to `end`), by stage (`STAGES`, the line's first
+        word; another line, such as a `mix:` note, counts in the stage before it), in order."""
         marks = [(when, line.removeprefix(self.stage_prefix)) for when, line in self.log
                  if line.startswith(self.stage_prefix)]
         out: dict[str, float] = {}
-        for (when, name), nxt in zip(marks, [*(m[0] for m in marks[1:]), end], strict=True):
+        name = STAGES[0]
+        for (when, line), nxt in zip(marks, [*(m[0] for m in marks[1:]), end], strict=True):
+            word = line.split(" ", 1)[0].strip(",.…")
+            name = word if word in STAGES else name
             out[name] = out.get(name, 0.0) + nxt - when
         return out
 
@@ -207,6 +214,10 @@ def run(records: tuple[int, ...] | list[int] = SIZES, ray: int | None = 1_000_00
                          ["engine", "records", "input GB", "kept", "seconds", "records/s", "peak main MB",
                           "peak largest other MB", "peak tree sum MB", "stage at the main process's peak"],
                          table_rows),
+                   table("Seconds of each stage (from one stage line of the build to the next)",
+                         ["engine", "records", *STAGES],
+                         [[r["engine"], r["records"], *(r["stage_seconds"].get(k, 0.0) for k in STAGES)]
+                          for r in rows]),
                    table("Memory growth per record (local engine)",
                          ["sizes", "main process KB/record", "largest process KB/record"], slopes(rows))],
         "notes": notes,

@@ -147,3 +147,20 @@ def test_scale_names_the_builds_stage_not_a_library_log_line() -> None:
         (1.0, "curate build: linting, signing and labelling 1000 records…"),
         (2.0, "[2026-12-06 12:42:59,926 E 11385 11385] core_worker.cc:2465: Actor with class name …")])
     assert peaks.stage_at(3.0) == "curate build: linting, signing and labelling 1000 records…"
+
+
+def test_scale_times_each_stage_from_its_line_to_the_next() -> None:
+    """The seconds of each build stage: from its line to the next stage line (a library's line or a `mix:` note
+    counts in the stage before it), the last one to the end of the run."""
+    from bench.scale import Peaks
+
+    peaks = Peaks(stage_prefix="curate build: ", log=[
+        (0.5, "curate build: reading…"),
+        (2.0, "curate build: linting, signing and labelling 1000 records (2 processes, local engine)…"),
+        (3.0, "[2026-12-06 12:42:59,926 E 11385 11385] core_worker.cc:2465: Actor …"),
+        (9.0, "curate build: deduplicating 900 records…"),
+        (9.5, "curate build: balancing…"),
+        (10.0, "curate build: writing…"),
+        (14.0, "curate build: mix: bucket `other` has no records")])
+    assert peaks.stage_seconds(15.0) == {"reading": 1.5, "linting": 7.0, "deduplicating": 0.5, "balancing": 0.5,
+                                         "writing": 5.0}
