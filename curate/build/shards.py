@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from curate.build.raw import HELD_AS_ERROR, HELD_IN_FILE, HELD_IN_ROWS, Piece, SpanRows
-from curate.readers.files import _sniff, data_files
+from curate.readers.files import data_files, sniff_layout
 from curate.readers.jsonl import iter_jsonl, iter_jsonl_at
 from curate.readers.raw import RawRecord
 
@@ -50,13 +50,13 @@ class Part:
 
 
 def is_jsonl_file(path: Path, limit: int) -> bool:
-    """Whether `iter_raw` reads the file `path` as JSON Lines (`_sniff` decides, as it does for `iter_raw`);
+    """Whether `iter_raw` reads the file `path` as JSON Lines (`sniff_layout` decides, as it does for `iter_raw`);
     False when it cannot be opened (the driver's own reading then reports it)."""
     if path.suffix.lower() == ".parquet" or not path.is_file():
         return False
     try:
         with open(path, "rb") as fh:
-            kind, _ = _sniff(fh, path.suffix.lower(), limit)
+            kind, _ = sniff_layout(fh, path.suffix.lower(), limit)
     except OSError:
         return False
     return kind == "jsonl"

@@ -71,7 +71,7 @@ def _iter_file(fs: Path, limit: int) -> Iterator[RawRecord]:
 
 def _iter_stream(fh: Any, path: str, suffix: str, limit: int) -> Iterator[RawRecord]:
     try:
-        kind, stream = _sniff(fh, suffix, limit)
+        kind, stream = sniff_layout(fh, suffix, limit)
     except OSError as e:
         raise ReadError(f"{path}: cannot read: {e.strerror or e}") from None
     if kind == "array":
@@ -82,7 +82,7 @@ def _iter_stream(fh: Any, path: str, suffix: str, limit: int) -> Iterator[RawRec
         yield from iter_jsonl(stream, path, limit)
 
 
-def _sniff(fh: Any, suffix: str, limit: int) -> tuple[str, Any]:
+def sniff_layout(fh: Any, suffix: str, limit: int) -> tuple[str, Any]:
     """The layout of a stream, and the stream back at its start (pipes get the sniffed bytes replayed).
 
     `array` (a top-level JSON array), `single` (one JSON object over several lines, or alone on its
@@ -126,7 +126,7 @@ def _sniff(fh: Any, suffix: str, limit: int) -> tuple[str, Any]:
 
 
 _PEEK = 4096
-"""How far past a one-line object `_sniff` looks for more: a file that ends within it is one document."""
+"""How far past a one-line object `sniff_layout` looks for more: a file that ends within it is one document."""
 
 
 class _Replay:
