@@ -208,7 +208,7 @@ def run(records: tuple[int, ...] | list[int] = SIZES, ray: int | None = 1_000_00
               "Slope: how much the peak grows per extra record between two sizes (KB/record); the aim of issue "
               "#20 is at most ~1 KB/record past 1,000,000 and a peak of at most 3 GB at 1,000,000."]
     return {
-        "stage": "scale", "title": "Build at scale: 100,000 to 1,000,000 trajectories, local and Ray engines",
+        "stage": "scale", "title": "Build at scale: 100,000 to 2,000,000 trajectories, local and Ray engines",
         "machine": machine(),
         "tables": [table("curate build, one run per row",
                          ["engine", "records", "input GB", "kept", "seconds", "records/s", "peak main MB",
