@@ -318,21 +318,45 @@ def shard_facts(batch: Any, spec_json: str, paths: Sequence[str], limit: int) ->
 
 
 SIGNATURE_CHUNK = 1 << 16
-"""Signatures per object the driver puts in the object store (32 MB at 128 permutations): it holds one chunk at
-a time, never the matrix; a task gathers the rows it needs from the chunks."""
+"""Signatures per object in the object store (32 MB at 128 permutations); a task gathers the rows it needs from
+the chunks."""
 
 
 def put_signatures(values: Any, chunk: int) -> list[Any]:
-    """The signature matrix `values` (an array, or the `curate.dedup.spill.RowFile` the build spilled, read a chunk
-    at a time) in the object store, as refs to chunks of `chunk` rows (`gather_signatures` reads rows back)."""
+    """The signature matrix `values` in the object store, as refs to chunks of `chunk` rows (`gather_signatures`
+    reads rows back). A `curate.dedup.spill.RowFile` (the build spills its signatures to one) is read by tasks
+    pinned to this node, where the file is, so the chunks are made in the object store by them and the driver
+    neither reads nor writes their pages (written by the driver, 512 B a record counted in its RSS); an array is
+    put by the driver, a chunk at a time."""
     import ray
 
+    from curate.dedup.spill import RowFile
+
+    n = len(values)
+    if isinstance(values, RowFile):
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+        read = ray.remote(read_signature_rows).options(scheduling_strategy=here, max_retries=RETRIES)
+        return [read.remote(str(values.path), n, values.shape[1], start, min(start + chunk, n))
+                for start in range(0, n, chunk)]
     refs = []
-    for start in range(0, len(values), chunk):
+    for start in range(0, n, chunk):
         part = np.ascontiguousarray(values[start:start + chunk])
         refs.append(ray.put(part))
         del part
     return refs
+
+
+def read_signature_rows(path: str, n: int, width: int, start: int, stop: int) -> np.ndarray:
+    """Rows start..stop-1 of the `RowFile` at `path` (n rows of `width`), read by a task on the driver's node."""
+    from curate.dedup.spill import RowFile
+
+    rows = RowFile(Path(path), n, width)
+    try:
+        return np.array(rows[start:stop])
+    finally:
+        rows.close()
 
 
 def gather_signatures(refs: Sequence[Any], chunk: int, members: np.ndarray) -> np.ndarray:
