@@ -341,7 +341,7 @@ class Build:
         readable = [local_path(p) is not None for p in self.inputs]  # not a remote input fetched into `work`
         self.raw, self.sources = self.engine.read(inputs, readable, work, raw_fp, self.cfg.max_record_bytes,
                                                   self.cfg.num_proc)
-        # `datasets` reads every page of the raw rows' file once it has written it: the workers read them again
+        # the pages of the raw rows' file that opening it touched: the workers read them, not this process
         self.release_raw()
         num_proc = self.cfg.num_proc
         self.say(f"linting, signing and labelling {len(self.raw)} records ({num_proc} process"
@@ -376,7 +376,6 @@ class Build:
         """Steps 2 and 3: exact dedup, then near-dup dedup of the survivors clustered on the engine; the kept
         records, each with its cluster. The outcome stays as numpy columns (`DedupArrays`)."""
         from curate.dedup import DedupColumns, DedupStage, Signatures
-        from curate.dedup.spill import RowFile
 
         cfg, facts = self.cfg, self.record_facts
         self.say(f"deduplicating {len(gated)} records")
@@ -390,8 +389,8 @@ class Build:
             near = Signatures(self.signatures(rows[dedup.survivors]), dedup.settings)
             labels = self.engine.near_labels(near, cfg.dedup.threshold)
         dres = self.dedup_result = dedup.arrays(near, labels)
-        if near is not None and isinstance(near.values, RowFile):
-            near.values.close()
+        if near is not None:
+            near.values.close()  # the spilled file goes with the work folder
         del near, labels, dedup
         _count(self.stages["exact_dedup"], len(gated), {"exact_duplicate": dres.counts["exact_duplicate"]})
         _count(self.stages["near_dedup"], self.stages["exact_dedup"].records_out,
@@ -402,18 +401,15 @@ class Build:
         return kept
 
     def signatures(self, rows: np.ndarray) -> Any:
-        """The signatures of the record facts' `rows` (in that order), spilled into the work folder as a
-        `RowFile` (512 B a record that memory need not hold: the LSH reads them a block or a gather at a time),
-        or in memory when there is no work folder."""
+        """The signatures of the record facts' `rows` (in that order), spilled into the work folder (`read` was
+        given it) as a `RowFile`: 512 B a record that memory need not hold, the LSH reading them a block or a
+        gather at a time."""
         from curate.dedup.spill import RowFile
 
-        facts, num_perm = self.record_facts, self.cfg.dedup.num_perm
-        if self.work is None:
-            return signature_matrix(facts, "signature", rows, num_perm)
-        step = 1 << 16
-        return RowFile.write(self.work / "signatures.u32", (signature_matrix(facts, "signature", rows[a:a + step],
-                                                                              num_perm)
-                                                             for a in range(0, len(rows), step)), num_perm)
+        assert self.work is not None
+        facts, num_perm, step = self.record_facts, self.cfg.dedup.num_perm, 1 << 16
+        blocks = (signature_matrix(facts, "signature", rows[a:a + step], num_perm) for a in range(0, len(rows), step))
+        return RowFile.write(self.work / "signatures.u32", blocks, num_perm)
 
     def load_benchmark(self, references: Sequence[Path]) -> None:
         """The (local) `--decontaminate` files read and indexed, into the workers' spec, before any record is

@@ -31,6 +31,7 @@ class RowFile:
         self.path = path
         self.shape = (n, width)
         self.row_bytes = width * self.dtype.itemsize
+        self._fd = -1  # `close` (and `__del__`) work even when the open below fails
         self._fd = os.open(path, os.O_RDONLY)
 
     @classmethod

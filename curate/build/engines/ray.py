@@ -162,11 +162,11 @@ class RayEngine:
         indexed by Ray tasks (`curate.build.shards`), the other inputs read here (`read_raw_dataset`)."""
         import ray
 
-        from curate.build.shards import cut_ranges, index_range, plan_parts, range_bytes, span_rows
+        from curate.build.shards import cut_ranges, index_range, plan_parts, range_bytes, ranged_bytes, span_rows
 
         self._workers = num_proc
         parts = plan_parts(inputs, readable, max_record_bytes)
-        size = range_bytes(sum(p.stat[0] for p in parts if p.ranged), num_proc)
+        size = range_bytes(ranged_bytes(parts), num_proc)
         ranges = [cut_ranges(p.path, size) if p.ranged else [] for p in parts]
         index = ray.remote(max_retries=RETRIES)(index_range)
         with _ray_errors("reading the inputs"):
@@ -326,14 +326,16 @@ def put_signatures(values: Any, chunk: int) -> list[Any]:
     """The signature matrix `values` in the object store, as refs to chunks of `chunk` rows (`gather_signatures`
     reads rows back). A `curate.dedup.spill.RowFile` (the build spills its signatures to one) is read by tasks
     pinned to this node, where the file is, so the chunks are made in the object store by them and the driver
-    neither reads nor writes their pages (written by the driver, 512 B a record counted in its RSS); an array is
-    put by the driver, a chunk at a time."""
+    neither reads nor writes their pages (written by the driver, 512 B a record counted in its RSS); an array, or
+    the file of a driver connected as a Ray client (`ray://`: its files are not on any node), is put by the
+    driver, a chunk at a time."""
     import ray
+    from ray.util.client import ray as client
 
     from curate.dedup.spill import RowFile
 
     n = len(values)
-    if isinstance(values, RowFile):
+    if isinstance(values, RowFile) and not client.is_connected():
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
@@ -364,10 +366,12 @@ def gather_signatures(refs: Sequence[Any], chunk: int, members: np.ndarray) -> n
     order: each chunk read zero-copy from the object store, only the rows asked for copied."""
     import ray
 
+    from curate.dedup import sorted_unique
+
     members = np.asarray(members, dtype=np.int64)
     which = members // chunk
     out: np.ndarray | None = None
-    for c in np.unique(which).tolist():
+    for c in sorted_unique(which).tolist():
         part = ray.get(refs[c])
         if out is None:
             out = np.empty((len(members), part.shape[1]), dtype=part.dtype)
@@ -432,13 +436,13 @@ def bucket_edges(batch: dict[str, np.ndarray], refs: Sequence[Any], chunk: int,
                  threshold: float) -> dict[str, np.ndarray]:
     """The verified pairs of the whole LSH buckets in a partition (see `bucket_pairs`, `verify_pairs`), on the
     signatures of the partition's members only."""
-    from curate.dedup import bucket_pairs, verify_pairs
+    from curate.dedup import bucket_pairs, sorted_unique, verify_pairs
 
     member = np.asarray(batch["member"], dtype=np.int64)
     i, j = bucket_pairs(np.asarray(batch["band"]), np.asarray(batch["key"]), member)
     if not len(i):
         return {"i": np.empty(0, np.int64), "j": np.empty(0, np.int64)}
-    nodes = np.unique(member)
+    nodes = sorted_unique(member)
     values = gather_signatures(refs, chunk, nodes)
     keep_i, keep_j, _ = verify_pairs(values, values, np.searchsorted(nodes, i), np.searchsorted(nodes, j), threshold)
     return {"i": nodes[keep_i], "j": nodes[keep_j]}
