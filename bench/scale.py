@@ -1,9 +1,9 @@
 """How `curate build` scales with the corpus: wall time, records/s and memory at 100,000, 300,000, 1,000,000 and
-2,000,000 trajectories on the local engine, and the Ray engine at 1,000,000, with the slope of memory per record
-and the seconds of each build stage.
+2,000,000 trajectories on the local engine, and the Ray engine at 1,000,000 and 2,000,000, with the slope of memory
+per record of each engine and the seconds of each build stage.
 
-    python bench/scale.py [--records 100000 300000 1000000 2000000] [--ray 1000000] [--jobs 2]
-    python bench/run_all.py --only scale      (writes RESULTS.md; not part of the default `make bench`: ~35 min)
+    python bench/scale.py [--records 100000 300000 1000000 2000000] [--ray 1000000 2000000] [--jobs 2]
+    python bench/run_all.py --only scale      (writes RESULTS.md; not part of the default `make bench`: ~45 min)
 
 Each build is `curate build CORPUS --tools sample_data/tools.json --jobs 2` in a fresh process (the CLI, as a user
 runs it). A sampler reads `/proc` every 0.2 s and keeps, over the whole run, the peak resident memory (VmRSS)
@@ -13,8 +13,8 @@ names the build's stage at the main process's peak (the last line the build had 
 resident set size" is the largest of the first two.
 
 The corpora are the sample corpus scaled up (`bench.corpus.scaled_corpus` with `prefix_words`: each copy a
-distinct record), made once in bench/data/ (git-ignored) and reused. The slope is the main process's peak
-growth per record between consecutive sizes: what another million records would add.
+distinct record), made once in bench/data/ (git-ignored) and reused. The slope is the main process's (on Ray, the
+driver's) peak growth per record between consecutive sizes of one engine: what another million records would add.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from bench.common import machine, table  # noqa: E402
 from bench.corpus import scaled_corpus  # noqa: E402
 
 SIZES = (100_000, 300_000, 1_000_000, 2_000_000)
+RAY_SIZES = (1_000_000, 2_000_000)
 INTERVAL = 0.2
 STAGES = ("reading", "linting", "deduplicating", "balancing", "writing")
 """The build's stages as its log lines name them (`curate build: reading…`, …)."""
@@ -167,22 +168,28 @@ def corpus_of(n: int) -> Path:
 
 
 def slopes(rows: list[dict[str, Any]]) -> list[list[Any]]:
-    """Main-process peak growth per record between consecutive sizes of the local engine."""
-    local = sorted((r for r in rows if r["engine"] == "local"), key=lambda r: r["records"])
+    """Peak growth per record between consecutive sizes of each engine: the main process's (Ray: the driver's)
+    and the largest process's of the build's tree."""
     out = []
-    for a, b in pairwise(local):
-        per = (b["main_mb"] - a["main_mb"]) * 1024 / (b["records"] - a["records"])
-        biggest = max(b["main_mb"], b["other_mb"]) - max(a["main_mb"], a["other_mb"])
-        out.append([f"{a['records']:,} → {b['records']:,}", per, biggest * 1024 / (b["records"] - a["records"])])
+    for engine in dict.fromkeys(r["engine"] for r in rows):
+        runs = sorted((r for r in rows if r["engine"] == engine), key=lambda r: r["records"])
+        for a, b in pairwise(runs):
+            n = b["records"] - a["records"]
+            biggest = max(b["main_mb"], b["other_mb"]) - max(a["main_mb"], a["other_mb"])
+            out.append([engine, f"{a['records']:,} → {b['records']:,}", (b["main_mb"] - a["main_mb"]) * 1024 / n,
+                        biggest * 1024 / n])
     return out
 
 
-def run(records: tuple[int, ...] | list[int] = SIZES, ray: int | None = 1_000_000, jobs: int = 2) -> dict[str, Any]:
-    """The local engine at each size of `records`, then the Ray engine at `ray` records (None: not run)."""
+def run(records: tuple[int, ...] | list[int] = SIZES, ray: tuple[int, ...] | list[int] | int | None = RAY_SIZES,
+        jobs: int = 2) -> dict[str, Any]:
+    """The local engine at each size of `records`, then the Ray engine at each size of `ray` (None or empty: not
+    run; one int: that size)."""
+    ray = [ray] if isinstance(ray, int) else list(ray or [])
     started = time.perf_counter()
     out = REPO / "bench" / "data" / "scale_out"
     rows = []
-    plan = [("local", n) for n in records] + ([("ray", ray)] if ray else [])
+    plan = [("local", n) for n in records] + [("ray", n) for n in ray]
     notes = []
     for engine, n in plan:
         print(f"scale: {engine} engine, {n:,} records ...", flush=True)
@@ -218,8 +225,9 @@ def run(records: tuple[int, ...] | list[int] = SIZES, ray: int | None = 1_000_00
                          ["engine", "records", *STAGES],
                          [[r["engine"], r["records"], *(r["stage_seconds"].get(k, 0.0) for k in STAGES)]
                           for r in rows]),
-                   table("Memory growth per record (local engine)",
-                         ["sizes", "main process KB/record", "largest process KB/record"], slopes(rows))],
+                   table("Memory growth per record, per engine",
+                         ["engine", "sizes", "main process (Ray: driver) KB/record", "largest process KB/record"],
+                         slopes(rows))],
         "notes": notes,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -229,10 +237,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, nargs="*", default=list(SIZES),
                         help="sizes for the local engine (none: only the Ray run)")
-    parser.add_argument("--ray", type=int, default=1_000_000, help="records for the Ray engine's run (0: none)")
+    parser.add_argument("--ray", type=int, nargs="*", default=list(RAY_SIZES),
+                        help="sizes for the Ray engine (none: no Ray run)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    result = run(args.records, args.ray or None, args.jobs)
+    result = run(args.records, args.ray, args.jobs)
     from bench.common import print_stage
 
     print_stage(result)

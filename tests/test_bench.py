@@ -127,8 +127,10 @@ def test_scale_slopes_and_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
     rows = [{"engine": "local", "records": 300, "main_mb": 2.0, "other_mb": 1.0},
             {"engine": "local", "records": 100, "main_mb": 1.0, "other_mb": 1.5},
-            {"engine": "ray", "records": 300, "main_mb": 9.0, "other_mb": 9.0}]
-    assert slopes(rows) == [["100 → 300", 1024 / 200, 0.5 * 1024 / 200]]  # KB per record, Ray rows aside
+            {"engine": "ray", "records": 300, "main_mb": 9.0, "other_mb": 9.0},
+            {"engine": "ray", "records": 100, "main_mb": 8.0, "other_mb": 10.0}]
+    assert slopes(rows) == [["local", "100 → 300", 1024 / 200, 0.5 * 1024 / 200],  # KB per record, each engine
+                            ["ray", "100 → 300", 1024 / 200, -1024 / 200]]
 
     ran: list[str] = []  # `make bench` leaves the 30-minute stage out; `--only scale` runs it
     monkeypatch.setattr(run_all, "run_stage",
