@@ -28,10 +28,12 @@ demo-real: $(STAMP)
 	rm -rf out/sample-real out/sample-real.partial
 	$(BIN)/curate train out/sample --model smollm2-135m --config sample_data/smollm2-cpu.toml -o out/sample-real
 
-## test: ruff, then the whole test suite (what CI runs)
+## test: ruff, then the whole test suite (what CI runs), on TEST_JOBS processes (pytest-xdist; the tests that
+## start a Ray instance share one process, `xdist_group("ray")`); `make test TEST_JOBS=0` runs it in one process
+TEST_JOBS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist loadgroup
 
 ## bench: every side-by-side benchmark against the peers (bench/run_all.py): installs the peers (the
 ## `bench` extra; bfcl-eval without its SDK dependencies), then writes bench/RESULTS.md and

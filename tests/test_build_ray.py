@@ -24,6 +24,7 @@ from curate.dedup import DedupConfig
 from tests.conftest import REPO, run_cli
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs the `ray` extra")
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray instance at a time under pytest-xdist (`make test`)
 
 SAMPLE = REPO / "sample_data" / "raw.jsonl"
 TOOLS = REPO / "sample_data" / "tools.json"

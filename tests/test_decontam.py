@@ -305,6 +305,7 @@ def test_docstring_examples_hold() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ray")  # one Ray instance at a time under pytest-xdist (`make test`)
 def test_the_ray_engine_finds_what_the_local_engine_finds(tmp_path: Path, cache: str) -> None:
     pytest.importorskip("ray", reason="the Ray engine needs the `ray` extra")
     from curate.build.engines.ray import RayEngine
