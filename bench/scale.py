@@ -58,6 +58,20 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def process_name(pid: int) -> str:
+    """What `pid` calls itself: its command line's first word (Ray names its workers there, `ray::MapWorker`,
+    `ray::IDLE`), or /proc's `comm`; "" once it has gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            first = f.read(200).split(b"\0", 1)[0].split(b" ", 1)[0].decode(errors="replace")
+        if first:
+            return Path(first).name if "/" in first else first
+        with open(f"/proc/{pid}/comm", encoding="ascii", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def children(pid: int) -> list[int]:
     """The child processes of `pid` (every thread's children, as /proc lists them)."""
     kids: list[int] = []
@@ -86,6 +100,9 @@ class Peaks:
 
     main: int = 0
     other: int = 0
+    other_name: str = ""
+    """The largest other process's name when it peaked (`process_name`)."""
+    stage_at_other_peak: str = ""
     total: int = 0
     stage_at_main_peak: str = ""
     samples: int = 0
@@ -125,7 +142,10 @@ def sample(proc: subprocess.Popen[bytes], peaks: Peaks, start: float) -> None:
         if main > peaks.main:
             peaks.main = main
             peaks.stage_at_main_peak = peaks.stage_at(time.perf_counter() - start)
-        peaks.other = max(peaks.other, max(sizes.values(), default=0))
+        biggest = max(sizes, key=sizes.__getitem__, default=None)
+        if biggest is not None and sizes[biggest] > peaks.other:
+            peaks.other, peaks.other_name = sizes[biggest], process_name(biggest)
+            peaks.stage_at_other_peak = peaks.stage_at(time.perf_counter() - start)
         peaks.total = max(peaks.total, main + sum(sizes.values()))
         peaks.samples += 1
         time.sleep(INTERVAL)
@@ -157,6 +177,7 @@ def build_once(corpus: Path, engine: str, jobs: int, out: Path) -> dict[str, Any
             "input_gb": corpus.stat().st_size / 1e9, "wall": wall, "records_per_s": manifest["records_in"] / wall,
             "main_mb": peaks.main / 1024, "other_mb": peaks.other / 1024, "tree_mb": peaks.total / 1024,
             "stage": peaks.stage_at_main_peak.removeprefix("curate build: "), "samples": peaks.samples,
+            "other": f"{peaks.other_name} ({peaks.stage_at_other_peak.removeprefix('curate build: ')})",
             "stage_seconds": peaks.stage_seconds(wall)}
 
 
@@ -203,10 +224,11 @@ def run(records: tuple[int, ...] | list[int] = SIZES, ray: tuple[int, ...] | lis
             shutil.rmtree(out, ignore_errors=True)  # this stage's own output: 8 GB at 1,000,000 records
         r = rows[-1]
         print(f"scale: {r['wall']:.0f} s, {r['records_per_s']:,.0f} records/s, peak main {r['main_mb']:,.0f} MB, "
-              f"largest other {r['other_mb']:,.0f} MB, tree {r['tree_mb']:,.0f} MB ({r['stage']})", flush=True)
+              f"largest other {r['other_mb']:,.0f} MB ({r['other']}), tree {r['tree_mb']:,.0f} MB ({r['stage']})",
+              flush=True)
         print("scale: stages " + ", ".join(f"{k} {v:.0f} s" for k, v in r["stage_seconds"].items()), flush=True)
     table_rows = [[r["engine"], r["records"], round(r["input_gb"], 3), r["kept"], r["wall"], r["records_per_s"],
-                   r["main_mb"], r["other_mb"], r["tree_mb"], r["stage"]] for r in rows]
+                   r["main_mb"], r["other_mb"], r["tree_mb"], r["stage"], r["other"]] for r in rows]
     notes += [f"`curate build CORPUS --tools sample_data/tools.json --jobs {jobs} --engine E`, each in a fresh "
               f"process; memory sampled from /proc every {INTERVAL} s (VmRSS). 'largest other' is the largest "
               "process of the build's tree besides the main one (local: the --jobs workers; Ray: raylet, the "
@@ -219,7 +241,8 @@ def run(records: tuple[int, ...] | list[int] = SIZES, ray: tuple[int, ...] | lis
         "machine": machine(),
         "tables": [table("curate build, one run per row",
                          ["engine", "records", "input GB", "kept", "seconds", "records/s", "peak main MB",
-                          "peak largest other MB", "peak tree sum MB", "stage at the main process's peak"],
+                          "peak largest other MB", "peak tree sum MB", "stage at the main process's peak",
+                          "largest other process (stage at its peak)"],
                          table_rows),
                    table("Seconds of each stage (from one stage line of the build to the next)",
                          ["engine", "records", *STAGES],

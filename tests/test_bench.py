@@ -118,6 +118,7 @@ def test_scale_sampler_sees_the_peak_of_a_worker_process() -> None:
     watcher.join()
     assert peaks.samples > 3
     assert peaks.other > 190 * 1024 > peaks.main > 0  # the child's 200 MB, not the parent's
+    assert peaks.other_name.startswith("python") and peaks.stage_at_other_peak == "holding"
     assert peaks.total >= peaks.other + peaks.main - 1024 * 50
     assert peaks.stage_at(0.0) == "" and peaks.stage_at(1e9) == "done"
 
