@@ -32,8 +32,17 @@ TOOLS = REPO / "sample_data" / "tools.json"
 
 @pytest.fixture(scope="module")
 def cluster(cache: str) -> Iterator[str]:
-    """A local Ray instance with 2 CPUs; its address, for `--address`."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    """A local Ray instance with 2 CPUs; its address, for `--address`. Started again once if Ray gives up on its
+    own start-up ("node timed out during startup": its raylet and agents get 30 s, which a loaded 2-core CI box
+    with the other test process busy can exceed); anything else fails the module."""
+    for attempt in (1, 2):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            break
+        except Exception as e:  # Ray raises a bare Exception for it (ray/_private/node.py)
+            ray.shutdown()
+            if attempt == 2 or "timed out during startup" not in str(e):
+                raise
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

@@ -230,7 +230,10 @@ def test_ctrl_c_during_a_parallel_build_unwinds_without_hanging(tmp_path: Path) 
     pool while the main process terminated it, and the replacement hung the run with its work folder in place;
     `datasets` then reported the interrupt as a TimeoutError traceback, exit 1."""
     psutil = pytest.importorskip("psutil")
-    proc, out = start_long_build(tmp_path, "--num-proc", "2", start_new_session=True)
+    # with Ctrl-C at its default action, as a shell's foreground command has it: a process started with SIGINT
+    # ignored (a background job of a non-interactive shell, as CI may run this suite) keeps it ignored, by design
+    proc, out = start_long_build(tmp_path, "--num-proc", "2", start_new_session=True,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while len(psutil.Process(proc.pid).children()) < 2:  # the map's worker processes are at work
         assert proc.poll() is None and time.monotonic() < deadline, "the build ended before its workers started"
