@@ -72,7 +72,8 @@ def test_descriptions_from_data_are_escaped() -> None:
     assert "[bold]x\\x1b]0;t\\x07" in buf.getvalue() and "\x07" not in buf.getvalue()
 
 
-def test_tables_in_a_pipe_keep_their_column_names() -> None:
+def test_tables_in_a_pipe_keep_their_column_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # a pipe with no width given (pytest-xdist's workers set 80)
     buf = io.StringIO()
     table = Table()
     names = ["bucket", "prompts", "format_accuracy", "answer_match", "regressions", "tool_call_accuracy",
