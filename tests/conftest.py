@@ -24,6 +24,14 @@ def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None,
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `early` run first, the rest in their order. `make test` shares the tests among processes
+    (pytest-xdist) in the order given: the longest test (minutes) started last would keep one process busy
+    while the other has finished. Only tests that use no module-scoped fixture may be marked (moved out of
+    their module, they would set one up twice)."""
+    items.sort(key=lambda item: item.get_closest_marker("early") is None)
+
+
 SHARED_CACHE_ENTRIES = ("tokenizers/builtin-*", "models/tiny-*")
 """The cache entries a test module may take from those built before it: each is keyed by its content, made once
 (the built-in tokenizer takes ~9 s, the tiny base longer), and no test changes one in place."""

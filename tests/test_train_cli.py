@@ -71,6 +71,7 @@ max_new_tokens = 24
 
 
 @pytest.mark.slow
+@pytest.mark.early
 def test_sample_data_build_train_evaluate_report_and_merge(tmp_path: Path) -> None:
     """The README's main job on the sample data, shortened: every report and folder a user relies on."""
     env = {"CURATE_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
