@@ -235,6 +235,7 @@ def test_distributed_near_dup_gives_the_local_clusters(cluster: str, monkeypatch
     from curate.build.engines.ray import RayEngine, distributed_edges
 
     monkeypatch.setattr(ray_engine, "SIGNATURE_CHUNK", 37)  # the signatures in many objects: tasks gather across
+    monkeypatch.setattr(ray_engine, "PARTITION_BAND_ROWS", 500)  # the engine's buckets in ~30 partitions
     from curate.dedup import (
         LSH_WEIGHTS,
         MAX_BUCKET,
@@ -282,6 +283,18 @@ def test_distributed_near_dup_gives_the_local_clusters(cluster: str, monkeypatch
     distributed = stage.result(near, engine.near_labels(near, cfg.threshold))
     assert distributed == local
     assert local.counts["clusters"] == 21
+
+
+def test_the_bucket_shuffle_has_more_partitions_as_the_corpus_grows_not_bigger_ones() -> None:
+    """A `bucket_edges` task's memory is its partition's band rows and their pairs: the partitions grow with the
+    corpus (at least one per worker), so each stays at about `PARTITION_BAND_ROWS` rows."""
+    from curate.build.engines.ray import PARTITION_BAND_ROWS, bucket_partitions
+
+    assert bucket_partitions(100, 14, 2) == 2  # the sample: one per worker
+    for n in (1_000_000, 2_000_000, 10_000_000):
+        parts = bucket_partitions(n, 14, 2)
+        assert n * 14 / parts <= PARTITION_BAND_ROWS < n * 14 / (parts - 1)
+    assert bucket_partitions(10_000_000, 14, 2) == 5 * bucket_partitions(2_000_000, 14, 2)
 
 
 def test_signatures_go_to_the_object_store_in_chunks_and_come_back_row_by_row(cluster: str, tmp_path: Path) -> None:

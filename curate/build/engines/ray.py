@@ -70,6 +70,12 @@ PARTITION_EDGES = 1_000_000
 """Verified edges per partition of the connected-components shuffle (at least one partition per worker): a
 task holds about this many rows of 2 int64 in each direction."""
 
+PARTITION_BAND_ROWS = 200_000
+"""LSH band rows (band, key, member) per partition of the bucket shuffle (at least one partition per worker). A
+`bucket_edges` task holds its rows, their members' signatures (512 B each) and the candidate pairs of their
+buckets (up to `MAX_BUCKET` - 1 a row): bounded by this, not by the corpus. On the benchmark corpus's 2,000,000
+records, 64 partitions of 400,000 rows took 2.8 GB a task."""
+
 MAX_PHASES = 200
 """Phases of the connected components after which the build fails (they settle in tens even on long chains)."""
 
@@ -402,9 +408,15 @@ def edge_dataset(values: Any, bands: int, rows: int, threshold: float, partition
         keyed = ray.data.range(n, override_num_blocks=blocks).map_batches(
             band_rows, batch_size=None, batch_format="numpy", fn_args=(refs, chunk, bands, rows),
             max_retries=RETRIES)
-        return keyed.repartition(max(partitions or 1, blocks), keys=["band", "key"]).map_batches(
+        return keyed.repartition(bucket_partitions(n, bands, partitions or 1), keys=["band", "key"]).map_batches(
             bucket_edges, batch_size=None, batch_format="numpy", fn_args=(refs, chunk, threshold),
             max_retries=RETRIES)
+
+
+def bucket_partitions(n: int, bands: int, least: int) -> int:
+    """Partitions of the LSH bucket shuffle for `n` signatures of `bands` bands: one per `PARTITION_BAND_ROWS`
+    band rows, at least `least` (the workers), so a task's memory stays the same as the corpus grows."""
+    return max(least, -(-n * bands // PARTITION_BAND_ROWS))
 
 
 def distributed_edges(values: np.ndarray, bands: int, rows: int, threshold: float,
