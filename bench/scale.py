@@ -46,12 +46,13 @@ STAGES = ("reading", "linting", "deduplicating", "balancing", "writing")
 """The build's stages as its log lines name them (`curate build: reading…`, …)."""
 
 
-def rss_kb(pid: int) -> int:
-    """VmRSS of `pid` in KB (0 once it has gone)."""
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    """A memory line of `pid`'s /proc status in KB: VmRSS, or RssAnon (its private pages), RssShmem (shared
+    memory it has touched: Ray's object store), RssFile (mapped files); 0 once it has gone."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except (OSError, ValueError):
         pass
@@ -103,6 +104,8 @@ class Peaks:
     other_name: str = ""
     """The largest other process's name when it peaked (`process_name`)."""
     stage_at_other_peak: str = ""
+    other_shared: int = 0
+    """Of `other`, the pages shared with other processes (object store, mapped files) at its peak."""
     total: int = 0
     stage_at_main_peak: str = ""
     samples: int = 0
@@ -145,6 +148,7 @@ def sample(proc: subprocess.Popen[bytes], peaks: Peaks, start: float) -> None:
         biggest = max(sizes, key=sizes.__getitem__, default=None)
         if biggest is not None and sizes[biggest] > peaks.other:
             peaks.other, peaks.other_name = sizes[biggest], process_name(biggest)
+            peaks.other_shared = rss_kb(biggest, "RssShmem") + rss_kb(biggest, "RssFile")
             peaks.stage_at_other_peak = peaks.stage_at(time.perf_counter() - start)
         peaks.total = max(peaks.total, main + sum(sizes.values()))
         peaks.samples += 1
@@ -177,7 +181,8 @@ def build_once(corpus: Path, engine: str, jobs: int, out: Path) -> dict[str, Any
             "input_gb": corpus.stat().st_size / 1e9, "wall": wall, "records_per_s": manifest["records_in"] / wall,
             "main_mb": peaks.main / 1024, "other_mb": peaks.other / 1024, "tree_mb": peaks.total / 1024,
             "stage": peaks.stage_at_main_peak.removeprefix("curate build: "), "samples": peaks.samples,
-            "other": f"{peaks.other_name} ({peaks.stage_at_other_peak.removeprefix('curate build: ')})",
+            "other": f"{peaks.other_name} ({peaks.stage_at_other_peak.removeprefix('curate build: ')}; "
+                     f"{peaks.other_shared / 1024:,.0f} MB of it shared or mapped)",
             "stage_seconds": peaks.stage_seconds(wall)}
 
 
