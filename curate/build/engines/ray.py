@@ -72,9 +72,9 @@ task holds about this many rows of 2 int64 in each direction."""
 
 PARTITION_BAND_ROWS = 200_000
 """LSH band rows (band, key, member) per partition of the bucket shuffle (at least one partition per worker). A
-`bucket_edges` task holds its rows, their members' signatures (512 B each) and the candidate pairs of their
-buckets (up to `MAX_BUCKET` - 1 a row): bounded by this, not by the corpus. On the benchmark corpus's 2,000,000
-records, 64 partitions of 400,000 rows took 2.8 GB a task."""
+`bucket_edges` task holds its rows, a copy of their members' signatures (512 B each) and the candidate pairs of
+their buckets (up to `MAX_BUCKET` - 1 a row): bounded by this, not by the corpus (the partitions were at most 64
+before: 400,000 rows each at 2,000,000 records, 1,400,000 at 10,000,000)."""
 
 MAX_PHASES = 200
 """Phases of the connected components after which the build fails (they settle in tens even on long chains)."""
