@@ -207,11 +207,9 @@ def slopes(rows: list[dict[str, Any]]) -> list[list[Any]]:
     return out
 
 
-def run(records: tuple[int, ...] | list[int] = SIZES, ray: tuple[int, ...] | list[int] | int | None = RAY_SIZES,
+def run(records: tuple[int, ...] | list[int] = SIZES, ray: tuple[int, ...] | list[int] = RAY_SIZES,
         jobs: int = 2) -> dict[str, Any]:
-    """The local engine at each size of `records`, then the Ray engine at each size of `ray` (None or empty: not
-    run; one int: that size)."""
-    ray = [ray] if isinstance(ray, int) else list(ray or [])
+    """The local engine at each size of `records`, then the Ray engine at each size of `ray` (empty: not run)."""
     started = time.perf_counter()
     out = REPO / "bench" / "data" / "scale_out"
     rows = []
@@ -247,7 +245,7 @@ def run(records: tuple[int, ...] | list[int] = SIZES, ray: tuple[int, ...] | lis
         "tables": [table("curate build, one run per row",
                          ["engine", "records", "input GB", "kept", "seconds", "records/s", "peak main MB",
                           "peak largest other MB", "peak tree sum MB", "stage at the main process's peak",
-                          "largest other process (stage at its peak)"],
+                          "largest other process (stage at its peak; of it shared or mapped)"],
                          table_rows),
                    table("Seconds of each stage (from one stage line of the build to the next)",
                          ["engine", "records", *STAGES],

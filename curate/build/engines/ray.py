@@ -393,8 +393,8 @@ def gather_signatures(refs: Sequence[Any], chunk: int, members: np.ndarray) -> n
 def edge_dataset(values: Any, bands: int, rows: int, threshold: float, partitions: int | None = None) -> Any:
     """The verified near-dup edges (columns i < j) of the signature matrix `values` (an array, or a
     `curate.dedup.spill.RowFile`) as a lazy Ray Dataset: LSH band rows shuffled on (band, key), so each bucket is
-    whole in one partition, paired and verified there. The signatures go to the object store in chunks
-    (`put_signatures`).
+    whole in one partition, paired and verified there: `bucket_partitions` of them, at least `partitions` (the
+    workers). The signatures go to the object store in chunks (`put_signatures`).
 
     The pairs are `verified_pairs`'s (possibly repeated: one per band two records share).
     """
